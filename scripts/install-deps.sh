@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs tpro's build and test dependencies from Debian 12 packages (run as root or with sudo).
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PKGS=(build-essential cmake ninja-build pkg-config python3 python3-torch python3-numpy
+      libopenblas-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libcli11-dev
+      libpcre2-dev libcairo2-dev libgtest-dev libomp-dev chromium)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js (with npm) is needed by the tokenizer/template oracles and the browser tests; any
+# install that provides both commands will do (Debian's nodejs + npm packages otherwise).
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

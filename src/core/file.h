@@ -1,0 +1,59 @@
+// Files: read-only memory maps, whole-file reads, and atomic writes (temp file in the same
+// folder, fsync, rename) so a killed process never leaves a half-written output behind.
+// Folders (checkpoints) are made atomic the same way: fill "<name>.tmp-<pid>", then rename.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace tpro {
+
+namespace fs = std::filesystem;
+
+class MappedFile {
+ public:
+  MappedFile() = default;
+  explicit MappedFile(const fs::path& path);  // throws Error naming the path
+  ~MappedFile();
+  MappedFile(MappedFile&& o) noexcept;
+  MappedFile& operator=(MappedFile&& o) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+std::string read_file(const fs::path& path);  // throws Error "cannot read <path>: <reason>"
+
+// Writes bytes to path atomically: path.tmp-<pid> then rename over path.
+void write_file_atomic(const fs::path& path, std::string_view bytes);
+
+// Streams a large file atomically: write() chunks, then commit() renames into place.
+// Destroying an uncommitted writer removes the temp file.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(const fs::path& path);
+  ~AtomicFileWriter();
+  void write(const void* data, size_t n);
+  void commit();
+
+ private:
+  fs::path path_, tmp_;
+  int fd_ = -1;
+};
+
+// Makes a fresh temp folder next to final_dir ("<final>.tmp-<pid>"), removing a stale one.
+fs::path begin_atomic_dir(const fs::path& final_dir);
+// Renames tmp_dir over final_dir (removing an older final_dir first).
+void commit_atomic_dir(const fs::path& tmp_dir, const fs::path& final_dir);
+
+}  // namespace tpro

@@ -1,0 +1,70 @@
+// Tokenizers that match Hugging Face `tokenizers` id for id: byte-level BPE (GPT-2, Llama 3,
+// Qwen2, SmolLM) and SentencePiece-style BPE with byte fallback (Llama 2, Mistral, TinyLlama),
+// loaded from tokenizer.json (+ tokenizer_config.json) or from a GGUF vocabulary.
+// Added/special tokens are matched before the model and never split.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tpro {
+
+// A vocabulary as GGUF stores it (tokenizer.ggml.*); filled by the GGUF model loader.
+struct VocabData {
+  std::string model;                // "llama" (SentencePiece) or "gpt2" (byte-level BPE)
+  std::string pre;                  // tokenizer.ggml.pre: "llama3", "qwen2", "smollm", "default", ...
+  std::vector<std::string> tokens;  // id -> piece
+  std::vector<float> scores;        // may be empty
+  std::vector<int32_t> types;       // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+  std::vector<std::string> merges;  // "a b"
+  int32_t bos_id = -1, eos_id = -1, pad_id = -1, unk_id = -1;
+  bool add_bos = false, add_eos = false;
+  std::string chat_template;
+};
+
+class Tokenizer {
+ public:
+  // Loads <dir>/tokenizer.json and, when present, <dir>/tokenizer_config.json (add_bos/eos,
+  // bos/eos/pad tokens, chat_template) and <dir>/chat_template.jinja. `path` may also name
+  // a tokenizer.json file directly.
+  static Tokenizer load(const std::filesystem::path& path);
+  // Same from strings; config_json may be empty. `origin` names the source in error messages.
+  static Tokenizer from_json(std::string_view tokenizer_json, std::string_view config_json,
+                             const std::string& origin = "tokenizer.json");
+  static Tokenizer from_vocab(const VocabData& vocab);
+
+  Tokenizer();
+  ~Tokenizer();
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+
+  // Encodes text; add_special adds BOS/EOS as the tokenizer's post-processor/config says.
+  std::vector<int32_t> encode(std::string_view text, bool add_special = true) const;
+  // Decodes ids to UTF-8 (byte-fallback and byte-level bytes reassembled; invalid UTF-8 at
+  // the end of a partial sequence is replaced by U+FFFD as HF does).
+  std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
+
+  int32_t vocab_size() const;
+  std::string id_to_piece(int32_t id) const;      // the raw vocabulary string
+  int32_t piece_to_id(std::string_view p) const;  // -1 when absent
+  bool is_special(int32_t id) const;
+
+  int32_t bos_id() const;  // -1 when the tokenizer has none
+  int32_t eos_id() const;
+  int32_t pad_id() const;
+  bool add_bos() const;
+  bool add_eos() const;
+  const std::string& bos_token() const;
+  const std::string& eos_token() const;
+  const std::string& chat_template() const;  // empty when the model ships none
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tpro
