@@ -1,0 +1,27 @@
+// Causal grouped-query attention, blocked over queries: S = QKᵀ/√Dh and O = PV are SGEMMs on
+// a query block against only the keys it may see (the causal half is never computed). Forward
+// saves lse (log-sum-exp per row); backward recomputes P from it (FlashAttention-style), so
+// no T×T matrix outlives a block. Query head h reads kv head h/(H/Hkv).
+// Reference: ref::attention_forward/backward; Dao et al., FlashAttention-2 (2023), alg. 1-2.
+#pragma once
+#include <cstdint>
+
+namespace tpro {
+
+struct AttnShape {
+  int64_t B = 1, Tq = 1, Tk = 1;  // Tk - Tq earlier keys are a cache (generation); training has Tq == Tk
+  int64_t H = 1, Hkv = 1, Dh = 1;
+  int64_t window = 0;             // sliding window (Mistral); 0 = unlimited
+};
+
+// out (B,Tq,H,Dh); lse (B,H,Tq) or null; q (B,Tq,H,Dh); k, v (B,Tk,Hkv,Dh) with row strides
+// kv_stride (elements between consecutive key positions; Hkv*Dh when packed);
+// seg_start (B,Tq) or null: first key position (absolute) each query may attend.
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const int32_t* seg_start, const AttnShape& s, int64_t kv_stride = 0);
+// dq (B,T,H,Dh) =; dk, dv (B,T,Hkv,Dh) =. Training shape only (Tq == Tk).
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                        const float* v, const float* out, const float* lse, const int32_t* seg_start,
+                        const AttnShape& s);
+
+}  // namespace tpro

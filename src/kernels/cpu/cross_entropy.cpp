@@ -1,0 +1,39 @@
+// Fused masked cross-entropy; see cross_entropy.h.
+#include "kernels/cpu/cross_entropy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tpro {
+
+double cross_entropy_fused(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
+                           float* nll, bool want_grad) {
+  double total = 0.0;
+#pragma omp parallel for reduction(+ : total)
+  for (int64_t r = 0; r < n; ++r) {
+    float* l = logits + r * V;
+    const bool trained = targets[r] >= 0 && weight[r] != 0.0f;
+    if (!trained) {
+      if (nll) nll[r] = 0.0f;
+      if (want_grad) std::fill(l, l + V, 0.0f);
+      continue;
+    }
+    float mx = l[0];
+    for (int64_t j = 1; j < V; ++j) mx = std::max(mx, l[j]);
+    double sum = 0.0;
+    for (int64_t j = 0; j < V; ++j) sum += std::exp(double(l[j] - mx));
+    const double lse = double(mx) + std::log(sum);
+    const double row_nll = lse - double(l[targets[r]]);
+    if (nll) nll[r] = float(row_nll);
+    total += double(weight[r]) * row_nll;
+    if (want_grad) {
+      const float w = weight[r];
+#pragma omp simd
+      for (int64_t j = 0; j < V; ++j) l[j] = w * std::exp(float(double(l[j]) - lse));
+      l[targets[r]] -= w;
+    }
+  }
+  return total;
+}
+
+}  // namespace tpro

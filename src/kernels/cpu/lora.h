@@ -1,0 +1,30 @@
+// LoRA on a frozen projection: out += s·dropout(inp)·Aᵀ·Bᵀ, with s = α/r (α/√r for rsLoRA).
+// Backward gives dinp, dA, dB; the rank-R products stay tiny (N×R). Dropout (PEFT applies it
+// to the LoRA input only) is regenerated in backward from (seed, index), never stored.
+// Reference: ref::lora_forward/backward with keep = lora_dropout_keep(...).
+#pragma once
+#include <cstdint>
+
+#include "core/rng.h"
+
+namespace tpro {
+
+struct LoraDropout {
+  float p = 0.0f;     // probability of zeroing an input element
+  uint64_t seed = 0;  // distinct per (step, micro-batch, layer, target)
+};
+
+// The dropout multiplier of element idx: 0 with probability p, else 1/(1-p).
+inline float lora_dropout_keep(const LoraDropout& d, uint64_t idx) {
+  return hash_uniform(d.seed, idx) < d.p ? 0.0f : 1.0f / (1.0f - d.p);
+}
+
+// out (N,O) +=, saves u (N,R). inp (N,I), A (R,I), B (O,R).
+void lora_forward(float* out, float* u, const float* inp, const float* A, const float* B, float s,
+                  const LoraDropout& drop, int64_t N, int64_t I, int64_t O, int64_t R);
+// dinp (N,I) +=, dA (R,I) +=, dB (O,R) +=.
+void lora_backward(float* dinp, float* dA, float* dB, const float* dout, const float* inp, const float* u,
+                   const float* A, const float* B, float s, const LoraDropout& drop, int64_t N, int64_t I, int64_t O,
+                   int64_t R);
+
+}  // namespace tpro

@@ -1,0 +1,102 @@
+// RMSNorm, RoPE, SwiGLU and embedding kernels; see norm_rope_swiglu.h.
+#include "kernels/cpu/norm_rope_swiglu.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/cpu/linear.h"
+
+namespace tpro {
+
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, float eps, int64_t N, int64_t D) {
+#pragma omp parallel for
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * D;
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t d = 0; d < D; ++d) ss += x[d] * x[d];
+    const float r = 1.0f / std::sqrt(ss / float(D) + eps);
+    rstd[n] = r;
+    float* o = out + n * D;
+#pragma omp simd
+    for (int64_t d = 0; d < D; ++d) o[d] = x[d] * r * w[d];
+  }
+}
+
+void rmsnorm_backward(float* dinp, const float* dout, const float* inp, const float* w, const float* rstd, int64_t N,
+                      int64_t D) {
+#pragma omp parallel for
+  for (int64_t n = 0; n < N; ++n) {
+    const float* x = inp + n * D;
+    const float* dy = dout + n * D;
+    const float r = rstd[n];
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (int64_t d = 0; d < D; ++d) dot += w[d] * dy[d] * x[d];
+    const float c = r * r * r / float(D) * dot;
+    float* dx = dinp + n * D;
+#pragma omp simd
+    for (int64_t d = 0; d < D; ++d) dx[d] += r * w[d] * dy[d] - c * x[d];
+  }
+}
+
+void RopeTable::build(const std::vector<float>& inv_freq, int64_t n) {
+  half = int64_t(inv_freq.size());
+  n_pos = n;
+  cos.resize(size_t(n * half));
+  sin.resize(size_t(n * half));
+  for (int64_t p = 0; p < n; ++p)
+    for (int64_t j = 0; j < half; ++j) {
+      double a = double(p) * double(inv_freq[j]);
+      cos[p * half + j] = float(std::cos(a));
+      sin[p * half + j] = float(std::sin(a));
+    }
+}
+
+void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh, bool inverse) {
+  const int64_t half = Dh / 2;
+  TPRO_CHECK(half == rt.half, "rope table built for head dim ", 2 * rt.half, ", used with ", Dh);
+  const float sgn = inverse ? -1.0f : 1.0f;
+#pragma omp parallel for
+  for (int64_t n = 0; n < N; ++n) {
+    TPRO_CHECK(pos[n] >= 0 && pos[n] < rt.n_pos, "position ", pos[n], " outside rope table of ", rt.n_pos);
+    const float* c = rt.cos.data() + int64_t(pos[n]) * half;
+    const float* s = rt.sin.data() + int64_t(pos[n]) * half;
+    for (int64_t h = 0; h < H; ++h) {
+      float* p = x + (n * H + h) * Dh;
+#pragma omp simd
+      for (int64_t j = 0; j < half; ++j) {
+        const float a = p[j], b = p[j + half], sj = sgn * s[j];
+        p[j] = a * c[j] - b * sj;
+        p[j + half] = b * c[j] + a * sj;
+      }
+    }
+  }
+}
+
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
+#pragma omp parallel for simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n) {
+#pragma omp parallel for simd
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i], sg = 1.0f / (1.0f + std::exp(-g));
+    dup[i] = dout[i] * g * sg;
+    dgate[i] = dout[i] * up[i] * sg * (1.0f + g * (1.0f - sg));
+  }
+}
+
+void embedding_forward(float* out, const int32_t* tokens, const WeightMatrix& emb, int64_t N) {
+#pragma omp parallel for
+  for (int64_t n = 0; n < N; ++n) {
+    TPRO_CHECK(tokens[n] >= 0 && tokens[n] < emb.rows, "token id ", tokens[n], " outside vocabulary of ", emb.rows);
+    weight_rows_f32(emb, tokens[n], 1, out + n * emb.cols);
+  }
+}
+
+}  // namespace tpro

@@ -1,0 +1,253 @@
+// Scalar reference ops, templated on the float type: the oracle that the gradient checks
+// (in double) prove against finite differences and that the fast kernels are tested against.
+// Written for clarity, not speed; every op's maths is stated above its forward, and its
+// backward sits right below. Legend: B batch, T tokens, N = B*T rows, D model dim, F FFN dim,
+// H/Hkv heads, Dh head dim, V vocab, R LoRA rank, I/O in/out features of a projection.
+// Accumulation contract: parameter grads +=, activation grads = (except where noted +=).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace tpro::ref {
+
+// ---- linear: out = inp·Wᵀ + bias --------------------------------------------------------
+template <typename T>
+void linear_forward(T* out, const T* inp, const T* W, const T* bias, int64_t N, int64_t I, int64_t O) {
+  // out (N,O), inp (N,I), W (O,I), bias (O) or null
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o) {
+      T acc = bias ? bias[o] : T(0);
+      for (int64_t i = 0; i < I; ++i) acc += inp[n * I + i] * W[o * I + i];
+      out[n * O + o] = acc;
+    }
+}
+// dinp (N,I) += dout·W. W is frozen: no dW, no dbias.
+template <typename T>
+void linear_backward(T* dinp, const T* dout, const T* W, int64_t N, int64_t I, int64_t O) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < I; ++i) {
+      T acc = 0;
+      for (int64_t o = 0; o < O; ++o) acc += dout[n * O + o] * W[o * I + i];
+      dinp[n * I + i] += acc;
+    }
+}
+
+// ---- LoRA: out += s·(keep ⊙ inp)·Aᵀ·Bᵀ ---------------------------------------------------
+// keep (N,I) is the dropout multiplier (0 or 1/(1-p)), or null for no dropout. Saves u (N,R).
+template <typename T>
+void lora_forward(T* out, T* u, const T* inp, const T* keep, const T* A, const T* B, T s, int64_t N,
+                  int64_t I, int64_t O, int64_t R) {
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t r = 0; r < R; ++r) {
+      T acc = 0;
+      for (int64_t i = 0; i < I; ++i) acc += inp[n * I + i] * (keep ? keep[n * I + i] : T(1)) * A[r * I + i];
+      u[n * R + r] = acc;
+    }
+    for (int64_t o = 0; o < O; ++o) {
+      T acc = 0;
+      for (int64_t r = 0; r < R; ++r) acc += u[n * R + r] * B[o * R + r];
+      out[n * O + o] += s * acc;
+    }
+  }
+}
+// dinp (N,I) +=, dA (R,I) +=, dB (O,R) +=.
+template <typename T>
+void lora_backward(T* dinp, T* dA, T* dB, const T* dout, const T* inp, const T* keep, const T* u, const T* A,
+                   const T* B, T s, int64_t N, int64_t I, int64_t O, int64_t R) {
+  std::vector<T> du(R);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t r = 0; r < R; ++r) {
+      T acc = 0;
+      for (int64_t o = 0; o < O; ++o) {
+        acc += dout[n * O + o] * B[o * R + r];
+        dB[o * R + r] += s * dout[n * O + o] * u[n * R + r];
+      }
+      du[r] = s * acc;
+    }
+    for (int64_t i = 0; i < I; ++i) {
+      T k = keep ? keep[n * I + i] : T(1);
+      T acc = 0;
+      for (int64_t r = 0; r < R; ++r) {
+        acc += du[r] * A[r * I + i];
+        dA[r * I + i] += du[r] * inp[n * I + i] * k;
+      }
+      dinp[n * I + i] += acc * k;
+    }
+  }
+}
+
+// ---- RMSNorm (HF Llama): out = w ⊙ x / sqrt(mean(x²) + eps) --------------------------------
+template <typename T>
+void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, T eps, int64_t N, int64_t D) {
+  for (int64_t n = 0; n < N; ++n) {
+    T ss = 0;
+    for (int64_t d = 0; d < D; ++d) ss += inp[n * D + d] * inp[n * D + d];
+    T r = T(1) / std::sqrt(ss / T(D) + eps);
+    rstd[n] = r;
+    for (int64_t d = 0; d < D; ++d) out[n * D + d] = inp[n * D + d] * r * w[d];
+  }
+}
+// dinp (N,D) += r·(w⊙dout) − r³/D · x · Σ(w⊙dout⊙x). Weight frozen: no dw.
+template <typename T>
+void rmsnorm_backward(T* dinp, const T* dout, const T* inp, const T* w, const T* rstd, int64_t N, int64_t D) {
+  for (int64_t n = 0; n < N; ++n) {
+    T r = rstd[n], dot = 0;
+    for (int64_t d = 0; d < D; ++d) dot += w[d] * dout[n * D + d] * inp[n * D + d];
+    for (int64_t d = 0; d < D; ++d)
+      dinp[n * D + d] += r * w[d] * dout[n * D + d] - r * r * r / T(D) * inp[n * D + d] * dot;
+  }
+}
+
+// ---- RoPE, HF "rotate_half" layout: pairs (j, j + Dh/2) rotate by angle pos·inv_freq[j] ------
+// x (N, H, Dh) in place; pos (N). Backward is the inverse rotation (angle negated).
+template <typename T>
+void rope_forward(T* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H, int64_t Dh,
+                  bool inverse = false) {
+  int64_t half = Dh / 2;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < half; ++j) {
+      double ang = double(pos[n]) * double(inv_freq[j]);
+      T c = T(std::cos(ang)), s = T(inverse ? -std::sin(ang) : std::sin(ang));
+      for (int64_t h = 0; h < H; ++h) {
+        T* p = x + (n * H + h) * Dh;
+        T a = p[j], b = p[j + half];
+        p[j] = a * c - b * s;
+        p[j + half] = b * c + a * s;
+      }
+    }
+}
+template <typename T>
+void rope_backward(T* dx, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H, int64_t Dh) {
+  rope_forward(dx, pos, inv_freq, N, H, Dh, /*inverse=*/true);
+}
+
+// ---- causal grouped-query attention -------------------------------------------------------
+// q (B,T,H,Dh), k,v (B,T,Hkv,Dh), out (B,T,H,Dh), lse (B,H,T) = log Σ_j exp(s_ij).
+// Query head h reads kv head h / (H/Hkv). Token t attends j in [lo(t), t] where lo(t) is
+// seg_start[b,t] (packed documents) or 0, and at least t - window + 1 when window > 0.
+inline int64_t attn_lo(const int32_t* seg_start, int64_t b, int64_t t, int64_t T_, int64_t window) {
+  int64_t lo = seg_start ? seg_start[b * T_ + t] : 0;
+  if (window > 0) lo = std::max(lo, t - window + 1);
+  return lo;
+}
+template <typename T>
+void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const int32_t* seg_start, int64_t B,
+                       int64_t T_, int64_t H, int64_t Hkv, int64_t Dh, int64_t window = 0) {
+  const T scale = T(1) / std::sqrt(T(Dh));
+  const int64_t g = H / Hkv;
+  std::vector<T> s(T_);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < T_; ++t) {
+        const T* qt = q + ((b * T_ + t) * H + h) * Dh;
+        int64_t lo = attn_lo(seg_start, b, t, T_, window);
+        T mx = -std::numeric_limits<T>::infinity();
+        for (int64_t j = lo; j <= t; ++j) {
+          const T* kj = k + ((b * T_ + j) * Hkv + h / g) * Dh;
+          T acc = 0;
+          for (int64_t d = 0; d < Dh; ++d) acc += qt[d] * kj[d];
+          s[j] = acc * scale;
+          mx = std::max(mx, s[j]);
+        }
+        T sum = 0;
+        for (int64_t j = lo; j <= t; ++j) sum += std::exp(s[j] - mx);
+        lse[(b * H + h) * T_ + t] = mx + std::log(sum);
+        T* ot = out + ((b * T_ + t) * H + h) * Dh;
+        for (int64_t d = 0; d < Dh; ++d) ot[d] = 0;
+        for (int64_t j = lo; j <= t; ++j) {
+          T p = std::exp(s[j] - mx) / sum;
+          const T* vj = v + ((b * T_ + j) * Hkv + h / g) * Dh;
+          for (int64_t d = 0; d < Dh; ++d) ot[d] += p * vj[d];
+        }
+      }
+}
+// dq (B,T,H,Dh) =, dk, dv (B,T,Hkv,Dh) =. Recomputes P from lse (flash-attention style).
+template <typename T>
+void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
+                        const T* lse, const int32_t* seg_start, int64_t B, int64_t T_, int64_t H, int64_t Hkv,
+                        int64_t Dh, int64_t window = 0) {
+  const T scale = T(1) / std::sqrt(T(Dh));
+  const int64_t g = H / Hkv;
+  std::fill(dq, dq + B * T_ * H * Dh, T(0));
+  std::fill(dk, dk + B * T_ * Hkv * Dh, T(0));
+  std::fill(dv, dv + B * T_ * Hkv * Dh, T(0));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < T_; ++t) {
+        const int64_t qi = ((b * T_ + t) * H + h) * Dh;
+        int64_t lo = attn_lo(seg_start, b, t, T_, window);
+        T L = lse[(b * H + h) * T_ + t], Dt = 0;
+        for (int64_t d = 0; d < Dh; ++d) Dt += dout[qi + d] * out[qi + d];
+        for (int64_t j = lo; j <= t; ++j) {
+          const int64_t kj = ((b * T_ + j) * Hkv + h / g) * Dh;
+          T sdot = 0, dp = 0;
+          for (int64_t d = 0; d < Dh; ++d) {
+            sdot += q[qi + d] * k[kj + d];
+            dp += dout[qi + d] * v[kj + d];
+          }
+          T p = std::exp(sdot * scale - L);
+          T ds = p * (dp - Dt);
+          for (int64_t d = 0; d < Dh; ++d) {
+            dq[qi + d] += scale * ds * k[kj + d];
+            dk[kj + d] += scale * ds * q[qi + d];
+            dv[kj + d] += p * dout[qi + d];
+          }
+        }
+      }
+}
+
+// ---- SwiGLU: out = silu(gate) ⊙ up, silu(x) = x·σ(x) ----------------------------------------
+template <typename T>
+void swiglu_forward(T* out, const T* gate, const T* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    T sg = T(1) / (T(1) + std::exp(-gate[i]));
+    out[i] = gate[i] * sg * up[i];
+  }
+}
+// dgate =, dup = (not accumulated).
+template <typename T>
+void swiglu_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    T sg = T(1) / (T(1) + std::exp(-gate[i]));
+    dup[i] = dout[i] * gate[i] * sg;
+    dgate[i] = dout[i] * up[i] * sg * (T(1) + gate[i] * (T(1) - sg));
+  }
+}
+
+// ---- masked cross-entropy over logits ------------------------------------------------------
+// logits (N,V), targets (N) (-1 = not trained), weight (N): the loss multiplier per row,
+// usually mask / n_trained across the whole accumulated batch. Returns Σ weight·(−log p_target).
+template <typename T>
+T cross_entropy_forward(const T* logits, const int32_t* targets, const T* weight, int64_t N, int64_t V) {
+  T total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    if (targets[n] < 0 || weight[n] == T(0)) continue;
+    const T* l = logits + n * V;
+    T mx = *std::max_element(l, l + V), sum = 0;
+    for (int64_t j = 0; j < V; ++j) sum += std::exp(l[j] - mx);
+    total += weight[n] * (mx + std::log(sum) - l[targets[n]]);
+  }
+  return total;
+}
+// dlogits (N,V) = weight·(softmax − onehot).
+template <typename T>
+void cross_entropy_backward(T* dlogits, const T* logits, const int32_t* targets, const T* weight, int64_t N,
+                            int64_t V) {
+  for (int64_t n = 0; n < N; ++n) {
+    T* dl = dlogits + n * V;
+    if (targets[n] < 0 || weight[n] == T(0)) {
+      std::fill(dl, dl + V, T(0));
+      continue;
+    }
+    const T* l = logits + n * V;
+    T mx = *std::max_element(l, l + V), sum = 0;
+    for (int64_t j = 0; j < V; ++j) sum += std::exp(l[j] - mx);
+    for (int64_t j = 0; j < V; ++j) dl[j] = weight[n] * std::exp(l[j] - mx) / sum;
+    dl[targets[n]] -= weight[n];
+  }
+}
+
+}  // namespace tpro::ref

@@ -1,0 +1,212 @@
+// Fast f32 kernels against the scalar reference (run in double) on ragged shapes.
+// Tolerances: f32 accumulation over K terms of unit-variance data gives relative error
+// ~1e-6·√K; 1e-4 relative / 1e-4 absolute leaves a wide margin while catching any wrong index.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "core/dtype.h"
+#include "kernels/cpu/adamw.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/cross_entropy.h"
+#include "kernels/cpu/gradcheck.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/lora.h"
+#include "kernels/cpu/norm_rope_swiglu.h"
+#include "kernels/cpu/reference.h"
+
+using namespace tpro;
+using tpro::test::expect_close;
+using tpro::test::randn_f;
+
+namespace {
+constexpr double kAtol = 1e-4, kRtol = 1e-4;
+
+std::vector<double> to_d(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+}  // namespace
+
+class LinearTest : public ::testing::TestWithParam<WType> {};
+
+TEST_P(LinearTest, ForwardBackwardMatchReference) {
+  const WType wt = GetParam();
+  const int64_t N = 37, I = 45, O = 300;  // O > one 256-row panel
+  auto x = randn_f(N * I, 1), W = randn_f(O * I, 2), b = randn_f(O, 3), dy = randn_f(N * O, 4);
+  std::vector<uint16_t> w16(W.size());
+  if (wt != WType::F32) {
+    DType t = wt == WType::BF16 ? DType::BF16 : DType::F16;
+    from_f32(w16.data(), t, W.data(), W.size());
+    to_f32(W.data(), w16.data(), t, W.size());  // reference sees the rounded weights
+  }
+  WeightMatrix M{wt, O, I, wt == WType::F32 ? static_cast<const void*>(W.data()) : w16.data(), nullptr};
+  std::vector<float> out(N * O);
+  linear_forward(out.data(), x.data(), M, b.data(), N);
+  std::vector<double> want(N * O);
+  auto xd = to_d(x), Wd = to_d(W), bd = to_d(b), dyd = to_d(dy);
+  ref::linear_forward(want.data(), xd.data(), Wd.data(), bd.data(), N, I, O);
+  expect_close(out, want, kAtol, kRtol, "out");
+
+  std::vector<float> dx(N * I, 0.5f);
+  linear_backward(dx.data(), dy.data(), M, N, /*accumulate=*/true);
+  std::vector<double> dxw(N * I, 0.5);
+  ref::linear_backward(dxw.data(), dyd.data(), Wd.data(), N, I, O);
+  expect_close(dx, dxw, kAtol, kRtol, "dx");
+}
+INSTANTIATE_TEST_SUITE_P(Types, LinearTest, ::testing::Values(WType::F32, WType::BF16, WType::F16));
+
+TEST(Kernels, LoraMatchesReferenceWithDropout) {
+  for (float p : {0.0f, 0.25f}) {
+    const int64_t N = 19, I = 33, O = 21, R = 5;
+    const float s = 2.0f;
+    LoraDropout drop{p, 1234};
+    auto x = randn_f(N * I, 5), A = randn_f(R * I, 6), B = randn_f(O * R, 7), dy = randn_f(N * O, 8);
+    std::vector<double> keep(N * I);
+    for (int64_t i = 0; i < N * I; ++i) keep[i] = lora_dropout_keep(drop, uint64_t(i));
+    std::vector<float> out(N * O, 1.0f), u(N * R);
+    lora_forward(out.data(), u.data(), x.data(), A.data(), B.data(), s, drop, N, I, O, R);
+    std::vector<double> outw(N * O, 1.0), uw(N * R);
+    auto xd = to_d(x), Ad = to_d(A), Bd = to_d(B), dyd = to_d(dy);
+    ref::lora_forward(outw.data(), uw.data(), xd.data(), keep.data(), Ad.data(), Bd.data(), double(s), N, I, O, R);
+    expect_close(out, outw, kAtol, kRtol, "out");
+    expect_close(u, uw, kAtol, kRtol, "u");
+    std::vector<float> dx(N * I, 0.0f), dA(R * I, 0.0f), dB(O * R, 0.0f);
+    lora_backward(dx.data(), dA.data(), dB.data(), dy.data(), x.data(), u.data(), A.data(), B.data(), s, drop, N, I,
+                  O, R);
+    std::vector<double> dxw(N * I), dAw(R * I), dBw(O * R);
+    ref::lora_backward(dxw.data(), dAw.data(), dBw.data(), dyd.data(), xd.data(), keep.data(), uw.data(), Ad.data(),
+                       Bd.data(), double(s), N, I, O, R);
+    expect_close(dx, dxw, kAtol, kRtol, "dx");
+    expect_close(dA, dAw, 1e-3, kRtol, "dA");
+    expect_close(dB, dBw, 1e-3, kRtol, "dB");
+  }
+}
+
+TEST(Kernels, DropoutRateIsHonoured) {
+  LoraDropout d{0.3f, 99};
+  int zeros = 0;
+  for (int i = 0; i < 100000; ++i) zeros += lora_dropout_keep(d, uint64_t(i)) == 0.0f;
+  EXPECT_NEAR(zeros / 100000.0, 0.3, 0.01);
+}
+
+TEST(Kernels, RmsNormMatchesReference) {
+  const int64_t N = 13, D = 77;
+  auto x = randn_f(N * D, 9), w = randn_f(D, 10), dy = randn_f(N * D, 11);
+  std::vector<float> out(N * D), rstd(N), dx(N * D, 0.25f);
+  rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), 1e-5f, N, D);
+  rmsnorm_backward(dx.data(), dy.data(), x.data(), w.data(), rstd.data(), N, D);
+  auto xd = to_d(x), wd = to_d(w), dyd = to_d(dy);
+  std::vector<double> outw(N * D), rw(N), dxw(N * D, 0.25);
+  ref::rmsnorm_forward(outw.data(), rw.data(), xd.data(), wd.data(), 1e-5, N, D);
+  ref::rmsnorm_backward(dxw.data(), dyd.data(), xd.data(), wd.data(), rw.data(), N, D);
+  expect_close(out, outw, kAtol, kRtol, "out");
+  expect_close(dx, dxw, kAtol, kRtol, "dx");
+}
+
+TEST(Kernels, RopeMatchesReferenceAndInverts) {
+  const int64_t N = 9, H = 3, Dh = 10;
+  std::vector<float> inv_freq(Dh / 2);
+  for (int64_t j = 0; j < Dh / 2; ++j) inv_freq[j] = float(std::pow(10000.0, -2.0 * j / Dh));
+  std::vector<int32_t> pos = {0, 1, 2, 3, 100, 5, 6, 1000, 8};
+  RopeTable rt;
+  rt.build(inv_freq, 1001);
+  auto x = randn_f(N * H * Dh, 12);
+  auto y = x;
+  rope_forward(y.data(), pos.data(), rt, N, H, Dh);
+  auto yd = to_d(x);
+  ref::rope_forward(yd.data(), pos.data(), inv_freq.data(), N, H, Dh);
+  expect_close(y, yd, kAtol, kRtol, "rope");
+  rope_forward(y.data(), pos.data(), rt, N, H, Dh, /*inverse=*/true);
+  expect_close(y, to_d(x), kAtol, kRtol, "inverse");
+}
+
+TEST(Kernels, SwigluMatchesReference) {
+  const int64_t n = 1001;
+  auto g = randn_f(n, 13, 3.0f), u = randn_f(n, 14), dy = randn_f(n, 15);
+  std::vector<float> out(n), dg(n), du(n);
+  swiglu_forward(out.data(), g.data(), u.data(), n);
+  swiglu_backward(dg.data(), du.data(), dy.data(), g.data(), u.data(), n);
+  auto gd = to_d(g), ud = to_d(u), dyd = to_d(dy);
+  std::vector<double> ow(n), dgw(n), duw(n);
+  ref::swiglu_forward(ow.data(), gd.data(), ud.data(), n);
+  ref::swiglu_backward(dgw.data(), duw.data(), dyd.data(), gd.data(), ud.data(), n);
+  expect_close(out, ow, kAtol, kRtol, "out");
+  expect_close(dg, dgw, kAtol, kRtol, "dgate");
+  expect_close(du, duw, kAtol, kRtol, "dup");
+}
+
+struct FastAttnCase {
+  int64_t B, T, H, Hkv, Dh, window;
+  bool segments;
+};
+class FastAttention : public ::testing::TestWithParam<FastAttnCase> {};
+
+TEST_P(FastAttention, MatchesReference) {
+  const auto c = GetParam();
+  AttnShape s{c.B, c.T, c.T, c.H, c.Hkv, c.Dh, c.window};
+  auto q = randn_f(c.B * c.T * c.H * c.Dh, 16), k = randn_f(c.B * c.T * c.Hkv * c.Dh, 17);
+  auto v = randn_f(c.B * c.T * c.Hkv * c.Dh, 18), dout = randn_f(c.B * c.T * c.H * c.Dh, 19);
+  std::vector<int32_t> seg(c.B * c.T, 0);
+  if (c.segments)  // row 0: documents of length 3, 50, rest; other rows one document
+    for (int64_t t = 0; t < c.T; ++t) seg[t] = t < 3 ? 0 : (t < 53 ? 3 : 53);
+  const int32_t* sp = c.segments ? seg.data() : nullptr;
+  std::vector<float> out(q.size()), lse(c.B * c.H * c.T);
+  attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), sp, s);
+  std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
+  attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(), out.data(),
+                     lse.data(), sp, s);
+  auto qd = to_d(q), kd = to_d(k), vd = to_d(v), dod = to_d(dout);
+  std::vector<double> ow(q.size()), lw(lse.size()), dqw(q.size()), dkw(k.size()), dvw(v.size());
+  ref::attention_forward(ow.data(), lw.data(), qd.data(), kd.data(), vd.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh,
+                         c.window);
+  ref::attention_backward(dqw.data(), dkw.data(), dvw.data(), dod.data(), qd.data(), kd.data(), vd.data(), ow.data(),
+                          lw.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh, c.window);
+  expect_close(out, ow, kAtol, kRtol, "out");
+  expect_close(lse, lw, kAtol, kRtol, "lse");
+  expect_close(dq, dqw, kAtol, kRtol, "dq");
+  expect_close(dk, dkw, kAtol, kRtol, "dk");
+  expect_close(dv, dvw, kAtol, kRtol, "dv");
+}
+INSTANTIATE_TEST_SUITE_P(Shapes, FastAttention,
+                         ::testing::Values(FastAttnCase{1, 1, 1, 1, 4, 0, false}, FastAttnCase{2, 67, 4, 2, 8, 0, false},
+                                           FastAttnCase{1, 130, 6, 2, 16, 0, true},
+                                           FastAttnCase{2, 100, 3, 3, 5, 17, false},
+                                           FastAttnCase{3, 129, 2, 1, 7, 0, true}));
+
+TEST(Kernels, AttentionWithCacheMatchesFullPrefix) {
+  // Generation: the last 3 queries against a 10-key cache equal rows 7..9 of full attention.
+  const int64_t T = 10, H = 4, Hkv = 2, Dh = 8;
+  auto q = randn_f(T * H * Dh, 20), k = randn_f(T * Hkv * Dh, 21), v = randn_f(T * Hkv * Dh, 22);
+  std::vector<float> full(q.size()), lse(H * T);
+  attention_forward(full.data(), lse.data(), q.data(), k.data(), v.data(), nullptr, AttnShape{1, T, T, H, Hkv, Dh, 0});
+  std::vector<float> part(3 * H * Dh);
+  attention_forward(part.data(), nullptr, q.data() + 7 * H * Dh, k.data(), v.data(), nullptr,
+                    AttnShape{1, 3, T, H, Hkv, Dh, 0});
+  std::vector<float> want(full.begin() + 7 * H * Dh, full.end());
+  expect_close(part, to_d(want), 1e-5, 1e-5, "cached");
+}
+
+TEST(Kernels, CrossEntropyFusedMatchesReference) {
+  const int64_t n = 7, V = 301;
+  auto logits = randn_f(n * V, 23, 3.0f);
+  std::vector<int32_t> t = {0, 300, -1, 5, 7, 9, 150};
+  std::vector<float> w = {0.1f, 0.2f, 0.3f, 0.0f, 0.5f, 0.1f, 0.1f};
+  auto ld = to_d(logits);
+  std::vector<double> wd(w.begin(), w.end()), dlw(n * V);
+  double want = ref::cross_entropy_forward(ld.data(), t.data(), wd.data(), n, V);
+  ref::cross_entropy_backward(dlw.data(), ld.data(), t.data(), wd.data(), n, V);
+  std::vector<float> nll(n);
+  double got = cross_entropy_fused(logits.data(), t.data(), w.data(), n, V, nll.data(), true);
+  EXPECT_NEAR(got, want, 1e-5);
+  expect_close(logits, dlw, 1e-6, 1e-4, "dlogits");
+  EXPECT_EQ(nll[2], 0.0f);
+}
+
+TEST(Kernels, AdamWMatchesClosedFormFirstStep) {
+  // At step 1 the bias-corrected update is lr·g/(|g|+eps) after decay: p1 = p0(1−lr·wd) − lr·sign(g).
+  std::vector<float> p = {1.0f, -2.0f, 0.5f}, g = {0.3f, -0.1f, 2.0f}, m(3, 0.0f), v(3, 0.0f);
+  AdamWHyper h{0.01, 0.9, 0.999, 1e-8, 0.1};
+  adamw_update(p.data(), g.data(), m.data(), v.data(), 3, h, 1);
+  EXPECT_NEAR(p[0], 1.0 * (1 - 0.001) - 0.01, 1e-6);
+  EXPECT_NEAR(p[1], -2.0 * (1 - 0.001) + 0.01, 1e-6);
+  EXPECT_NEAR(p[2], 0.5 * (1 - 0.001) - 0.01, 1e-6);
+  EXPECT_NEAR(grad_l2_norm(g.data(), 3), std::sqrt(0.09 + 0.01 + 4.0), 1e-6);  // g holds f32 roundings
+}
