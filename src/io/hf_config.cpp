@@ -1,0 +1,177 @@
+// config.json parsing and writing; see hf_config.h.
+#include "io/hf_config.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace tpro {
+
+using nlohmann::json;
+
+namespace {
+const char* kSupported = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM";
+
+int64_t get_int(const json& j, const char* key, const std::string& origin, bool required, int64_t def = 0) {
+  if (!j.contains(key) || j[key].is_null()) {
+    if (required) fail(origin, ": missing \"", key, "\"");
+    return def;
+  }
+  if (!j[key].is_number_integer()) fail(origin, ": \"", key, "\" must be an integer, got ", j[key].dump());
+  int64_t v = j[key].get<int64_t>();
+  if (required && v <= 0) fail(origin, ": \"", key, "\" must be positive, got ", v);
+  return v;
+}
+
+double get_num(const json& j, const char* key, const std::string& origin, double def) {
+  if (!j.contains(key) || j[key].is_null()) return def;
+  if (!j[key].is_number()) fail(origin, ": \"", key, "\" must be a number, got ", j[key].dump());
+  return j[key].get<double>();
+}
+
+bool get_bool(const json& j, const char* key, bool def) {
+  return j.contains(key) && j[key].is_boolean() ? j[key].get<bool>() : def;
+}
+
+int64_t first_id(const json& j, const char* key) {  // eos_token_id may be a list
+  if (!j.contains(key)) return -1;
+  if (j[key].is_number_integer()) return j[key].get<int64_t>();
+  if (j[key].is_array() && !j[key].empty() && j[key][0].is_number_integer()) return j[key][0].get<int64_t>();
+  return -1;
+}
+}  // namespace
+
+LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    fail(origin, ": not valid JSON: ", e.what());
+  }
+  if (!j.is_object()) fail(origin, ": not a JSON object");
+  LlamaConfig c;
+  if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty())
+    fail(origin, ": missing \"architectures\" (hint: tpro supports ", kSupported, ")");
+  c.architecture = j["architectures"][0].get<std::string>();
+  if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM" &&
+      c.architecture != "Qwen2ForCausalLM")
+    fail(origin, ": unsupported architecture ", c.architecture, " (hint: tpro supports ", kSupported, ")");
+  c.model_type = j.value("model_type", std::string("llama"));
+  const std::string act = j.value("hidden_act", std::string("silu"));
+  if (act != "silu") fail(origin, ": unsupported hidden_act \"", act, "\" (tpro implements SwiGLU with silu)");
+
+  c.vocab_size = get_int(j, "vocab_size", origin, true);
+  c.n_embd = get_int(j, "hidden_size", origin, true);
+  c.n_ff = get_int(j, "intermediate_size", origin, true);
+  c.n_layer = get_int(j, "num_hidden_layers", origin, true);
+  c.n_head = get_int(j, "num_attention_heads", origin, true);
+  c.n_head_kv = get_int(j, "num_key_value_heads", origin, false, c.n_head);
+  c.head_dim = get_int(j, "head_dim", origin, false, 0);
+  if (c.head_dim == 0) {
+    if (c.n_embd % c.n_head) fail(origin, ": hidden_size ", c.n_embd, " is not divisible by num_attention_heads ", c.n_head);
+    c.head_dim = c.n_embd / c.n_head;
+  }
+  if (c.head_dim % 2) fail(origin, ": head dimension ", c.head_dim, " must be even for RoPE");
+  if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv)
+    fail(origin, ": num_attention_heads ", c.n_head, " is not a multiple of num_key_value_heads ", c.n_head_kv);
+  c.rms_norm_eps = get_num(j, "rms_norm_eps", origin, 1e-6);
+  c.rope_theta = get_num(j, "rope_theta", origin, 10000.0);
+  c.max_position = get_int(j, "max_position_embeddings", origin, false, 2048);
+  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false);
+  c.bos_token_id = first_id(j, "bos_token_id");
+  c.eos_token_id = first_id(j, "eos_token_id");
+  if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) c.torch_dtype = j["torch_dtype"];
+
+  if (c.architecture == "Qwen2ForCausalLM") {
+    c.attn_qkv_bias = true;
+    if (get_bool(j, "use_sliding_window", false)) c.sliding_window = get_int(j, "sliding_window", origin, false, 0);
+  } else {
+    c.attn_qkv_bias = c.attn_o_bias = get_bool(j, "attention_bias", false);
+    c.mlp_bias = get_bool(j, "mlp_bias", false);
+    if (c.architecture == "MistralForCausalLM") c.sliding_window = get_int(j, "sliding_window", origin, false, 0);
+  }
+  if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
+    const json& rs = j["rope_scaling"];
+    std::string type = rs.value("rope_type", rs.value("type", std::string()));
+    if (type == "default" || type.empty()) {
+      type.clear();
+    } else if (type != "linear" && type != "llama3") {
+      fail(origin, ": unsupported rope_scaling type \"", type, "\" (hint: tpro supports linear and llama3)");
+    }
+    c.rope_scaling.type = type;
+    c.rope_scaling.factor = get_num(rs, "factor", origin, 1.0);
+    c.rope_scaling.low_freq_factor = get_num(rs, "low_freq_factor", origin, 1.0);
+    c.rope_scaling.high_freq_factor = get_num(rs, "high_freq_factor", origin, 4.0);
+    c.rope_scaling.original_max_position = get_int(rs, "original_max_position_embeddings", origin, false, 8192);
+  }
+  return c;
+}
+
+LlamaConfig load_hf_config(const fs::path& dir) {
+  const fs::path p = dir / "config.json";
+  if (!fs::exists(p)) fail(p.string(), ": not found (hint: --model must be a Hugging Face model folder or a .gguf file)");
+  return parse_hf_config(read_file(p), p.string());
+}
+
+std::vector<float> LlamaConfig::rope_inv_freq() const {
+  const int64_t half = head_dim / 2;
+  std::vector<float> inv(half);
+  for (int64_t i = 0; i < half; ++i) {
+    // transformers computes base ** (arange(0, dim, 2) / dim) in float32.
+    const float e = float(2 * i) / float(head_dim);
+    inv[i] = 1.0f / std::pow(float(rope_theta), e);
+  }
+  if (rope_scaling.type == "linear") {
+    for (auto& f : inv) f = float(f / rope_scaling.factor);
+  } else if (rope_scaling.type == "llama3") {
+    // transformers _compute_llama3_parameters: long wavelengths scaled by 1/factor, short kept,
+    // a smooth interpolation between low_freq_wavelen and high_freq_wavelen.
+    const double factor = rope_scaling.factor, lo = rope_scaling.low_freq_factor, hi = rope_scaling.high_freq_factor;
+    const double old_ctx = double(rope_scaling.original_max_position);
+    const double low_wavelen = old_ctx / lo, high_wavelen = old_ctx / hi;
+    for (auto& f : inv) {
+      const double wavelen = 2.0 * M_PI / f;
+      if (wavelen > low_wavelen) {
+        f = float(f / factor);
+      } else if (wavelen >= high_wavelen) {
+        const double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+        f = float((1.0 - smooth) * f / factor + smooth * f);
+      }
+    }
+  }
+  return inv;
+}
+
+std::string hf_config_json(const LlamaConfig& c) {
+  json j;
+  j["architectures"] = {c.architecture};
+  j["model_type"] = c.model_type;
+  j["vocab_size"] = c.vocab_size;
+  j["hidden_size"] = c.n_embd;
+  j["intermediate_size"] = c.n_ff;
+  j["num_hidden_layers"] = c.n_layer;
+  j["num_attention_heads"] = c.n_head;
+  j["num_key_value_heads"] = c.n_head_kv;
+  if (c.head_dim != c.n_embd / c.n_head) j["head_dim"] = c.head_dim;
+  j["hidden_act"] = "silu";
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  j["max_position_embeddings"] = c.max_position;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  if (c.architecture != "Qwen2ForCausalLM") j["attention_bias"] = c.attn_qkv_bias;
+  if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
+  if (c.eos_token_id >= 0) j["eos_token_id"] = c.eos_token_id;
+  j["torch_dtype"] = c.torch_dtype;
+  if (!c.rope_scaling.type.empty()) {
+    j["rope_scaling"] = {{"rope_type", c.rope_scaling.type}, {"factor", c.rope_scaling.factor}};
+    if (c.rope_scaling.type == "llama3") {
+      j["rope_scaling"]["low_freq_factor"] = c.rope_scaling.low_freq_factor;
+      j["rope_scaling"]["high_freq_factor"] = c.rope_scaling.high_freq_factor;
+      j["rope_scaling"]["original_max_position_embeddings"] = c.rope_scaling.original_max_position;
+    }
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace tpro

@@ -1,0 +1,51 @@
+// Hugging Face config.json for the Llama family (LlamaForCausalLM, MistralForCausalLM,
+// Qwen2ForCausalLM; SmolLM and TinyLlama are Llama) parsed into LlamaConfig, and written back
+// for models tpro creates. Anything tpro would compute wrongly (another architecture, an
+// activation other than SiLU, an unknown rope_scaling type) is an Error, not a guess.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/file.h"
+
+namespace tpro {
+
+struct RopeScaling {
+  std::string type;  // "" (none), "linear", "llama3"
+  double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
+  int64_t original_max_position = 8192;
+};
+
+struct LlamaConfig {
+  std::string architecture = "LlamaForCausalLM";
+  std::string model_type = "llama";
+  int64_t vocab_size = 0;
+  int64_t n_embd = 0;        // D, hidden_size
+  int64_t n_ff = 0;          // F, intermediate_size
+  int64_t n_layer = 0;
+  int64_t n_head = 0;        // H
+  int64_t n_head_kv = 0;     // Hkv (GQA when < H)
+  int64_t head_dim = 0;      // Dh (hidden_size / heads unless given)
+  double rms_norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  int64_t max_position = 2048;
+  int64_t sliding_window = 0;  // Mistral; 0 = none
+  bool tie_word_embeddings = false;
+  bool attn_qkv_bias = false;  // Qwen2; Llama attention_bias
+  bool attn_o_bias = false;    // Llama attention_bias only
+  bool mlp_bias = false;
+  int64_t bos_token_id = -1, eos_token_id = -1;
+  std::string torch_dtype = "float32";
+
+  int64_t q_dim() const { return n_head * head_dim; }
+  int64_t kv_dim() const { return n_head_kv * head_dim; }
+  // RoPE inverse frequencies (Dh/2), rope_scaling applied as transformers does.
+  std::vector<float> rope_inv_freq() const;
+};
+
+LlamaConfig parse_hf_config(const std::string& json_text, const std::string& origin);
+LlamaConfig load_hf_config(const fs::path& model_dir);  // <dir>/config.json
+std::string hf_config_json(const LlamaConfig& c);        // a config.json transformers loads
+
+}  // namespace tpro

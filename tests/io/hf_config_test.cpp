@@ -1,0 +1,74 @@
+// config.json: the supported architectures, their implied options, and clear refusals.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "io/hf_config.h"
+
+using namespace tpro;
+
+namespace {
+std::string error_of(const std::string& json) {
+  try {
+    parse_hf_config(json, "m/config.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+const char* kLlama = R"({"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":128,
+  "num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"vocab_size":100,"rms_norm_eps":1e-5,
+  "rope_theta":500000.0,"tie_word_embeddings":true,"eos_token_id":[7,8]})";
+}  // namespace
+
+TEST(HfConfig, Llama) {
+  auto c = parse_hf_config(kLlama, "x");
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_EQ(c.n_head_kv, 2);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_FALSE(c.attn_qkv_bias);
+  EXPECT_EQ(c.eos_token_id, 7);
+  auto back = parse_hf_config(hf_config_json(c), "y");
+  EXPECT_EQ(back.n_ff, 128);
+  EXPECT_EQ(back.rope_theta, 500000.0);
+}
+
+TEST(HfConfig, Qwen2HasQkvBias) {
+  std::string j = kLlama;
+  j.replace(j.find("LlamaForCausalLM"), 16, "Qwen2ForCausalLM");
+  auto c = parse_hf_config(j, "x");
+  EXPECT_TRUE(c.attn_qkv_bias);
+  EXPECT_FALSE(c.attn_o_bias);
+}
+
+TEST(HfConfig, Llama3RopeScaling) {
+  std::string j = kLlama;
+  j.insert(j.size() - 1, R"(,"rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,
+    "high_freq_factor":4.0,"original_max_position_embeddings":8192})");
+  auto c = parse_hf_config(j, "x");
+  auto inv = c.rope_inv_freq();
+  // Highest frequency (wavelength 2π) is kept; the lowest (wavelength > 8192) is divided by 8.
+  EXPECT_FLOAT_EQ(inv[0], 1.0f);
+  const float base_last = 1.0f / std::pow(500000.0f, 14.0f / 16.0f);
+  EXPECT_NEAR(inv[7], base_last / 8.0f, 1e-12);
+}
+
+TEST(HfConfig, Refusals) {
+  std::string j = kLlama;
+  j.replace(j.find("LlamaForCausalLM"), 16, "GPTNeoXForCausalLM");
+  EXPECT_NE(error_of(j).find("unsupported architecture GPTNeoXForCausalLM"), std::string::npos);
+  EXPECT_NE(error_of("{").find("m/config.json: not valid JSON"), std::string::npos);
+  std::string noh = kLlama;
+  noh.replace(noh.find("\"hidden_size\":64,"), 17, "");
+  EXPECT_NE(error_of(noh).find("missing \"hidden_size\""), std::string::npos);
+  std::string badkv = kLlama;
+  badkv.replace(badkv.find("\"num_key_value_heads\":2"), 23, "\"num_key_value_heads\":3");
+  EXPECT_NE(error_of(badkv).find("not a multiple of num_key_value_heads 3"), std::string::npos);
+  std::string act = kLlama;
+  act.insert(act.size() - 1, R"(,"hidden_act":"gelu")");
+  EXPECT_NE(error_of(act).find("unsupported hidden_act \"gelu\""), std::string::npos);
+  std::string rs = kLlama;
+  rs.insert(rs.size() - 1, R"(,"rope_scaling":{"type":"yarn","factor":4})");
+  EXPECT_NE(error_of(rs).find("unsupported rope_scaling type \"yarn\""), std::string::npos);
+}

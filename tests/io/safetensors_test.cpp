@@ -1,0 +1,124 @@
+// safetensors round trip, sharded folders, and a corpus of lying/corrupt files, each with its
+// specific message.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+
+using namespace tpro;
+
+namespace {
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("tpro_io_" + name);
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A file with the given raw JSON header and `data_bytes` zero bytes of data.
+void write_raw(const fs::path& p, const std::string& header, size_t data_bytes, bool truncate_len = false) {
+  std::string s(8, '\0');
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) s[i] = char((n >> (8 * i)) & 0xff);
+  if (truncate_len) s.resize(5);
+  else s += header + std::string(data_bytes, '\0');
+  write_file_atomic(p, s);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+}  // namespace
+
+TEST(SafeTensors, RoundTrip) {
+  auto d = temp_dir("rt");
+  SafeTensorsWriter w;
+  float a[6] = {1, 2, 3, 4, 5, 6};
+  uint16_t b[2] = {0x3f80, 0xc000};
+  w.add_f32("a", {2, 3}, a);
+  w.add("b.weight", DType::BF16, {2}, b);
+  w.set_metadata("format", "pt");
+  w.write(d / "m.safetensors");
+  SafeTensorsFile f(d / "m.safetensors");
+  EXPECT_EQ(f.metadata().at("format"), "pt");
+  auto va = f.view("a");
+  EXPECT_EQ(va.shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(va.f32()[5], 6.0f);
+  auto vb = f.view("b.weight");
+  EXPECT_EQ(vb.dtype, DType::BF16);
+  EXPECT_EQ(bf16_to_f32(static_cast<uint16_t*>(vb.data)[1]), -2.0f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(va.data) % 8, 0u);
+}
+
+TEST(SafeTensors, ShardedIndex) {
+  auto d = temp_dir("shard");
+  float x[2] = {1, 2}, y[3] = {3, 4, 5};
+  SafeTensorsWriter w1, w2;
+  w1.add_f32("x", {2}, x);
+  w2.add_f32("y", {3}, y);
+  w1.write(d / "model-00001-of-00002.safetensors");
+  w2.write(d / "model-00002-of-00002.safetensors");
+  write_file_atomic(d / "model.safetensors.index.json",
+                    R"({"metadata":{},"weight_map":{"x":"model-00001-of-00002.safetensors","y":"model-00002-of-00002.safetensors"}})");
+  auto src = TensorSource::open_dir(d);
+  EXPECT_EQ(src.get("y", {3}).f32()[2], 5.0f);
+  EXPECT_NE(error_of([&] { src.get("y", {4}); }).find("tensor y has shape (3,), expected (4,)"), std::string::npos);
+  EXPECT_NE(error_of([&] { src.get("z"); }).find("missing tensor z"), std::string::npos);
+  write_file_atomic(d / "model.safetensors.index.json", R"({"weight_map":{"x":"nope.safetensors"}})");
+  EXPECT_NE(error_of([&] { TensorSource::open_dir(d); }).find("shard nope.safetensors (for tensor x) does not exist"),
+            std::string::npos);
+  write_file_atomic(d / "model.safetensors.index.json", R"({"weight_map":{"y":"model-00001-of-00002.safetensors"}})");
+  EXPECT_NE(error_of([&] { TensorSource::open_dir(d); }).find("but that shard does not contain it"), std::string::npos);
+}
+
+struct BadCase {
+  const char* name;
+  std::string header;
+  size_t data;
+  const char* message;
+};
+
+TEST(SafeTensors, CorruptFilesGiveSpecificErrors) {
+  auto d = temp_dir("bad");
+  const BadCase cases[] = {
+      {"not json", "{nope", 0, "header is not valid JSON"},
+      {"not object", "[1,2]", 0, "header is not a JSON object"},
+      {"bad dtype", R"({"t":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", 1, "tensor t: unsupported dtype Q4"},
+      {"no offsets", R"({"t":{"dtype":"F32","shape":[1]}})", 4, "\"data_offsets\" must be two non-negative integers"},
+      {"size lies", R"({"t":{"dtype":"F32","shape":[2,2],"data_offsets":[0,12]}})", 12,
+       "header says 12 bytes but dtype F32 × shape (2, 2) needs 16"},
+      {"past end", R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8,
+       "tensor t: data ends at byte 16 of the data section but it has only 8 bytes"},
+      {"reversed", R"({"t":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", 8, "data_offsets end 0 < begin 8"},
+      {"negative dim", R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4, "non-integer or negative"},
+      {"overlap", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+       12, "tensors a and b overlap"},
+      {"huge dims", R"({"t":{"dtype":"F32","shape":[1099511627775,1099511627775],"data_offsets":[0,4]}})", 4,
+       "shape is too large"},
+  };
+  for (const auto& c : cases) {
+    write_raw(d / "x.safetensors", c.header, c.data);
+    std::string msg = error_of([&] { SafeTensorsFile f(d / "x.safetensors"); });
+    EXPECT_NE(msg.find(c.message), std::string::npos) << c.name << ": got " << msg;
+    EXPECT_NE(msg.find("x.safetensors"), std::string::npos) << c.name << ": message must name the file";
+  }
+  write_raw(d / "y.safetensors", "{}", 0, /*truncate_len=*/true);
+  EXPECT_NE(error_of([&] { SafeTensorsFile f(d / "y.safetensors"); }).find("shorter than the 8-byte header length"),
+            std::string::npos);
+  // Header length larger than the file.
+  std::string s(8, '\0');
+  s[0] = char(0xff);
+  s[1] = char(0x10);
+  write_file_atomic(d / "z.safetensors", s + "{}");
+  EXPECT_NE(error_of([&] { SafeTensorsFile f(d / "z.safetensors"); }).find("points past the end of the file"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { TensorSource::open_dir(d / "empty_nonexistent"); }).find("no model.safetensors"),
+            std::string::npos);
+}
