@@ -1,0 +1,76 @@
+// PEFT adapter config and tensor names; see peft.h.
+#include "io/peft.h"
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "core/error.h"
+
+namespace tpro {
+
+using nlohmann::json;
+
+std::string adapter_config_json(const AdapterConfig& c) {
+  json j;
+  j["peft_type"] = "LORA";
+  j["task_type"] = "CAUSAL_LM";
+  j["r"] = c.r;
+  j["lora_alpha"] = c.lora_alpha;
+  j["lora_dropout"] = c.lora_dropout;
+  j["target_modules"] = c.target_modules;
+  j["use_rslora"] = c.use_rslora;
+  j["bias"] = "none";
+  j["fan_in_fan_out"] = false;
+  j["inference_mode"] = true;
+  j["base_model_name_or_path"] = c.base_model_name_or_path;
+  return j.dump(2) + "\n";
+}
+
+AdapterConfig parse_adapter_config(const std::string& text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    fail(origin, ": not valid JSON: ", e.what());
+  }
+  if (!j.is_object()) fail(origin, ": not a JSON object");
+  const std::string type = j.value("peft_type", std::string("LORA"));
+  if (type != "LORA") fail(origin, ": peft_type is ", type, ", tpro reads LORA adapters");
+  AdapterConfig c;
+  if (!j.contains("r") || !j["r"].is_number_integer() || j["r"].get<int64_t>() <= 0)
+    fail(origin, ": \"r\" must be a positive integer");
+  c.r = j["r"].get<int64_t>();
+  if (j.contains("lora_alpha") && j["lora_alpha"].is_number()) c.lora_alpha = j["lora_alpha"].get<double>();
+  if (j.contains("lora_dropout") && j["lora_dropout"].is_number()) c.lora_dropout = j["lora_dropout"].get<double>();
+  if (j.contains("use_rslora") && j["use_rslora"].is_boolean()) c.use_rslora = j["use_rslora"].get<bool>();
+  if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
+    c.base_model_name_or_path = j["base_model_name_or_path"];
+  if (j.value("fan_in_fan_out", false)) fail(origin, ": fan_in_fan_out adapters (GPT-2 Conv1D) are not supported");
+  if (j.contains("bias") && j["bias"].is_string() && j["bias"] != "none")
+    fail(origin, ": bias \"", j["bias"].get<std::string>(), "\" adapters are not supported (hint: bias must be none)");
+  if (!j.contains("target_modules")) fail(origin, ": missing \"target_modules\"");
+  if (j["target_modules"].is_string()) {
+    fail(origin, ": target_modules is a regular expression; tpro needs an explicit list");
+  }
+  for (const auto& t : j["target_modules"]) {
+    if (!t.is_string()) fail(origin, ": target_modules must be strings");
+    c.target_modules.push_back(t.get<std::string>());
+  }
+  return c;
+}
+
+std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a) {
+  return cat("base_model.model.model.layers.", layer, ".", module, is_a ? ".lora_A.weight" : ".lora_B.weight");
+}
+
+bool parse_peft_tensor_name(const std::string& name, int64_t* layer, std::string* module, bool* is_a) {
+  static const std::regex re(R"(^base_model\.model\.model\.layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])(\.default)?\.weight$)");
+  std::smatch m;
+  if (!std::regex_match(name, m, re)) return false;
+  *layer = std::stoll(m[1].str());
+  *module = m[2].str();
+  *is_a = m[3].str() == "A";
+  return true;
+}
+
+}  // namespace tpro

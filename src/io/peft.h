@@ -1,0 +1,32 @@
+// PEFT LoRA adapter folders: adapter_config.json (classic keys only, so every PEFT version,
+// text-generation-webui and llama.cpp's converter read it) and the tensor naming of
+// adapter_model.safetensors: base_model.model.model.layers.N.<module>.lora_A.weight (r, in)
+// and lora_B.weight (out, r). Mapping onto model layers is model/adapter's job.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/file.h"
+
+namespace tpro {
+
+struct AdapterConfig {
+  int64_t r = 8;
+  double lora_alpha = 16.0;
+  double lora_dropout = 0.0;
+  std::vector<std::string> target_modules;  // "q_proj", ...
+  bool use_rslora = false;
+  std::string base_model_name_or_path;
+};
+
+std::string adapter_config_json(const AdapterConfig& c);
+AdapterConfig parse_adapter_config(const std::string& text, const std::string& origin);
+
+// "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight"
+std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a);
+
+// Parses a PEFT tensor name into (layer, module like "self_attn.q_proj", is_a). Accepts the
+// ".default" adapter-name infix older PEFT versions saved. False when it is not a LoRA name.
+bool parse_peft_tensor_name(const std::string& name, int64_t* layer, std::string* module, bool* is_a);
+
+}  // namespace tpro

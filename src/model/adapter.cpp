@@ -1,0 +1,95 @@
+// PEFT adapter save/load; see adapter.h.
+#include "model/adapter.h"
+
+#include <map>
+
+#include "core/error.h"
+#include "io/peft.h"
+#include "io/safetensors.h"
+
+namespace tpro {
+
+void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string& base_model) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create adapter folder ", dir.string(), ": ", ec.message());
+  SafeTensorsWriter w;
+  for (const auto& s : lw.slots) {
+    w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), true), {lw.cfg.r, s.in}, lw.params.data() + s.a);
+    w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), false), {s.out, lw.cfg.r}, lw.params.data() + s.b);
+  }
+  w.set_metadata("format", "pt");
+  AdapterConfig c;
+  c.r = lw.cfg.r;
+  c.lora_alpha = lw.cfg.alpha;
+  c.lora_dropout = lw.cfg.dropout;
+  c.use_rslora = lw.cfg.rslora;
+  c.target_modules = lw.cfg.target_names();
+  c.base_model_name_or_path = base_model;
+  // Tensors first, config last: a folder with a config always has its tensors.
+  w.write(dir / "adapter_model.safetensors");
+  write_file_atomic(dir / "adapter_config.json", adapter_config_json(c));
+}
+
+LoraWeights load_adapter(const fs::path& dir, const Model& model) {
+  const fs::path cfg_path = dir / "adapter_config.json", st_path = dir / "adapter_model.safetensors";
+  if (!fs::exists(cfg_path))
+    fail(cfg_path.string(), ": not found (hint: pass a PEFT adapter folder with adapter_config.json)");
+  if (!fs::exists(st_path)) {
+    if (fs::exists(dir / "adapter_model.bin"))
+      fail(dir.string(), ": adapter_model.bin (pickle) is not supported; convert it to adapter_model.safetensors");
+    fail(st_path.string(), ": not found");
+  }
+  AdapterConfig ac = parse_adapter_config(read_file(cfg_path), cfg_path.string());
+  LoraConfig lc;
+  lc.r = ac.r;
+  lc.alpha = ac.lora_alpha;
+  lc.dropout = ac.lora_dropout;
+  lc.rslora = ac.use_rslora;
+  for (const auto& t : ac.target_modules) {
+    Proj p;
+    if (!proj_from_name(t, &p))
+      fail(cfg_path.string(), ": target module \"", t, "\" is not a Llama projection (hint: tpro adapts q_proj, ",
+           "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+    lc.targets[size_t(p)] = true;
+  }
+  Rng rng(0);
+  LoraWeights lw = make_lora(model.cfg, lc, rng);
+  std::fill(lw.params.begin(), lw.params.end(), 0.0f);
+  SafeTensorsFile f(st_path);
+  std::map<std::string, bool> seen;
+  for (const auto& name : f.names()) {
+    int64_t layer;
+    std::string module;
+    bool is_a;
+    if (!parse_peft_tensor_name(name, &layer, &module, &is_a))
+      fail(st_path.string(), ": tensor ", name, " is not a PEFT LoRA weight of a Llama layer");
+    if (layer >= model.cfg.n_layer)
+      fail(st_path.string(), ": tensor ", name, " is for layer ", layer, " but the model has ", model.cfg.n_layer,
+           " layers (hint: the adapter was trained on another base model)");
+    Proj p;
+    const std::string proj = module.substr(module.find('.') + 1);
+    if (!proj_from_name(proj, &p) || module != proj_module(p))
+      fail(st_path.string(), ": tensor ", name, ": unknown module ", module);
+    const LoraSlot* s = lw.find(layer, p);
+    if (!s) fail(st_path.string(), ": tensor ", name, " targets ", proj, ", which adapter_config.json does not list");
+    TensorView t = f.view(name);
+    const std::vector<int64_t> want = is_a ? std::vector<int64_t>{lc.r, s->in} : std::vector<int64_t>{s->out, lc.r};
+    if (t.shape != want)
+      fail(st_path.string(), ": tensor ", name, " has shape ", shape_str(t.shape), ", expected ", shape_str(want),
+           " (r=", lc.r, " from adapter_config.json; hint: the adapter does not fit this base model)");
+    if (t.dtype != DType::F32 && t.dtype != DType::BF16 && t.dtype != DType::F16)
+      fail(st_path.string(), ": tensor ", name, " has dtype ", dtype_name(t.dtype));
+    to_f32(lw.params.data() + (is_a ? s->a : s->b), t.data, t.dtype, size_t(t.numel()));
+    seen[name] = true;
+  }
+  for (const auto& s : lw.slots)
+    for (bool a : {true, false}) {
+      const std::string n = peft_tensor_name(s.layer, proj_module(s.proj), a);
+      if (!seen.count(n) && !seen.count(n.substr(0, n.size() - 7) + ".default.weight"))
+        fail(st_path.string(), ": missing tensor ", n);
+    }
+  return lw;
+}
+
+}  // namespace tpro

@@ -1,0 +1,18 @@
+// Saving and loading LoRA adapters as PEFT folders (atomic: the folder is filled under a
+// temporary name and renamed), with validation that names the file, the tensor and the
+// mismatch: rank, shape, unknown module, layer beyond the model, missing tensors.
+#pragma once
+#include <string>
+
+#include "model/lora.h"
+#include "model/model.h"
+
+namespace tpro {
+
+// Writes dir/adapter_config.json + adapter_model.safetensors atomically (into an existing
+// folder, or creating it). Extra files of the folder are left alone.
+void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string& base_model);
+// Loads a PEFT adapter for `model`; moments and grads are zeroed.
+LoraWeights load_adapter(const fs::path& dir, const Model& model);
+
+}  // namespace tpro

@@ -1,0 +1,60 @@
+// LoRA adapters on any subset of the seven projections: all parameters, gradients and AdamW
+// moments in flat f32 buffers (one allocation each), so the optimizer, gradient norm,
+// checkpoints and data-parallel all-reduce see one contiguous vector. PEFT init: A Kaiming-
+// uniform(a=√5) i.e. U(±1/√in), B zero. Scale s = α/r, or α/√r with rsLoRA.
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+#include "model/model.h"
+
+namespace tpro {
+
+enum class Proj : int { Q = 0, K, V, O, Gate, Up, Down };
+constexpr int kNumProj = 7;
+const char* proj_name(Proj p);       // "q_proj", ...
+const char* proj_module(Proj p);     // "self_attn.q_proj", "mlp.gate_proj", ...
+bool proj_from_name(const std::string& s, Proj* out);  // accepts "q_proj" or "q"
+
+struct LoraConfig {
+  int64_t r = 8;
+  double alpha = 16.0;
+  double dropout = 0.0;
+  bool rslora = false;
+  std::array<bool, kNumProj> targets{};  // which projections carry an adapter
+  double scale() const;
+  std::vector<std::string> target_names() const;
+};
+
+// Parses "q,v", "q_proj,v_proj" or a Training PRO preset (q-v, q-k-v, q-k-v-o, k-v-down, all).
+std::array<bool, kNumProj> parse_targets(const std::string& spec);
+
+struct LoraSlot {
+  int64_t layer = 0;
+  Proj proj = Proj::Q;
+  int64_t in = 0, out = 0;
+  size_t a = 0, b = 0;  // offsets of A (r, in) and B (out, r) in the flat buffers
+};
+
+struct LoraWeights {
+  LoraConfig cfg;
+  std::vector<LoraSlot> slots;
+  std::vector<int> slot_of;     // (n_layer * 7) -> slot index or -1
+  std::vector<float> params;    // all A and B
+  std::vector<float> grads;     // same layout
+  std::vector<float> m, v;      // AdamW moments
+
+  const LoraSlot* find(int64_t layer, Proj p) const {
+    int i = slot_of[size_t(layer * kNumProj + int(p))];
+    return i < 0 ? nullptr : &slots[size_t(i)];
+  }
+  int64_t n_params() const { return int64_t(params.size()); }
+};
+
+// Lays out slots for the model's shapes and initialises as PEFT does (A uniform, B zero).
+LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng);
+void zero_grads(LoraWeights& lw);
+
+}  // namespace tpro

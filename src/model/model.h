@@ -1,0 +1,52 @@
+// A Llama-family model's frozen weights as views: embeddings, per-layer attention and MLP
+// projections (any WType: bf16 stays bf16, quantized stays quantized), norms and biases as
+// f32. Loaded from a Hugging Face folder through io/ (the storage owners live here too).
+// Legend: D model dim, F FFN dim, H/Hkv heads, Dh head dim, V vocab.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+#include "kernels/cpu/norm_rope_swiglu.h"
+#include "quant/qmatrix.h"
+
+namespace tpro {
+
+struct LayerWeights {
+  std::vector<float> ln1;                // (D) input_layernorm
+  WeightMatrix wq, wk, wv, wo;           // (H·Dh, D), (Hkv·Dh, D) ×2, (D, H·Dh)
+  std::vector<float> bq, bk, bv, bo;     // biases (empty when absent)
+  std::vector<float> ln2;                // (D) post_attention_layernorm
+  WeightMatrix wgate, wup, wdown;        // (F, D), (F, D), (D, F)
+  std::vector<float> bgate, bup, bdown;  // mlp_bias (empty when absent)
+};
+
+struct Model {
+  LlamaConfig cfg;
+  std::string source;          // folder or file it came from (base_model_name_or_path)
+  WeightMatrix embed;          // (V, D)
+  WeightMatrix lm_head;        // (V, D); the embedding itself when tied
+  std::vector<float> norm;     // (D) final norm
+  std::vector<LayerWeights> layers;
+  std::vector<float> inv_freq; // (Dh/2) RoPE inverse frequencies, scaling applied
+
+  // Owners of the bytes the views point into.
+  std::shared_ptr<TensorSource> tensors;
+  std::vector<std::shared_ptr<void>> owned;
+
+  int64_t n_params() const;    // base parameters (for reports)
+};
+
+// Loads <dir>/config.json + safetensors. Errors name the file and tensor.
+Model load_model(const fs::path& dir);
+
+// Writes a model with random weights (normal, std) as a Hugging Face folder; for the demo,
+// tests and benchmarks. dtype F32, BF16 or F16.
+void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t seed, DType dtype, float std = 0.02f);
+
+// The HF tensor name of a layer's projection, e.g. "model.layers.3.self_attn.q_proj".
+std::string layer_prefix(int64_t layer);
+
+}  // namespace tpro

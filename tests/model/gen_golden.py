@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""Golden tensors for tests/model: tiny random Llama-family models run in PyTorch (float64).
+
+For each case this writes tests/fixtures/golden/<case>/:
+  config.json, model.safetensors   the base model (f32), loadable by tpro and transformers
+  adapter_config.json, adapter_model.safetensors   a PEFT LoRA adapter with B != 0
+  golden.safetensors   inputs (tokens, mask) and expected outputs: hidden.<l> (residual
+                       stream after layer l), logits, loss, and grad.<peft tensor name>
+The model code is written here from the Hugging Face Llama/Qwen2 definitions (RMSNorm,
+rotate_half RoPE with llama3 scaling, GQA, SwiGLU, LoRA as PEFT: y += s * B(A(x))), so the
+C++ engine is checked against an independent implementation. Loss: mean over trained
+targets of -log p(token[t+1] | tokens[<=t]), trained where mask[t+1] == 1.
+
+Run: /usr/bin/python3 tests/model/gen_golden.py   (Debian python3-torch; deterministic)
+"""
+import json
+import math
+import os
+import struct
+
+import numpy as np
+import torch
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "golden")
+PROJ = [("self_attn", "q_proj"), ("self_attn", "k_proj"), ("self_attn", "v_proj"), ("self_attn", "o_proj"),
+        ("mlp", "gate_proj"), ("mlp", "up_proj"), ("mlp", "down_proj")]
+
+
+def write_safetensors(path, tensors, metadata=None):
+    header, blobs, off = {}, [], 0
+    if metadata:
+        header["__metadata__"] = metadata
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        dt = {np.dtype("float32"): "F32", np.dtype("int32"): "I32", np.dtype("uint8"): "U8"}[a.dtype]
+        b = a.tobytes()
+        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - (len(h) + 8) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def rope_inv_freq(c):
+    hd = c["head_dim"]
+    inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    rs = c.get("rope_scaling")
+    if rs and rs["rope_type"] == "llama3":
+        factor, lo, hi, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], \
+            rs["original_max_position_embeddings"]
+        low_wl, high_wl = old / lo, old / hi
+        wl = 2 * math.pi / inv
+        inv_l = torch.where(wl > low_wl, inv / factor, inv)
+        smooth = (old / wl - lo) / (hi - lo)
+        smoothed = (1 - smooth) * inv_l / factor + smooth * inv_l
+        medium = ~(wl < high_wl) * ~(wl > low_wl)
+        inv = torch.where(medium, smoothed, inv_l)
+    return inv.float()
+
+
+def rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rmsnorm(x, w, eps):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def run_case(name, c, lora, B, T, seed):
+    torch.manual_seed(seed)
+    D, F, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
+    H, Hkv, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
+    qkv_bias = c["architectures"][0] == "Qwen2ForCausalLM" or c.get("attention_bias", False)
+    dims = {"q_proj": (D, H * hd), "k_proj": (D, Hkv * hd), "v_proj": (D, Hkv * hd), "o_proj": (H * hd, D),
+            "gate_proj": (D, F), "up_proj": (D, F), "down_proj": (F, D)}
+    W = {"model.embed_tokens.weight": torch.randn(V, D) * 0.5, "model.norm.weight": 1 + 0.1 * torch.randn(D)}
+    if not c["tie_word_embeddings"]:
+        W["lm_head.weight"] = torch.randn(V, D) * 0.2
+    for l in range(L):
+        p = f"model.layers.{l}."
+        W[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(D)
+        W[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(D)
+        for mod, proj in PROJ:
+            i, o = dims[proj]
+            W[p + f"{mod}.{proj}.weight"] = torch.randn(o, i) / math.sqrt(i)
+            if qkv_bias and proj in ("q_proj", "k_proj", "v_proj"):
+                W[p + f"{mod}.{proj}.bias"] = 0.1 * torch.randn(o)
+    r, alpha = lora["r"], lora["lora_alpha"]
+    scale = alpha / math.sqrt(r) if lora["use_rslora"] else alpha / r
+    A = {}
+    for l in range(L):
+        for mod, proj in PROJ:
+            if proj not in lora["target_modules"]:
+                continue
+            i, o = dims[proj]
+            base = f"base_model.model.model.layers.{l}.{mod}.{proj}"
+            A[base + ".lora_A.weight"] = torch.randn(r, i) / math.sqrt(i)
+            A[base + ".lora_B.weight"] = 0.1 * torch.randn(o, r)   # non-zero so dA != 0
+    tokens = torch.randint(0, V, (B, T), dtype=torch.int64)
+    mask = (torch.rand(B, T) > 0.25).to(torch.uint8)
+    mask[:, 0] = 0
+
+    Wd = {k: v.double() for k, v in W.items()}
+    Ad = {k: v.double().requires_grad_(True) for k, v in A.items()}
+    inv = rope_inv_freq(c).double()
+    pos = torch.arange(T, dtype=torch.float64)
+    emb = torch.cat([torch.outer(pos, inv)] * 2, dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+
+    def proj(l, mod, name, x):
+        p = f"model.layers.{l}.{mod}.{name}"
+        y = x @ Wd[p + ".weight"].T
+        if p + ".bias" in Wd:
+            y = y + Wd[p + ".bias"]
+        key = f"base_model.model.{p}"
+        if key + ".lora_A.weight" in Ad:
+            y = y + scale * ((x @ Ad[key + ".lora_A.weight"].T) @ Ad[key + ".lora_B.weight"].T)
+        return y
+
+    eps = c["rms_norm_eps"]
+    x = Wd["model.embed_tokens.weight"][tokens]
+    hidden = {}
+    causal = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    for l in range(L):
+        p = f"model.layers.{l}."
+        h = rmsnorm(x, Wd[p + "input_layernorm.weight"], eps)
+        q = proj(l, "self_attn", "q_proj", h).view(B, T, H, hd).transpose(1, 2)
+        k = proj(l, "self_attn", "k_proj", h).view(B, T, Hkv, hd).transpose(1, 2)
+        v = proj(l, "self_attn", "v_proj", h).view(B, T, Hkv, hd).transpose(1, 2)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
+        s = q @ k.transpose(-1, -2) / math.sqrt(hd) + causal
+        o = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * hd)
+        x = x + proj(l, "self_attn", "o_proj", o)
+        h = rmsnorm(x, Wd[p + "post_attention_layernorm.weight"], eps)
+        g = proj(l, "mlp", "gate_proj", h)
+        u = proj(l, "mlp", "up_proj", h)
+        x = x + proj(l, "mlp", "down_proj", torch.nn.functional.silu(g) * u)
+        hidden[f"hidden.{l}"] = x
+    x = rmsnorm(x, Wd["model.norm.weight"], eps)
+    head = Wd["model.embed_tokens.weight" if c["tie_word_embeddings"] else "lm_head.weight"]
+    logits = x @ head.T
+    nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), tokens[:, 1:].reshape(-1),
+                                            reduction="none")
+    m = mask[:, 1:].reshape(-1).double()
+    loss = (nll * m).sum() / m.sum()
+    loss.backward()
+
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        cfg = dict(c)
+        cfg["torch_dtype"] = "float32"
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(d, "model.safetensors"), {k: v.float().numpy() for k, v in W.items()},
+                      {"format": "pt"})
+    with open(os.path.join(d, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": alpha,
+                   "lora_dropout": 0.0, "target_modules": lora["target_modules"], "use_rslora": lora["use_rslora"],
+                   "bias": "none", "fan_in_fan_out": False, "inference_mode": True,
+                   "base_model_name_or_path": name}, f, indent=2)
+    write_safetensors(os.path.join(d, "adapter_model.safetensors"), {k: v.float().numpy() for k, v in A.items()},
+                      {"format": "pt"})
+    g = {"tokens": tokens.int().numpy(), "mask": mask.numpy(), "logits": logits.detach().float().numpy(),
+         "loss": np.array([loss.item()], dtype=np.float32)}
+    for k, v in hidden.items():
+        g[k] = v.detach().float().numpy()
+    for k, v in Ad.items():
+        g["grad." + k] = v.grad.float().numpy()
+    write_safetensors(os.path.join(d, "golden.safetensors"), g)
+    print(f"{name}: loss {loss.item():.6f}, {len(A)} LoRA tensors")
+
+
+def main():
+    base = dict(rms_norm_eps=1e-5, max_position_embeddings=512, hidden_act="silu", model_type="llama")
+    run_case("llama_gqa_tied",
+             dict(base, architectures=["LlamaForCausalLM"], vocab_size=97, hidden_size=32, intermediate_size=72,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                  rope_theta=10000.0, tie_word_embeddings=True),
+             dict(r=4, lora_alpha=8, use_rslora=False, target_modules=[p for _, p in PROJ]), B=2, T=9, seed=1)
+    run_case("qwen2_bias",
+             dict(base, architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size=113, hidden_size=24,
+                  intermediate_size=40, num_hidden_layers=2, num_attention_heads=3, num_key_value_heads=3,
+                  head_dim=8, rope_theta=1000000.0, tie_word_embeddings=False, rms_norm_eps=1e-6),
+             dict(r=3, lora_alpha=6, use_rslora=False, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"]),
+             B=3, T=7, seed=2)
+    run_case("llama3_rope_rslora",
+             dict(base, architectures=["LlamaForCausalLM"], vocab_size=89, hidden_size=48, intermediate_size=64,
+                  num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=1, head_dim=16,
+                  rope_theta=500000.0, tie_word_embeddings=False,
+                  rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                                    original_max_position_embeddings=64)),
+             dict(r=5, lora_alpha=10, use_rslora=True, target_modules=["k_proj", "gate_proj", "up_proj"]),
+             B=1, T=11, seed=3)
+
+
+if __name__ == "__main__":
+    main()
