@@ -32,6 +32,7 @@ struct LayerActs {
 
 struct Activations {
   int64_t B = 0, T = 0, C = 0;
+  int64_t capacity = 0;  // rows (B·T) the arena was planned for
   std::vector<LayerActs> layers;
   float* x_out;   // (N, D) residual after the last layer
   float* lnf;     // (N, D) final norm output
@@ -58,7 +59,11 @@ struct Activations {
   Arena arena;
 };
 
-// Allocates everything for (B, T); lora may be null (inference / eval without adapter).
+// Allocates everything for up to B·T rows (and T ≤ T of this call); lora may be null
+// (evaluation without adapter). Sets the current shape to (B, T).
 void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T);
+// Re-carves the same allocation for another shape with B·T ≤ the capacity (dynamic padding
+// changes T per micro-batch); never allocates.
+void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T);
 
 }  // namespace tpro

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "kernels/cpu/parallel.h"
 #include "model/step.h"
 
 namespace tpro {
@@ -29,7 +30,7 @@ void proj_forward(const Backend& be, float* out, const float* inp, const WeightM
 }
 
 void add_in_place(float* x, const float* y, int64_t n) {
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
 
@@ -37,7 +38,7 @@ void add_in_place(float* x, const float* y, int64_t n) {
 void add_neftune_noise(float* x, int64_t N, int64_t T, int64_t D, double alpha, uint64_t seed) {
   const float mag = float(alpha / std::sqrt(double(T * D)));
   const uint64_t s = splitmix64(seed ^ 0x4e454654ull);
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(N * D))
   for (int64_t i = 0; i < N * D; ++i) x[i] += mag * (2.0f * hash_uniform(s, uint64_t(i)) - 1.0f);
 }
 

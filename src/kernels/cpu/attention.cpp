@@ -1,5 +1,6 @@
 // Blocked causal attention on SGEMM tiles; see attention.h.
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/parallel.h"
 
 #include <omp.h>
 
@@ -76,7 +77,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   const float scale = 1.0f / std::sqrt(float(s.Dh));
   const int64_t nqb = (s.Tq + kQBlock - 1) / kQBlock;
   const int64_t tasks = s.B * s.H * nqb;
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (worth_parallel(s.B * s.H * s.Tq * s.Tk * s.Dh / 2))
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t qb = task % nqb, h = (task / nqb) % s.H, b = task / (nqb * s.H);
     const Block bl = block_range(seg_start, s, b, qb);
@@ -104,7 +105,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   if (dkh_buf.size() < per) dkh_buf.resize(per), dvh_buf.resize(per);
   float* dkh = dkh_buf.data();
   float* dvh = dvh_buf.data();
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if (worth_parallel(s.B * s.H * T * T * s.Dh))
   for (int64_t task = 0; task < s.B * s.H; ++task) {
     const int64_t h = task % s.H, b = task / s.H;
     float* dK = dkh + task * T * s.Dh;
@@ -142,7 +143,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       sgemm(true, false, bl.nk, s.Dh, bl.nq, 1.0f, P, bl.nk, dout + qoff, ldq, 1.0f, dV + bl.jlo * s.Dh, s.Dh);
     }
   }
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(s.B * T * s.H * s.Dh))
   for (int64_t bt = 0; bt < s.B * T; ++bt) {
     const int64_t b = bt / T, t = bt % T;
     for (int64_t kh = 0; kh < s.Hkv; ++kh) {

@@ -1,5 +1,6 @@
 // Fused masked cross-entropy; see cross_entropy.h.
 #include "kernels/cpu/cross_entropy.h"
+#include "kernels/cpu/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +10,7 @@ namespace tpro {
 double cross_entropy_fused(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
                            float* nll, bool want_grad) {
   double total = 0.0;
-#pragma omp parallel for reduction(+ : total)
+#pragma omp parallel for reduction(+ : total) if (worth_parallel(n * V))
   for (int64_t r = 0; r < n; ++r) {
     float* l = logits + r * V;
     const bool trained = targets[r] >= 0 && weight[r] != 0.0f;

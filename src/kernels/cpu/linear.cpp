@@ -1,5 +1,6 @@
 // Frozen projections through OpenBLAS SGEMM; see linear.h.
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/parallel.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -39,7 +40,7 @@ void weight_rows_f32(const WeightMatrix& W, int64_t row0, int64_t n, float* dst)
     case WType::F16: {
       const uint16_t* src = static_cast<const uint16_t*>(W.data) + row0 * cols;
       const DType t = W.type == WType::BF16 ? DType::BF16 : DType::F16;
-#pragma omp parallel for if (n * cols > (1 << 16))
+#pragma omp parallel for if (worth_parallel(n * cols))
       for (int64_t r = 0; r < n; ++r) to_f32(dst + r * cols, src + r * cols, t, size_t(cols));
       return;
     }
@@ -62,7 +63,7 @@ void linear_forward(float* out, const float* inp, const WeightMatrix& W, const f
     }
   }
   if (bias) {
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(N * O))
     for (int64_t r = 0; r < N; ++r)
       for (int64_t o = 0; o < O; ++o) out[r * O + o] += bias[o];
   }

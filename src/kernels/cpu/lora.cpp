@@ -1,5 +1,6 @@
 // LoRA forward/backward as four small SGEMMs; see lora.h.
 #include "kernels/cpu/lora.h"
+#include "kernels/cpu/parallel.h"
 
 #include <vector>
 
@@ -14,7 +15,7 @@ const float* dropped_input(const float* inp, const LoraDropout& drop, int64_t N,
   thread_local std::vector<float> buf;
   if (buf.size() < size_t(N * I)) buf.resize(size_t(N * I));
   float* x = buf.data();
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(N * I))
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < I; ++i) x[n * I + i] = inp[n * I + i] * lora_dropout_keep(drop, uint64_t(n * I + i));
   return x;
@@ -46,7 +47,7 @@ void lora_backward(float* dinp, float* dA, float* dB, const float* dout, const f
   if (dx_buf.size() < size_t(N * I)) dx_buf.resize(size_t(N * I));
   float* dx = dx_buf.data();
   sgemm(false, false, N, I, R, 1.0f, du, R, A, I, 0.0f, dx, I);
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(N * I))
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < I; ++i) dinp[n * I + i] += dx[n * I + i] * lora_dropout_keep(drop, uint64_t(n * I + i));
 }

@@ -1,5 +1,6 @@
 // RMSNorm, RoPE, SwiGLU and embedding kernels; see norm_rope_swiglu.h.
 #include "kernels/cpu/norm_rope_swiglu.h"
+#include "kernels/cpu/parallel.h"
 
 #include <cmath>
 
@@ -9,7 +10,7 @@
 namespace tpro {
 
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, float eps, int64_t N, int64_t D) {
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(N * D))
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * D;
     float ss = 0.0f;
@@ -25,7 +26,7 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, 
 
 void rmsnorm_backward(float* dinp, const float* dout, const float* inp, const float* w, const float* rstd, int64_t N,
                       int64_t D) {
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(N * D))
   for (int64_t n = 0; n < N; ++n) {
     const float* x = inp + n * D;
     const float* dy = dout + n * D;
@@ -57,7 +58,7 @@ void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, 
   const int64_t half = Dh / 2;
   TPRO_CHECK(half == rt.half, "rope table built for head dim ", 2 * rt.half, ", used with ", Dh);
   const float sgn = inverse ? -1.0f : 1.0f;
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(N * H * Dh))
   for (int64_t n = 0; n < N; ++n) {
     TPRO_CHECK(pos[n] >= 0 && pos[n] < rt.n_pos, "position ", pos[n], " outside rope table of ", rt.n_pos);
     const float* c = rt.cos.data() + int64_t(pos[n]) * half;
@@ -75,7 +76,7 @@ void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, 
 }
 
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
@@ -83,7 +84,7 @@ void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd
+#pragma omp parallel for simd if (worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i], sg = 1.0f / (1.0f + std::exp(-g));
     dup[i] = dout[i] * g * sg;
@@ -92,7 +93,7 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 }
 
 void embedding_forward(float* out, const int32_t* tokens, const WeightMatrix& emb, int64_t N) {
-#pragma omp parallel for
+#pragma omp parallel for if (worth_parallel(N * emb.cols))
   for (int64_t n = 0; n < N; ++n) {
     TPRO_CHECK(tokens[n] >= 0 && tokens[n] < emb.rows, "token id ", tokens[n], " outside vocabulary of ", emb.rows);
     weight_rows_f32(emb, tokens[n], 1, out + n * emb.cols);

@@ -1,0 +1,45 @@
+// One optimizer step of LoRA training: forward + backward over every micro-batch of the
+// accumulated batch (loss = mean over all its trained tokens, whatever their micro-batch),
+// global-norm gradient clipping, AdamW. Also the no-gradient evaluation loss.
+// The trainer loop (trainer.h) owns data order, schedules, checkpoints and logs.
+#pragma once
+#include <cstdint>
+#include <span>
+
+#include "kernels/cpu/adamw.h"
+#include "model/step.h"
+
+namespace tpro {
+
+struct MicroBatch {
+  int64_t B = 0, T = 0;
+  const int32_t* tokens = nullptr;     // (B, T)
+  const int32_t* pos = nullptr;        // (B, T) or null
+  const int32_t* seg_start = nullptr;  // (B, T) or null
+  const uint8_t* mask = nullptr;       // (B, T), 1 = trained target
+};
+
+int64_t count_trained(const MicroBatch& mb);  // Σ mask over positions t ≥ 1
+
+struct OptimConfig {
+  AdamWHyper adam;
+  double max_grad_norm = 1.0;  // 0 = no clipping
+  double neftune_alpha = 0.0;
+};
+
+struct StepStats {
+  double loss = 0.0;       // mean −log p over the trained tokens of the whole step
+  double grad_norm = 0.0;  // before clipping
+  int64_t n_trained = 0, n_tokens = 0;
+};
+
+// `step` is the 1-based optimizer step (AdamW bias correction); `seed` makes dropout and
+// NEFTune noise reproducible (resume-exact). lr is the learning rate for this step.
+StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::span<const MicroBatch> micro,
+                         double lr, int64_t step, uint64_t seed, const OptimConfig& cfg);
+
+// Mean −log p over the trained tokens of `batches` (no dropout, no gradient); n_trained out.
+double evaluate_loss(const Model& m, const LoraWeights* lw, Activations& a, std::span<const MicroBatch> batches,
+                     int64_t* n_trained = nullptr);
+
+}  // namespace tpro
