@@ -1,0 +1,103 @@
+// `tpro generate`: test-drive a base model, with or without a LoRA adapter; streams text.
+// --chat wraps the prompt in the model's chat template as one user turn.
+#include <cstdio>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "model/adapter.h"
+#include "model/generate.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tpro::cli {
+namespace {
+
+struct GenArgs {
+  std::string model, lora, prompt, prompt_file;
+  bool chat = false;
+  int64_t max_context = 0;
+  SamplingParams sp;
+};
+
+// Prints decoded text as it grows, holding back an incomplete UTF-8 tail.
+class Streamer {
+ public:
+  explicit Streamer(const Tokenizer& t) : tok_(t) {}
+  void push(int32_t id) {
+    static const std::string kReplacement = "\xEF\xBF\xBD";  // what decode gives a partial UTF-8 tail
+    ids_.push_back(id);
+    const std::string s = tok_.decode(ids_, true);
+    size_t keep = s.size();
+    while (keep >= printed_ + 3 && s.compare(keep - 3, 3, kReplacement) == 0) keep -= 3;
+    if (keep > printed_) {
+      std::fwrite(s.data() + printed_, 1, keep - printed_, stdout);
+      std::fflush(stdout);
+      printed_ = keep;
+    }
+  }
+
+ private:
+  const Tokenizer& tok_;
+  std::vector<int32_t> ids_;
+  size_t printed_ = 0;
+};
+
+int run(const GenArgs& a) {
+  Model m = load_model(a.model);
+  Tokenizer tok = Tokenizer::load(a.model);
+  LoraWeights lw;
+  const LoraWeights* lp = nullptr;
+  if (!a.lora.empty()) {
+    lw = load_adapter(a.lora, m);
+    lp = &lw;
+  }
+  std::string text = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
+  if (a.chat) {
+    if (tok.chat_template().empty()) fail(a.model, ": the tokenizer has no chat template (hint: drop --chat)");
+    ChatTemplate ct(tok.chat_template(), a.model);
+    nlohmann::json msgs = nlohmann::json::array({{{"role", "user"}, {"content", text}}});
+    text = ct.apply(msgs, true, {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}});
+  }
+  std::vector<int32_t> prompt = tok.encode(text, !a.chat);
+  if (a.chat && tok.add_bos() && tok.bos_id() >= 0 && (prompt.empty() || prompt[0] != tok.bos_id()) &&
+      text.rfind(tok.bos_token(), 0) != 0)
+    prompt.insert(prompt.begin(), tok.bos_id());
+  if (prompt.empty()) fail("the prompt encodes to no tokens (hint: give --prompt text)");
+  SamplingParams sp = a.sp;
+  if (tok.eos_id() >= 0) sp.stop_ids.push_back(tok.eos_id());
+  const int64_t ctx = a.max_context > 0 ? a.max_context : int64_t(prompt.size()) + sp.max_new_tokens;
+  Generator g(m, lp, ctx);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  Streamer out(tok);
+  g.generate(prompt, sp, [&](int32_t id) {
+    if (id != tok.eos_id()) out.push(id);
+    return true;
+  });
+  std::fputc('\n', stdout);
+  return 0;
+}
+
+Runner setup(CLI::App* sub) {
+  auto a = std::make_shared<GenArgs>();
+  sub->add_option("--model", a->model, "Base model folder")->required();
+  sub->add_option("--lora", a->lora, "PEFT adapter folder to apply");
+  sub->add_option("--prompt", a->prompt, "Prompt text");
+  sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file");
+  sub->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template as a user turn");
+  sub->add_option("--max-new-tokens", a->sp.max_new_tokens, "Tokens to generate")->default_val(128)->check(CLI::PositiveNumber);
+  sub->add_option("--temperature", a->sp.temperature, "0 = greedy")->default_val(0.7)->check(CLI::Range(0.0, 100.0));
+  sub->add_option("--top-k", a->sp.top_k, "Keep the k most likely tokens (0 = off)")->default_val(40)->check(CLI::NonNegativeNumber);
+  sub->add_option("--top-p", a->sp.top_p, "Nucleus sampling mass (1 = off)")->default_val(0.95)->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--repetition-penalty", a->sp.repetition_penalty, "1 = off")->default_val(1.0)->check(CLI::Range(0.5, 10.0));
+  sub->add_option("--seed", a->sp.seed, "Sampling seed")->default_val(0);
+  sub->add_option("--max-context", a->max_context, "KV-cache length (default: prompt + new tokens)");
+  return [a] {
+    if (a->prompt.empty() && a->prompt_file.empty()) fail("give --prompt or --prompt-file");
+    return run(*a);
+  };
+}
+
+TPRO_COMMAND("generate", "Generate text with a base model and optional LoRA adapter", setup);
+
+}  // namespace
+}  // namespace tpro::cli

@@ -1,0 +1,92 @@
+// Checkpoint save/load; see checkpoint.h.
+#include "train/checkpoint.h"
+
+#include <cstdio>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "model/adapter.h"
+
+namespace tpro {
+
+using nlohmann::json;
+
+std::string checkpoint_name(int64_t step, double epoch, double loss) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "checkpoint-%lld-epoch%.2f-loss%.4f", static_cast<long long>(step), epoch, loss);
+  return buf;
+}
+
+fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, const TrainerState& st,
+                         const RunLog& log, const json& params_json, const std::string& base_model) {
+  const fs::path final_dir = adapter_dir / checkpoint_name(st.step, st.epoch, st.loss);
+  const fs::path tmp = begin_atomic_dir(final_dir);
+  save_adapter(tmp, lw, base_model);
+  SafeTensorsWriter w;
+  const int64_t n = lw.n_params();
+  w.add_f32("adamw.exp_avg", {n}, lw.m.data());
+  w.add_f32("adamw.exp_avg_sq", {n}, lw.v.data());
+  w.write(tmp / "optimizer.safetensors");
+  json j = {{"step", st.step},       {"epoch", st.epoch},     {"loss", st.loss},
+            {"loss_threshold", st.loss_threshold}, {"batcher", st.batcher}, {"extra", st.extra},
+            {"n_lora_params", n},     {"format", "tpro-checkpoint-1"}};
+  write_file_atomic(tmp / "trainer_state.json", j.dump(1));
+  write_file_atomic(tmp / "training_parameters.json", params_json.dump(2));
+  log.write(tmp);
+  commit_atomic_dir(tmp, final_dir);
+  return final_dir;
+}
+
+TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeights& lw, RunLog* log) {
+  const fs::path sp = dir / "trainer_state.json";
+  if (!fs::exists(sp)) fail(sp.string(), ": not found (hint: --resume needs a checkpoint-* folder written by tpro)");
+  json j;
+  try {
+    j = json::parse(read_file(sp));
+  } catch (const json::parse_error& e) {
+    fail(sp.string(), ": not valid JSON: ", e.what());
+  }
+  LoraWeights loaded = load_adapter(dir, model);
+  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets)
+    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(),
+         " projections but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
+         " (hint: resume with the checkpoint's training parameters)");
+  lw.params = loaded.params;
+  SafeTensorsFile opt(dir / "optimizer.safetensors");
+  const int64_t n = lw.n_params();
+  TensorView m = opt.view("adamw.exp_avg"), v = opt.view("adamw.exp_avg_sq");
+  if (m.numel() != n || v.numel() != n || m.dtype != DType::F32 || v.dtype != DType::F32)
+    fail(dir.string(), "/optimizer.safetensors: moments have ", m.numel(), " elements, the adapter has ", n);
+  std::copy(m.f32(), m.f32() + n, lw.m.begin());
+  std::copy(v.f32(), v.f32() + n, lw.v.begin());
+  TrainerState st;
+  st.step = j.value("step", int64_t(0));
+  st.epoch = j.value("epoch", 0.0);
+  st.loss = j.value("loss", 0.0);
+  st.loss_threshold = j.value("loss_threshold", 0.0);
+  st.batcher = j.value("batcher", json());
+  st.extra = j.value("extra", json::object());
+  if (log && fs::exists(dir / "training_graph.json")) *log = RunLog::load(dir);
+  return st;
+}
+
+fs::path latest_checkpoint(const fs::path& adapter_dir) {
+  fs::path best;
+  long long best_step = -1;
+  std::error_code ec;
+  if (!fs::is_directory(adapter_dir, ec)) return best;
+  for (const auto& e : fs::directory_iterator(adapter_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    long long step = -1;
+    if (name.rfind("checkpoint-", 0) != 0 || name.find(".tmp-") != std::string::npos) continue;
+    if (std::sscanf(name.c_str(), "checkpoint-%lld-", &step) != 1) continue;
+    if (!fs::exists(e.path() / "trainer_state.json")) continue;
+    if (step > best_step) {
+      best_step = step;
+      best = e.path();
+    }
+  }
+  return best;
+}
+
+}  // namespace tpro

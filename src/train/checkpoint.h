@@ -1,0 +1,40 @@
+// Checkpoints for exact resume: the adapter (PEFT files), AdamW moments, and the trainer
+// state (optimizer step, batcher state with data order and RNG, loss-threshold position,
+// the run log so far) in one folder named for its step, epoch and loss, written atomically
+// (filled under a temporary name, then renamed). Resuming restores all of it, so N + N steps
+// give the same losses as 2N straight.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "model/lora.h"
+#include "model/model.h"
+#include "train/run_log.h"
+
+namespace tpro {
+
+struct TrainerState {
+  int64_t step = 0;              // optimizer steps completed
+  double epoch = 0.0;            // fractional epochs completed
+  double loss = 0.0;             // loss of the last step
+  double loss_threshold = 0.0;   // next loss-threshold checkpoint (0 = mode off)
+  nlohmann::json batcher;        // Batcher::state()
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+// "checkpoint-120-epoch1.50-loss1.2345"
+std::string checkpoint_name(int64_t step, double epoch, double loss);
+
+// Writes <adapter_dir>/<checkpoint_name>/ with adapter_model.safetensors, adapter_config.json,
+// optimizer.safetensors, trainer_state.json, training_graph.json/training_log.json, and
+// training_parameters.json (params_json). Returns the folder.
+fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, const TrainerState& st,
+                         const RunLog& log, const nlohmann::json& params_json, const std::string& base_model);
+
+// Loads a checkpoint written by save_checkpoint into lw (params and moments) and returns its state.
+TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeights& lw, RunLog* log);
+
+// The checkpoint with the highest step in adapter_dir, or empty when there is none.
+fs::path latest_checkpoint(const fs::path& adapter_dir);
+
+}  // namespace tpro

@@ -1,0 +1,263 @@
+// The training run; see trainer.h. One Run object holds the job's state; each member
+// function is one phase (setup, LoRA, loop, evaluation, checkpoint, finish).
+#include "train/trainer.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "data/batcher.h"
+#include "data/dataset.h"
+#include "model/adapter.h"
+#include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/graph.h"
+#include "train/optimizer_step.h"
+#include "train/scheduler.h"
+
+namespace tpro {
+
+using nlohmann::json;
+
+DataOptions data_options_from(const TrainParams& p) {
+  DataOptions o;
+  o.raw_text_file = p.raw_text_file;
+  o.dataset = !p.dataset.empty() ? p.dataset : p.jsonl_dataset;
+  o.format = p.dataset.empty() ? std::string() : p.format;
+  o.eval_dataset = !p.eval_dataset.empty() ? p.eval_dataset : p.jsonl_eval_dataset;
+  o.eval_split = p.eval_split_percent;
+  o.hybrid_training = p.hybrid_training;
+  o.hybrid_text_ratio = p.hybrid_text_ratio;
+  o.hybrid_data_ratio = p.hybrid_data_ratio;
+  o.cutoff_len = int(p.cutoff_len);
+  o.hard_cut_string = p.hard_cut_string;
+  o.min_chars = int(p.min_chars);
+  o.precize_slicing_overlap = p.precize_slicing_overlap;
+  o.sliding_window = p.sliding_window;
+  o.add_bos_token = p.add_bos_token;
+  o.add_eos_token = p.add_eos_token;
+  o.add_eos_token_type = parse_eos_placement(p.add_eos_token_type);
+  o.train_only_after = p.train_only_after;
+  o.train_on_inputs = p.train_on_inputs;
+  o.eliminate_long_blocks = p.eliminate_long_blocks;
+  o.skip_bad_lines = p.skip_bad_lines;
+  o.group_by_length = p.group_by_length;
+  if (p.length_to_sequential == "epoch") o.length_schedule.switch_epoch = int(p.length_to_sequential_at);
+  if (p.length_to_sequential == "step") o.length_schedule.switch_step = int64_t(p.length_to_sequential_at);
+  if (p.length_to_sequential == "loss") o.length_schedule.switch_loss = p.length_to_sequential_at;
+  o.pack_samples = p.packing;
+  o.seed = uint64_t(p.seed);
+  return o;
+}
+
+namespace {
+
+std::vector<MicroBatch> views_of(const std::vector<Batch>& bs) {
+  std::vector<MicroBatch> v;
+  for (const auto& b : bs) v.push_back({b.B, b.T, b.tokens.data(), b.pos.data(), b.seg_start.data(), b.mask.data()});
+  return v;
+}
+
+struct Run {
+  const TrainParams& p;
+  RunControl& ctl;
+  const TrainObserver& obs;
+  fs::path out;
+  json params_json;
+  Model model;
+  Tokenizer tok;
+  Dataset data;
+  std::unique_ptr<Batcher> batcher;
+  std::vector<Batch> eval_batches;
+  LoraWeights lw;
+  Activations acts;
+  RunLog log;
+  SchedulerSpec spec;
+  OptimConfig oc;
+  TrainerState st;
+  int64_t ga = 1, total_steps = 0, mb_per_epoch = 1;
+  double elapsed_before = 0.0;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+
+  void say(const std::string& s) const { obs({TrainEvent::Kind::Message, s, {}, total_steps}); }
+  double elapsed() const {
+    return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+
+  void prepare_output() {
+    out = adapter_dir(p);
+    const bool exists = fs::exists(out / "adapter_config.json") || !latest_checkpoint(out).empty();
+    if (exists && p.resume_from_checkpoint.empty()) {
+      if (!p.always_override)
+        fail("adapter folder ", out.string(), " already holds an adapter (hint: --always-override to replace it, ",
+             "or --resume-from-checkpoint latest to continue its last checkpoint)");
+      std::error_code ec;
+      fs::remove_all(out, ec);
+      if (ec) fail("cannot clear ", out.string(), ": ", ec.message());
+    }
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    if (ec) fail("cannot create ", out.string(), ": ", ec.message());
+  }
+
+  void load_model_and_data() {
+    say(cat("loading model ", p.model));
+    model = load_model(p.model);
+    tok = Tokenizer::load(p.model);
+    if (tok.vocab_size() > model.cfg.vocab_size)
+      fail(p.model, ": tokenizer has ", tok.vocab_size(), " tokens but the model's vocab_size is ",
+           model.cfg.vocab_size);
+    const DataOptions dopt = data_options_from(p);
+    data = build_dataset(dopt, tok);
+    const int32_t pad = tok.pad_id() >= 0 ? tok.pad_id() : (tok.eos_id() >= 0 ? tok.eos_id() : 0);
+    BatcherConfig bc = BatcherConfig::from(dopt, int(p.micro_batch_size), pad);
+    batcher = std::make_unique<Batcher>(data.train, bc);
+    mb_per_epoch = batcher->micro_batches_per_epoch();
+    const int64_t want_ga = effective_grad_accumulation(p);
+    ga = effective_grad_accumulation(int64_t(batcher->rows().size()), int(p.micro_batch_size), int(want_ga));
+    if (ga < want_ga)
+      say(cat("warning: gradient accumulation ", want_ga, " exceeds the ", mb_per_epoch,
+              " micro-batches of an epoch; lowered to ", ga));
+    const int64_t spe = batcher->steps_per_epoch(int(ga));
+    total_steps = p.max_steps > 0 ? p.max_steps : int64_t(std::ceil(p.epochs * double(spe)));
+    spec = make_scheduler_spec(p, total_steps, spe);
+    validate_scheduler(spec);
+    say(cat(batcher->rows().size(), " training blocks, ", mb_per_epoch, " micro-batches of ", p.micro_batch_size,
+            " per epoch, ", spe, " optimizer steps per epoch, ", total_steps, " steps in all"));
+    say(describe_schedule(spec));
+    if (!data.eval.empty()) {
+      BatcherConfig ec = bc;
+      ec.shuffle = false;
+      ec.group_by_length = false;
+      ec.length_schedule = {};
+      Batcher eb(data.eval, ec);
+      for (int64_t i = 0; i < eb.micro_batches_per_epoch(); ++i) eval_batches.push_back(eb.next());
+      say(cat(data.eval.size(), " evaluation blocks"));
+    }
+  }
+
+  void setup_lora() {
+    LoraConfig lc;
+    lc.r = p.lora_rank;
+    lc.alpha = double(p.lora_alpha);
+    lc.dropout = p.lora_dropout;
+    lc.rslora = p.use_rslora;
+    std::string spec_targets;
+    for (const auto& t : resolved_target_modules(p)) spec_targets += (spec_targets.empty() ? "" : ",") + t;
+    lc.targets = parse_targets(spec_targets);
+    Rng rng(uint64_t(p.seed));
+    lw = make_lora(model.cfg, lc, rng);
+    if (!p.resume_from_checkpoint.empty()) {
+      fs::path ck = p.resume_from_checkpoint == "latest" ? latest_checkpoint(out) : fs::path(p.resume_from_checkpoint);
+      if (ck.empty()) fail(out.string(), ": no checkpoint to resume from (hint: save_steps or save_each_epoch)");
+      st = load_checkpoint(ck, model, lw, &log);
+      batcher->restore(st.batcher);
+      if (!log.empty()) elapsed_before = log.records().back().elapsed_s;
+      say(cat("resumed from ", ck.string(), " at step ", st.step));
+    } else {
+      st.loss_threshold = p.save_steps_under_loss;
+    }
+    say(cat("LoRA rank ", lc.r, ", alpha ", lc.alpha, " on ", spec_targets, ": ", lw.n_params(), " trainable parameters"));
+    make_activations(acts, model.cfg, &lw, p.micro_batch_size, std::max<int64_t>(p.cutoff_len, 8) + 8);
+  }
+
+  void checkpoint(const std::string& why) {
+    st.batcher = batcher->state();
+    fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model);
+    obs({TrainEvent::Kind::Checkpoint, d.string() + " (" + why + ")", {}, total_steps});
+  }
+
+  void evaluate() {
+    if (eval_batches.empty()) return;
+    auto v = views_of(eval_batches);
+    const double el = evaluate_loss(model, &lw, acts, v);
+    log.add_eval(st.step, st.epoch, el);
+    LogRecord r;
+    r.step = st.step;
+    r.epoch = st.epoch;
+    r.eval_loss = el;
+    obs({TrainEvent::Kind::Eval, cat("eval loss ", el, ", perplexity ", std::exp(el)), r, total_steps});
+  }
+
+  void maybe_checkpoint(bool epoch_ended) {
+    if (ctl.take_save_request()) checkpoint("save now");
+    else if (p.save_steps > 0 && st.step % p.save_steps == 0) checkpoint("every " + std::to_string(p.save_steps) + " steps");
+    else if (p.save_each_epoch && epoch_ended) checkpoint("end of epoch");
+    else if (st.loss_threshold > 0 && st.loss < st.loss_threshold) {
+      checkpoint(cat("loss below ", st.loss_threshold));
+      st.loss_threshold = st.loss * 0.9;  // next one after a further 10% drop
+    }
+  }
+
+  std::string loop() {
+    ControlFileWatcher watcher(out / kControlFileName);
+    std::vector<Batch> micro;
+    while (st.step < total_steps) {
+      for (const auto& e : watcher.poll(ctl).applied) say("control: " + e);
+      micro.clear();
+      for (int64_t i = 0; i < ga; ++i) {
+        micro.push_back(batcher->next());
+        if (micro.back().last_in_epoch) break;
+      }
+      const double lr = lr_at(spec, st.step);
+      const auto v = views_of(micro);
+      const auto t_step = std::chrono::steady_clock::now();
+      StepStats s = optimizer_step(model, lw, acts, v, lr, st.step + 1, splitmix64(uint64_t(p.seed) ^ uint64_t(st.step + 1)), oc);
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_step).count();
+      const Batch& last = micro.back();
+      ++st.step;
+      st.loss = s.loss;
+      st.epoch = double(last.epoch) + double(last.index_in_epoch + 1) / double(mb_per_epoch);
+      batcher->observe_loss(st.step, s.loss);
+      LogRecord r{st.step, st.epoch, s.loss, lr, s.grad_norm, std::nullopt, dt > 0 ? double(s.n_tokens) / dt : 0.0,
+                  elapsed()};
+      log.add(r);
+      obs({TrainEvent::Kind::Step, "", r, total_steps});
+      if (p.eval_steps > 0 && st.step % p.eval_steps == 0) evaluate();
+      maybe_checkpoint(last.last_in_epoch);
+      std::string why = ctl.stop_reason(s.loss, st.epoch);
+      if (!why.empty()) return why;
+    }
+    return "completed";
+  }
+
+  void finish(const std::string& why) {
+    if (!eval_batches.empty() && (log.empty() || !log.records().back().eval_loss)) evaluate();
+    log.set_info("base_model_name", p.model);
+    log.set_info("stop_reason", why);
+    log.set_info("lora_params", lw.n_params());
+    save_adapter(out, lw, p.model);
+    write_file_atomic(out / "training_parameters.json", params_json.dump(2));
+    log.write(out);
+    render_graph_png(log, out / "training_graph.png", 1000, 500, p.lora_name);
+  }
+};
+
+}  // namespace
+
+TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObserver& observer) {
+  validate(p);
+  if (p.threads > 0) omp_set_num_threads(int(p.threads));
+  Run run{p, ctl, observer};
+  run.params_json = to_json(p);
+  run.oc.adam = {p.learning_rate, p.adam_beta1, p.adam_beta2, p.adam_epsilon, p.weight_decay};
+  run.oc.max_grad_norm = p.max_grad_norm;
+  run.oc.neftune_alpha = p.neft_noise_alpha;
+  if (p.stop_at_loss > 0) ctl.set_stop_at_loss(p.stop_at_loss);
+  if (p.stop_at_epoch > 0) ctl.set_stop_at_epoch(p.stop_at_epoch);
+  run.prepare_output();
+  run.load_model_and_data();
+  run.setup_lora();
+  const std::string why = run.loop();
+  run.finish(why);
+  TrainSummary sum{run.st.step, run.total_steps, run.st.loss, why, run.out};
+  observer({TrainEvent::Kind::Done, cat("saved ", run.out.string(), " after ", run.st.step, " steps (", why, ")"), {},
+            run.total_steps});
+  return sum;
+}
+
+}  // namespace tpro

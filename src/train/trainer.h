@@ -1,0 +1,40 @@
+// A whole training run from TrainParams: load the base model and tokenizer, build the dataset
+// and batcher, create or resume the LoRA, then the step loop with its schedule, evaluation,
+// checkpoints, stops and logs, and finally the adapter folder (PEFT files, training_parameters,
+// training_log/graph JSON and PNG). The CLI and the web server both drive it; they watch it
+// through TrainEvents and steer it through a RunControl.
+#pragma once
+#include <functional>
+#include <string>
+
+#include "data/options.h"
+#include "train/params.h"
+#include "train/run_control.h"
+#include "train/run_log.h"
+
+namespace tpro {
+
+struct TrainEvent {
+  enum class Kind { Message, Step, Eval, Checkpoint, Done };
+  Kind kind = Kind::Message;
+  std::string text;        // Message/Checkpoint/Done: a human-readable line (or the folder)
+  LogRecord record;        // Step/Eval
+  int64_t total_steps = 0;
+};
+using TrainObserver = std::function<void(const TrainEvent&)>;
+
+struct TrainSummary {
+  int64_t steps = 0, total_steps = 0;
+  double final_loss = 0.0;
+  std::string stop_reason;  // "completed", "stop requested", "loss 1.20 <= stop_at_loss 1.5", ...
+  fs::path adapter_dir;
+};
+
+// The data pipeline's options from the run parameters.
+DataOptions data_options_from(const TrainParams& p);
+
+// Validates p, runs the job and writes the adapter. Errors in inputs throw tpro::Error before
+// any step runs; a stop (signal, control file, HTTP) ends the loop and still saves.
+TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObserver& observer);
+
+}  // namespace tpro
