@@ -1,0 +1,172 @@
+// Every training parameter in one struct and one field table, shared by the CLI (params_cli.h),
+// YAML run configs, the web server's JSON and the adapter's training_parameters.json. Keys use
+// text-generation-webui Training PRO's names wherever it has the parameter (lora_rank,
+// micro_batch_size, grad_accumulation, precize_slicing_overlap, ...), so its "Copy parameters
+// from" can read our folders and copy_params_from() can read its folders.
+// Not here: what the values do (data/, train/ trainer) and the CLI11 binding (params_cli.h).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "train/scheduler.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace tpro {
+
+struct TrainParams {
+  // general
+  std::string model;                 // base model folder (HF) or .gguf file
+  std::string lora_name;             // adapter folder name under output_dir
+  std::string output_dir = "loras";  // parent folder of adapters
+  bool always_override = false;      // replace an existing adapter instead of resuming it
+  std::string copy_params_from;      // adapter folder whose training_parameters.json is loaded first
+  // lora
+  int64_t lora_rank = 32;
+  int64_t lora_alpha = 64;
+  double lora_dropout = 0.05;
+  bool use_rslora = false;  // scale alpha / sqrt(r) instead of alpha / r
+  // targets
+  std::string training_projection = "q-v";  // q-v, q-k-v, q-k-v-o, k-v-down, all
+  std::vector<std::string> target_modules;  // explicit list; overrides training_projection
+  // training: batch, epochs, learning rate, scheduler
+  int64_t micro_batch_size = 4;  // "True Batch Size": blocks per forward pass
+  int64_t batch_size = 0;        // legacy: > 0 sets grad_accumulation = batch_size / micro_batch_size
+  int64_t grad_accumulation = 1;
+  double epochs = 3;
+  int64_t max_steps = 0;  // optimizer steps; > 0 overrides epochs for the run length
+  double learning_rate = 3e-4;
+  std::string lr_scheduler_type = "linear";
+  int64_t warmup_steps = 100;  // counted in micro-batches, like Training PRO (see optimizer_warmup_steps)
+  double warmup_ratio = 0.0;
+  double num_cycles = 0.0;  // 0 = scheduler default
+  double power = 1.0;
+  double lr_end = 1e-7;
+  // advanced
+  std::string optimizer = "adamw_torch";
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_epsilon = 1e-8;
+  double max_grad_norm = 1.0;  // 0 = no clipping
+  double neft_noise_alpha = 0.0;
+  int64_t seed = 42;
+  int64_t threads = 0;  // 0 = all cores
+  std::string dtype = "auto";
+  std::string quantize = "none";  // quantize frozen base weights on load (QLoRA: nf4)
+  bool use_grad_checkpoint = false;
+  // dataset (all sources)
+  int64_t cutoff_len = 256;
+  bool add_bos_token = true;
+  bool add_eos_token = false;
+  std::string add_eos_token_type = "Every Block";  // or "Hard Cut Blocks Only" (raw text)
+  std::string train_only_after;
+  bool train_on_inputs = true;          // false: loss only on assistant turns (JSONL chat)
+  bool eliminate_long_blocks = false;   // over-long blocks: false = trim, true = drop
+  bool group_by_length = false;
+  std::string length_to_sequential = "never";  // switch grouped order to sequential at: epoch/step/loss
+  double length_to_sequential_at = 0.0;
+  bool packing = false;
+  double eval_split_percent = 0.0;
+  bool skip_bad_lines = false;
+  // raw text
+  std::string raw_text_file;
+  std::string hard_cut_string = "\\n\\n\\n";  // escapes as typed in Training PRO
+  int64_t min_chars = 0;
+  bool precize_slicing_overlap = true;
+  bool sliding_window = false;  // DEMENTOR slicing
+  // JSON + format
+  std::string dataset;
+  std::string eval_dataset;
+  std::string format;
+  // JSONL chat
+  std::string jsonl_dataset;
+  std::string jsonl_eval_dataset;
+  // hybrid
+  bool hybrid_training = false;
+  double hybrid_data_ratio = 100.0;  // percent of the JSON/JSONL dataset used
+  double hybrid_text_ratio = 100.0;  // percent of the raw text used
+  // stops and checkpoints
+  double stop_at_loss = 0.0;
+  int64_t stop_at_epoch = 0;
+  int64_t save_steps = 0;
+  bool save_each_epoch = false;
+  double save_steps_under_loss = 1.8;
+  int64_t eval_steps = 100;
+  int64_t save_total_limit = 0;
+
+  bool operator==(const TrainParams&) const = default;
+};
+
+enum class FieldType { Int, Float, Bool, String, Choice, StringList };
+std::string_view field_type_name(FieldType t);  // "int", "float", "bool", "string", "choice", "string-list"
+
+struct ParamGroup {
+  const char* id;     // "lora"
+  const char* title;  // "LoRA"
+};
+const std::vector<ParamGroup>& param_groups();
+
+struct Field {
+  std::string name;   // JSON/YAML key, e.g. "lora_rank"
+  FieldType type;
+  std::string group;  // a ParamGroup id
+  std::string help;
+  double min = 0, max = 0;  // numbers: inclusive bounds, checked when has_min/has_max
+  bool has_min = false, has_max = false;
+  bool min_exclusive = false, max_exclusive = false;
+  std::vector<std::string> choices;  // Choice only
+  std::function<nlohmann::json(const TrainParams&)> get;
+  // Stores an already-typed value (what parse_field_value returns); no checks.
+  std::function<void(TrainParams&, const nlohmann::json&)> put;
+
+  std::string cli_flag() const;                 // "--lora-rank"
+  nlohmann::json default_value() const;         // get(TrainParams{})
+};
+
+const std::vector<Field>& param_fields();
+const Field* find_field(std::string_view name);  // nullptr when unknown
+std::vector<std::string> param_names();
+
+// Converts v to the field's type and checks range/choices. Numbers also accept numeric strings
+// ("3e-4", as Training PRO stores learning_rate); bools accept true/false/yes/no/on/off/1/0
+// strings; string lists accept an array or a comma-separated string. Throws Error
+// "<where>: <key> expects ..., got ..." (where = "run.yaml:4:3", "--lora-rank", "JSON").
+nlohmann::json parse_field_value(const Field& f, const nlohmann::json& v, std::string_view where);
+void set_field(TrainParams& p, const Field& f, const nlohmann::json& v, std::string_view where);
+
+// Strict: unknown keys throw "unknown key 'x' (did you mean 'y'?)".
+void apply_json(const nlohmann::json& j, TrainParams& p, std::string_view where = "JSON");
+void apply_yaml(const YAML::Node& node, TrainParams& p, std::string_view where = "YAML");
+void load_yaml_file(const std::filesystem::path& path, TrainParams& p);
+nlohmann::json to_json(const TrainParams& p);  // every field: this is training_parameters.json
+nlohmann::json schema_json();                  // groups + fields (type, default, help, bounds, choices, cli)
+
+// Range, choice and cross-field checks, plus what a run needs (model, lora_name, a dataset).
+// Throws Error naming the key, what was expected and the value.
+void validate(const TrainParams& p);
+
+// Loads <adapter_dir>/training_parameters.json over p, leniently, for "copy parameters from":
+// Training PRO-only keys (higher_rank_limit, report_to, ...) are skipped, its spellings
+// (lora_RS, datasetJSONL, ...) are mapped, "None" means empty, and lora_name/always_override/
+// copy_params_from are never copied. Returns the keys it ignored. Bad values still throw.
+std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_dir, TrainParams& p);
+
+// Derived values the trainer needs.
+std::filesystem::path adapter_dir(const TrainParams& p);             // output_dir / lora_name
+std::vector<std::string> resolved_target_modules(const TrainParams& p);  // "q_proj", "v_proj", ...
+int64_t effective_grad_accumulation(const TrainParams& p);          // honours legacy batch_size
+// Training PRO passes ceil(warmup_steps / grad_accumulation) to the HF Trainer.
+int64_t optimizer_warmup_steps(const TrainParams& p);
+// The schedule for a run of total_steps optimizer updates. steps_per_epoch = 0 lets the FP_*
+// curves use Training PRO's epoch length, ceil(total_steps / epochs).
+SchedulerSpec make_scheduler_spec(const TrainParams& p, int64_t total_steps, int64_t steps_per_epoch = 0);
+
+}  // namespace tpro

@@ -1,0 +1,265 @@
+// The field table behind TrainParams: key, type, UI group, help, bounds, choices and the
+// accessors, in the order the web form and `tpro train --help` show them. Defaults are the
+// struct's initialisers (Training PRO's UI defaults where it has the field).
+#include <limits>
+
+#include "train/params.h"
+#include "train/scheduler.h"
+
+namespace tpro {
+
+namespace {
+
+using json = nlohmann::json;
+
+template <typename T>
+Field make(const char* name, FieldType type, T TrainParams::*member, const char* group, const char* help) {
+  Field f;
+  f.name = name;
+  f.type = type;
+  f.group = group;
+  f.help = help;
+  f.get = [member](const TrainParams& p) { return json(p.*member); };
+  f.put = [member](TrainParams& p, const json& v) { p.*member = v.get<T>(); };
+  return f;
+}
+
+Field bounded(Field f, double lo, double hi, bool lo_excl = false, bool hi_excl = false) {
+  f.has_min = true;
+  f.min = lo;
+  f.min_exclusive = lo_excl;
+  if (hi < std::numeric_limits<double>::infinity()) {
+    f.has_max = true;
+    f.max = hi;
+    f.max_exclusive = hi_excl;
+  }
+  return f;
+}
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+Field i(const char* n, int64_t TrainParams::*m, const char* g, const char* h, double lo, double hi = kInf) {
+  return bounded(make(n, FieldType::Int, m, g, h), lo, hi);
+}
+Field d(const char* n, double TrainParams::*m, const char* g, const char* h, double lo, double hi = kInf,
+        bool lo_excl = false, bool hi_excl = false) {
+  return bounded(make(n, FieldType::Float, m, g, h), lo, hi, lo_excl, hi_excl);
+}
+Field b(const char* n, bool TrainParams::*m, const char* g, const char* h) { return make(n, FieldType::Bool, m, g, h); }
+Field s(const char* n, std::string TrainParams::*m, const char* g, const char* h) {
+  return make(n, FieldType::String, m, g, h);
+}
+Field c(const char* n, std::string TrainParams::*m, const char* g, const char* h, std::vector<std::string> ch) {
+  Field f = make(n, FieldType::Choice, m, g, h);
+  f.choices = std::move(ch);
+  return f;
+}
+Field l(const char* n, std::vector<std::string> TrainParams::*m, const char* g, const char* h,
+        std::vector<std::string> items) {
+  Field f = make(n, FieldType::StringList, m, g, h);
+  f.choices = std::move(items);
+  return f;
+}
+
+using P = TrainParams;
+
+std::vector<Field> general_fields() {
+  return {
+      s("model", &P::model, "general",
+        "Base model: a Hugging Face folder (config.json, *.safetensors, tokenizer.json) or a .gguf file"),
+      s("lora_name", &P::lora_name, "general",
+        "Name of the new LoRA: the adapter folder created under output_dir"),
+      s("output_dir", &P::output_dir, "general", "Folder that holds the adapter folders"),
+      b("always_override", &P::always_override, "general",
+        "Overwrite an existing adapter of the same name; off = resume it (the rank must match)"),
+      s("copy_params_from", &P::copy_params_from, "general",
+        "Adapter folder whose training_parameters.json is loaded first; the config and flags override it"),
+  };
+}
+
+std::vector<Field> lora_fields() {
+  return {
+      i("lora_rank", &P::lora_rank, "lora",
+        "LoRA rank r: higher = more capacity, larger file, more memory (4-8 for style, 128+ to teach)", 1, 4096),
+      i("lora_alpha", &P::lora_alpha, "lora",
+        "LoRA alpha: the update is scaled by alpha / r (alpha / sqrt(r) with rsLoRA); twice the rank is a"
+        " common choice", 1, 16384),
+      d("lora_dropout", &P::lora_dropout, "lora",
+        "Dropout probability on the LoRA input during training", 0, 1, false, true),
+      b("use_rslora", &P::use_rslora, "lora", "Rank-stabilised LoRA: scale by alpha / sqrt(r)"),
+  };
+}
+
+std::vector<Field> target_fields() {
+  return {
+      c("training_projection", &P::training_projection, "targets",
+        "Projections that get LoRA adapters (Training PRO presets)", {"q-v", "q-k-v", "q-k-v-o", "k-v-down", "all"}),
+      l("target_modules", &P::target_modules, "targets",
+        "Explicit list of projections (comma-separated); overrides training_projection",
+        {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}),
+  };
+}
+
+std::vector<Field> training_fields() {
+  return {
+      i("micro_batch_size", &P::micro_batch_size, "training",
+        "True batch size: text blocks per forward/backward pass", 1, 4096),
+      i("batch_size", &P::batch_size, "training",
+        "Legacy Training PRO batch size: if > 0, grad_accumulation = batch_size / micro_batch_size", 0, 1 << 20),
+      i("grad_accumulation", &P::grad_accumulation, "training",
+        "Gradient accumulation: micro-batches per optimizer step (a virtual batch-size multiplier)", 1, 65536),
+      d("epochs", &P::epochs, "training", "Passes over the dataset", 0, 1e6),
+      i("max_steps", &P::max_steps, "training",
+        "Optimizer steps to run; > 0 overrides epochs for the run length", 0, 1e12),
+      d("learning_rate", &P::learning_rate, "training",
+        "Peak learning rate (3e-4 is a common start; 1e-2 is very high, 1e-6 very low)", 0, 10, true),
+      c("lr_scheduler_type", &P::lr_scheduler_type, "training",
+        "How the learning rate changes over the run (Hugging Face and Training PRO FP_* schedules)", scheduler_names()),
+      i("warmup_steps", &P::warmup_steps, "training",
+        "Linear warmup length in micro-batches (as Training PRO: divided by grad_accumulation, rounded "
+        "up); wins over warmup_ratio", 0, 1e12),
+      d("warmup_ratio", &P::warmup_ratio, "training",
+        "Warmup as a fraction of all steps, used when warmup_steps is 0", 0, 1),
+      d("num_cycles", &P::num_cycles, "training",
+        "cosine: waves (default 0.5); cosine_with_restarts: restarts (default 1); 0 = default", 0, 1e4),
+      d("power", &P::power, "training", "polynomial: decay power", 0, 100, true),
+      d("lr_end", &P::lr_end, "training",
+        "polynomial: final learning rate (must be below learning_rate)", 0, 10),
+  };
+}
+
+std::vector<Field> advanced_fields() {
+  return {
+      c("optimizer", &P::optimizer, "advanced",
+        "Optimizer for the LoRA weights (all names run AdamW with decoupled weight decay and bias "
+        "correction)", {"adamw_torch", "adamw_hf", "adamw_torch_fused"}),
+      d("weight_decay", &P::weight_decay, "advanced", "AdamW decoupled weight decay", 0, 10),
+      d("adam_beta1", &P::adam_beta1, "advanced", "AdamW beta1", 0, 1, false, true),
+      d("adam_beta2", &P::adam_beta2, "advanced", "AdamW beta2", 0, 1, false, true),
+      d("adam_epsilon", &P::adam_epsilon, "advanced", "AdamW epsilon", 0, 1, true),
+      d("max_grad_norm", &P::max_grad_norm, "advanced",
+        "Clip the global gradient norm to this value (0 = no clipping)", 0, 1e6),
+      d("neft_noise_alpha", &P::neft_noise_alpha, "advanced",
+        "NEFTune noise scale on the input embeddings (0 = off; 5 is a starting value)", 0, 100),
+      i("seed", &P::seed, "advanced",
+        "Random seed (LoRA init, shuffling, dropout, NEFTune)", 0, 4294967295.0),
+      i("threads", &P::threads, "advanced", "CPU threads (0 = all cores)", 0, 4096),
+      c("dtype", &P::dtype, "advanced",
+        "Compute type for activations (LoRA weights, gradients and optimizer state stay f32)", {"auto", "f32", "bf16", "f16"}),
+      c("quantize", &P::quantize, "advanced",
+        "Quantize the frozen base weights on load (QLoRA uses nf4); a .gguf keeps its own types", {"none", "nf4", "q8_0", "q4_0", "q4_k", "q6_k"}),
+      b("use_grad_checkpoint", &P::use_grad_checkpoint, "advanced",
+        "Recompute activations in backward: less memory, slower"),
+  };
+}
+
+std::vector<Field> dataset_fields() {
+  return {
+      i("cutoff_len", &P::cutoff_len, "dataset",
+        "Maximum block length in tokens (all dataset kinds); longer blocks are trimmed or eliminated", 16, 1 << 20),
+      b("add_bos_token", &P::add_bos_token, "dataset", "Start every block with the BOS token"),
+      b("add_eos_token", &P::add_eos_token, "dataset",
+        "End every block (or hard-cut block, see add_eos_token_type) with the EOS token"),
+      c("add_eos_token_type", &P::add_eos_token_type, "dataset",
+        "Raw text: where EOS goes", {"Every Block", "Hard Cut Blocks Only"}),
+      s("train_only_after", &P::train_only_after, "dataset",
+        "Only train on text after this string in each block (e.g. '### Response:')"),
+      b("train_on_inputs", &P::train_on_inputs, "dataset",
+        "Train on the whole sequence; off = only on the output (after train_only_after, or assistant "
+        "turns in JSONL chats)"),
+      b("eliminate_long_blocks", &P::eliminate_long_blocks, "dataset",
+        "Drop blocks longer than cutoff_len instead of trimming them"),
+      b("group_by_length", &P::group_by_length, "dataset",
+        "Batch blocks of similar length together (less padding)"),
+      c("length_to_sequential", &P::length_to_sequential, "dataset",
+        "Switch from length-grouped to sequential order at an epoch, a step, or when the loss falls below"
+        " a value", {"never", "epoch", "step", "loss"}),
+      d("length_to_sequential_at", &P::length_to_sequential_at, "dataset",
+        "The epoch, step or loss at which length_to_sequential switches", 0, 1e12),
+      b("packing", &P::packing, "dataset", "Pack several short blocks into one cutoff_len sequence"),
+      d("eval_split_percent", &P::eval_split_percent, "dataset",
+        "Hold out this percent of the training blocks for evaluation when no eval dataset is given", 0, 50),
+      b("skip_bad_lines", &P::skip_bad_lines, "dataset",
+        "Skip unparsable or malformed dataset records with a warning instead of stopping"),
+  };
+}
+
+std::vector<Field> source_fields() {
+  return {
+      s("raw_text_file", &P::raw_text_file, "raw_text",
+        "Plain-text file, or a folder of .txt files, sliced into blocks"),
+      s("hard_cut_string", &P::hard_cut_string, "raw_text",
+        "String marking a hard break between unrelated text (escapes such as \\n are interpreted); blocks"
+        " never cross it"),
+      i("min_chars", &P::min_chars, "raw_text", "Ignore blocks with this many characters or fewer", 0, 1e9),
+      b("precize_slicing_overlap", &P::precize_slicing_overlap, "raw_text",
+        "Add overlapping blocks between sentence-aligned blocks (never across a hard cut)"),
+      b("sliding_window", &P::sliding_window, "raw_text",
+        "DEMENTOR long-form learning: sliding-window slicing (experimental, use low epochs)"),
+      s("dataset", &P::dataset, "json", "JSON dataset: a list of records formatted by the format file"),
+      s("eval_dataset", &P::eval_dataset, "json", "JSON dataset for evaluation (same format)"),
+      s("format", &P::format, "json",
+        "Format file: maps a record's keys to a prompt (Training PRO formats/*.json)"),
+      s("jsonl_dataset", &P::jsonl_dataset, "jsonl",
+        "JSONL chat dataset ({\"messages\": [{\"role\", \"content\"}...]} per line), formatted by the "
+        "model's chat template"),
+      s("jsonl_eval_dataset", &P::jsonl_eval_dataset, "jsonl", "JSONL chat dataset for evaluation"),
+      b("hybrid_training", &P::hybrid_training, "hybrid",
+        "Train on raw text and a JSON/JSONL dataset together"),
+      d("hybrid_data_ratio", &P::hybrid_data_ratio, "hybrid",
+        "Percent of the JSON/JSONL dataset used in hybrid training", 0, 100),
+      d("hybrid_text_ratio", &P::hybrid_text_ratio, "hybrid",
+        "Percent of the raw text used in hybrid training", 0, 100),
+  };
+}
+
+std::vector<Field> checkpoint_fields() {
+  return {
+      d("stop_at_loss", &P::stop_at_loss, "checkpoints",
+        "Stop once the training loss reaches this value (0 = off; can be changed during training)", 0, 1e3),
+      i("stop_at_epoch", &P::stop_at_epoch, "checkpoints",
+        "Stop at the end of this epoch (0 = off; can be changed during training)", 0, 1e9),
+      i("save_steps", &P::save_steps, "checkpoints", "Save a checkpoint every n steps (0 = off)", 0, 1e12),
+      b("save_each_epoch", &P::save_each_epoch, "checkpoints", "Save a checkpoint at the end of every epoch"),
+      d("save_steps_under_loss", &P::save_steps_under_loss, "checkpoints",
+        "Save when the loss falls below this value, then again each time it falls by 0.1 more (0 = off)", 0, 1e3),
+      i("eval_steps", &P::eval_steps, "checkpoints",
+        "Evaluate every n steps when there is an eval dataset (0 = only at the end)", 0, 1e12),
+      i("save_total_limit", &P::save_total_limit, "checkpoints",
+        "Keep at most this many step checkpoints, deleting the oldest (0 = keep all)", 0, 1e9),
+  };
+}
+
+std::vector<Field> build_table() {
+  std::vector<Field> all;
+  for (auto part : {general_fields(), lora_fields(), training_fields(), target_fields(), advanced_fields(),
+                    dataset_fields(), source_fields(), checkpoint_fields()})
+    for (auto& f : part) all.push_back(std::move(f));
+  return all;
+}
+
+}  // namespace
+
+const std::vector<ParamGroup>& param_groups() {
+  static const std::vector<ParamGroup> groups = {
+      {"general", "General"},
+      {"lora", "LoRA"},
+      {"training", "Batch, epochs, learning rate and scheduler"},
+      {"targets", "Target projections"},
+      {"advanced", "Advanced options"},
+      {"dataset", "Dataset (all kinds)"},
+      {"raw_text", "Raw text file"},
+      {"json", "JSON dataset + format"},
+      {"jsonl", "JSONL chat dataset"},
+      {"hybrid", "Hybrid training"},
+      {"checkpoints", "Stops and checkpoints"},
+  };
+  return groups;
+}
+
+const std::vector<Field>& param_fields() {
+  static const std::vector<Field> table = build_table();
+  return table;
+}
+
+}  // namespace tpro

@@ -1,0 +1,189 @@
+// RunLog's JSON files and the console progress line; see run_log.h.
+#include "train/run_log.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/error.h"
+#include "core/file.h"
+
+namespace tpro {
+
+namespace {
+
+using json = nlohmann::json;
+
+json maybe(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json record_json(const LogRecord& r) {
+  json e = {{"current_steps", r.step}, {"epoch", r.epoch}, {"loss", maybe(r.loss)}, {"learning_rate", r.lr}};
+  if (std::isfinite(r.grad_norm)) e["grad_norm"] = r.grad_norm;
+  if (r.eval_loss) e["eval_loss"] = *r.eval_loss;
+  if (r.tokens_per_s > 0) e["tokens_per_second"] = r.tokens_per_s;
+  e["elapsed"] = r.elapsed_s;
+  return e;
+}
+
+double number_at(const json& e, const char* key, const std::string& where, size_t i, bool required, double dflt) {
+  auto it = e.find(key);
+  if (it == e.end() || it->is_null()) {
+    if (required) fail(where, ": entry ", i, " has no '", key, "'");
+    return dflt;
+  }
+  if (!it->is_number()) fail(where, ": entry ", i, ": '", key, "' must be a number, got ", it->dump());
+  return it->get<double>();
+}
+
+}  // namespace
+
+void RunLog::add(const LogRecord& r) {
+  if (!records_.empty() && r.step < records_.back().step)
+    fail("RunLog: step ", r.step, " logged after step ", records_.back().step, " (steps must not go back)");
+  records_.push_back(r);
+}
+
+void RunLog::add_eval(int64_t step, double epoch, double eval_loss) {
+  for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
+    if (it->step == step) {
+      it->eval_loss = eval_loss;
+      return;
+    }
+    if (it->step < step) break;
+  }
+  LogRecord r;
+  r.step = step;
+  r.epoch = epoch;
+  r.eval_loss = eval_loss;
+  if (!records_.empty()) {
+    r.lr = records_.back().lr;
+    r.elapsed_s = records_.back().elapsed_s;
+  }
+  add(r);
+}
+
+void RunLog::set_info(const std::string& key, json value) { info_[key] = std::move(value); }
+
+json RunLog::graph_json() const {
+  json a = json::array();
+  for (const auto& r : records_) a.push_back(record_json(r));
+  return a;
+}
+
+json RunLog::log_json() const {
+  json j = info_;
+  j["current_steps"] = records_.empty() ? 0 : records_.back().step;
+  j["epoch"] = records_.empty() ? 0.0 : records_.back().epoch;
+  j["logged_steps"] = records_.size();
+  const LogRecord* min_rec = nullptr;
+  for (const auto& r : records_) {
+    if (std::isfinite(r.loss)) {
+      j["loss"] = r.loss;
+      if (!min_rec || r.loss < min_rec->loss) min_rec = &r;
+    }
+    if (std::isfinite(r.grad_norm)) j["grad_norm"] = r.grad_norm;
+    if (r.eval_loss) j["eval_loss"] = *r.eval_loss;
+  }
+  if (!records_.empty()) {
+    j["learning_rate"] = records_.back().lr;
+    j["train_runtime"] = records_.back().elapsed_s;
+    if (records_.back().tokens_per_s > 0) j["tokens_per_second"] = records_.back().tokens_per_s;
+  }
+  if (min_rec) {
+    j["min_loss"] = min_rec->loss;
+    j["min_loss_step"] = min_rec->step;
+  }
+  return j;
+}
+
+void RunLog::write(const fs::path& dir) const {
+  write_file_atomic(dir / "training_graph.json", graph_json().dump(2) + "\n");
+  write_file_atomic(dir / "training_log.json", log_json().dump(2) + "\n");
+}
+
+RunLog RunLog::from_graph_json(const json& j, const std::string& where) {
+  if (!j.is_array()) fail(where, ": expected a list of log entries, got ", j.type_name());
+  RunLog log;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const json& e = j[i];
+    if (!e.is_object()) fail(where, ": entry ", i, " must be an object, got ", e.dump());
+    LogRecord r;
+    double step = number_at(e, "current_steps", where, i, true, 0);
+    if (step < 0 || step != std::floor(step)) fail(where, ": entry ", i, ": 'current_steps' must be a whole number >= 0, got ", step);
+    r.step = int64_t(step);
+    r.epoch = number_at(e, "epoch", where, i, true, 0);
+    r.loss = number_at(e, "loss", where, i, false, NAN);
+    r.lr = number_at(e, "learning_rate", where, i, true, 0);
+    r.grad_norm = number_at(e, "grad_norm", where, i, false, NAN);
+    if (double ev = number_at(e, "eval_loss", where, i, false, NAN); std::isfinite(ev)) r.eval_loss = ev;
+    r.tokens_per_s = number_at(e, "tokens_per_second", where, i, false, 0);
+    r.elapsed_s = number_at(e, "elapsed", where, i, false, 0);
+    if (!log.records_.empty() && r.step < log.records_.back().step)
+      fail(where, ": entry ", i, ": current_steps ", r.step, " comes after ", log.records_.back().step);
+    log.records_.push_back(r);
+  }
+  return log;
+}
+
+RunLog RunLog::load(const fs::path& dir) {
+  fs::path file = dir / "training_graph.json";
+  json j;
+  try {
+    j = json::parse(read_file(file));
+  } catch (const json::parse_error& e) {
+    fail(file.string(), ": invalid JSON at byte ", e.byte, " (", e.what(), ")");
+  }
+  return from_graph_json(j, file.string());
+}
+
+std::string format_hms(double seconds) {
+  if (!std::isfinite(seconds)) return "-:--:--";
+  int64_t s = int64_t(std::floor(std::max(0.0, seconds) + 0.5));
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(s / 3600), (long long)(s / 60 % 60),
+                (long long)(s % 60));
+  return buf;
+}
+
+std::string format_progress(const Progress& p) {
+  char buf[96];
+  std::string out;
+  if (p.total_steps > 0) {
+    std::snprintf(buf, sizeof buf, "step %lld/%lld (%.1f%%)", (long long)p.step, (long long)p.total_steps,
+                  100.0 * double(p.step) / double(p.total_steps));
+  } else {
+    std::snprintf(buf, sizeof buf, "step %lld", (long long)p.step);
+  }
+  out += buf;
+  std::snprintf(buf, sizeof buf, " | epoch %.2f", p.epoch);
+  out += buf;
+  double rate = (p.step > 0 && p.elapsed_s > 0) ? double(p.step) / p.elapsed_s : NAN;
+  if (!std::isfinite(rate)) {
+    out += " | - it/s";
+  } else {
+    std::snprintf(buf, sizeof buf, rate >= 1 ? " | %.2f it/s" : " | %.2f s/it", rate >= 1 ? rate : 1.0 / rate);
+    out += buf;
+  }
+  double eta = (std::isfinite(rate) && p.total_steps > 0) ? double(std::max<int64_t>(0, p.total_steps - p.step)) / rate : NAN;
+  out += " | " + format_hms(p.elapsed_s) + " < " + format_hms(eta);
+  if (std::isfinite(p.loss)) {
+    std::snprintf(buf, sizeof buf, " | loss %.4f", p.loss);
+    out += buf;
+  } else {
+    out += " | loss -";
+  }
+  std::snprintf(buf, sizeof buf, " | lr %.2e", p.lr);
+  out += buf;
+  if (std::isfinite(p.grad_norm)) {
+    std::snprintf(buf, sizeof buf, " | grad %.3f", p.grad_norm);
+    out += buf;
+  } else {
+    out += " | grad -";
+  }
+  if (p.tokens_per_s > 0) {
+    std::snprintf(buf, sizeof buf, " | %.0f tok/s", p.tokens_per_s);
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace tpro

@@ -1,0 +1,71 @@
+// The run's history: one record per logged optimizer step, written as the adapter folder's
+// training_graph.json (a list of {current_steps, epoch, loss, learning_rate, ...}, the shape
+// Training PRO reads back to resume a graph) and training_log.json (the latest state plus run
+// metadata, the keys Training PRO's resume reads: current_steps, epoch, loss, learning_rate).
+// Plus the one-line console progress. Not here: the PNG (graph.h), deciding when to log.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tpro {
+
+struct LogRecord {
+  int64_t step = 0;   // optimizer steps completed (1-based once training has started)
+  double epoch = 0;   // fractional epochs completed
+  double loss = std::numeric_limits<double>::quiet_NaN();       // NaN = not measured
+  double lr = 0;      // learning rate used by this step
+  double grad_norm = std::numeric_limits<double>::quiet_NaN();  // before clipping; NaN = unknown
+  std::optional<double> eval_loss;
+  double tokens_per_s = 0;
+  double elapsed_s = 0;  // wall time since the run started
+};
+
+class RunLog {
+ public:
+  void add(const LogRecord& r);
+  // Attaches an evaluation result to the record of `step` (adding a loss-less record if that
+  // step has none, e.g. an evaluation before the first step).
+  void add_eval(int64_t step, double epoch, double eval_loss);
+  // Run metadata for training_log.json (base_model_name, projections, stop_reason, ...).
+  void set_info(const std::string& key, nlohmann::json value);
+
+  const std::vector<LogRecord>& records() const { return records_; }
+  bool empty() const { return records_.empty(); }
+
+  nlohmann::json graph_json() const;  // training_graph.json
+  nlohmann::json log_json() const;    // training_log.json
+  // Writes both files into dir atomically (temp file + rename each).
+  void write(const std::filesystem::path& dir) const;
+
+  // Reads a training_graph.json back (resume). Throws Error naming the file, entry and key.
+  static RunLog from_graph_json(const nlohmann::json& j, const std::string& where = "training_graph.json");
+  static RunLog load(const std::filesystem::path& dir);  // dir/training_graph.json
+
+ private:
+  std::vector<LogRecord> records_;
+  nlohmann::json info_ = nlohmann::json::object();
+};
+
+// "1:02:03" (hours unbounded, never negative); "-:--:--" for NaN or infinity.
+std::string format_hms(double seconds);
+
+struct Progress {
+  int64_t step = 0, total_steps = 0;
+  double epoch = 0;
+  double elapsed_s = 0;
+  double loss = std::numeric_limits<double>::quiet_NaN();
+  double lr = 0;
+  double grad_norm = std::numeric_limits<double>::quiet_NaN();
+  double tokens_per_s = 0;  // 0 = not shown
+};
+
+// "step 120/1000 (12.0%) | epoch 0.36 | 1.52 it/s | 0:01:19 < 0:09:39 | loss 1.8342 |
+// lr 2.85e-04 | grad 0.412 | 812 tok/s" on one line; below 1 it/s the rate reads "3.21 s/it".
+std::string format_progress(const Progress& p);
+
+}  // namespace tpro

@@ -1,0 +1,364 @@
+// train/params: JSON round trip, YAML with line numbers, validation messages, unknown-key
+// hints, the schema, Training PRO's training_parameters.json, and the CLI binder's precedence
+// (defaults < copy_params_from < YAML < flags).
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "train/params.h"
+#include "train/params_cli.h"
+
+using namespace tpro;
+using json = nlohmann::json;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+#define EXPECT_ERROR_HAS(stmt, text)                                  \
+  do {                                                                \
+    std::string msg_ = error_of([&] { stmt; });                       \
+    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_; \
+  } while (0)
+
+fs::path temp_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("tpro_params_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+TrainParams runnable() {
+  TrainParams p;
+  p.model = "models/tiny";
+  p.lora_name = "my-lora";
+  p.raw_text_file = "data/book.txt";
+  return p;
+}
+
+// Parses "tpro train <args>" the way cli/ wires subcommands.
+TrainParams parse_cli(std::vector<std::string> args, bool validate_after = true) {
+  CLI::App app{"test"};
+  app.require_subcommand(1);
+  TrainParams out;
+  bind_cli(app.add_subcommand("train", "train a LoRA"), &out, validate_after);
+  std::vector<const char*> argv = {"tpro", "train"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  app.parse(int(argv.size()), argv.data());
+  return out;
+}
+
+}  // namespace
+
+TEST(Params, JsonRoundTripKeepsEveryField) {
+  TrainParams p = runnable();
+  p.lora_rank = 8;
+  p.lora_dropout = 0.1;
+  p.use_rslora = true;
+  p.target_modules = {"q_proj", "o_proj"};
+  p.learning_rate = 1.5e-4;
+  p.lr_scheduler_type = "FP_low_epoch_annealing";
+  p.hard_cut_string = "\\n\\n";
+  p.add_eos_token_type = "Hard Cut Blocks Only";
+  p.stop_at_loss = 1.25;
+  TrainParams q;
+  apply_json(json::parse(to_json(p).dump()), q);
+  EXPECT_EQ(p, q);
+  EXPECT_EQ(to_json(p).size(), param_fields().size());
+}
+
+TEST(Params, TrainingProKeysAndTypes) {
+  json j = to_json(TrainParams{});
+  for (const char* key : {"lora_name", "always_override", "save_steps", "micro_batch_size", "batch_size", "epochs",
+                          "learning_rate", "lr_scheduler_type", "lora_rank", "lora_alpha", "lora_dropout",
+                          "cutoff_len", "dataset", "eval_dataset", "format", "eval_steps", "raw_text_file",
+                          "warmup_steps", "optimizer", "hard_cut_string", "train_only_after", "stop_at_loss",
+                          "add_eos_token", "min_chars", "precize_slicing_overlap", "add_eos_token_type",
+                          "save_steps_under_loss", "add_bos_token", "training_projection", "sliding_window",
+                          "warmup_ratio", "grad_accumulation", "neft_noise_alpha", "group_by_length",
+                          "eliminate_long_blocks", "stop_at_epoch", "train_on_inputs", "hybrid_training",
+                          "hybrid_data_ratio", "hybrid_text_ratio", "use_grad_checkpoint"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j["lora_rank"], 32);
+  EXPECT_EQ(j["training_projection"], "q-v");
+  EXPECT_EQ(j["hard_cut_string"], "\\n\\n\\n");
+  EXPECT_TRUE(j["precize_slicing_overlap"].is_boolean());
+}
+
+TEST(Params, JsonAcceptsNumericStringsAndRejectsBadValues) {
+  TrainParams p;
+  apply_json(json{{"learning_rate", "3e-4"}, {"epochs", 2}, {"warmup_steps", 50.0}, {"lora_alpha", "16"}}, p);
+  EXPECT_DOUBLE_EQ(p.learning_rate, 3e-4);
+  EXPECT_DOUBLE_EQ(p.epochs, 2);
+  EXPECT_EQ(p.warmup_steps, 50);
+  EXPECT_EQ(p.lora_alpha, 16);
+  EXPECT_ERROR_HAS(apply_json(json{{"lora_rank", "abc"}}, p), "JSON: lora_rank expects an integer in [1, 4096], got \"abc\"");
+  EXPECT_ERROR_HAS(apply_json(json{{"lora_rank", 0}}, p), "lora_rank expects an integer in [1, 4096], got 0");
+  EXPECT_ERROR_HAS(apply_json(json{{"lora_rank", 8.5}}, p), "got 8.5");
+  EXPECT_ERROR_HAS(apply_json(json{{"lora_dropout", 1.0}}, p), "lora_dropout expects a number in [0, 1), got 1.0");
+  EXPECT_ERROR_HAS(apply_json(json{{"learning_rate", 0}}, p), "learning_rate expects a number in (0, 10], got 0");
+  EXPECT_ERROR_HAS(apply_json(json{{"add_bos_token", "maybe"}}, p), "add_bos_token expects true or false, got \"maybe\"");
+  EXPECT_ERROR_HAS(apply_json(json{{"model", 3}}, p), "model expects a string, got 3");
+  EXPECT_ERROR_HAS(apply_json(json{{"lr_scheduler_type", "cosin"}}, p), "(did you mean 'cosine'?)");
+  EXPECT_ERROR_HAS(apply_json(json{{"lr_scheduler_type", "cosin"}}, p), "one of linear, constant");
+  EXPECT_ERROR_HAS(apply_json(json{{"target_modules", {"q_proj", "x_proj"}}}, p),
+                   "'x_proj' is not one (did you mean '");
+  EXPECT_ERROR_HAS(apply_json(json::array(), p), "expected a JSON object of training parameters, got array");
+}
+
+TEST(Params, UnknownKeysSuggestTheField) {
+  TrainParams p;
+  EXPECT_ERROR_HAS(apply_json(json{{"lora_rnak", 8}}, p), "unknown key 'lora_rnak' (did you mean 'lora_rank'?)");
+  EXPECT_ERROR_HAS(apply_json(json{{"lora_RS", true}}, p), "(did you mean 'use_rslora'? 'lora_RS' is Training PRO's name");
+  std::string far = error_of([&] { apply_json(json{{"zzzzzzzz", 1}}, p); });
+  EXPECT_NE(far.find("unknown key 'zzzzzzzz'"), std::string::npos);
+  EXPECT_EQ(far.find("did you mean"), std::string::npos) << far;
+}
+
+TEST(Params, YamlFileWithLineNumbers) {
+  auto dir = temp_dir("yaml");
+  write_file_atomic(dir / "run.yaml",
+                    "model: models/tiny\nlora_name: test\nlora_rank: 16\nadd_bos_token: no\n"
+                    "target_modules: [q_proj, v_proj]\nlearning_rate: 2e-4\ntrain_only_after:\n"
+                    "raw_text_file: data/a.txt\n");
+  TrainParams p;
+  load_yaml_file(dir / "run.yaml", p);
+  EXPECT_EQ(p.lora_rank, 16);
+  EXPECT_FALSE(p.add_bos_token);
+  EXPECT_EQ(p.target_modules, (std::vector<std::string>{"q_proj", "v_proj"}));
+  EXPECT_DOUBLE_EQ(p.learning_rate, 2e-4);
+  EXPECT_EQ(p.train_only_after, "");
+  EXPECT_NO_THROW(validate(p));
+
+  write_file_atomic(dir / "bad.yaml", "lora_rank: 8\nlora_alpha: 16\nlora_rnak: 4\n");
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "bad.yaml", p), "bad.yaml:3:1: unknown key 'lora_rnak' (did you mean 'lora_rank'?)");
+  write_file_atomic(dir / "range.yaml", "epochs: 2\n  \nmicro_batch_size: -1\n");
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "range.yaml", p), "range.yaml:3:1: micro_batch_size expects an integer in [1, 4096], got \"-1\"");
+  write_file_atomic(dir / "syntax.yaml", "lora_rank: [1, 2\n");
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "syntax.yaml", p), "syntax.yaml:2:1: invalid YAML");
+  write_file_atomic(dir / "list.yaml", "- lora_rank\n");
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "list.yaml", p), "expected a mapping of parameter: value, got a list");
+  write_file_atomic(dir / "nested.yaml", "lora:\n  rank: 8\n");
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "nested.yaml", p), "nested.yaml:1:1: unknown key 'lora'");
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "missing.yaml", p), "cannot read");
+  fs::remove_all(dir);
+}
+
+TEST(Params, ValidateNamesKeyExpectationAndValue) {
+  EXPECT_NO_THROW(validate(runnable()));
+  TrainParams p = runnable();
+  p.lora_rank = 0;
+  EXPECT_ERROR_HAS(validate(p), "lora_rank expects an integer in [1, 4096], got 0");
+  p = runnable();
+  p.lr_scheduler_type = "warp";
+  EXPECT_ERROR_HAS(validate(p), "lr_scheduler_type expects one of linear");
+  p = runnable();
+  p.model.clear();
+  EXPECT_ERROR_HAS(validate(p), "model is required");
+  p = runnable();
+  p.lora_name = "../escape";
+  EXPECT_ERROR_HAS(validate(p), "lora_name must be a plain folder name, got '../escape'");
+  p = runnable();
+  p.raw_text_file.clear();
+  EXPECT_ERROR_HAS(validate(p), "no training data");
+  p = runnable();
+  p.dataset = "alpaca.json";
+  p.format = "alpaca-format.json";
+  EXPECT_ERROR_HAS(validate(p), "raw_text_file and dataset are both set (hint: set hybrid_training");
+  p.hybrid_training = true;
+  EXPECT_NO_THROW(validate(p));
+  p.format.clear();
+  EXPECT_ERROR_HAS(validate(p), "dataset 'alpaca.json' needs format");
+  p = runnable();
+  p.lr_scheduler_type = "FP_3epoch_raise_hold_fall";
+  p.epochs = 2;
+  EXPECT_ERROR_HAS(validate(p), "FP_3epoch_raise_hold_fall needs epochs >= 3 (rise, hold, fall), got 2");
+  p = runnable();
+  p.lr_scheduler_type = "polynomial";
+  p.lr_end = 1e-3;
+  EXPECT_ERROR_HAS(validate(p), "lr_end (0.001) must be smaller than learning_rate (0.0003)");
+  p = runnable();
+  p.epochs = 0;
+  EXPECT_ERROR_HAS(validate(p), "epochs and max_steps are both 0");
+  p.max_steps = 100;
+  EXPECT_NO_THROW(validate(p));
+  p.lr_scheduler_type = "FP_low_epoch_annealing";
+  EXPECT_ERROR_HAS(validate(p), "needs epochs > 0");
+  p = runnable();
+  p.batch_size = 2;
+  EXPECT_ERROR_HAS(validate(p), "batch_size (legacy) must be 0 or >= micro_batch_size (4), got 2");
+  p = runnable();
+  p.length_to_sequential = "epoch";
+  EXPECT_ERROR_HAS(validate(p), "needs group_by_length = true");
+}
+
+TEST(Params, SchemaListsEveryField) {
+  json s = schema_json();
+  std::set<std::string> groups, names, flags;
+  for (const auto& g : s["groups"]) groups.insert(g["id"].get<std::string>());
+  ASSERT_EQ(s["fields"].size(), param_fields().size());
+  for (const auto& f : s["fields"]) {
+    std::string name = f["name"];
+    names.insert(name);
+    flags.insert(f["cli"].get<std::string>());
+    EXPECT_TRUE(groups.count(f["group"].get<std::string>())) << name;
+    EXPECT_FALSE(f["help"].get<std::string>().empty()) << name;
+    EXPECT_TRUE(f.contains("default")) << name;
+    const Field* fld = find_field(name);
+    ASSERT_NE(fld, nullptr) << name;
+    EXPECT_EQ(f["default"], fld->default_value()) << name;
+    if (f["type"] == "choice") {
+      ASSERT_TRUE(f.contains("choices")) << name;
+      EXPECT_NE(std::find(f["choices"].begin(), f["choices"].end(), f["default"]), f["choices"].end()) << name;
+    }
+  }
+  json defaults = to_json(TrainParams{});
+  EXPECT_EQ(names.size(), defaults.size());
+  for (const auto& [k, v] : defaults.items()) EXPECT_TRUE(names.count(k)) << k;
+  EXPECT_EQ(flags.size(), names.size());  // every field has its own flag
+  EXPECT_TRUE(flags.count("--lora-rank"));
+  // Every declared default passes its own field's checks.
+  for (const auto& f : param_fields()) EXPECT_NO_THROW(parse_field_value(f, f.default_value(), "default")) << f.name;
+}
+
+TEST(Params, CopyParamsFromTrainingProFolder) {
+  auto dir = temp_dir("copy");
+  json tp = {{"lora_name", "old-lora"},     {"always_override", true},       {"save_steps", 0.0},
+             {"micro_batch_size", 4},       {"batch_size", 0},               {"epochs", 2},
+             {"learning_rate", "3e-4"},     {"lr_scheduler_type", "FP_low_epoch_annealing"},
+             {"lora_rank", 128},            {"lora_alpha", 256},             {"lora_dropout", 0.05},
+             {"cutoff_len", 512},           {"dataset", "None"},             {"eval_dataset", "None"},
+             {"format", "None"},            {"eval_steps", 100.0},           {"raw_text_file", "novel"},
+             {"higher_rank_limit", false},  {"warmup_steps", 100.0},         {"optimizer", "adamw_torch"},
+             {"hard_cut_string", "\\n\\n\\n"}, {"train_only_after", ""},     {"stop_at_loss", 0},
+             {"add_eos_token", false},      {"min_chars", 0.0},              {"report_to", "None"},
+             {"precize_slicing_overlap", true}, {"add_eos_token_type", "Every Block"},
+             {"save_steps_under_loss", 1.8}, {"add_bos_token", true},        {"training_projection", "q-k-v-o"},
+             {"sliding_window", false},     {"warmup_ratio", 0},             {"grad_accumulation", 2},
+             {"neft_noise_alpha", 5},       {"lora_RS", true},               {"datasetJSONL", "None"}};
+  write_file_atomic(dir / "training_parameters.json", tp.dump(2));
+  TrainParams p;
+  p.lora_name = "new-lora";
+  p.dataset = "stale.json";
+  auto ignored = copy_params_from(dir, p);
+  EXPECT_EQ(p.lora_name, "new-lora");
+  EXPECT_FALSE(p.always_override);
+  EXPECT_EQ(p.lora_rank, 128);
+  EXPECT_DOUBLE_EQ(p.learning_rate, 3e-4);
+  EXPECT_EQ(p.lr_scheduler_type, "FP_low_epoch_annealing");
+  EXPECT_EQ(p.dataset, "");  // "None" is Training PRO's empty choice
+  EXPECT_EQ(p.raw_text_file, "novel");
+  EXPECT_EQ(p.training_projection, "q-k-v-o");
+  EXPECT_EQ(p.grad_accumulation, 2);
+  EXPECT_TRUE(p.use_rslora);
+  EXPECT_DOUBLE_EQ(p.neft_noise_alpha, 5);
+  std::set<std::string> ign(ignored.begin(), ignored.end());
+  EXPECT_EQ(ign, (std::set<std::string>{"always_override", "higher_rank_limit", "lora_name", "report_to"}));
+
+  tp["optimizer"] = "paged_adamw_8bit";
+  write_file_atomic(dir / "training_parameters.json", tp.dump());
+  EXPECT_ERROR_HAS(copy_params_from(dir, p), "training_parameters.json: key 'optimizer': optimizer expects one of adamw_torch");
+  write_file_atomic(dir / "training_parameters.json", "{\"lora_rank\": ");
+  EXPECT_ERROR_HAS(copy_params_from(dir, p), "training_parameters.json: invalid JSON at byte");
+  // Our own output reads back unchanged.
+  TrainParams mine = runnable();
+  mine.lora_rank = 12;
+  write_file_atomic(dir / "training_parameters.json", to_json(mine).dump(2));
+  TrainParams back = runnable();
+  copy_params_from(dir / "training_parameters.json", back);
+  EXPECT_EQ(back, mine);
+  fs::remove_all(dir);
+}
+
+TEST(Params, DerivedValues) {
+  TrainParams p;
+  EXPECT_EQ(resolved_target_modules(p), (std::vector<std::string>{"q_proj", "v_proj"}));
+  p.training_projection = "all";
+  EXPECT_EQ(resolved_target_modules(p).size(), 7u);
+  p.training_projection = "k-v-down";
+  EXPECT_EQ(resolved_target_modules(p), (std::vector<std::string>{"k_proj", "v_proj", "down_proj"}));
+  p.target_modules = {"o_proj"};
+  EXPECT_EQ(resolved_target_modules(p), (std::vector<std::string>{"o_proj"}));
+  p.grad_accumulation = 3;
+  EXPECT_EQ(effective_grad_accumulation(p), 3);
+  EXPECT_EQ(optimizer_warmup_steps(p), 34);  // ceil(100 / 3)
+  p.batch_size = 16;                         // legacy: 16 / 4
+  EXPECT_EQ(effective_grad_accumulation(p), 4);
+  EXPECT_EQ(optimizer_warmup_steps(p), 25);
+  p.lora_name = "x";
+  p.output_dir = "/tmp/loras";
+  EXPECT_EQ(adapter_dir(p), fs::path("/tmp/loras/x"));
+  p.lr_scheduler_type = "FP_half_time_annealing";
+  SchedulerSpec s = make_scheduler_spec(p, 200);
+  EXPECT_EQ(s.type, SchedulerType::FpHalfTimeAnnealing);
+  EXPECT_EQ(s.warmup_steps, 25);
+  EXPECT_EQ(s.total_steps, 200);
+  EXPECT_EQ(resolved_steps_per_epoch(s), 67);  // ceil(200 / 3 epochs)
+}
+
+TEST(ParamsCli, YamlThenFlagsOverride) {
+  auto dir = temp_dir("cli");
+  std::string cfg = (dir / "run.yaml").string();
+  write_file_atomic(cfg, "model: m\nlora_name: a\nraw_text_file: t.txt\nlora_rank: 8\nlora_alpha: 16\nadd_bos_token: true\n");
+  TrainParams p = parse_cli({"--config", cfg, "--lora-rank", "32", "--no-add-bos-token", "--target-modules",
+                             "q_proj,k_proj", "--learning-rate=1e-4"});
+  EXPECT_EQ(p.lora_rank, 32);    // flag beats YAML
+  EXPECT_EQ(p.lora_alpha, 16);   // YAML beats default
+  EXPECT_FALSE(p.add_bos_token);
+  EXPECT_EQ(p.target_modules, (std::vector<std::string>{"q_proj", "k_proj"}));
+  EXPECT_DOUBLE_EQ(p.learning_rate, 1e-4);
+  EXPECT_EQ(p.epochs, 3);        // default untouched
+  TrainParams q = parse_cli({"-c", cfg, "--add-bos-token=false", "--use-rslora"});
+  EXPECT_FALSE(q.add_bos_token);
+  EXPECT_TRUE(q.use_rslora);
+  EXPECT_ERROR_HAS(parse_cli({"--config", cfg, "--lora-rank", "abc"}), "--lora-rank: lora_rank expects an integer");
+  EXPECT_ERROR_HAS(parse_cli({"--config", cfg, "--lr-scheduler-type", "cosin"}), "did you mean 'cosine'?");
+  EXPECT_ERROR_HAS(parse_cli({"--lora-rank", "8"}), "model is required");
+  EXPECT_EQ(parse_cli({"--lora-rank", "8"}, false).lora_rank, 8);
+  EXPECT_THROW(parse_cli({"--lora-rnak", "8"}), CLI::ExtrasError);  // CLI11's own error, not "model is required"
+  EXPECT_THROW(parse_cli({"--help"}), CLI::CallForHelp);
+  fs::remove_all(dir);
+}
+
+TEST(ParamsCli, CopyParamsFromIsTheLowestLayer) {
+  auto dir = temp_dir("cli_copy");
+  fs::create_directories(dir / "old");
+  write_file_atomic(dir / "old" / "training_parameters.json",
+                    json{{"lora_rank", 16}, {"lora_alpha", 8}, {"epochs", 5}, {"lora_name", "old"}}.dump());
+  std::string cfg = (dir / "run.yaml").string();
+  write_file_atomic(cfg, "model: m\nlora_name: new\nraw_text_file: t.txt\nlora_alpha: 32\ncopy_params_from: " +
+                             (dir / "old").string() + "\n");
+  TrainParams p = parse_cli({"--config", cfg, "--epochs", "4"});
+  EXPECT_EQ(p.lora_rank, 16);   // from the copied folder
+  EXPECT_EQ(p.lora_alpha, 32);  // YAML over the copy
+  EXPECT_EQ(p.epochs, 4);       // flag over both
+  EXPECT_EQ(p.lora_name, "new");
+  TrainParams q = parse_cli({"--model", "m", "--lora-name", "n", "--raw-text-file", "t", "--copy-params-from",
+                             (dir / "old").string()});
+  EXPECT_EQ(q.lora_rank, 16);
+  EXPECT_EQ(q.epochs, 5);
+  fs::remove_all(dir);
+}
+
+TEST(ParamsCli, HelpShowsFlagsDefaultsAndGroups) {
+  CLI::App app{"test"};
+  TrainParams out;
+  bind_cli(&app, &out);
+  std::string help = app.help();
+  EXPECT_NE(help.find("--lora-rank"), std::string::npos);
+  EXPECT_NE(help.find("--no-add-bos-token"), std::string::npos);
+  EXPECT_NE(help.find("FP_3epoch_raise_hold_fall"), std::string::npos);
+  EXPECT_NE(help.find("Stops and checkpoints"), std::string::npos);
+  EXPECT_NE(help.find("=32"), std::string::npos) << help.substr(0, 2000);  // lora_rank's default
+}
