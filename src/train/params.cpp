@@ -369,7 +369,8 @@ std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainPara
     fail(file.string(), ": invalid JSON at byte ", e.byte, " (", e.what(), ")");
   }
   if (!j.is_object()) fail(file.string(), ": expected a JSON object, got ", j.type_name());
-  static const std::set<std::string> kNeverCopied = {"lora_name", "always_override", "copy_params_from"};
+  static const std::set<std::string> kNeverCopied = {"lora_name", "always_override", "copy_params_from",
+                                                     "resume_from_checkpoint"};
   std::vector<std::string> ignored;
   for (const auto& [key, original] : j.items()) {
     json value = original;

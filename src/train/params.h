@@ -28,6 +28,7 @@ struct TrainParams {
   std::string output_dir = "loras";  // parent folder of adapters
   bool always_override = false;      // replace an existing adapter instead of resuming it
   std::string copy_params_from;      // adapter folder whose training_parameters.json is loaded first
+  std::string resume_from_checkpoint;  // checkpoint folder or "latest": exact resume
   // lora
   int64_t lora_rank = 32;
   int64_t lora_alpha = 64;
@@ -61,18 +62,20 @@ struct TrainParams {
   int64_t threads = 0;  // 0 = all cores
   std::string dtype = "auto";
   std::string quantize = "none";  // quantize frozen base weights on load (QLoRA: nf4)
-  bool use_grad_checkpoint = false;
   // dataset (all sources)
   int64_t cutoff_len = 256;
   bool add_bos_token = true;
   bool add_eos_token = false;
   std::string add_eos_token_type = "Every Block";  // or "Hard Cut Blocks Only" (raw text)
   std::string train_only_after;
-  bool train_on_inputs = true;          // false: loss only on assistant turns (JSONL chat)
+  bool train_on_inputs = false;         // JSONL chat: true = loss on every token, not just assistant turns
   bool eliminate_long_blocks = false;   // over-long blocks: false = trim, true = drop
   bool group_by_length = false;
   std::string length_to_sequential = "never";  // switch grouped order to sequential at: epoch/step/loss
   double length_to_sequential_at = 0.0;
+  int64_t length_pairing_epochs = 0;  // pairing phase between length-grouped and sequential
+  bool shuffle = true;
+  int64_t pad_to_multiple = 8;
   bool packing = false;
   double eval_split_percent = 0.0;
   bool skip_bad_lines = false;

@@ -71,9 +71,13 @@ std::vector<Field> general_fields() {
         "Name of the new LoRA: the adapter folder created under output_dir"),
       s("output_dir", &P::output_dir, "general", "Folder that holds the adapter folders"),
       b("always_override", &P::always_override, "general",
-        "Overwrite an existing adapter of the same name; off = resume it (the rank must match)"),
+        "Overwrite an existing adapter of the same name; off = keep training its weights (the rank and"
+        " targets must match)"),
       s("copy_params_from", &P::copy_params_from, "general",
         "Adapter folder whose training_parameters.json is loaded first; the config and flags override it"),
+      s("resume_from_checkpoint", &P::resume_from_checkpoint, "general",
+        "Continue a run exactly (weights, optimizer moments, schedule, data order) from a checkpoint folder,"
+        " or 'latest' for the adapter's newest checkpoint"),
   };
 }
 
@@ -145,11 +149,9 @@ std::vector<Field> advanced_fields() {
         "Random seed (LoRA init, shuffling, dropout, NEFTune)", 0, 4294967295.0),
       i("threads", &P::threads, "advanced", "CPU threads (0 = all cores)", 0, 4096),
       c("dtype", &P::dtype, "advanced",
-        "Compute type for activations (LoRA weights, gradients and optimizer state stay f32)", {"auto", "f32", "bf16", "f16"}),
+        "Compute type for activations (LoRA weights, gradients and optimizer state are always f32)", {"auto", "f32"}),
       c("quantize", &P::quantize, "advanced",
         "Quantize the frozen base weights on load (QLoRA uses nf4); a .gguf keeps its own types", {"none", "nf4", "q8_0", "q4_0", "q4_k", "q6_k"}),
-      b("use_grad_checkpoint", &P::use_grad_checkpoint, "advanced",
-        "Recompute activations in backward: less memory, slower"),
   };
 }
 
@@ -165,8 +167,7 @@ std::vector<Field> dataset_fields() {
       s("train_only_after", &P::train_only_after, "dataset",
         "Only train on text after this string in each block (e.g. '### Response:')"),
       b("train_on_inputs", &P::train_on_inputs, "dataset",
-        "Train on the whole sequence; off = only on the output (after train_only_after, or assistant "
-        "turns in JSONL chats)"),
+        "JSONL chat: train on every token; off = only on the assistant turns"),
       b("eliminate_long_blocks", &P::eliminate_long_blocks, "dataset",
         "Drop blocks longer than cutoff_len instead of trimming them"),
       b("group_by_length", &P::group_by_length, "dataset",
@@ -176,7 +177,14 @@ std::vector<Field> dataset_fields() {
         " a value", {"never", "epoch", "step", "loss"}),
       d("length_to_sequential_at", &P::length_to_sequential_at, "dataset",
         "The epoch, step or loss at which length_to_sequential switches", 0, 1e12),
-      b("packing", &P::packing, "dataset", "Pack several short blocks into one cutoff_len sequence"),
+      i("length_pairing_epochs", &P::length_pairing_epochs, "dataset",
+        "Epochs of a pairing phase (neighbouring blocks kept together, pairs grouped by length) between the"
+        " length-grouped and the sequential order", 0, 1e6),
+      b("shuffle", &P::shuffle, "dataset", "Shuffle the block order every epoch (off: original order)"),
+      i("pad_to_multiple", &P::pad_to_multiple, "dataset",
+        "Round each micro-batch's padded length up to a multiple of this", 1, 1024),
+      b("packing", &P::packing, "dataset",
+        "Pack several short blocks into one cutoff_len sequence (attention stays inside each block)"),
       d("eval_split_percent", &P::eval_split_percent, "dataset",
         "Hold out this percent of the training blocks for evaluation when no eval dataset is given", 0, 50),
       b("skip_bad_lines", &P::skip_bad_lines, "dataset",

@@ -49,6 +49,9 @@ DataOptions data_options_from(const TrainParams& p) {
   if (p.length_to_sequential == "epoch") o.length_schedule.switch_epoch = int(p.length_to_sequential_at);
   if (p.length_to_sequential == "step") o.length_schedule.switch_step = int64_t(p.length_to_sequential_at);
   if (p.length_to_sequential == "loss") o.length_schedule.switch_loss = p.length_to_sequential_at;
+  o.length_schedule.pairing_epochs = int(p.length_pairing_epochs);
+  o.shuffle = p.shuffle;
+  o.pad_to_multiple = int(p.pad_to_multiple);
   o.pack_samples = p.packing;
   o.seed = uint64_t(p.seed);
   return o;
@@ -88,16 +91,23 @@ struct Run {
     return elapsed_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
+  bool continue_existing = false;  // Training PRO: an existing adapter keeps training unless overridden
+
   void prepare_output() {
     out = adapter_dir(p);
-    const bool exists = fs::exists(out / "adapter_config.json") || !latest_checkpoint(out).empty();
-    if (exists && p.resume_from_checkpoint.empty()) {
-      if (!p.always_override)
-        fail("adapter folder ", out.string(), " already holds an adapter (hint: --always-override to replace it, ",
-             "or --resume-from-checkpoint latest to continue its last checkpoint)");
-      std::error_code ec;
-      fs::remove_all(out, ec);
-      if (ec) fail("cannot clear ", out.string(), ": ", ec.message());
+    const bool has_adapter = fs::exists(out / "adapter_config.json");
+    const bool has_checkpoint = !latest_checkpoint(out).empty();
+    if ((has_adapter || has_checkpoint) && p.resume_from_checkpoint.empty()) {
+      if (p.always_override) {
+        std::error_code ec;
+        fs::remove_all(out, ec);
+        if (ec) fail("cannot clear ", out.string(), ": ", ec.message());
+      } else if (has_adapter) {
+        continue_existing = true;
+      } else {
+        fail(out.string(), " holds checkpoints of an unfinished run (hint: --resume-from-checkpoint latest to ",
+             "continue it exactly, or --always-override to start over)");
+      }
     }
     std::error_code ec;
     fs::create_directories(out, ec);
@@ -160,6 +170,16 @@ struct Run {
       say(cat("resumed from ", ck.string(), " at step ", st.step));
     } else {
       st.loss_threshold = p.save_steps_under_loss;
+      if (continue_existing) {
+        LoraWeights prev = load_adapter(out, model);
+        if (prev.cfg.r != lc.r || prev.cfg.targets != lc.targets)
+          fail(out.string(), ": the existing adapter has rank ", prev.cfg.r, " on ", prev.slots.size(),
+               " projections; this run asks for rank ", lc.r, " on ", lw.slots.size(),
+               " (hint: --always-override to replace it, or match its lora_rank and targets)");
+        lw.params = prev.params;
+        say(cat("continuing the weights of the existing adapter in ", out.string(),
+                " (fresh optimizer state; --resume-from-checkpoint resumes exactly)"));
+      }
     }
     say(cat("LoRA rank ", lc.r, ", alpha ", lc.alpha, " on ", spec_targets, ": ", lw.n_params(), " trainable parameters"));
     make_activations(acts, model.cfg, &lw, p.micro_batch_size, std::max<int64_t>(p.cutoff_len, 8) + 8);

@@ -88,7 +88,7 @@ TEST(Params, TrainingProKeysAndTypes) {
                           "save_steps_under_loss", "add_bos_token", "training_projection", "sliding_window",
                           "warmup_ratio", "grad_accumulation", "neft_noise_alpha", "group_by_length",
                           "eliminate_long_blocks", "stop_at_epoch", "train_on_inputs", "hybrid_training",
-                          "hybrid_data_ratio", "hybrid_text_ratio", "use_grad_checkpoint"})
+                          "hybrid_data_ratio", "hybrid_text_ratio", "resume_from_checkpoint"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["lora_rank"], 32);
   EXPECT_EQ(j["training_projection"], "q-v");
