@@ -1,6 +1,6 @@
 // Helpers for the data tests: a one-token-per-byte codec (ids 0..255 are bytes, 256 = BOS
-// "<s>", 257 = EOS "</s>") so golden block lists can be checked by counting characters, and
-// a scratch folder per test.
+// "<s>", 257 = EOS "</s>", matched in text like a real tokenizer's special tokens) so golden
+// block lists can be checked by counting characters, and a scratch folder per test.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -20,7 +20,11 @@ inline TokenCodec byte_codec(bool with_bos = true, bool with_eos = true) {
   TokenCodec c;
   c.encode = [](std::string_view s) {
     std::vector<int32_t> ids;
-    for (unsigned char ch : s) ids.push_back(ch);
+    for (size_t i = 0; i < s.size();) {
+      if (s.substr(i, 3) == "<s>") ids.push_back(kByteBos), i += 3;
+      else if (s.substr(i, 4) == "</s>") ids.push_back(kByteEos), i += 4;
+      else ids.push_back((unsigned char)s[i++]);
+    }
     return ids;
   };
   c.decode = [](std::span<const int32_t> ids) {
