@@ -1,0 +1,414 @@
+// Jinja values: construction, truthiness, str()/repr(), equality and ordering as CPython
+// defines them, json.dumps as transformers' tojson calls it, and conversion from nlohmann.
+#include "tokenizer/jinja_value.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "tokenizer/jinja_text.h"
+
+namespace tpro::jinja {
+
+Value::Value(std::string s) : type_(Type::String), s_(std::make_shared<const std::string>(std::move(s))) {}
+
+Value Value::none() {
+  Value v;
+  v.type_ = Type::None;
+  return v;
+}
+
+Value Value::undefined(std::string hint) {
+  Value v;
+  v.s_ = std::make_shared<const std::string>(std::move(hint));
+  return v;
+}
+
+Value Value::list(List items) {
+  Value v;
+  v.type_ = Type::List;
+  v.l_ = std::make_shared<const List>(std::move(items));
+  return v;
+}
+
+Value Value::tuple(List items) {
+  Value v = list(std::move(items));
+  v.type_ = Type::Tuple;
+  return v;
+}
+
+Value Value::dict(std::shared_ptr<Dict> d) {
+  Value v;
+  v.type_ = Type::Dict;
+  v.d_ = std::move(d);
+  return v;
+}
+
+Value Value::callable(std::string name, Function fn) {
+  Value v;
+  v.type_ = Type::Callable;
+  v.c_ = std::make_shared<const Callable>(Callable{std::move(name), std::move(fn)});
+  return v;
+}
+
+bool Value::is_mapping() const { return type_ == Type::Dict && d_->kind == DictKind::Dict; }
+
+const std::string& Value::undefined_hint() const {
+  static const std::string kNone = "value is undefined";
+  return s_ ? *s_ : kNone;
+}
+
+bool Value::same_object(const Value& o) const {
+  if (type_ != o.type_) return false;
+  switch (type_) {
+    case Type::List: case Type::Tuple: return l_ == o.l_;
+    case Type::Dict: return d_ == o.d_;
+    case Type::Callable: return c_ == o.c_;
+    default: return py_equal(*this, o);
+  }
+}
+
+bool Value::truthy() const {
+  switch (type_) {
+    case Type::Undefined: case Type::None: return false;
+    case Type::Bool: return b_;
+    case Type::Int: return i_ != 0;
+    case Type::Float: return f_ != 0.0;
+    case Type::String: return !s_->empty();
+    case Type::List: case Type::Tuple: return !l_->empty();
+    case Type::Dict: return d_->kind != DictKind::Dict || !d_->items.empty();
+    case Type::Callable: return true;
+  }
+  return false;
+}
+
+namespace {
+
+std::string join_repr(const List& items, const char* open, const char* close, bool tuple) {
+  std::string out = open;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ", ";
+    out += items[i].repr();
+  }
+  if (tuple && items.size() == 1) out += ",";
+  return out + close;
+}
+
+std::string dict_repr(const Dict& d) {
+  std::string out = "{";
+  for (size_t i = 0; i < d.items.size(); ++i) {
+    if (i) out += ", ";
+    out += d.items[i].first.repr() + ": " + d.items[i].second.repr();
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+std::string Value::str() const {
+  switch (type_) {
+    case Type::Undefined: return "";
+    case Type::None: return "None";
+    case Type::Bool: return b_ ? "True" : "False";
+    case Type::Int: return std::to_string(i_);
+    case Type::Float: return py_float_repr(f_);
+    case Type::String: return *s_;
+    case Type::List: return join_repr(*l_, "[", "]", false);
+    case Type::Tuple: return join_repr(*l_, "(", ")", true);
+    case Type::Dict:
+      if (d_->kind == DictKind::Namespace) return "<Namespace " + dict_repr(*d_) + ">";
+      if (d_->kind == DictKind::Loop) {
+        const Value* i = d_->find("index");
+        const Value* n = d_->find("length");
+        return cat("<LoopContext ", i ? i->str() : "?", "/", n ? n->str() : "?", ">");
+      }
+      return dict_repr(*d_);
+    case Type::Callable: return "<function " + c_->name + ">";
+  }
+  return "";
+}
+
+std::string Value::repr() const {
+  if (type_ == Type::String) return py_str_repr(*s_);
+  if (type_ == Type::Undefined) return "Undefined";
+  return str();
+}
+
+std::string Value::type_name() const {
+  switch (type_) {
+    case Type::Undefined: return "Undefined";
+    case Type::None: return "NoneType";
+    case Type::Bool: return "bool";
+    case Type::Int: return "int";
+    case Type::Float: return "float";
+    case Type::String: return "str";
+    case Type::List: return "list";
+    case Type::Tuple: return "tuple";
+    case Type::Dict:
+      return d_->kind == DictKind::Namespace ? "Namespace" : d_->kind == DictKind::Loop ? "LoopContext" : "dict";
+    case Type::Callable: return "function";
+  }
+  return "?";
+}
+
+const Value* Dict::find(const Value& key) const {
+  if (key.is_string()) return find(std::string_view(key.as_string()));
+  for (const auto& kv : items) {
+    if (py_equal(kv.first, key)) return &kv.second;
+  }
+  return nullptr;
+}
+
+const Value* Dict::find(std::string_view key) const {
+  for (const auto& kv : items) {
+    if (kv.first.is_string() && kv.first.as_string() == key) return &kv.second;
+  }
+  return nullptr;
+}
+
+void Dict::set(Value key, Value value) {
+  for (auto& kv : items) {
+    if (py_equal(kv.first, key)) {
+      kv.second = std::move(value);
+      return;
+    }
+  }
+  items.emplace_back(std::move(key), std::move(value));
+}
+
+std::shared_ptr<Dict> make_dict(DictKind kind) {
+  auto d = std::make_shared<Dict>();
+  d->kind = kind;
+  return d;
+}
+
+bool py_equal(const Value& a, const Value& b) {
+  if (a.is_number() && b.is_number()) {
+    if (a.is_float() || b.is_float()) return a.as_float() == b.as_float();
+    return a.as_int() == b.as_int();
+  }
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case Type::Undefined: case Type::None: return true;
+    case Type::String: return a.as_string() == b.as_string();
+    case Type::List: case Type::Tuple: {
+      const List &x = a.as_list(), &y = b.as_list();
+      if (x.size() != y.size()) return false;
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (!py_equal(x[i], y[i])) return false;
+      }
+      return true;
+    }
+    case Type::Dict: {
+      if (!a.is_mapping() || !b.is_mapping()) return &a.as_dict() == &b.as_dict();
+      const Dict &x = a.as_dict(), &y = b.as_dict();
+      if (x.items.size() != y.items.size()) return false;
+      for (const auto& kv : x.items) {
+        const Value* other = y.find(kv.first);
+        if (!other || !py_equal(kv.second, *other)) return false;
+      }
+      return true;
+    }
+    case Type::Callable: return a.same_object(b);
+    default: return false;
+  }
+}
+
+int py_compare(const Value& a, const Value& b, std::string_view op) {
+  if (a.is_undefined()) jinja_fail(a.undefined_hint());
+  if (b.is_undefined()) jinja_fail(b.undefined_hint());
+  if (a.is_number() && b.is_number()) {
+    if (a.is_float() || b.is_float()) {
+      double x = a.as_float(), y = b.as_float();
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    int64_t x = a.as_int(), y = b.as_int();
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a.is_string() && b.is_string()) {
+    int c = a.as_string().compare(b.as_string());  // UTF-8 byte order is code-point order
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  if (a.is_list() && a.type() == b.type()) {
+    const List &x = a.as_list(), &y = b.as_list();
+    for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+      if (!py_equal(x[i], y[i])) return py_compare(x[i], y[i], op);
+    }
+    return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
+  }
+  jinja_fail("'", op, "' not supported between instances of '", a.type_name(), "' and '", b.type_name(), "'");
+}
+
+namespace {
+
+void json_string(std::string& out, std::string_view s, bool ensure_ascii) {
+  out.push_back('"');
+  char buf[16];
+  auto esc16 = [&](unsigned v) {
+    std::snprintf(buf, sizeof buf, "\\u%04x", v);
+    out += buf;
+  };
+  for (char32_t c : utf8_decode(s)) {
+    switch (c) {
+      case '"': out += "\\\""; continue;
+      case '\\': out += "\\\\"; continue;
+      case '\n': out += "\\n"; continue;
+      case '\r': out += "\\r"; continue;
+      case '\t': out += "\\t"; continue;
+      case '\b': out += "\\b"; continue;
+      case '\f': out += "\\f"; continue;
+      default: break;
+    }
+    if (c < 0x20 || (ensure_ascii && c >= 0x7F)) {
+      if (c >= 0x10000) {  // UTF-16 surrogate pair, as Python writes it
+        char32_t v = c - 0x10000;
+        esc16(0xD800 + (v >> 10));
+        esc16(0xDC00 + (v & 0x3FF));
+      } else {
+        esc16(c);
+      }
+    } else {
+      utf8_append(out, c);
+    }
+  }
+  out.push_back('"');
+}
+
+std::string json_float(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d < 0 ? "-Infinity" : "Infinity";
+  return py_float_repr(d);
+}
+
+std::string json_key(const Value& k) {
+  switch (k.type()) {
+    case Type::String: return k.as_string();
+    case Type::Int: return std::to_string(k.as_int());
+    case Type::Float: return json_float(k.as_float());
+    case Type::Bool: return k.as_bool() ? "true" : "false";
+    case Type::None: return "null";
+    default: jinja_fail("keys must be str, int, float, bool or None, not ", k.type_name());
+  }
+}
+
+void json_value(std::string& out, const Value& v, const JsonDumpOptions& opt, int depth) {
+  const std::string item_sep = opt.separators ? opt.separators->first : opt.indent ? "," : ", ";
+  const std::string key_sep = opt.separators ? opt.separators->second : ": ";
+  auto newline = [&](int level) {
+    out.push_back('\n');
+    for (int i = 0; i < level; ++i) out += *opt.indent;
+  };
+  switch (v.type()) {
+    case Type::None: out += "null"; return;
+    case Type::Bool: out += v.as_bool() ? "true" : "false"; return;
+    case Type::Int: out += std::to_string(v.as_int()); return;
+    case Type::Float: out += json_float(v.as_float()); return;
+    case Type::String: json_string(out, v.as_string(), opt.ensure_ascii); return;
+    case Type::List: case Type::Tuple: {
+      const List& items = v.as_list();
+      if (items.empty()) {
+        out += "[]";
+        return;
+      }
+      out.push_back('[');
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out += item_sep;
+        if (opt.indent) newline(depth + 1);
+        json_value(out, items[i], opt, depth + 1);
+      }
+      if (opt.indent) newline(depth);
+      out.push_back(']');
+      return;
+    }
+    case Type::Dict: {
+      if (!v.is_mapping()) break;
+      std::vector<const std::pair<Value, Value>*> items;
+      for (const auto& kv : v.as_dict().items) items.push_back(&kv);
+      if (opt.sort_keys) {
+        std::stable_sort(items.begin(), items.end(),
+                         [](auto* x, auto* y) { return py_compare(x->first, y->first) < 0; });
+      }
+      if (items.empty()) {
+        out += "{}";
+        return;
+      }
+      out.push_back('{');
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out += item_sep;
+        if (opt.indent) newline(depth + 1);
+        json_string(out, json_key(items[i]->first), opt.ensure_ascii);
+        out += key_sep;
+        json_value(out, items[i]->second, opt, depth + 1);
+      }
+      if (opt.indent) newline(depth);
+      out.push_back('}');
+      return;
+    }
+    default: break;
+  }
+  jinja_fail("Object of type ", v.type_name(), " is not JSON serializable");
+}
+
+template <typename Json>
+Value convert_json(const Json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return Value::none();
+    case nlohmann::json::value_t::boolean: return Value(j.template get<bool>());
+    case nlohmann::json::value_t::number_integer: return Value(j.template get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned: {
+      uint64_t u = j.template get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX)) jinja_fail("integer ", u, " in the template data is too large");
+      return Value(static_cast<int64_t>(u));
+    }
+    case nlohmann::json::value_t::number_float: return Value(j.template get<double>());
+    case nlohmann::json::value_t::string: return Value(j.template get_ref<const std::string&>());
+    case nlohmann::json::value_t::array: {
+      List items;
+      items.reserve(j.size());
+      for (const auto& e : j) items.push_back(convert_json(e));
+      return Value::list(std::move(items));
+    }
+    case nlohmann::json::value_t::object: {
+      auto d = make_dict();
+      d->items.reserve(j.size());
+      for (auto it = j.begin(); it != j.end(); ++it) d->items.emplace_back(Value(it.key()), convert_json(it.value()));
+      return Value::dict(std::move(d));
+    }
+    default: jinja_fail("binary JSON values cannot be passed to a template");
+  }
+}
+
+}  // namespace
+
+std::string json_dumps(const Value& v, const JsonDumpOptions& opt) {
+  std::string out;
+  json_value(out, v, opt, 0);
+  return out;
+}
+
+Value from_json(const nlohmann::ordered_json& j) { return convert_json(j); }
+Value from_json(const nlohmann::json& j) { return convert_json(j); }
+
+std::vector<std::optional<Value>> bind_args(std::string_view fn, const CallArgs& args,
+                                            std::initializer_list<std::string_view> params,
+                                            size_t n_required) {
+  std::vector<std::string_view> names(params);
+  std::vector<std::optional<Value>> out(names.size());
+  if (args.pos.size() > names.size()) {
+    jinja_fail(fn, "() takes at most ", names.size(), " argument", names.size() == 1 ? "" : "s", " (",
+               args.pos.size(), " given)");
+  }
+  for (size_t i = 0; i < args.pos.size(); ++i) out[i] = args.pos[i];
+  for (const auto& [key, value] : args.kw) {
+    auto it = std::find(names.begin(), names.end(), key);
+    if (it == names.end()) jinja_fail(fn, "() got an unexpected keyword argument '", key, "'");
+    auto& slot = out[static_cast<size_t>(it - names.begin())];
+    if (slot) jinja_fail(fn, "() got multiple values for argument '", key, "'");
+    slot = value;
+  }
+  for (size_t i = 0; i < n_required && i < names.size(); ++i) {
+    if (!out[i]) jinja_fail(fn, "() missing required argument '", names[i], "'");
+  }
+  return out;
+}
+
+}  // namespace tpro::jinja
