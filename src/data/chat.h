@@ -1,0 +1,36 @@
+// Chat rows: OpenAI {"messages": [{role, content}]} and ShareGPT {"conversations": [{from,
+// value}]}, rendered with the model's chat template. By default only assistant turns are
+// trained: turn k's token span runs from the end of render(messages[0..k), generation prompt)
+// to the end of render(messages[0..k]), both located in the canonical tokens of the full
+// render, so the assistant header is not trained and the turn's end-of-turn token is.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/block.h"
+#include "data/codec.h"
+
+namespace tpro {
+
+struct ChatMessage {
+  std::string role;  // "system", "user", "assistant" or "tool"
+  std::string content;
+};
+
+// The chat template as the data pipeline needs it: messages in, text out.
+using ChatRender = std::function<std::string(const std::vector<ChatMessage>&, bool add_generation_prompt)>;
+
+bool is_chat_row(const nlohmann::ordered_json& row);
+
+// Reads the row's messages; ShareGPT roles map human->user, gpt->assistant. Throws naming
+// `where` and the offending message on anything else.
+std::vector<ChatMessage> parse_chat_row(const nlohmann::ordered_json& row, const std::string& where);
+
+// Renders, tokenises and masks one conversation, then applies BOS/EOS (finish_block).
+Block chat_block(const std::vector<ChatMessage>& msgs, const ChatRender& render, const TokenCodec& codec,
+                 const SpecialTokens& sp, bool train_all, const std::string& where);
+
+}  // namespace tpro

@@ -1,0 +1,248 @@
+// build_dataset end to end with the byte codec: sources, hybrid shares, cutoff policy, eval
+// split, and the bad-input corpus (each error message asserted).
+#include <gtest/gtest.h>
+
+#include "data/dataset.h"
+#include "data_test_util.h"
+
+using namespace tpro;
+using namespace tpro::test;
+using Strings = std::vector<std::string>;
+
+namespace {
+
+// n sentences of 14 bytes each ("Aaaa aaaa 07. "); with cutoff 16 each is one block.
+std::string numbered_text(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "Aaaa aaaa " + std::string(1, char('0' + i / 10)) + char('0' + i % 10) + ". ";
+  return s;
+}
+
+std::string numbered_rows(int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "{\"q\": \"q" + std::to_string(i) + "\", \"a\": \"a" + std::to_string(i) + "\"}\n";
+  return s;
+}
+
+Dataset build(const DataOptions& o, const ChatRender& chat = nullptr) { return build_dataset(o, byte_codec(), chat); }
+
+}  // namespace
+
+TEST(Dataset, FormattedRowsWithTrainOnlyAfter) {
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("d.jsonl", "{\"instruction\": \"Add.\", \"output\": \"2\"}\n").string();
+  o.format = std::string(TPRO_SOURCE_DIR) + "/formats/alpaca-chatbot-format.json";
+  o.train_only_after = "Assistant:";
+  o.add_eos_token = true;
+  o.cutoff_len = 64;
+  Dataset ds = build(o);
+  ASSERT_EQ(ds.train.size(), 1u);
+  EXPECT_EQ(show(ds.train[0], byte_codec()), "<s>[User: Add.\nAssistant:] 2</s>");
+  EXPECT_EQ(ds.train[0].kind, BlockKind::kFormatted);
+  EXPECT_EQ(ds.stats.rows, 1);
+  // train_on_inputs trains the prompt too.
+  o.train_on_inputs = true;
+  EXPECT_EQ(show(build(o).train[0], byte_codec()), "<s>User: Add.\nAssistant: 2</s>");
+}
+
+TEST(Dataset, ChatRowsUseTheRenderer) {
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("c.json", R"([{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}])").string();
+  auto render = [](const std::vector<ChatMessage>& m, bool gen) {
+    std::string s;
+    for (const auto& x : m) s += x.role + ": " + x.content + "\n";
+    return s + (gen ? "assistant: " : "");
+  };
+  o.add_bos_token = false;
+  Dataset ds = build(o, render);
+  ASSERT_EQ(ds.train.size(), 1u);
+  EXPECT_EQ(show(ds.train[0], byte_codec()), "u[ser: Hi\nassistant: ]Yo\n");
+  // Without a renderer chat rows are an error that says what to do.
+  std::string e = error_of([&] { build(o); });
+  EXPECT_NE(e.find("c.json row 1: chat rows need a chat template"), std::string::npos) << e;
+}
+
+TEST(Dataset, RowsWithoutFormatOrMessagesAreAnError) {
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("d.jsonl", numbered_rows(2)).string();
+  std::string e = error_of([&] { build(o); });
+  EXPECT_NE(e.find("d.jsonl:1: the row has no \"messages\" or \"conversations\" (hint: rows like"), std::string::npos) << e;
+}
+
+TEST(Dataset, OverlongRowsTrimmedOrEliminatedWithCounts) {
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("d.jsonl", "{\"q\": \"short\", \"a\": \"ok\"}\n"
+                                  "{\"q\": \"a much longer question\", \"a\": \"answer\"}\n"
+                                  "{\"q\": \"q\", \"a\": \"a\"}\n").string();
+  o.format = dir.file("f.json", R"({"q,a": "%q%|%a%"})").string();
+  o.cutoff_len = 16;
+  o.train_only_after = "|";
+  Dataset ds = build(o);
+  // Row 2 is 1 + 29 tokens: trimmed to 16, which cuts before "|": nothing trained -> dropped.
+  EXPECT_EQ(texts(ds.train, byte_codec()), (Strings{"<s>short|ok", "<s>q|a"}));
+  EXPECT_EQ(ds.stats.overlong, 1);
+  EXPECT_EQ(ds.stats.trimmed, 1);
+  EXPECT_EQ(ds.stats.untrained_dropped, 1);
+  EXPECT_EQ(ds.stats.longest, 30);
+  o.train_only_after = "";
+  ds = build(o);
+  EXPECT_EQ(texts(ds.train, byte_codec())[1], "<s>a much longer q");  // trimmed to 16
+  EXPECT_EQ(ds.train[1].n_trained(), 15);
+  o.eliminate_long_blocks = true;
+  ds = build(o);
+  EXPECT_EQ(texts(ds.train, byte_codec()), (Strings{"<s>short|ok", "<s>q|a"}));
+  EXPECT_EQ(ds.stats.eliminated, 1);
+  EXPECT_EQ(ds.stats.trimmed, 0);
+}
+
+TEST(Dataset, HybridTakesEachShareExactly) {
+  ScratchDir dir;
+  DataOptions o;
+  o.raw_text_file = dir.file("t.txt", numbered_text(10)).string();
+  o.dataset = dir.file("d.jsonl", numbered_rows(20)).string();
+  o.format = dir.file("f.json", R"({"q,a": "%q% %a%"})").string();
+  o.cutoff_len = 16;
+  o.precize_slicing_overlap = false;
+  o.hybrid_training = true;
+  o.hybrid_text_ratio = 30;
+  o.hybrid_data_ratio = 45;
+  Dataset ds = build(o);
+  int64_t text = 0, data = 0;
+  int32_t last_text = -1, last_row = -1;
+  for (const Block& b : ds.train) {
+    if (b.source == BlockSource::kRawText) {
+      ++text;
+      EXPECT_GT(b.begin, last_text);  // original order kept
+      last_text = int32_t(b.begin);
+    } else {
+      ++data;
+      EXPECT_GT(b.doc, last_row);
+      last_row = b.doc;
+    }
+  }
+  EXPECT_EQ(text, 3);  // 30% of 10
+  EXPECT_EQ(data, 9);  // 45% of 20
+  EXPECT_EQ(ds.stats.hybrid_text_used, 3);
+  EXPECT_EQ(ds.stats.hybrid_text_total, 10);
+  EXPECT_EQ(ds.stats.hybrid_data_used, 9);
+  EXPECT_EQ(ds.stats.hybrid_data_total, 20);
+  // Same seed, same subset; another seed, another subset.
+  EXPECT_EQ(texts(build(o).train, byte_codec()), texts(ds.train, byte_codec()));
+  o.seed = 7;
+  EXPECT_NE(texts(build(o).train, byte_codec()), texts(ds.train, byte_codec()));
+  o.hybrid_text_ratio = 25;  // 2.5 rounds to 3
+  o.hybrid_data_ratio = 100;
+  ds = build(o);
+  EXPECT_EQ(ds.stats.hybrid_text_used, 3);
+  EXPECT_EQ(ds.stats.hybrid_data_used, 20);
+}
+
+TEST(Dataset, EvalSplitHoldsOutBlocksAndDropsOverlappingOnes) {
+  ScratchDir dir;
+  DataOptions o;
+  o.raw_text_file = dir.file("t.txt", numbered_text(20)).string();
+  o.cutoff_len = 32;  // two sentences per block, overlaps between them
+  o.eval_split = 20;
+  Dataset ds = build(o);
+  EXPECT_EQ(ds.stats.eval_held_out, 2);  // 20% of 10 regular blocks
+  ASSERT_EQ(ds.eval.size(), 2u);
+  for (const Block& e : ds.eval) {
+    EXPECT_NE(e.kind, BlockKind::kOverlap);
+    for (const Block& t : ds.train) EXPECT_TRUE(t.end <= e.begin || t.begin >= e.end) << t.begin << " " << e.begin;
+  }
+  EXPECT_GE(ds.stats.eval_leak_dropped, 2);  // each held-out block has at least one overlap neighbour
+  EXPECT_EQ(int64_t(ds.train.size()), 10 + 10 - 2 - ds.stats.eval_leak_dropped);
+}
+
+TEST(Dataset, SeparateEvalFile) {
+  ScratchDir dir;
+  DataOptions o;
+  o.raw_text_file = dir.file("t.txt", numbered_text(4)).string();
+  o.eval_dataset = dir.file("e.txt", numbered_text(3)).string();
+  o.cutoff_len = 16;
+  Dataset ds = build(o);
+  EXPECT_EQ(ds.eval.size(), 3u);  // eval text is sliced once, without overlaps
+  EXPECT_EQ(ds.train.size(), 4u);
+}
+
+TEST(Dataset, FolderOfFilesInNaturalOrderWithBlankFiles) {
+  ScratchDir dir;
+  dir.file("in/1.txt", "Aaa aaa");  // no final period: files never run together
+  dir.file("in/2.txt", "");
+  dir.file("in/10.txt", "  \n\t ");
+  dir.file("in/3.txt", "\xEF\xBB\xBF" "bbb.\r\nCcc.");
+  dir.file("in/notes.md", "ignored");
+  DataOptions o;
+  o.raw_text_file = (dir.path() / "in").string();
+  o.precize_slicing_overlap = false;
+  Dataset ds = build(o);
+  EXPECT_EQ(texts(ds.train, byte_codec()), (Strings{"<s>Aaa aaa", "<s>bbb.\nCcc."}));
+  EXPECT_EQ(ds.stats.files, 4);
+  EXPECT_EQ(ds.stats.empty_files, 2);
+}
+
+TEST(Dataset, CrlfTextMatchesTheHardCut) {
+  ScratchDir dir;
+  DataOptions o;
+  o.raw_text_file = dir.file("t.txt", "Aaa aaa.\r\nBbb bbb.\r\n\r\n\r\nCcc ccc.\rDdd.").string();
+  o.precize_slicing_overlap = false;
+  EXPECT_EQ(texts(build(o).train, byte_codec()), (Strings{"<s>Aaa aaa.\nBbb bbb.", "<s>Ccc ccc.\nDdd."}));
+}
+
+TEST(Dataset, BadInputs) {
+  ScratchDir dir;
+  auto err = [](const DataOptions& o) { return error_of([&] { build(o); }); };
+  DataOptions o;
+  o.raw_text_file = (dir.path() / "missing.txt").string();
+  EXPECT_NE(err(o).find("raw text file not found: "), std::string::npos) << err(o);
+  o.raw_text_file = dir.file("bin.txt", std::string("MZ\x90\0\x03", 5)).string();
+  EXPECT_NE(err(o).find("bin.txt: looks like a binary file (NUL byte at offset 3)"), std::string::npos) << err(o);
+  o.raw_text_file = dir.file("latin1.txt", "ok\ncaf\xe9 au lait").string();
+  EXPECT_NE(err(o).find("latin1.txt: invalid UTF-8 at line 2, column 4 (byte offset 6) (hint: re-save the file as UTF-8)"),
+            std::string::npos) << err(o);
+  o.raw_text_file = dir.file("empty.txt", " \n ").string();
+  EXPECT_NE(err(o).find("no training blocks left after filtering"), std::string::npos) << err(o);
+  o.raw_text_file = dir.file("small.txt", "Hi. Yo.").string();
+  o.min_chars = 10;
+  EXPECT_NE(err(o).find("no training blocks left after filtering: 2 blocks had <= min_chars=10 characters"),
+            std::string::npos) << err(o);
+  std::filesystem::create_directories(dir.path() / "nothing");
+  o.raw_text_file = (dir.path() / "nothing").string();
+  EXPECT_NE(err(o).find("contains no .txt files"), std::string::npos) << err(o);
+
+  DataOptions p;
+  EXPECT_NE(err(p).find("no training data"), std::string::npos);
+  p.raw_text_file = dir.file("a.txt", "A.").string();
+  p.dataset = dir.file("d.jsonl", numbered_rows(1)).string();
+  EXPECT_NE(err(p).find("set hybrid_training to train on both"), std::string::npos);
+  p.dataset = (dir.path() / "missing.jsonl").string();
+  p.hybrid_training = true;
+  EXPECT_NE(err(p).find("dataset file not found: "), std::string::npos) << err(p);
+  p.hybrid_text_ratio = 120;
+  EXPECT_NE(err(p).find("hybrid_text_ratio must be a percentage in [0, 100], got 120"), std::string::npos);
+  DataOptions q;
+  q.raw_text_file = p.raw_text_file;
+  q.eval_split = 100;
+  EXPECT_NE(err(q).find("eval_split must be a percentage in [0, 100)"), std::string::npos);
+  q.eval_split = 50;  // one block: nothing left to train on
+  EXPECT_NE(err(q).find("leaves nothing to train on"), std::string::npos) << err(q);
+  DataOptions r;
+  r.dataset = dir.file("x.txt", "A.").string();
+  EXPECT_NE(err(r).find("is raw text (hint: use raw_text_file"), std::string::npos);
+}
+
+TEST(Dataset, EosNeedsATokenizerEos) {
+  ScratchDir dir;
+  DataOptions o;
+  o.raw_text_file = dir.file("a.txt", "A.").string();
+  o.add_eos_token = true;
+  std::string e = error_of([&] { build_dataset(o, byte_codec(true, false), nullptr); });
+  EXPECT_NE(e.find("add_eos_token is on but the tokenizer has no EOS token"), std::string::npos) << e;
+  // No BOS in the tokenizer: add_bos_token is simply a no-op.
+  o.add_eos_token = false;
+  EXPECT_EQ(texts(build_dataset(o, byte_codec(false, false), nullptr).train, byte_codec()), (Strings{"A."}));
+}
