@@ -23,6 +23,7 @@ struct VocabData {
   std::vector<std::string> merges;  // "a b"
   int32_t bos_id = -1, eos_id = -1, pad_id = -1, unk_id = -1;
   bool add_bos = false, add_eos = false;
+  bool add_space_prefix = true;     // tokenizer.ggml.add_space_prefix ("llama" only; Gemma: false)
   std::string chat_template;
 };
 
@@ -66,5 +67,16 @@ class Tokenizer {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// A minimal byte-level tokenizer (the demo command writes it next to a tiny model): a BPE model
+// whose 256-entry vocabulary is one token per byte (id = byte value, no merges), ByteLevel
+// pre-tokenizer and decoder, and three special tokens. Any UTF-8 text round-trips through it.
+// encode(text, true) prepends <|bos|>.
+inline constexpr int32_t kByteLevelBosId = 256;  // "<|bos|>"
+inline constexpr int32_t kByteLevelEosId = 257;  // "<|eos|>"
+inline constexpr int32_t kByteLevelPadId = 258;  // "<|pad|>"
+std::string byte_level_tokenizer_json();
+// The matching tokenizer_config.json: bos/eos/pad tokens, add_bos_token true, add_eos_token false.
+std::string byte_level_tokenizer_config_json();
 
 }  // namespace tpro

@@ -1,0 +1,38 @@
+// Reading tokenizer.json / tokenizer_config.json with nlohmann::json and precise errors:
+// every message names the file, the JSON path of the value ("model.merges[12]") and what was
+// expected. Internal to the tokenizer module.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace tpro::tok {
+
+using Json = nlohmann::json;
+
+// A location in a JSON document.
+struct JsonAt {
+  std::string origin;
+  std::string path;
+
+  JsonAt at(std::string_view key) const;
+  JsonAt at(size_t index) const;
+  [[noreturn]] void fail(const std::string& msg) const;  // "<origin>: <path>: <msg>"
+};
+
+// Parses text; a syntax error becomes "<origin>: invalid JSON at line L, column C (byte B): ...".
+Json parse_json(std::string_view text, const std::string& origin);
+
+// obj[key] (obj must be an object); missing keys fail with "<path>.<key> is missing".
+const Json& require(const Json& obj, const char* key, const JsonAt& at);
+// obj[key], or nullptr when obj is not an object, the key is absent, or the value is null.
+const Json* optional(const Json& obj, const char* key);
+void require_object(const Json& j, const JsonAt& at);
+void require_array(const Json& j, const JsonAt& at);
+std::string get_string(const Json& j, const JsonAt& at);
+int64_t get_int(const Json& j, const JsonAt& at);
+bool get_bool(const Json& obj, const char* key, bool fallback, const JsonAt& at);  // absent/null -> fallback
+// A special-token entry of tokenizer_config.json: "<s>" or {"content": "<s>", ...}; "" for null.
+std::string get_token_content(const Json& j, const JsonAt& at);
+
+}  // namespace tpro::tok

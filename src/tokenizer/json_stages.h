@@ -1,0 +1,20 @@
+// Parsing the pipeline stages of tokenizer.json: normalizer, pre_tokenizer, decoder and
+// post_processor objects (Sequences flattened). Unsupported types fail with their name and
+// the list of supported ones.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "tokenizer/json_read.h"
+#include "tokenizer/pipeline.h"
+
+namespace tpro::tok {
+
+void parse_normalizer(const Json& j, const JsonAt& at, std::vector<Normalizer>& out);
+void parse_pre_tokenizer(const Json& j, const JsonAt& at, std::vector<PreTokenizer>& out);
+void parse_decoder(const Json& j, const JsonAt& at, std::vector<Decoder>& out);
+// Ids the post-processor puts before and after a single sequence (TemplateProcessing "single",
+// Roberta/Bert cls + sep); ByteLevel post-processing changes offsets only.
+void parse_post_processor(const Json& j, const JsonAt& at, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix);
+
+}  // namespace tpro::tok

@@ -1,0 +1,214 @@
+// tokenizer.json (+ tokenizer_config.json) -> Pipeline. Validates what HF would reject or
+// silently repair: vocabulary ids, merges naming unknown tokens, added-token ids that differ
+// from the ids HF assigns, BOS/EOS names missing from the vocabulary.
+// Reference: huggingface/tokenizers tokenizer/serialization.rs and models/bpe/serialization.rs.
+#include <algorithm>
+
+#include "core/error.h"
+#include "tokenizer/json_stages.h"
+#include "tokenizer/loaders.h"
+
+namespace tpro::tok {
+
+namespace {
+
+void parse_vocab(const Json& vocab, const JsonAt& at, Pipeline& p) {
+  require_object(vocab, at);
+  size_t n = vocab.size();
+  p.pieces.assign(n, std::string());
+  p.kinds.assign(n, PieceKind::Hole);
+  p.model.vocab.reserve(n);
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    int64_t id = get_int(it.value(), at.at(it.key()));
+    if (id < 0 || size_t(id) >= n)
+      at.at(it.key()).fail("id " + std::to_string(id) + " is out of range: the vocabulary has " + std::to_string(n) +
+                           " entries, so ids must be 0.." + std::to_string(n - 1));
+    if (p.kinds[size_t(id)] != PieceKind::Hole)
+      at.fail("tokens '" + p.pieces[size_t(id)] + "' and '" + it.key() + "' share id " + std::to_string(id));
+    p.pieces[size_t(id)] = it.key();
+    p.kinds[size_t(id)] = PieceKind::Normal;
+    p.model.vocab.emplace(it.key(), int32_t(id));
+  }
+  p.piece_ids = p.model.vocab;
+}
+
+// A merge is "a b" (split at the first space, as HF does) or ["a", "b"].
+std::pair<std::string, std::string> merge_parts(const Json& m, const JsonAt& at) {
+  if (m.is_array()) {
+    if (m.size() != 2) at.fail("expected [left, right], got an array of " + std::to_string(m.size()));
+    return {get_string(m[0], at.at(size_t(0))), get_string(m[1], at.at(size_t(1)))};
+  }
+  std::string s = get_string(m, at);
+  size_t sp = s.find(' ');
+  if (sp == std::string::npos) at.fail("expected \"left right\", got \"" + s + "\" (no space)");
+  return {s.substr(0, sp), s.substr(sp + 1)};
+}
+
+void parse_merges(const Json& merges, const JsonAt& at, Pipeline& p) {
+  require_array(merges, at);
+  BpeModel& m = p.model;
+  size_t prefix_len = m.continuing_subword_prefix.size();
+  for (size_t i = 0; i < merges.size(); ++i) {
+    JsonAt mat = at.at(i);
+    auto [a, b] = merge_parts(merges[i], mat);
+    auto ia = m.vocab.find(a), ib = m.vocab.find(b);
+    if (ia == m.vocab.end()) mat.fail("merge '" + a + " " + b + "' names unknown token '" + a + "'");
+    if (ib == m.vocab.end()) mat.fail("merge '" + a + " " + b + "' names unknown token '" + b + "'");
+    std::string merged = a + (b.size() >= prefix_len ? b.substr(prefix_len) : b);
+    auto im = m.vocab.find(merged);
+    if (im == m.vocab.end())
+      mat.fail("merge '" + a + " " + b + "' produces '" + merged + "', which is not in the vocabulary");
+    m.add_merge(ia->second, ib->second, uint32_t(i), im->second);
+  }
+}
+
+std::string optional_string(const Json& j, const char* key, const JsonAt& at) {
+  const Json* v = optional(j, key);
+  return v ? get_string(*v, at.at(key)) : std::string();
+}
+
+void parse_model(const Json& j, const JsonAt& at, Pipeline& p) {
+  require_object(j, at);
+  const Json* type_field = optional(j, "type");
+  std::string type = type_field ? get_string(*type_field, at.at("type")) : (j.contains("merges") ? "BPE" : "");
+  if (type != "BPE") {
+    std::string hint = type == "WordPiece" ? "WordPiece belongs to BERT-style encoders"
+                       : type == "Unigram" ? "Unigram is SentencePiece's unigram model (T5, XLM-R, ALBERT)"
+                                           : "only byte-pair-encoding models are implemented";
+    at.at("type").fail("model type '" + type + "' is not supported; tpro supports BPE tokenizers (GPT-2, Llama, "
+                       "Mistral, Qwen, Gemma, SmolLM) (hint: " + hint + ")");
+  }
+  if (const Json* d = optional(j, "dropout"); d && d->is_number() && d->get<double>() > 0)
+    at.at("dropout").fail("BPE dropout " + d->dump() + " is not supported (it makes tokenization random)");
+  BpeModel& m = p.model;
+  m.byte_fallback = get_bool(j, "byte_fallback", false, at);
+  m.fuse_unk = get_bool(j, "fuse_unk", false, at);
+  m.ignore_merges = get_bool(j, "ignore_merges", false, at);
+  m.continuing_subword_prefix = optional_string(j, "continuing_subword_prefix", at);
+  m.end_of_word_suffix = optional_string(j, "end_of_word_suffix", at);
+  parse_vocab(require(j, "vocab", at), at.at("vocab"), p);
+  if (const Json* unk = optional(j, "unk_token")) {
+    m.unk_token = get_string(*unk, at.at("unk_token"));
+    m.has_unk = true;
+    auto it = m.vocab.find(m.unk_token);
+    m.unk_id = it == m.vocab.end() ? -1 : it->second;
+  }
+  m.finish_vocab();
+  const Json* merges = optional(j, "merges");
+  if (merges) parse_merges(*merges, at.at("merges"), p);
+}
+
+// Checks each added token's id against the one HF assigns when it rebuilds the added
+// vocabulary: the vocabulary id for known contents, else the next id after the vocabulary.
+void parse_added_tokens(const Json& list, const JsonAt& at, Pipeline& p) {
+  require_array(list, at);
+  const int32_t model_size = int32_t(p.model.vocab.size());
+  int32_t next_id = model_size;
+  for (size_t i = 0; i < list.size(); ++i) {
+    JsonAt tat = at.at(i);
+    const Json& e = list[i];
+    AddedToken t;
+    t.content = get_string(require(e, "content", tat), tat.at("content"));
+    int64_t id = get_int(require(e, "id", tat), tat.at("id"));
+    t.special = get_bool(e, "special", false, tat);
+    t.lstrip = get_bool(e, "lstrip", false, tat);
+    t.rstrip = get_bool(e, "rstrip", false, tat);
+    t.single_word = get_bool(e, "single_word", false, tat);
+    t.normalized = get_bool(e, "normalized", !t.special, tat);
+    if (t.content.empty()) tat.at("content").fail("an added token cannot be empty");
+    auto known = p.model.vocab.find(t.content);
+    int32_t expected = known != p.model.vocab.end() ? known->second : next_id;
+    if (id != expected) {
+      if (known != p.model.vocab.end())
+        tat.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) +
+                          ", but the vocabulary gives it id " + std::to_string(expected));
+      tat.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) + ", out of range: the " +
+                        std::to_string(model_size) + "-token vocabulary and the added tokens before it put it at id " +
+                        std::to_string(expected) + " (hint: added tokens outside the vocabulary must follow it in "
+                        "order, without gaps)");
+    }
+    if (known == p.model.vocab.end()) ++next_id;
+    t.id = int32_t(id);
+    p.added.tokens.push_back(std::move(t));
+  }
+}
+
+int32_t token_id(const Pipeline& p, const std::string& content, const JsonAt& at) {
+  auto it = p.piece_ids.find(content);
+  if (it == p.piece_ids.end()) at.fail("token '" + content + "' is not in the vocabulary");
+  return it->second;
+}
+
+// BOS/EOS/PAD names, add_bos_token/add_eos_token and the chat template.
+void apply_config(const Json& c, const JsonAt& at, Pipeline& p) {
+  require_object(c, at);
+  if (const Json* v = optional(c, "bos_token"))
+    if (std::string s = get_token_content(*v, at.at("bos_token")); !s.empty()) p.bos_id = token_id(p, s, at.at("bos_token"));
+  if (const Json* v = optional(c, "eos_token"))
+    if (std::string s = get_token_content(*v, at.at("eos_token")); !s.empty()) p.eos_id = token_id(p, s, at.at("eos_token"));
+  if (const Json* v = optional(c, "pad_token"))
+    if (std::string s = get_token_content(*v, at.at("pad_token")); !s.empty()) p.pad_id = token_id(p, s, at.at("pad_token"));
+  // transformers' Llama/Gemma fast tokenizers rebuild the post-processor from these flags.
+  if (optional(c, "add_bos_token") || optional(c, "add_eos_token")) {
+    bool had_bos = std::find(p.prefix_ids.begin(), p.prefix_ids.end(), p.bos_id) != p.prefix_ids.end();
+    bool had_eos = std::find(p.suffix_ids.begin(), p.suffix_ids.end(), p.eos_id) != p.suffix_ids.end();
+    bool add_bos = get_bool(c, "add_bos_token", had_bos && p.bos_id >= 0, at);
+    bool add_eos = get_bool(c, "add_eos_token", had_eos && p.eos_id >= 0, at);
+    if (add_bos && p.bos_id < 0) at.at("add_bos_token").fail("is true but no bos_token is set");
+    if (add_eos && p.eos_id < 0) at.at("add_eos_token").fail("is true but no eos_token is set");
+    set_bos_eos(p, add_bos, add_eos);
+  }
+  if (const Json* t = optional(c, "chat_template")) {
+    if (t->is_string()) {
+      p.chat_template = t->get<std::string>();
+    } else if (t->is_array() && !t->empty()) {  // [{"name": "default", "template": ...}, ...]
+      size_t pick = 0;
+      for (size_t i = 0; i < t->size(); ++i)
+        if (optional((*t)[i], "name") && (*t)[i]["name"] == "default") pick = i;
+      p.chat_template = get_string(require((*t)[pick], "template", at.at("chat_template").at(pick)),
+                                   at.at("chat_template").at(pick).at("template"));
+    } else {
+      at.at("chat_template").fail(std::string("expected a string or a list of named templates, got ") + t->type_name());
+    }
+  }
+}
+
+void check_post_ids(const Pipeline& p, const JsonAt& at) {
+  for (const auto* v : {&p.prefix_ids, &p.suffix_ids})
+    for (int32_t id : *v)
+      if (id < 0 || id >= p.size() || p.kinds[size_t(id)] == PieceKind::Hole)
+        at.fail("adds token id " + std::to_string(id) + ", which is not in the vocabulary (size " +
+                std::to_string(p.size()) + ")");
+}
+
+}  // namespace
+
+void load_tokenizer_json(std::string_view tokenizer_json, std::string_view config_json, const std::string& origin,
+                         Pipeline& p) {
+  Json j = parse_json(tokenizer_json, origin);
+  JsonAt root{origin, ""};
+  require_object(j, root);
+  parse_model(require(j, "model", root), root.at("model"), p);
+  if (const Json* list = optional(j, "added_tokens")) parse_added_tokens(*list, root.at("added_tokens"), p);
+  if (const Json* n = optional(j, "normalizer")) parse_normalizer(*n, root.at("normalizer"), p.normalizers);
+  if (const Json* t = optional(j, "pre_tokenizer")) parse_pre_tokenizer(*t, root.at("pre_tokenizer"), p.pre_tokenizers);
+  if (const Json* d = optional(j, "decoder")) {
+    parse_decoder(*d, root.at("decoder"), p.decoders);
+    p.has_decoder = true;
+  }
+  if (const Json* pp = optional(j, "post_processor"))
+    parse_post_processor(*pp, root.at("post_processor"), p.prefix_ids, p.suffix_ids);
+  p.finish();
+  check_post_ids(p, root.at("post_processor"));
+  // Without a config, BOS/EOS are what the post-processor adds.
+  if (!p.prefix_ids.empty()) p.bos_id = p.prefix_ids.front();
+  if (!p.suffix_ids.empty()) p.eos_id = p.suffix_ids.back();
+  if (!config_json.empty()) {
+    std::string config_origin = origin;
+    size_t slash = config_origin.find_last_of('/');
+    config_origin = (slash == std::string::npos ? "" : config_origin.substr(0, slash + 1)) + "tokenizer_config.json";
+    apply_config(parse_json(config_json, config_origin), JsonAt{config_origin, ""}, p);
+  }
+}
+
+}  // namespace tpro::tok
