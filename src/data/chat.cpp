@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "tokenizer/chat_template.h"
 
 namespace tpro {
 
@@ -52,6 +53,16 @@ std::string render_or_fail(const ChatRender& render, const std::vector<ChatMessa
 
 }  // namespace
 
+ChatRender jinja_chat_render(std::string source, std::string origin, std::string bos_token, std::string eos_token) {
+  auto tmpl = std::make_shared<const ChatTemplate>(std::move(source), std::move(origin));
+  ojson extra = {{"bos_token", std::move(bos_token)}, {"eos_token", std::move(eos_token)}};
+  return [tmpl, extra](const std::vector<ChatMessage>& msgs, bool gen) {
+    ojson m = ojson::array();
+    for (const ChatMessage& x : msgs) m.push_back({{"role", x.role}, {"content", x.content}});
+    return tmpl->apply(m, gen, extra);
+  };
+}
+
 bool is_chat_row(const ojson& row) { return row.contains("messages") || row.contains("conversations"); }
 
 std::vector<ChatMessage> parse_chat_row(const ojson& row, const std::string& where) {
@@ -80,30 +91,94 @@ std::vector<ChatMessage> parse_chat_row(const ojson& row, const std::string& whe
   return msgs;
 }
 
+namespace {
+
+// What the template appends after every conversation even without a generation prompt (some
+// templates, e.g. Llama 3 base, always end with the assistant header): its render of no
+// messages, when the full render ends with it. Not part of any assistant turn.
+std::string trailing_suffix(const ChatRender& render, const std::string& full_text) {
+  std::string g;
+  try {
+    g = render({}, false);
+  } catch (const std::exception&) {
+    return "";
+  }
+  bool suffix = !g.empty() && full_text.size() >= g.size() && full_text.compare(full_text.size() - g.size(), g.size(), g) == 0;
+  return suffix ? g : "";
+}
+
+size_t common_prefix(std::string_view a, std::string_view b) {
+  size_t n = std::min(a.size(), b.size()), i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+size_t without_suffix(const std::string& s, const std::string& suffix) {
+  bool ends = !suffix.empty() && s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return ends ? s.size() - suffix.size() : s.size();
+}
+
+// Prefix rendering: the turn starts where render(messages[0..k), generation prompt) ends and
+// ends where render(messages[0..k]) ends. False when the template re-renders earlier turns
+// differently (then the renders are not prefixes of the full text).
+bool span_by_prefix(const std::vector<ChatMessage>& msgs, size_t k, const ChatRender& render,
+                    const std::string& full_text, const std::string& always, const std::string& where,
+                    std::pair<size_t, size_t>& span) {
+  std::vector<ChatMessage> head(msgs.begin(), msgs.begin() + int64_t(k));
+  std::string pre = k > 0 ? render_or_fail(render, head, true, where) : "";
+  head.push_back(msgs[k]);
+  std::string post = render_or_fail(render, head, false, where);
+  size_t end = without_suffix(post, always);
+  if (!starts_with(full_text, pre) || end > full_text.size() || full_text.compare(0, end, post, 0, end) != 0)
+    return false;
+  span = {pre.size(), std::max(pre.size(), end)};
+  return true;
+}
+
+// Fallback for templates that render a turn differently once later turns follow (Qwen3 drops
+// the empty <think> block): the content's place in the full text comes from re-rendering with
+// a marker byte before/after it; the turn's closing (end-of-turn token, newline) is what
+// render(messages[0..k]) and the full text share after the content.
+std::pair<size_t, size_t> span_by_marker(const std::vector<ChatMessage>& msgs, size_t k, const ChatRender& render,
+                                         const std::string& full_text, const std::string& always,
+                                         const std::string& where) {
+  auto marked = [&](size_t upto, const std::string& content) {
+    std::vector<ChatMessage> m(msgs.begin(), msgs.begin() + int64_t(upto));
+    m[k].content = content;
+    return render_or_fail(render, m, false, where);
+  };
+  const std::string& c = msgs[k].content;
+  std::string before = marked(msgs.size(), "\x01" + c), after = marked(msgs.size(), c + "\x01");
+  std::vector<ChatMessage> head(msgs.begin(), msgs.begin() + int64_t(k) + 1);
+  std::string post = render_or_fail(render, head, false, where), post_after = marked(k + 1, c + "\x01");
+  size_t begin = common_prefix(full_text, before), end = common_prefix(full_text, after);
+  size_t post_end = common_prefix(post, post_after), tail = without_suffix(post, always);
+  if (before == full_text || after == full_text || post_after == post || begin > end || post_end > tail)
+    fail(where, ": the chat template renders the first ", k + 1, " messages differently from the whole "
+         "conversation and assistant turn ", k, " cannot be located in it (hint: set train_on_inputs to train on "
+         "every token)");
+  size_t closing = common_prefix(std::string_view(post).substr(post_end, tail - post_end),
+                                 std::string_view(full_text).substr(end));
+  return {begin, end + closing};
+}
+
+}  // namespace
+
 Block chat_block(const std::vector<ChatMessage>& msgs, const ChatRender& render, const TokenCodec& codec,
                  const SpecialTokens& sp, bool train_all, const std::string& where) {
   std::string full_text = render_or_fail(render, msgs, false, where);
   std::vector<int32_t> full = codec.encode(full_text);
   std::vector<uint8_t> mask(full.size(), train_all ? 1 : 0);
+  std::string always = train_all ? "" : trailing_suffix(render, full_text);
   for (size_t k = 0; k < msgs.size() && !train_all; ++k) {
     if (msgs[k].role != "assistant") continue;
-    std::vector<ChatMessage> head(msgs.begin(), msgs.begin() + int64_t(k));
-    std::string pre;
-    if (k > 0) {
-      pre = render_or_fail(render, head, true, where);
-      // Some templates' generation prompt differs from how the turn renders later: then the
-      // header is trained too rather than guessing where it ends.
-      if (!starts_with(full_text, pre)) pre = render_or_fail(render, head, false, where);
-    }
-    head.push_back(msgs[k]);
-    std::string post = render_or_fail(render, head, false, where);
-    if (!starts_with(full_text, pre) || !starts_with(full_text, post))
-      fail(where, ": the chat template renders the first ", k + 1,
-           " messages differently from the start of the whole conversation, so assistant turn ", k,
-           " cannot be located (hint: set train_on_inputs to train on every token)");
-    int64_t a = token_boundary(codec, full, full_text, pre.size());
-    int64_t b = token_boundary(codec, full, full_text, post.size());
-    std::fill(mask.begin() + a, mask.begin() + std::max(a, b), uint8_t(1));
+    std::pair<size_t, size_t> span;
+    if (!span_by_prefix(msgs, k, render, full_text, always, where, span))
+      span = span_by_marker(msgs, k, render, full_text, always, where);
+    auto [b, e] = span;
+    int64_t a = token_boundary(codec, full, full_text, b);
+    int64_t z = token_boundary(codec, full, full_text, std::max(b, e));
+    std::fill(mask.begin() + a, mask.begin() + std::max(a, z), uint8_t(1));
   }
   Block blk = finish_block(std::move(full), std::move(mask), codec, sp);
   blk.kind = BlockKind::kChat;

@@ -1,9 +1,34 @@
-// TokenCodec over a tpro::Tokenizer (kept apart from codec.cpp so the slicer logic links and
-// tests without the tokenizer's implementation).
-#include "data/codec.h"
+// The data pipeline's entry points that take a tpro::Tokenizer: its codec and chat template
+// wired into the codec-level functions (kept in one file so everything else links and tests
+// without the tokenizer's implementation).
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/file.h"
+#include "data/check.h"
+#include "data/dataset.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tpro {
+
+namespace {
+
+// The chat template to use: chat_template_file when set, else the tokenizer's; an empty
+// function when there is none (chat rows then fail with a hint).
+ChatRender chat_render_for(const DataOptions& opt, const Tokenizer& tok) {
+  std::string source = tok.chat_template(), origin = "the tokenizer's chat template";
+  if (!opt.chat_template_file.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(opt.chat_template_file, ec))
+      fail("chat_template_file not found: ", opt.chat_template_file);
+    source = read_file(opt.chat_template_file);
+    origin = opt.chat_template_file;
+  }
+  if (source.empty()) return {};
+  return jinja_chat_render(std::move(source), std::move(origin), tok.bos_token(), tok.eos_token());
+}
+
+}  // namespace
 
 TokenCodec codec_of(const Tokenizer& tok) {
   TokenCodec c;
@@ -12,6 +37,21 @@ TokenCodec codec_of(const Tokenizer& tok) {
   c.bos = tok.bos_id();
   c.eos = tok.eos_id();
   return c;
+}
+
+Dataset build_dataset(const DataOptions& opt, const Tokenizer& tok) {
+  ChatRender chat = opt.dataset.empty() ? ChatRender{} : chat_render_for(opt, tok);
+  return build_dataset(opt, codec_of(tok), chat);
+}
+
+CheckReport check_dataset(const DataOptions& opt, const Tokenizer& tok, int micro_batch_size, int grad_accumulation,
+                          double epochs) {
+  ChatRender chat = opt.dataset.empty() ? ChatRender{} : chat_render_for(opt, tok);
+  return check_dataset(opt, codec_of(tok), chat, micro_batch_size, grad_accumulation, epochs);
+}
+
+void write_check_sample(const std::filesystem::path& path, const CheckReport& r, const Tokenizer& tok) {
+  write_check_sample(path, r, codec_of(tok));
 }
 
 }  // namespace tpro

@@ -521,8 +521,8 @@ const std::map<std::string, TestFn, std::less<>>& tests() {
       {"greaterthan", [](const Value& v, CallArgs& a) { return cmp_test(v, a, ">", 1, 1); }},
       {"ge", [](const Value& v, CallArgs& a) { return cmp_test(v, a, ">=", 0, 1); }},
       {">=", [](const Value& v, CallArgs& a) { return cmp_test(v, a, ">=", 0, 1); }},
-      {"filter", TEST1("filter", o.is_string() && find_filter(o.as_string()) != nullptr)},
-      {"test", TEST1("test", o.is_string() && find_test(o.as_string()) != nullptr)},
+      {"filter", TEST("filter", v.is_string() && find_filter(v.as_string()) != nullptr)},
+      {"test", TEST("test", v.is_string() && find_test(v.as_string()) != nullptr)},
   };
   return m;
 }

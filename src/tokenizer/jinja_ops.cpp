@@ -30,9 +30,21 @@ Value missing_item(const Value& obj, const Value& key) {
   jinja_fail("unsupported operand type(s) for ", op, ": '", a.type_name(), "' and '", b.type_name(), "'");
 }
 
-int64_t checked(bool overflow, int64_t v) {
-  if (overflow) jinja_fail("integer overflow (tpro's Jinja uses 64-bit integers)");
-  return v;
+[[noreturn]] void overflow() { jinja_fail("integer overflow (tpro's Jinja uses 64-bit integers)"); }
+int64_t add_i(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) overflow();
+  return r;
+}
+int64_t sub_i(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_sub_overflow(a, b, &r)) overflow();
+  return r;
+}
+int64_t mul_i(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) overflow();
+  return r;
 }
 
 Value repeat(const Value& seq, int64_t n) {
@@ -54,8 +66,7 @@ Value repeat(const Value& seq, int64_t n) {
 Value add(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return Value(a.as_float() + b.as_float());
-    int64_t r = 0;
-    return Value(checked(__builtin_add_overflow(a.as_int(), b.as_int(), &r), r));
+    return Value(add_i(a.as_int(), b.as_int()));
   }
   if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
   if (a.is_list() && a.type() == b.type()) {
@@ -85,14 +96,14 @@ Value arith(std::string_view op, const Value& a, const Value& b) {
   if (!a.is_number() || !b.is_number()) unsupported(op, a, b);
   bool fl = a.is_float() || b.is_float();
   double x = a.as_float(), y = b.as_float();
-  int64_t i = a.as_int(), j = b.as_int(), r = 0;
-  if (op == "-") return fl ? Value(x - y) : Value(checked(__builtin_sub_overflow(i, j, &r), r));
-  if (op == "*") return fl ? Value(x * y) : Value(checked(__builtin_mul_overflow(i, j, &r), r));
+  int64_t i = a.as_int(), j = b.as_int();
+  if (op == "-") return fl ? Value(x - y) : Value(sub_i(i, j));
+  if (op == "*") return fl ? Value(x * y) : Value(mul_i(i, j));
   if ((op == "/" || op == "//" || op == "%") && (fl ? y == 0.0 : j == 0)) jinja_fail("division by zero");
   if (op == "/") return Value(x / y);
   if (op == "//") {
     if (fl) return Value(std::floor(x / y));
-    if (i == std::numeric_limits<int64_t>::min() && j == -1) checked(true, 0);
+    if (i == std::numeric_limits<int64_t>::min() && j == -1) overflow();
     int64_t q = i / j;
     return Value((i % j != 0 && ((i < 0) != (j < 0))) ? q - 1 : q);
   }
@@ -105,7 +116,7 @@ Value arith(std::string_view op, const Value& a, const Value& b) {
   if (op == "**") {
     if (!fl && j >= 0) {
       int64_t out = 1;
-      for (int64_t k = 0; k < j; ++k) checked(__builtin_mul_overflow(out, i, &out), 0);
+      for (int64_t k = 0; k < j; ++k) out = mul_i(out, i);
       return Value(out);
     }
     if (x == 0.0 && y < 0) jinja_fail("0.0 cannot be raised to a negative power");
@@ -211,8 +222,7 @@ Value unary_op(std::string_view op, const Value& a) {
   if (!a.is_number()) jinja_fail("bad operand type for unary ", op, ": '", a.type_name(), "'");
   if (op == "+") return a.is_float() ? a : Value(a.as_int());
   if (a.is_float()) return Value(-a.as_float());
-  int64_t r = 0;
-  return Value(checked(__builtin_sub_overflow(int64_t{0}, a.as_int(), &r), r));
+  return Value(sub_i(0, a.as_int()));
 }
 
 bool contains(const Value& container, const Value& item) {

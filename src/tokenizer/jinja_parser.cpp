@@ -79,9 +79,15 @@ class Parser {
   }
 
  private:
+  struct OpenBlock {
+    std::string name;
+    Names end_names;
+    int line;
+  };
   std::vector<Token> toks_;
   size_t i_ = 0;
   int loop_depth_ = 0;
+  std::vector<OpenBlock> open_;  // innermost last, for "unexpected end tag" messages
 
   const Token& cur() const { return toks_[i_]; }
   const Token& peek(size_t n = 1) const { return toks_[std::min(i_ + n, toks_.size() - 1)]; }
@@ -175,6 +181,14 @@ class Parser {
 
 Body Parser::subparse(const Names& end_names, const std::string& block, const Token& opener) {
   Body body;
+  if (!end_names.empty()) open_.push_back({block, end_names, opener.line});
+  struct Pop {
+    std::vector<OpenBlock>* v;
+    bool active;
+    ~Pop() {
+      if (active) v->pop_back();
+    }
+  } pop{&open_, !end_names.empty()};
   while (true) {
     const Token& t = cur();
     if (t.type == TokenType::End) {
@@ -235,7 +249,10 @@ StmtPtr Parser::parse_statement() {
     fail_at(at, "tag '" + tag + "' is not supported (hint: chat templates must be self-contained)");
   }
   if (tag.rfind("end", 0) == 0 || tag == "elif" || tag == "else") {
-    fail_at(at, "unexpected '" + tag + "' tag: no open block expects it here");
+    if (open_.empty()) fail_at(at, "unexpected '" + tag + "' tag: there is no open block to end");
+    const OpenBlock& b = open_.back();
+    fail_at(at, cat("unexpected '", tag, "' tag: the innermost open block is '", b.name, "' from line ", b.line,
+                    ", which expects ", quote_list(b.end_names)));
   }
   fail_at(at, "unknown tag '" + tag + "'");
 }

@@ -337,7 +337,10 @@ Value Renderer::call_value(const Value& callee, CallArgs& args) {
 }
 
 Value Renderer::apply_filter(const Expr& e, Scope* scope, const Value* seed) {
-  Value operand = e.args[0] ? eval(*e.args[0], scope) : *seed;
+  // In {% filter a | b %} and {% set x | a %} the chain bottoms out in the block's text.
+  Value operand = !e.args[0] ? *seed
+                  : seed     ? apply_filter(*e.args[0], scope, seed)
+                             : eval(*e.args[0], scope);
   CallArgs args = eval_args(e.call, scope);
   try {
     return e.filter(operand, args);
