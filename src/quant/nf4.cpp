@@ -31,15 +31,17 @@ const float kNf4Codes[16] = {
     1.0f,
 };
 
-namespace {
-
-struct Nf4Thresholds {
-  float t[15];  // midpoints between adjacent codes, computed in double as bitsandbytes did
-  Nf4Thresholds() {
-    for (int i = 0; i < 15; ++i) t[i] = float((double(kNf4Codes[i]) + double(kNf4Codes[i + 1])) / 2);
-  }
+// bitsandbytes' dQuantizeNF4 decision-tree constants: midpoints of the double-precision normal
+// map written as f32 literals. Four of them are 1 ulp off the midpoints of the f32 codes, so
+// they are kept verbatim rather than recomputed.
+const float kNf4Thresholds[15] = {
+    -0.8480964004993439f,  -0.6106329262256622f, -0.4599952697753906f, -0.33967943489551544f,
+    -0.23460740596055984f, -0.13791173323988914f, -0.045525018125772476f, 0.03979014977812767f,
+    0.1202552504837513f,   0.2035212516784668f,  0.2920137718319893f,  0.3893125355243683f,
+    0.5016634166240692f,   0.6427869200706482f,  0.8614784181118011f,
 };
-const Nf4Thresholds kThresholds;
+
+namespace {
 
 // Dynamic map: for exponent i = 0..6 the 2^i midpoints of linspace(0.1, 1, 2^i + 1) scaled by
 // 10^(i-6), both signs; then 0 and 1; sorted. 127 + 127 + 2 = 256 values.
@@ -73,7 +75,7 @@ const float* nf4_dynamic_map() {
 
 uint8_t nf4_encode(float x) {
   int idx = 0;
-  for (float t : kThresholds.t) idx += x > t;
+  for (float t : kNf4Thresholds) idx += x > t;
   return uint8_t(idx);
 }
 

@@ -25,6 +25,9 @@ struct Nf4Aux {
   float offset = 0;                     // mean of all absmax values
 };
 
+// Decision thresholds between adjacent codes (bitsandbytes' dQuantizeNF4 constants).
+extern const float kNf4Thresholds[15];
+
 // bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): 256
 // ascending values in [-0.993, 1], computed once in double and rounded to f32.
 const float* nf4_dynamic_map();
