@@ -245,6 +245,13 @@ TEST(QkPermute, HandCheckedSmallCase) {
   permute_qk_rows(hf, gguf, 8, sizeof(float), 1);
   const float want1[8] = {0, 4, 1, 5, 2, 6, 3, 7};
   for (int i = 0; i < 8; ++i) EXPECT_EQ(gguf[i], want1[i]) << i;
+  // attn_k of a GQA model: 16 rows, n_head_kv = 2 (convert_hf_to_gguf passes n_head_kv as the
+  // head count). Values checked against the converter's torch reshape/swapaxes.
+  float k[16], kg[16];
+  std::iota(k, k + 16, 0.0f);
+  permute_qk_rows(k, kg, 16, sizeof(float), 2);
+  const float want_k[16] = {0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15};
+  for (int i = 0; i < 16; ++i) EXPECT_EQ(kg[i], want_k[i]) << i;
 }
 
 TEST(QkPermute, InverseUndoesForwardOnWholeRows) {
