@@ -66,6 +66,7 @@ std::vector<MicroBatch> views_of(const std::vector<Batch>& bs) {
 }
 
 struct Run {
+  Run(const TrainParams& params, RunControl& c, const TrainObserver& o) : p(params), ctl(c), obs(o) {}
   const TrainParams& p;
   RunControl& ctl;
   const TrainObserver& obs;
@@ -262,7 +263,7 @@ struct Run {
 TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObserver& observer) {
   validate(p);
   if (p.threads > 0) omp_set_num_threads(int(p.threads));
-  Run run{p, ctl, observer};
+  Run run(p, ctl, observer);
   run.params_json = to_json(p);
   run.oc.adam = {p.learning_rate, p.adam_beta1, p.adam_beta2, p.adam_epsilon, p.weight_decay};
   run.oc.max_grad_norm = p.max_grad_norm;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "core/file.h"
 #include "data/options.h"
 #include "train/params.h"
 #include "train/run_control.h"
