@@ -4,7 +4,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "model/adapter.h"
+#include "model/gguf_adapter.h"
 #include "model/generate.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -48,7 +48,7 @@ int run(const GenArgs& a) {
   LoraWeights lw;
   const LoraWeights* lp = nullptr;
   if (!a.lora.empty()) {
-    lw = load_adapter(a.lora, m);
+    lw = load_adapter_any(a.lora, m.cfg);
     lp = &lw;
   }
   std::string text = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
@@ -79,8 +79,8 @@ int run(const GenArgs& a) {
 
 Runner setup(CLI::App* sub) {
   auto a = std::make_shared<GenArgs>();
-  sub->add_option("--model", a->model, "Base model folder")->required();
-  sub->add_option("--lora", a->lora, "PEFT adapter folder to apply");
+  sub->add_option("--model", a->model, "Base model folder or .gguf file")->required();
+  sub->add_option("--lora", a->lora, "Adapter to apply: PEFT folder or GGUF adapter file");
   sub->add_option("--prompt", a->prompt, "Prompt text");
   sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file");
   sub->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template as a user turn");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <fstream>
 #include <numeric>
 
 #include "core/tensor.h"
@@ -376,6 +377,14 @@ const GgufTensor& GgufFile::supported_tensor(std::string_view name) const {
 }  // namespace tpro
 
 namespace tpro {
+
+bool is_gguf_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
 
 namespace {
 void check_qk(int64_t rows, int64_t n_head) {

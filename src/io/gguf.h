@@ -128,6 +128,9 @@ const std::vector<T>& GgufFile::get_array(std::string_view key) const {
   }
 }
 
+// True when path is a regular file that starts with the GGUF magic (whatever its extension).
+bool is_gguf_file(const fs::path& path);
+
 // Llama Q/K row permutation of llama.cpp's convert_hf_to_gguf.py (LlamaModel.permute): within
 // each head, HF's rotate-half order (rows [0, Dh/2) pair with [Dh/2, Dh)) becomes the
 // interleaved order llama.cpp's RoPE expects (row 2i pairs with 2i+1):

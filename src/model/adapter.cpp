@@ -31,7 +31,9 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
   write_file_atomic(dir / "adapter_config.json", adapter_config_json(c));
 }
 
-LoraWeights load_adapter(const fs::path& dir, const Model& model) {
+LoraWeights load_adapter(const fs::path& dir, const Model& model) { return load_adapter(dir, model.cfg); }
+
+LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
   const fs::path cfg_path = dir / "adapter_config.json", st_path = dir / "adapter_model.safetensors";
   if (!fs::exists(cfg_path))
     fail(cfg_path.string(), ": not found (hint: pass a PEFT adapter folder with adapter_config.json)");
@@ -54,7 +56,7 @@ LoraWeights load_adapter(const fs::path& dir, const Model& model) {
     lc.targets[size_t(p)] = true;
   }
   Rng rng(0);
-  LoraWeights lw = make_lora(model.cfg, lc, rng);
+  LoraWeights lw = make_lora(cfg, lc, rng);
   std::fill(lw.params.begin(), lw.params.end(), 0.0f);
   SafeTensorsFile f(st_path);
   std::map<std::string, bool> seen;
@@ -64,8 +66,8 @@ LoraWeights load_adapter(const fs::path& dir, const Model& model) {
     bool is_a;
     if (!parse_peft_tensor_name(name, &layer, &module, &is_a))
       fail(st_path.string(), ": tensor ", name, " is not a PEFT LoRA weight of a Llama layer");
-    if (layer >= model.cfg.n_layer)
-      fail(st_path.string(), ": tensor ", name, " is for layer ", layer, " but the model has ", model.cfg.n_layer,
+    if (layer >= cfg.n_layer)
+      fail(st_path.string(), ": tensor ", name, " is for layer ", layer, " but the model has ", cfg.n_layer,
            " layers (hint: the adapter was trained on another base model)");
     Proj p;
     const std::string proj = module.substr(module.find('.') + 1);

@@ -14,5 +14,7 @@ namespace tpro {
 void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string& base_model);
 // Loads a PEFT adapter for `model`; moments and grads are zeroed.
 LoraWeights load_adapter(const fs::path& dir, const Model& model);
+// The same against a configuration alone (converting adapters needs no weights).
+LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg);
 
 }  // namespace tpro

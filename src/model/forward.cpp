@@ -99,7 +99,10 @@ StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const 
   const float eps = float(c.rms_norm_eps);
   const int32_t* pos = in.pos ? in.pos : a.pos_default.data();
   const int32_t max_pos = *std::max_element(pos, pos + N);
-  if (max_pos >= a.rope.n_pos) a.rope.build(m.inv_freq, int64_t(max_pos) + 1);
+  // The table may come from the config (make_activations); a GGUF rope_freqs tensor changes it.
+  if (max_pos >= a.rope.n_pos || a.rope.inv_freq != m.inv_freq) {
+    a.rope.build(m.inv_freq, std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1));
+  }
   const AttnShape shape{in.B, in.T, in.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window};
 
   be.embedding_forward(a.layers[0].x_in, in.tokens, m.embed, N);

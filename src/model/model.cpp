@@ -1,10 +1,12 @@
-// Loading a Hugging Face Llama-family folder into Model views, and writing random models.
+// Loading a Hugging Face Llama-family folder (or, through gguf_model.h, a GGUF file) into
+// Model views, and writing random models.
 #include "model/model.h"
 
 #include <random>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "model/gguf_model.h"
 
 namespace tpro {
 
@@ -49,6 +51,7 @@ std::vector<float> optional_vector(const TensorSource& src, const std::string& n
 }  // namespace
 
 Model load_model(const fs::path& dir) {
+  if (is_gguf_file(dir) || dir.extension() == ".gguf") return load_gguf_model(dir);
   Model m;
   m.cfg = load_hf_config(dir);
   m.source = dir.string();

@@ -1,6 +1,7 @@
 // A Llama-family model's frozen weights as views: embeddings, per-layer attention and MLP
 // projections (any WType: bf16 stays bf16, quantized stays quantized), norms and biases as
-// f32. Loaded from a Hugging Face folder through io/ (the storage owners live here too).
+// f32. Loaded from a Hugging Face folder or a GGUF file through io/ (the storage owners live
+// here too).
 // Legend: D model dim, F FFN dim, H/Hkv heads, Dh head dim, V vocab.
 #pragma once
 #include <memory>
@@ -39,7 +40,8 @@ struct Model {
   int64_t n_params() const;    // base parameters (for reports)
 };
 
-// Loads <dir>/config.json + safetensors. Errors name the file and tensor.
+// Loads <dir>/config.json + safetensors, or a GGUF model file (gguf_model.h). Errors name the
+// file and tensor.
 Model load_model(const fs::path& dir);
 
 // Writes a model with random weights (normal, std) as a Hugging Face folder; for the demo,

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "tokenizer/gguf_vocab.h"
 #include "tokenizer/loaders.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
@@ -131,6 +132,7 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) fail("cannot load tokenizer: ", path.string(), " does not exist");
+  if (is_gguf_file(path)) return load_gguf_tokenizer(path);
   fs::path dir = fs::is_directory(path, ec) ? path : path.parent_path();
   fs::path json_path = fs::is_directory(path, ec) ? path / "tokenizer.json" : path;
   if (!fs::exists(json_path, ec))

@@ -31,7 +31,7 @@ class Tokenizer {
  public:
   // Loads <dir>/tokenizer.json and, when present, <dir>/tokenizer_config.json (add_bos/eos,
   // bos/eos/pad tokens, chat_template) and <dir>/chat_template.jinja. `path` may also name
-  // a tokenizer.json file directly.
+  // a tokenizer.json file directly, or a GGUF model file (its embedded vocabulary).
   static Tokenizer load(const std::filesystem::path& path);
   // Same from strings; config_json may be empty. `origin` names the source in error messages.
   static Tokenizer from_json(std::string_view tokenizer_json, std::string_view config_json,

@@ -29,6 +29,7 @@ struct TrainParams {
   bool always_override = false;      // replace an existing adapter instead of resuming it
   std::string copy_params_from;      // adapter folder whose training_parameters.json is loaded first
   std::string resume_from_checkpoint;  // checkpoint folder or "latest": exact resume
+  bool save_gguf = false;            // also write adapter.gguf (llama.cpp --lora) next to the PEFT files
   // lora
   int64_t lora_rank = 32;
   int64_t lora_alpha = 64;
@@ -60,8 +61,8 @@ struct TrainParams {
   double neft_noise_alpha = 0.0;
   int64_t seed = 42;
   int64_t threads = 0;  // 0 = all cores
-  std::string dtype = "auto";
-  std::string quantize = "none";  // quantize frozen base weights on load (QLoRA: nf4)
+  std::string dtype = "auto";     // storage of unquantized base matrices: auto (as loaded), f32, bf16, f16
+  std::string quantize = "none";  // quantize frozen base projections on load (QLoRA: nf4)
   // dataset (all sources)
   int64_t cutoff_len = 256;
   bool add_bos_token = true;

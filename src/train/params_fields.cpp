@@ -78,6 +78,8 @@ std::vector<Field> general_fields() {
       s("resume_from_checkpoint", &P::resume_from_checkpoint, "general",
         "Continue a run exactly (weights, optimizer moments, schedule, data order) from a checkpoint folder,"
         " or 'latest' for the adapter's newest checkpoint"),
+      b("save_gguf", &P::save_gguf, "general",
+        "Also write the adapter as adapter.gguf for llama.cpp (--lora) next to the PEFT files"),
   };
 }
 
@@ -149,9 +151,13 @@ std::vector<Field> advanced_fields() {
         "Random seed (LoRA init, shuffling, dropout, NEFTune)", 0, 4294967295.0),
       i("threads", &P::threads, "advanced", "CPU threads (0 = all cores)", 0, 4096),
       c("dtype", &P::dtype, "advanced",
-        "Compute type for activations (LoRA weights, gradients and optimizer state are always f32)", {"auto", "f32"}),
+        "Storage of the base matrices that are not quantized (embedding, LM head, projections): auto keeps the"
+        " model's type; compute, LoRA weights, gradients and optimizer state are always f32",
+        {"auto", "f32", "bf16", "f16"}),
       c("quantize", &P::quantize, "advanced",
-        "Quantize the frozen base weights on load (QLoRA uses nf4); a .gguf keeps its own types", {"none", "nf4", "q8_0", "q4_0", "q4_k", "q6_k"}),
+        "QLoRA: store the frozen q/k/v/o/gate/up/down projections quantized (nf4 = 4-bit NormalFloat with double"
+        " quantization; q8_0, q4_0, q4_k, q6_k = ggml blocks); embedding, LM head and norms stay as they are,"
+        " and already-quantized GGUF weights keep their type", {"none", "nf4", "q8_0", "q4_0", "q4_k", "q6_k"}),
   };
 }
 

@@ -13,6 +13,8 @@
 #include "data/batcher.h"
 #include "data/dataset.h"
 #include "model/adapter.h"
+#include "model/base_weights.h"
+#include "model/gguf_adapter.h"
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/graph.h"
@@ -118,6 +120,8 @@ struct Run {
   void load_model_and_data() {
     say(cat("loading model ", p.model));
     model = load_model(p.model);
+    apply_base_options(model, {p.quantize, p.dtype});
+    say(cat("base weights held as ", describe_base_memory(base_memory(model))));
     tok = Tokenizer::load(p.model);
     if (tok.vocab_size() > model.cfg.vocab_size)
       fail(p.model, ": tokenizer has ", tok.vocab_size(), " tokens but the model's vocab_size is ",
@@ -252,6 +256,7 @@ struct Run {
     log.set_info("stop_reason", why);
     log.set_info("lora_params", lw.n_params());
     save_adapter(out, lw, p.model);
+    if (p.save_gguf) save_adapter_gguf(out / "adapter.gguf", lw, model.cfg, p.model);
     write_file_atomic(out / "training_parameters.json", params_json.dump(2));
     log.write(out);
     render_graph_png(log, out / "training_graph.png", 1000, 500, p.lora_name);

@@ -41,7 +41,8 @@ void rmsnorm_backward(float* dinp, const float* dout, const float* inp, const fl
   }
 }
 
-void RopeTable::build(const std::vector<float>& inv_freq, int64_t n) {
+void RopeTable::build(const std::vector<float>& freqs, int64_t n) {
+  inv_freq = freqs;
   half = int64_t(inv_freq.size());
   n_pos = n;
   cos.resize(size_t(n * half));

@@ -19,6 +19,7 @@ void rmsnorm_backward(float* dinp, const float* dout, const float* inp, const fl
 struct RopeTable {
   int64_t half = 0, n_pos = 0;
   std::vector<float> cos, sin;  // (n_pos, half)
+  std::vector<float> inv_freq;  // (half) the frequencies the table was built from
   void build(const std::vector<float>& inv_freq, int64_t n_pos);
 };
 // x (N, H, Dh) rotated in place by position pos[n]; inverse rotates back (the backward).

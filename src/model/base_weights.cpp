@@ -1,0 +1,127 @@
+// Base storage options and the memory report; see base_weights.h. Each converted matrix gets
+// its own QuantizedMatrix (owned by the model); the source pages are released right after,
+// so converting a memory-mapped bf16 model never holds the whole file and the result at once.
+#include "model/base_weights.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "core/error.h"
+#include "quant/quantized_matrix.h"
+
+namespace tpro {
+
+namespace {
+
+bool is_plain(WType t) { return t == WType::F32 || t == WType::F16 || t == WType::BF16; }
+
+std::optional<WType> parse_quantize(const std::string& s) {
+  if (s == "none" || s.empty()) return std::nullopt;
+  WType t;
+  if (!wtype_from_name(s, &t) || is_plain(t)) {
+    fail("unknown quantize option '", s, "' (expected none, nf4, q8_0, q4_0, q4_k or q6_k)");
+  }
+  return t;
+}
+
+std::optional<WType> parse_dtype(const std::string& s) {
+  if (s == "auto" || s.empty()) return std::nullopt;
+  WType t;
+  if (!wtype_from_name(s, &t) || !is_plain(t)) fail("unknown dtype '", s, "' (expected auto, f32, bf16 or f16)");
+  return t;
+}
+
+// A hint that the converted source is no longer needed. MADV_PAGEOUT reclaims clean file pages
+// (the memory-mapped weights) and never loses data: anonymous pages would go to swap, or stay.
+void release_pages(const void* p, size_t n) {
+  if (n == 0) return;
+  const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t a = uintptr_t(p) & ~(page - 1), b = (uintptr_t(p) + n + page - 1) & ~(page - 1);
+#ifdef MADV_PAGEOUT
+  madvise(reinterpret_cast<void*>(a), b - a, MADV_PAGEOUT);
+#endif
+}
+
+void store_as(Model& m, WeightMatrix& w, WType to, const std::string& what) {
+  if (w.type == to) return;
+  QuantizedMatrix q;
+  try {
+    q = quantize_matrix(w, to);
+  } catch (const Error& e) {
+    fail("cannot store ", what, " as ", wtype_name(to), ": ", e.what());
+  }
+  release_pages(w.data, size_t(w.rows) * wtype_row_bytes(w.type, w.cols));
+  auto owner = std::make_shared<QuantizedMatrix>(std::move(q));
+  w = owner->view();
+  m.owned.push_back(owner);
+}
+
+std::string human(size_t bytes) {
+  char buf[32];
+  const bool small = bytes < 1024 * 1024;
+  std::snprintf(buf, sizeof buf, "%.1f %s", double(bytes) / (small ? 1024.0 : 1024.0 * 1024.0), small ? "KiB" : "MiB");
+  return buf;
+}
+
+}  // namespace
+
+WeightMatrix& proj_weight(LayerWeights& L, Proj p) {
+  WeightMatrix* all[kNumProj] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown};
+  return *all[int(p)];
+}
+
+void apply_base_options(Model& m, const BaseWeightOptions& o) {
+  const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
+  if (!quant && !dtype) return;
+  for (int64_t l = 0; l < m.cfg.n_layer; ++l) {
+    for (int i = 0; i < kNumProj; ++i) {
+      WeightMatrix& w = proj_weight(m.layers[size_t(l)], Proj(i));
+      if (!is_plain(w.type)) continue;
+      const std::optional<WType> to = quant ? quant : dtype;
+      if (to) store_as(m, w, *to, cat("layer ", l, " ", proj_name(Proj(i)), " (", w.rows, ", ", w.cols, ")"));
+    }
+  }
+  if (!dtype) return;
+  const bool tied = m.lm_head.data == m.embed.data;
+  if (is_plain(m.embed.type)) store_as(m, m.embed, *dtype, "the token embedding");
+  if (tied) {
+    m.lm_head = m.embed;
+  } else if (is_plain(m.lm_head.type)) {
+    store_as(m, m.lm_head, *dtype, "the LM head");
+  }
+}
+
+size_t BaseMemory::total() const {
+  size_t n = vectors;
+  for (size_t b : matrices) n += b;
+  return n;
+}
+
+BaseMemory base_memory(const Model& m) {
+  BaseMemory b;
+  auto add = [&](const WeightMatrix& w) { b.matrices[size_t(w.type)] += wtype_matrix_bytes(w.type, w.rows, w.cols); };
+  auto add_vec = [&](const std::vector<float>& v) { b.vectors += v.size() * sizeof(float); };
+  add(m.embed);
+  if (m.lm_head.data != m.embed.data) add(m.lm_head);
+  add_vec(m.norm);
+  for (const LayerWeights& L : m.layers) {
+    for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown}) add(*w);
+    for (const auto* v : {&L.ln1, &L.ln2, &L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown}) add_vec(*v);
+  }
+  return b;
+}
+
+std::string describe_base_memory(const BaseMemory& b) {
+  std::string out;
+  for (int i = 0; i < kWTypeCount; ++i) {
+    if (b.matrices[size_t(i)] == 0) continue;
+    out += cat(out.empty() ? "" : ", ", wtype_name(WType(i)), " ", human(b.matrices[size_t(i)]));
+  }
+  out += cat(out.empty() ? "" : ", ", "f32 vectors ", human(b.vectors), ": ", human(b.total()), " in all");
+  return out;
+}
+
+}  // namespace tpro

@@ -1,0 +1,42 @@
+// How the frozen base is held in memory, chosen after loading (QLoRA): `quantize` stores every
+// plain-float projection (q, k, v, o, gate, up, down) as NF4 with double quantization (block
+// 64, second level 256, as in the QLoRA paper) or a ggml block type; `dtype` stores the other
+// plain-float matrices as f32/bf16/f16. Embedding, LM head and norms are never quantized:
+// QLoRA (bitsandbytes, PEFT) quantizes only the blocks' linear layers, the head dominates the
+// output's precision, and embeddings cost memory only for the rows a batch reads.
+// Already-quantized weights (a GGUF model) stay as they are. The forward and backward
+// dequantize panels of rows inside the matmul (kernels/cpu/linear.h); nothing here runs then.
+#pragma once
+#include <array>
+#include <string>
+
+#include "model/lora.h"
+#include "model/model.h"
+
+namespace tpro {
+
+// The frozen weight of projection p in a layer.
+WeightMatrix& proj_weight(LayerWeights& L, Proj p);
+
+struct BaseWeightOptions {
+  std::string quantize = "none";  // none, nf4, q8_0, q4_0, q4_k, q6_k
+  std::string dtype = "auto";     // auto (as loaded), f32, bf16, f16
+};
+
+// Replaces the model's matrices in place (new storage kept in m.owned; the pages of the file
+// they came from are handed back to the OS as each one is done). Throws on an unknown option
+// or a matrix whose columns do not fit the quantization block (naming layer and projection).
+void apply_base_options(Model& m, const BaseWeightOptions& o);
+
+// Bytes of the base as held: 2-D weights by storage type (a tied head counted once, NF4 with
+// its scales) plus the f32 vectors (norms, biases).
+struct BaseMemory {
+  std::array<size_t, kWTypeCount> matrices{};
+  size_t vectors = 0;
+  size_t total() const;
+};
+BaseMemory base_memory(const Model& m);
+// "NF4 812.3 MiB, BF16 250.0 MiB, f32 vectors 264.0 KiB: 1062.6 MiB in all"
+std::string describe_base_memory(const BaseMemory& b);
+
+}  // namespace tpro

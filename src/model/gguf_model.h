@@ -1,0 +1,38 @@
+// Llama-family models in llama.cpp's GGUF layout: the <arch>.* metadata mapped onto
+// LlamaConfig, the token_embd/output/blk.N.* tensors onto Model views. Tensors stay in the
+// file's types (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) and in the memory map, except attn_q
+// and attn_k of the llama architecture: llama.cpp's converter permutes their rows for its
+// interleaved RoPE, and the loader moves them back (whole rows, so quantized rows too) into
+// owned copies, so a GGUF model computes exactly like the Hugging Face weights.
+// Reference: llama.cpp convert_hf_to_gguf.py (LlamaModel.permute), gguf-py constants.py.
+#pragma once
+#include <string>
+
+#include "io/gguf.h"
+#include "model/lora.h"
+#include "model/model.h"
+
+namespace tpro {
+
+// general.architecture of a config: "llama" (Llama, Mistral, SmolLM, TinyLlama) or "qwen2".
+std::string gguf_arch(const LlamaConfig& c);
+// Whether llama.cpp stores this architecture's attn_q/attn_k rows permuted (llama: yes).
+bool gguf_permutes_qk(const std::string& arch);
+// "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down".
+const char* gguf_proj_name(Proj p);
+// "blk.3.attn_q.weight"
+std::string gguf_weight_name(int64_t layer, Proj p);
+
+// The model configuration from GGUF metadata. vocab_size, tie_word_embeddings and the bias
+// flags come from the tensors, so load_gguf_model fills them. Throws on an unsupported
+// architecture, a general.type other than model, missing keys or inconsistent heads.
+LlamaConfig gguf_model_config(const GgufFile& f);
+
+// Loads a GGUF model; errors name the file, the tensor, and expected vs found shape/type.
+Model load_gguf_model(const fs::path& path);
+
+// The configuration alone, of a model folder (config.json) or a GGUF file (its metadata and
+// tensor shapes; no tensor data is read).
+LlamaConfig load_model_config(const fs::path& path);
+
+}  // namespace tpro

@@ -1,0 +1,15 @@
+// Folding a LoRA adapter into its base (what `tpro merge` writes): for every adapted
+// projection W' = W + s·B·A with s = α/r (α/√r for rsLoRA), computed in f32 from the base's
+// rows (dequantized when the base is bf16 or quantized) and stored as the requested type.
+// Unadapted tensors are shared with the base unchanged; model_writer.h writes the result.
+#pragma once
+#include "model/lora.h"
+#include "model/model.h"
+
+namespace tpro {
+
+// The merged model: shares the base's owners, adds its own for the merged matrices.
+// type is any WType with a block that fits the columns (F32, BF16, F16 for full precision).
+Model merge_lora(const Model& base, const LoraWeights& lw, WType type);
+
+}  // namespace tpro

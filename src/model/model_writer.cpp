@@ -1,0 +1,225 @@
+// Model -> Hugging Face folder or GGUF file; see model_writer.h. Both writers collect every
+// tensor in memory before the atomic write (the output model's size), one matrix converted
+// at a time through quantize_matrix (any WType in, the requested type out).
+#include "model/model_writer.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "io/gguf_writer.h"
+#include "io/safetensors.h"
+#include "model/gguf_model.h"
+#include "quant/quantized_matrix.h"
+
+namespace tpro {
+
+namespace {
+
+WType wtype_of(DType t) {
+  switch (t) {
+    case DType::F32: return WType::F32;
+    case DType::BF16: return WType::BF16;
+    case DType::F16: return WType::F16;
+    default: fail("cannot write model weights as ", dtype_name(t), " (hint: use f32, bf16 or f16)");
+  }
+}
+
+GgmlType ggml_of(WType t, const std::string& what) {
+  const int id = wtype_to_ggml(t);
+  if (id < 0) fail("cannot write ", what, " as ", wtype_name(t), " in GGUF (hint: choose f16, bf16, f32 or q8_0)");
+  return GgmlType(id);
+}
+
+// llama.cpp's general.file_type (LlamaFileType) of the main weight type.
+uint32_t file_type_of(WType t) {
+  switch (t) {
+    case WType::F32: return 0;
+    case WType::F16: return 1;
+    case WType::Q4_0: return 2;
+    case WType::Q8_0: return 7;
+    case WType::Q4_K: return 15;
+    case WType::Q6_K: return 18;
+    case WType::BF16: return 32;
+    case WType::NF4: break;
+  }
+  return 0;
+}
+
+class GgufModelWriter {
+ public:
+  GgufModelWriter(const Model& m, const GgufModelOptions& o) : m_(m), o_(o), arch_(gguf_arch(m.cfg)) {}
+
+  void metadata();
+  void tensors();
+  void write(const fs::path& file) const { w_.write(file); }
+
+ private:
+  void put_matrix(const std::string& name, const WeightMatrix& w, std::optional<WType> to, int64_t qk_heads = 0);
+  void put_vector(const std::string& name, const std::vector<float>& v, int64_t qk_heads = 0);
+  void layer(int64_t l);
+  void rope_freqs();
+
+  const Model& m_;
+  const GgufModelOptions& o_;
+  std::string arch_;
+  GgufWriter w_;
+};
+
+void GgufModelWriter::metadata() {
+  const LlamaConfig& c = m_.cfg;
+  const std::string a = arch_ + ".";
+  w_.set("general.architecture", arch_);
+  w_.set("general.type", "model");
+  if (!o_.name.empty()) w_.set("general.name", o_.name);
+  if (o_.weights) w_.set("general.file_type", file_type_of(*o_.weights));
+  w_.set(a + "context_length", uint32_t(c.max_position));
+  w_.set(a + "embedding_length", uint32_t(c.n_embd));
+  w_.set(a + "block_count", uint32_t(c.n_layer));
+  w_.set(a + "feed_forward_length", uint32_t(c.n_ff));
+  w_.set(a + "rope.dimension_count", uint32_t(c.head_dim));
+  w_.set(a + "attention.head_count", uint32_t(c.n_head));
+  w_.set(a + "attention.head_count_kv", uint32_t(c.n_head_kv));
+  if (c.head_dim * c.n_head != c.n_embd) {
+    w_.set(a + "attention.key_length", uint32_t(c.head_dim));
+    w_.set(a + "attention.value_length", uint32_t(c.head_dim));
+  }
+  w_.set(a + "attention.layer_norm_rms_epsilon", float(c.rms_norm_eps));
+  w_.set(a + "rope.freq_base", float(c.rope_theta));
+  w_.set(a + "vocab_size", uint32_t(c.vocab_size));
+  if (c.rope_scaling.type == "linear") {
+    w_.set(a + "rope.scaling.type", "linear");
+    w_.set(a + "rope.scaling.factor", float(c.rope_scaling.factor));
+  }
+  for (const GgufKV& kv : o_.metadata) w_.set(kv.key, kv.value);
+}
+
+void GgufModelWriter::put_matrix(const std::string& name, const WeightMatrix& w, std::optional<WType> to,
+                             int64_t qk_heads) {
+  const WType type = to.value_or(w.type);
+  std::vector<uint8_t> bytes = convert_matrix(w, type);
+  if (qk_heads > 0) {
+    std::vector<uint8_t> permuted(bytes.size());
+    permute_qk_rows(bytes.data(), permuted.data(), w.rows, wtype_row_bytes(type, w.cols), qk_heads);
+    bytes.swap(permuted);
+  }
+  w_.add_tensor(name, ggml_of(type, name), {w.cols, w.rows}, std::move(bytes));
+}
+
+void GgufModelWriter::put_vector(const std::string& name, const std::vector<float>& v, int64_t qk_heads) {
+  if (v.empty()) return;
+  std::vector<uint8_t> bytes(v.size() * sizeof(float));
+  if (qk_heads > 0) {
+    permute_qk_rows(v.data(), bytes.data(), int64_t(v.size()), sizeof(float), qk_heads);
+  } else {
+    std::memcpy(bytes.data(), v.data(), bytes.size());
+  }
+  w_.add_tensor(name, GgmlType::F32, {int64_t(v.size())}, std::move(bytes));
+}
+
+void GgufModelWriter::layer(int64_t l) {
+  const LayerWeights& L = m_.layers[size_t(l)];
+  const bool perm = gguf_permutes_qk(arch_);
+  const int64_t hq = perm ? m_.cfg.n_head : 0, hk = perm ? m_.cfg.n_head_kv : 0;
+  const std::string p = cat("blk.", l, ".");
+  put_vector(p + "attn_norm.weight", L.ln1);
+  put_matrix(gguf_weight_name(l, Proj::Q), L.wq, o_.weights, hq);
+  put_matrix(gguf_weight_name(l, Proj::K), L.wk, o_.weights, hk);
+  put_matrix(gguf_weight_name(l, Proj::V), L.wv, o_.weights);
+  put_matrix(gguf_weight_name(l, Proj::O), L.wo, o_.weights);
+  put_vector(p + "attn_q.bias", L.bq, hq);
+  put_vector(p + "attn_k.bias", L.bk, hk);
+  put_vector(p + "attn_v.bias", L.bv);
+  put_vector(p + "attn_output.bias", L.bo);
+  put_vector(p + "ffn_norm.weight", L.ln2);
+  put_matrix(gguf_weight_name(l, Proj::Gate), L.wgate, o_.weights);
+  put_matrix(gguf_weight_name(l, Proj::Up), L.wup, o_.weights);
+  put_matrix(gguf_weight_name(l, Proj::Down), L.wdown, o_.weights);
+  put_vector(p + "ffn_gate.bias", L.bgate);
+  put_vector(p + "ffn_up.bias", L.bup);
+  put_vector(p + "ffn_down.bias", L.bdown);
+}
+
+// llama.cpp divides frequency i by rope_freqs[i]: written when the model's frequencies differ
+// from the config's plain (or linearly scaled) ones, e.g. Llama 3.1 rope scaling.
+void GgufModelWriter::rope_freqs() {
+  LlamaConfig plain = m_.cfg;
+  if (plain.rope_scaling.type != "linear") plain.rope_scaling = {};
+  const std::vector<float> base = plain.rope_inv_freq();
+  if (base == m_.inv_freq) return;
+  std::vector<float> factors(base.size());
+  for (size_t i = 0; i < base.size(); ++i) factors[i] = base[i] / m_.inv_freq[i];
+  put_vector("rope_freqs.weight", factors);
+}
+
+void GgufModelWriter::tensors() {
+  put_matrix("token_embd.weight", m_.embed, o_.embeddings);
+  put_vector("output_norm.weight", m_.norm);
+  if (!m_.cfg.tie_word_embeddings) put_matrix("output.weight", m_.lm_head, o_.embeddings);
+  rope_freqs();
+  for (int64_t l = 0; l < m_.cfg.n_layer; ++l) layer(l);
+}
+
+void add_vector(SafeTensorsWriter& w, const std::string& name, const std::vector<float>& v, DType dtype) {
+  if (v.empty()) return;
+  std::vector<uint8_t> bytes(v.size() * dtype_size(dtype));
+  from_f32(bytes.data(), dtype, v.data(), v.size());
+  w.add(name, dtype, {int64_t(v.size())}, bytes.data());
+}
+
+void add_matrix(SafeTensorsWriter& w, const std::string& name, const WeightMatrix& m, DType dtype) {
+  const std::vector<uint8_t> bytes = convert_matrix(m, wtype_of(dtype));
+  w.add(name, dtype, {m.rows, m.cols}, bytes.data());
+}
+
+void add_layer(SafeTensorsWriter& w, const LayerWeights& L, int64_t l, DType dt) {
+  const std::string p = layer_prefix(l);
+  add_vector(w, p + "input_layernorm.weight", L.ln1, dt);
+  add_vector(w, p + "post_attention_layernorm.weight", L.ln2, dt);
+  const WeightMatrix* mats[kNumProj] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown};
+  const std::vector<float>* biases[kNumProj] = {&L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown};
+  for (int i = 0; i < kNumProj; ++i) {
+    const std::string module = p + proj_module(Proj(i));
+    add_matrix(w, module + ".weight", *mats[i], dt);
+    add_vector(w, module + ".bias", *biases[i], dt);
+  }
+}
+
+}  // namespace
+
+std::vector<uint8_t> convert_matrix(const WeightMatrix& w, WType to) {
+  if (w.type == to && to != WType::NF4) {
+    const auto* p = static_cast<const uint8_t*>(w.data);
+    return std::vector<uint8_t>(p, p + size_t(w.rows) * wtype_row_bytes(w.type, w.cols));
+  }
+  QuantizedMatrix q = quantize_matrix(w, to);
+  return q.data();
+}
+
+void save_model_gguf(const fs::path& file, const Model& m, const GgufModelOptions& o) {
+  GgufModelWriter w(m, o);
+  w.metadata();
+  w.tensors();
+  w.write(file);
+}
+
+void save_model_hf(const fs::path& dir, const Model& m, DType dtype) {
+  LlamaConfig c = m.cfg;
+  if (m.inv_freq != c.rope_inv_freq()) {
+    fail("cannot write ", dir.string(), "/config.json: the model's RoPE frequencies (e.g. a GGUF rope_freqs tensor) ",
+         "have no config.json form (hint: write a GGUF instead)");
+  }
+  c.torch_dtype = dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";
+  SafeTensorsWriter w;
+  add_matrix(w, "model.embed_tokens.weight", m.embed, dtype);
+  if (!c.tie_word_embeddings) add_matrix(w, "lm_head.weight", m.lm_head, dtype);
+  add_vector(w, "model.norm.weight", m.norm, dtype);
+  for (int64_t l = 0; l < c.n_layer; ++l) add_layer(w, m.layers[size_t(l)], l, dtype);
+  w.set_metadata("format", "pt");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create ", dir.string(), ": ", ec.message());
+  w.write(dir / "model.safetensors");
+  write_file_atomic(dir / "config.json", hf_config_json(c));
+}
+
+}  // namespace tpro

@@ -1,0 +1,33 @@
+// Writes a Model to disk: a Hugging Face folder (config.json + model.safetensors) or a GGUF
+// file llama.cpp loads (<arch>.* metadata, tensor names, attn_q/attn_k rows permuted for the
+// llama architecture as convert_hf_to_gguf.py does, a RoPE factor tensor when the model's
+// frequencies are not plain). Weights in any WType are converted matrix by matrix; nothing is
+// merged here (merge.h) and the tokenizer is the caller's (pass its GGUF keys in metadata).
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/gguf.h"
+#include "model/model.h"
+
+namespace tpro {
+
+struct GgufModelOptions {
+  std::optional<WType> weights;     // projections; nullopt keeps each one's type (not NF4)
+  std::optional<WType> embeddings;  // token_embd and output; nullopt keeps their type
+  std::string name;                 // general.name; empty = none
+  std::vector<GgufKV> metadata;     // further entries (e.g. tokenizer.*), written last
+};
+
+// Throws when a type has no GGUF form (NF4) or a matrix's columns do not fit its blocks.
+void save_model_gguf(const fs::path& file, const Model& m, const GgufModelOptions& o);
+
+// Every tensor in dtype (F32, BF16 or F16); config.json's torch_dtype says which. Throws when
+// the model's RoPE frequencies cannot be written as config.json rope_scaling.
+void save_model_hf(const fs::path& dir, const Model& m, DType dtype);
+
+// The bytes of w stored as `to` (a copy when the type already matches; else through f32).
+std::vector<uint8_t> convert_matrix(const WeightMatrix& w, WType to);
+
+}  // namespace tpro

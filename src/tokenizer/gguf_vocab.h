@@ -1,0 +1,23 @@
+// The tokenizer embedded in a GGUF model: its tokenizer.ggml.* metadata read into VocabData
+// (Tokenizer::from_vocab builds the encoder), and the same keys written back for GGUF files
+// tpro creates. Key names and defaults follow llama.cpp (gguf-py constants.py, llama-vocab.cpp);
+// reading validates types and id ranges and names the file and key in its errors.
+#pragma once
+#include <filesystem>
+#include <vector>
+
+#include "io/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tpro {
+
+// Reads tokenizer.ggml.* (and tokenizer.chat_template). Throws when tokenizer.ggml.model or
+// tokenizer.ggml.tokens is missing ("(hint: this GGUF has no embedded vocabulary)").
+VocabData read_gguf_vocab(const GgufFile& f);
+// The Tokenizer of a GGUF model file.
+Tokenizer load_gguf_tokenizer(const std::filesystem::path& path);
+
+// Every tokenizer.* metadata entry of f, in file order (to copy a vocabulary verbatim).
+std::vector<GgufKV> gguf_tokenizer_metadata(const GgufFile& f);
+
+}  // namespace tpro

@@ -1,0 +1,230 @@
+// GGUF models: the same weights from safetensors and from GGUF (written the way llama.cpp's
+// converter writes them, Q/K rows permuted) give the same logits; quantized GGUF tensors give
+// the logits of their dequantized weights; metadata maps onto LlamaConfig; and files that lie
+// (architecture, missing tensor, wrong shape, an adapter, an undecodable type) are refused
+// with messages naming the file and the tensor.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "model/base_weights.h"
+#include "model/gguf_model.h"
+#include "model/model_writer.h"
+#include "model_test_util.h"
+#include "quant/quantized_matrix.h"
+
+using namespace tpro;
+using namespace tpro::testing;
+using ::testing::HasSubstr;
+
+namespace {
+
+// A model folder with random weights (normal, std 0.3 so the logits are far from uniform).
+Model hf_model(const fs::path& dir, const LlamaConfig& c, DType dt = DType::F32) {
+  write_random_model(dir, c, 11, dt, 0.3f);
+  return load_model(dir);
+}
+
+fs::path as_gguf(const Model& m, const fs::path& file, GgufModelOptions o = {}) {
+  save_model_gguf(file, m, o);
+  return file;
+}
+
+// Every projection of m dequantized to f32 (the reference a quantized model must match).
+Model dequantized(const Model& m) {
+  Model d = m;
+  for (LayerWeights& L : d.layers) {
+    for (WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown}) {
+      auto q = std::make_shared<QuantizedMatrix>(quantize_matrix(*w, WType::F32));
+      *w = q->view();
+      d.owned.push_back(q);
+    }
+  }
+  return d;
+}
+
+// Row `r` of the GGUF tensor, read as f32.
+std::vector<float> gguf_row(const GgufFile& f, const std::string& name, int64_t r) {
+  const GgufTensor& t = f.tensor(name);
+  EXPECT_EQ(t.type, GgmlType::F32);
+  const float* p = reinterpret_cast<const float*>(t.data) + r * t.ne[0];
+  return std::vector<float>(p, p + t.ne[0]);
+}
+
+std::vector<float> hf_row(const WeightMatrix& w, int64_t r) {
+  const float* p = static_cast<const float*>(w.data) + r * w.cols;
+  return std::vector<float>(p, p + w.cols);
+}
+
+}  // namespace
+
+TEST(GgufModel, SameLogitsAsSafetensors) {
+  const fs::path d = temp_dir("m");
+  const Model hf = hf_model(d / "hf", small_config());
+  const Model gg = load_model(as_gguf(hf, d / "model.gguf"));
+  const auto toks = sample_tokens(hf.cfg.vocab_size);
+  EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
+  EXPECT_EQ(gg.layers[1].wq.type, WType::F32);
+  EXPECT_EQ(gg.cfg.n_head_kv, 2);
+  EXPECT_FALSE(gg.cfg.tie_word_embeddings);
+}
+
+TEST(GgufModel, SameLogitsAsSafetensorsF16Tied) {
+  const fs::path d = temp_dir("m");
+  LlamaConfig c = small_config();
+  c.tie_word_embeddings = true;
+  c.head_dim = 8;  // Q = 32 != D: key_length must travel through the metadata
+  const Model hf = hf_model(d / "hf", c, DType::F16);
+  const Model gg = load_model(as_gguf(hf, d / "model.gguf"));
+  EXPECT_EQ(gg.layers[0].wk.type, WType::F16);
+  EXPECT_TRUE(gg.cfg.tie_word_embeddings);
+  EXPECT_EQ(gg.cfg.head_dim, 8);
+  const auto toks = sample_tokens(c.vocab_size);
+  EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
+}
+
+TEST(GgufModel, ConfigComesFromTheMetadata) {
+  const fs::path d = temp_dir("m");
+  LlamaConfig c = small_config();
+  c.rope_theta = 500000.0;
+  c.rms_norm_eps = 1e-6;
+  c.max_position = 333;
+  c.rope_scaling.type = "linear";
+  c.rope_scaling.factor = 2.0;
+  const Model hf = hf_model(d / "hf", c);
+  const LlamaConfig g = load_model_config(as_gguf(hf, d / "model.gguf"));
+  EXPECT_EQ(g.architecture, "LlamaForCausalLM");
+  EXPECT_EQ(g.vocab_size, 96);
+  EXPECT_EQ(g.n_embd, 64);
+  EXPECT_EQ(g.n_ff, 128);
+  EXPECT_EQ(g.n_layer, 2);
+  EXPECT_EQ(g.n_head, 4);
+  EXPECT_EQ(g.n_head_kv, 2);
+  EXPECT_EQ(g.head_dim, 16);
+  EXPECT_EQ(g.max_position, 333);
+  EXPECT_EQ(g.rope_theta, 500000.0);
+  EXPECT_EQ(float(g.rms_norm_eps), 1e-6f);
+  EXPECT_EQ(g.rope_scaling.type, "linear");
+  EXPECT_EQ(g.rope_scaling.factor, 2.0);
+  const Model gg = load_model(d / "model.gguf");
+  EXPECT_EQ(gg.inv_freq, hf.inv_freq);
+}
+
+// convert_hf_to_gguf.py: w.reshape(n_head, 2, Dh/2, in).swapaxes(1, 2).reshape(out, in), i.e.
+// new[h][i][j] = old[h][j][i]: GGUF row h*Dh + 2i + j holds HF row h*Dh + j*Dh/2 + i.
+TEST(GgufModel, QkRowsArePermutedAsTheConverterDoes) {
+  const fs::path d = temp_dir("m");
+  const Model hf = hf_model(d / "hf", small_config());
+  const GgufFile f(as_gguf(hf, d / "model.gguf"));
+  const int64_t Dh = hf.cfg.head_dim;
+  for (const auto& [name, heads, w] : {std::tuple{"blk.1.attn_q.weight", hf.cfg.n_head, hf.layers[1].wq},
+                                       std::tuple{"blk.1.attn_k.weight", hf.cfg.n_head_kv, hf.layers[1].wk}}) {
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t i = 0; i < Dh / 2; ++i)
+        for (int64_t j = 0; j < 2; ++j)
+          ASSERT_EQ(gguf_row(f, name, h * Dh + 2 * i + j), hf_row(w, h * Dh + j * (Dh / 2) + i)) << name;
+  }
+  EXPECT_EQ(gguf_row(f, "blk.1.attn_v.weight", 3), hf_row(hf.layers[1].wv, 3));  // others unpermuted
+}
+
+TEST(GgufModel, Qwen2KeepsRowOrderAndBiases) {
+  const fs::path d = temp_dir("m");
+  const Model hf = load_model(fs::path(TPRO_FIXTURES) / "golden" / "qwen2_bias");
+  const GgufFile f(as_gguf(hf, d / "qwen2.gguf"));
+  EXPECT_EQ(f.get_string("general.architecture"), "qwen2");
+  EXPECT_EQ(gguf_row(f, "blk.0.attn_q.weight", 1), hf_row(hf.layers[0].wq, 1));
+  const Model gg = load_model(d / "qwen2.gguf");
+  EXPECT_EQ(gg.cfg.architecture, "Qwen2ForCausalLM");
+  EXPECT_TRUE(gg.cfg.attn_qkv_bias);
+  EXPECT_EQ(gg.layers[1].bk, hf.layers[1].bk);
+  const auto toks = sample_tokens(hf.cfg.vocab_size);
+  EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
+}
+
+TEST(GgufModel, LlamaAttentionBiasesArePermutedToo) {
+  const fs::path d = temp_dir("m");
+  LlamaConfig c = small_config();
+  c.attn_qkv_bias = c.attn_o_bias = true;
+  const Model hf = hf_model(d / "hf", c);
+  const Model gg = load_model(as_gguf(hf, d / "model.gguf"));
+  EXPECT_EQ(gg.layers[0].bq, hf.layers[0].bq);
+  EXPECT_EQ(gg.layers[0].bk, hf.layers[0].bk);
+  const auto toks = sample_tokens(c.vocab_size);
+  EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
+}
+
+// Quantized GGUF tensors compute like their own dequantized weights, and like the same
+// quantization applied to the safetensors model in memory (rows move whole, so permuting
+// and unpermuting quantized rows is exact).
+TEST(GgufModel, QuantizedTensorsGiveTheDequantizedWeightsLogits) {
+  const fs::path d = temp_dir("m");
+  const Model hf = hf_model(d / "hf", small_config(256, 512));
+  const auto toks = sample_tokens(hf.cfg.vocab_size);
+  for (WType t : {WType::Q8_0, WType::Q4_0, WType::Q4_K, WType::Q6_K}) {
+    GgufModelOptions o;
+    o.weights = t;
+    const Model gg = load_model(as_gguf(hf, d / cat(wtype_name(t), ".gguf"), o));
+    ASSERT_EQ(gg.layers[0].wq.type, t);
+    Model mem = load_model(d / "hf");
+    apply_base_options(mem, {std::string(wtype_name(t)), "auto"});
+    const auto got = logits_of(gg, nullptr, toks);
+    EXPECT_EQ(got, logits_of(mem, nullptr, toks)) << wtype_name(t);
+    // The f32 SGEMM of the dequantized matrix sums in another blocking than the panel path.
+    EXPECT_LT(max_abs_diff(got, logits_of(dequantized(gg), nullptr, toks)), 1e-4) << wtype_name(t);
+    EXPECT_GT(max_abs_diff(got, logits_of(hf, nullptr, toks)), 1e-4) << "quantization changed nothing";
+  }
+}
+
+TEST(GgufModel, Llama3RopeTravelsAsRopeFreqs) {
+  const fs::path d = temp_dir("m");
+  LlamaConfig c = small_config();
+  c.rope_scaling.type = "llama3";
+  c.rope_scaling.factor = 8.0;
+  c.rope_scaling.original_max_position = 64;  // wavelengths on both sides of 16 and 64
+  const Model hf = hf_model(d / "hf", c);
+  const GgufFile f(as_gguf(hf, d / "model.gguf"));
+  ASSERT_NE(f.find_tensor("rope_freqs.weight"), nullptr);
+  const Model gg = load_model(d / "model.gguf");
+  for (size_t i = 0; i < hf.inv_freq.size(); ++i) EXPECT_NEAR(gg.inv_freq[i], hf.inv_freq[i], 1e-6 * hf.inv_freq[i]);
+  const auto toks = sample_tokens(c.vocab_size);
+  EXPECT_LT(max_abs_diff(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks)), 1e-4);
+  EXPECT_THAT(error_of([&] { save_model_hf(d / "back", gg, DType::F32); }), HasSubstr("have no config.json form"));
+}
+
+TEST(GgufModel, RefusesFilesThatLie) {
+  const fs::path d = temp_dir("m");
+  const Model hf = hf_model(d / "hf", small_config());
+  const fs::path good = as_gguf(hf, d / "good.gguf");
+  const fs::path bad = d / "bad.gguf";
+  auto load_bad = [&](const GgufEdit& e) {
+    rewrite_gguf(good, bad, e);
+    return error_of([&] { load_model(bad); });
+  };
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("general.architecture", "gemma2"); }, nullptr}),
+              HasSubstr("general.architecture 'gemma2' is not supported (tpro loads llama, qwen2"));
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("general.type", "adapter"); }, nullptr}),
+              HasSubstr("this is a LoRA adapter (general.type = adapter), not a model (hint: pass it as --lora)"));
+  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, auto&, auto&) {
+                          return n == "blk.1.ffn_down.weight" ? std::string() : n;
+                        }}),
+              HasSubstr("bad.gguf: no tensor named 'blk.1.ffn_down.weight'"));
+  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, std::vector<int64_t>& ne, auto&, auto&) {
+                          if (n == "blk.0.attn_k.weight") ne = {32, 64};  // same size, transposed
+                          return n;
+                        }}),
+              HasSubstr("tensor 'blk.0.attn_k.weight' has ne (32, 64), expected (64, 32) (in 64, out 32"));
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.attention.head_count_kv", uint32_t(3)); }, nullptr}),
+              HasSubstr("4 attention heads are not a multiple of 3 KV heads"));
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.rope.scaling.type", "yarn"); }, nullptr}),
+              HasSubstr("llama.rope.scaling.type 'yarn' is not supported"));
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.vocab_size", uint32_t(100)); }, nullptr}),
+              HasSubstr("llama.vocab_size is 100 but token_embd.weight has 96 rows"));
+  // Q5_0 is a valid ggml type tpro does not decode: 64 columns = 2 blocks of 22 bytes per row.
+  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, GgmlType& t, std::vector<uint8_t>& bytes) {
+                          if (n == "blk.0.ffn_up.weight") {
+                            t = GgmlType::Q5_0;
+                            bytes.assign(128 * 2 * 22, 0);
+                          }
+                          return n;
+                        }}),
+              HasSubstr("tensor 'blk.0.ffn_up.weight' has type Q5_0, which tpro cannot compute with"));
+}
