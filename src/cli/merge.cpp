@@ -1,12 +1,13 @@
 // `tpro merge`: fold a LoRA adapter (PEFT folder or GGUF adapter) into its base model and
 // write the result as a Hugging Face folder (config.json, model.safetensors, the base's
-// tokenizer files) or as a GGUF file (with the base GGUF's vocabulary). See model/merge.h.
+// tokenizer files) or as a GGUF file (the base's vocabulary as tokenizer.ggml.* keys).
 #include <cstdio>
 
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "model/gguf_adapter.h"
+#include "model/gguf_model.h"
 #include "model/merge.h"
 #include "model/model_writer.h"
 #include "tokenizer/gguf_vocab.h"
@@ -36,18 +37,19 @@ void copy_tokenizer_files(const fs::path& base, const fs::path& out) {
   }
 }
 
+// The vocabulary goes along: copied from a GGUF base, converted from a folder's tokenizer.json.
 GgufModelOptions gguf_options(const MergeArgs& a, WType t) {
-  if (!is_gguf_file(a.model)) {
-    fail("merging into a GGUF needs the base's vocabulary in GGUF form, and ", a.model, " is a Hugging Face folder ",
-         "(hint: merge to a folder and convert it with llama.cpp's convert_hf_to_gguf.py, or merge onto the base's ",
-         "GGUF file)");
-  }
-  GgufFile base(a.model);
   GgufModelOptions o;
   o.weights = t;
   o.embeddings = t;
-  o.name = base.get_or<std::string>("general.name", "");
-  o.metadata = gguf_tokenizer_metadata(base);
+  if (is_gguf_file(a.model)) {
+    GgufFile base(a.model);
+    o.name = base.get_or<std::string>("general.name", "");
+    o.metadata = gguf_tokenizer_metadata(base);
+  } else {
+    o.name = fs::path(a.model).filename().string() + " + LoRA";
+    o.metadata = gguf_vocab_from_hf(a.model, load_model_config(a.model).vocab_size);
+  }
   return o;
 }
 

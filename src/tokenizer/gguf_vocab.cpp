@@ -50,7 +50,7 @@ Tokenizer load_gguf_tokenizer(const std::filesystem::path& path) {
   try {
     return Tokenizer::from_vocab(read_gguf_vocab(f));
   } catch (const Error& e) {
-    if (std::string_view(e.what()).rfind("GGUF ", 0) == 0) throw;
+    if (std::string_view(e.what()).find(path.string()) != std::string_view::npos) throw;  // already says where
     fail(path.string(), ": ", e.what());
   }
 }

