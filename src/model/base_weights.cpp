@@ -54,6 +54,8 @@ void store_as(Model& m, WeightMatrix& w, WType to, const std::string& what) {
     fail("cannot store ", what, " as ", wtype_name(to), ": ", e.what());
   }
   release_pages(w.data, size_t(w.rows) * wtype_row_bytes(w.type, w.cols));
+  // A copy the model owns for this matrix alone (e.g. unpermuted GGUF Q/K rows) is freed.
+  std::erase_if(m.owned, [&](const std::shared_ptr<void>& p) { return p.get() == w.data; });
   auto owner = std::make_shared<QuantizedMatrix>(std::move(q));
   w = owner->view();
   m.owned.push_back(owner);

@@ -102,7 +102,7 @@ WeightMatrix unpermuted(Model& m, const WeightMatrix& w, int64_t n_head) {
   const size_t row_bytes = wtype_row_bytes(w.type, w.cols);
   auto buf = std::make_shared<std::vector<uint8_t>>(size_t(w.rows) * row_bytes);
   unpermute_qk_rows(w.data, buf->data(), w.rows, row_bytes, n_head);
-  m.owned.push_back(buf);
+  m.owned.push_back(std::shared_ptr<void>(buf, buf->data()));  // get() == the data: see base_weights.cpp
   WeightMatrix out = w;
   out.data = buf->data();
   return out;

@@ -68,18 +68,35 @@ TEST(GgufModel, SameLogitsAsSafetensors) {
   EXPECT_FALSE(gg.cfg.tie_word_embeddings);
 }
 
-TEST(GgufModel, SameLogitsAsSafetensorsF16Tied) {
+TEST(GgufModel, SameLogitsAsSafetensors16BitTied) {
   const fs::path d = temp_dir("m");
   LlamaConfig c = small_config();
   c.tie_word_embeddings = true;
   c.head_dim = 8;  // Q = 32 != D: key_length must travel through the metadata
-  const Model hf = hf_model(d / "hf", c, DType::F16);
-  const Model gg = load_model(as_gguf(hf, d / "model.gguf"));
-  EXPECT_EQ(gg.layers[0].wk.type, WType::F16);
-  EXPECT_TRUE(gg.cfg.tie_word_embeddings);
-  EXPECT_EQ(gg.cfg.head_dim, 8);
-  const auto toks = sample_tokens(c.vocab_size);
-  EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
+  for (DType dt : {DType::F16, DType::BF16}) {
+    const Model hf = hf_model(d / "hf", c, dt);
+    const Model gg = load_model(as_gguf(hf, d / "model.gguf"));
+    EXPECT_EQ(gg.layers[0].wk.type, dt == DType::F16 ? WType::F16 : WType::BF16);
+    EXPECT_TRUE(gg.cfg.tie_word_embeddings);
+    EXPECT_EQ(gg.cfg.head_dim, 8);
+    const auto toks = sample_tokens(c.vocab_size);
+    EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks)) << dtype_name(dt);
+  }
+}
+
+// Quantizing a GGUF's 16-bit projections at load frees the unpermuted Q/K copies it replaces.
+TEST(GgufModel, QuantizingAtLoadFreesReplacedCopies) {
+  const fs::path d = temp_dir("m");
+  const Model hf = hf_model(d / "hf", small_config(), DType::BF16);
+  Model gg = load_model(as_gguf(hf, d / "model.gguf"));
+  const size_t owners = gg.owned.size();  // the mapped file + one copy per attn_q / attn_k
+  ASSERT_EQ(owners, 1u + 2u * 2u);
+  apply_base_options(gg, {"nf4", "auto"});
+  EXPECT_EQ(gg.owned.size(), 1u + 7u * 2u);  // the file + one NF4 matrix per projection
+  Model ref = load_model(d / "hf");
+  apply_base_options(ref, {"nf4", "auto"});
+  const auto toks = sample_tokens(hf.cfg.vocab_size);
+  EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(ref, nullptr, toks));
 }
 
 TEST(GgufModel, ConfigComesFromTheMetadata) {
