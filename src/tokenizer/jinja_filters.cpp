@@ -179,10 +179,8 @@ Value f_map(const Value& v, CallArgs& a) {
   if (a.pos.empty()) {
     auto args = bind_args("map", a, {"attribute", "default"});
     if (!args[0]) jinja_fail("map requires a filter argument");
-    for (const Value& item : iterate(v)) {
-      Value r = get_attr_path(item, *args[0]);
-      out.push_back(r.is_undefined() && args[1] ? *args[1] : r);
-    }
+    const Value* dflt = args[1] && !args[1]->is_none() ? &*args[1] : nullptr;
+    for (const Value& item : iterate(v)) out.push_back(get_attr_path(item, *args[0], dflt));
     return Value::list(std::move(out));
   }
   if (!a.pos[0].is_string()) jinja_fail("map filter name must be a string, not ", a.pos[0].type_name());

@@ -267,12 +267,20 @@ List iterate(const Value& v) {
   jinja_fail("'", v.type_name(), "' object is not iterable");
 }
 
-Value get_attr_path(const Value& item, const Value& path) {
-  if (!path.is_string()) return get_item(item, path);
+Value get_attr_path(const Value& item, const Value& path, const Value* dflt) {
+  std::vector<Value> parts;
+  if (!path.is_string()) {
+    parts.push_back(path);
+  } else {
+    for (const std::string& part : py_split(path.as_string(), std::string("."), -1, false)) {
+      bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+      parts.push_back(digits ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    }
+  }
   Value cur = item;
-  for (const std::string& part : py_split(path.as_string(), std::string("."), -1, false)) {
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-    cur = get_item(cur, digits ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+  for (const Value& part : parts) {
+    cur = get_item(cur, part);
+    if (dflt && cur.is_undefined()) cur = *dflt;  // Jinja substitutes the default at every level
   }
   return cur;
 }
