@@ -97,3 +97,10 @@ TEST(ChatTemplate, EmptyTemplateAndTrailingNewline) {
   EXPECT_EQ(ChatTemplate("a\n", "t").render(Json::object()), "a");  // keep_trailing_newline=False
   EXPECT_EQ(ChatTemplate("a\n\n", "t").render(Json::object()), "a\n");
 }
+
+TEST(ChatTemplate, InvalidUtf8PassesThroughUnchanged) {
+  ChatTemplate t("{{ s }}|{{ s | upper }}|{{ s | length }}|{{ s[::-1] }}", "t");
+  nlohmann::json ctx;
+  ctx["s"] = std::string("a\xff\xc3" "b");  // two stray bytes, as Python's surrogateescape keeps them
+  EXPECT_EQ(t.render(ctx), std::string("a\xff\xc3" "b|A\xff\xc3" "B|4|b\xc3\xff" "a"));
+}
