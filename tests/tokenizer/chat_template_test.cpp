@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "tokenizer/chat_template.h"
 
 using namespace tpro;
@@ -103,4 +104,41 @@ TEST(ChatTemplate, InvalidUtf8PassesThroughUnchanged) {
   nlohmann::json ctx;
   ctx["s"] = std::string("a\xff\xc3" "b");  // two stray bytes, as Python's surrogateescape keeps them
   EXPECT_EQ(t.render(ctx), std::string("a\xff\xc3" "b|A\xff\xc3" "B|4|b\xc3\xff" "a"));
+}
+
+TEST(ChatTemplate, LoadsFromAModelFolderAsTransformersDoes) {
+  fs::path dir = fs::path(TPRO_BINARY_DIR) / "chat_template_load_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "chat_templates");
+  Json cfg = {{"chat_template", Json::array({{{"name", "default"}, {"template", "cfg-default"}},
+                                             {{"name", "rag"}, {"template", "cfg-rag"}}})}};
+  write_file_atomic(dir / "tokenizer_config.json", cfg.dump());
+  EXPECT_EQ(ChatTemplate::load(dir).render(Json::object()), "cfg-default");
+  EXPECT_EQ(ChatTemplate::load(dir, "rag").render(Json::object()), "cfg-rag");
+  EXPECT_EQ(ChatTemplate::load(dir / "tokenizer_config.json", "rag").origin(), (dir / "tokenizer_config.json").string());
+  // chat_template.jinja and chat_templates/<name>.jinja take precedence over the config.
+  write_file_atomic(dir / "chat_template.jinja", "file-default\n");
+  write_file_atomic(dir / "chat_templates" / "rag.jinja", "file-rag");
+  EXPECT_EQ(ChatTemplate::load(dir).render(Json::object()), "file-default");
+  EXPECT_EQ(ChatTemplate::load(dir, "rag").render(Json::object()), "file-rag");
+  EXPECT_EQ(ChatTemplate::load(dir / "chat_template.jinja").origin(), (dir / "chat_template.jinja").string());
+  fs::remove_all(dir / "chat_templates");
+  try {
+    ChatTemplate::load(dir, "tool_use");
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "tokenizer_config.json").string() +
+                                         ": no chat template named 'tool_use' (available: 'default', 'rag')");
+  }
+  write_file_atomic(dir / "tokenizer_config.json", "{\"bos_token\": \"<s>\"}");
+  fs::remove(dir / "chat_template.jinja");
+  try {
+    ChatTemplate::load(dir);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), (dir / "tokenizer_config.json").string() +
+                                         ": no \"chat_template\" (hint: add chat_template.jinja next to it or pass a "
+                                         "template explicitly)");
+  }
+  fs::remove_all(dir);
 }
