@@ -450,6 +450,7 @@ const std::map<std::string, FilterFn, std::less<>>& filters() {
   };
   return m;
 }
+#undef SIMPLE
 
 // ---- tests ----
 
@@ -535,6 +536,8 @@ const std::map<std::string, TestFn, std::less<>>& tests() {
   };
   return m;
 }
+#undef TEST
+#undef TEST1
 
 }  // namespace
 

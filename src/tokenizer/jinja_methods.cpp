@@ -207,6 +207,7 @@ const std::map<std::string, Method, std::less<>>& str_methods() {
   };
   return m;
 }
+#undef STR_NOARG
 
 Value dict_items(const Value& self, CallArgs& a) {
   bind_args("items", a, {});
