@@ -1,0 +1,90 @@
+// `tpro tokenize`: encodes text with a model's tokenizer and prints ids and pieces (to check
+// what a template or dataset line becomes), or with --bench only the encode throughput.
+// Does not apply chat templates; render them first and pass the result with --file.
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/file.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tpro::cli {
+namespace {
+
+struct TokenizeArgs {
+  std::string model, text, file;
+  bool no_special = false, json = false, bench = false;
+};
+
+// Control characters and backslashes escaped so every piece stays on one line.
+std::string escaped(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+
+int run(const TokenizeArgs& a) {
+  std::string text = a.file.empty() ? a.text : read_file(a.file);
+  Tokenizer tok = Tokenizer::load(a.model);
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<int32_t> ids = tok.encode(text, !a.no_special);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (a.bench) {
+    std::printf("%zu bytes -> %zu tokens in %.3f s: %.2f MB/s, %.0f tokens/s\n", text.size(), ids.size(), secs,
+                double(text.size()) / 1e6 / secs, double(ids.size()) / secs);
+    return 0;
+  }
+  if (a.json) {
+    nlohmann::json pieces = nlohmann::json::array();
+    for (int32_t id : ids) pieces.push_back(tok.id_to_piece(id));
+    nlohmann::json out = {{"ids", ids}, {"pieces", pieces}, {"count", ids.size()}};
+    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    return 0;
+  }
+  std::printf("%zu tokens\n", ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    std::string piece = tok.id_to_piece(ids[i]);
+    std::string shown = tok.decode(std::span<const int32_t>(&ids[i], 1));
+    std::printf("%6zu %8d  %-24s %s%s\n", i, ids[i], escaped(piece).c_str(), tok.is_special(ids[i]) ? "[special] " : "",
+                shown == piece ? "" : ("\"" + escaped(shown) + "\"").c_str());
+  }
+  return 0;
+}
+
+Runner setup(CLI::App* sub) {
+  auto a = std::make_shared<TokenizeArgs>();
+  sub->add_option("--model", a->model, "Model folder or tokenizer.json")->required();
+  auto* text = sub->add_option("--text", a->text, "Text to encode");
+  auto* file = sub->add_option("--file", a->file, "File whose contents to encode");
+  text->excludes(file);
+  sub->add_flag("--no-special", a->no_special, "Do not add BOS/EOS (special tokens written in the text still match)");
+  sub->add_flag("--json", a->json, "Print {\"ids\", \"pieces\", \"count\"} as JSON");
+  sub->add_flag("--bench", a->bench, "Only print the token count and encode throughput");
+  return [a, text, file] {
+    if (text->count() == 0 && file->count() == 0) fail("tokenize: give --text or --file");
+    return run(*a);
+  };
+}
+
+TPRO_COMMAND("tokenize", "Encode text with a model's tokenizer and show ids and pieces", setup);
+
+}  // namespace
+}  // namespace tpro::cli
