@@ -81,12 +81,10 @@ void BpeModel::add_merge(int32_t a, int32_t b, uint32_t rank, int32_t new_id) {
   merges_.insert_or_assign((uint64_t(uint32_t(a)) << 32) | uint32_t(b), (uint64_t(rank) << 32) | uint32_t(new_id));
 }
 
-const MergeInfo* BpeModel::find_merge(int32_t a, int32_t b) const {
-  thread_local MergeInfo info;
+std::optional<MergeInfo> BpeModel::find_merge(int32_t a, int32_t b) const {
   const uint64_t* v = merges_.find((uint64_t(uint32_t(a)) << 32) | uint32_t(b));
-  if (!v) return nullptr;
-  info = {uint32_t(*v >> 32), int32_t(uint32_t(*v))};
-  return &info;
+  if (!v) return std::nullopt;
+  return MergeInfo{uint32_t(*v >> 32), int32_t(uint32_t(*v))};
 }
 
 int32_t BpeModel::char_id(std::string_view word, size_t start, size_t end) const {
@@ -157,7 +155,7 @@ void BpeModel::merge_all(std::vector<Symbol>& syms) const {
   thread_local std::vector<Cand> heap;
   heap.clear();
   for (size_t i = 0; i + 1 < syms.size(); ++i)
-    if (const MergeInfo* m = find_merge(syms[i].id, syms[i + 1].id)) heap.push_back({m->rank, int32_t(i), m->new_id});
+    if (auto m = find_merge(syms[i].id, syms[i + 1].id)) heap.push_back({m->rank, int32_t(i), m->new_id});
   std::make_heap(heap.begin(), heap.end(), later);
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), later);
@@ -166,7 +164,7 @@ void BpeModel::merge_all(std::vector<Symbol>& syms) const {
     Symbol& left = syms[size_t(top.pos)];
     if (left.len == 0 || left.next < 0) continue;
     Symbol& right = syms[size_t(left.next)];
-    const MergeInfo* cur = find_merge(left.id, right.id);
+    auto cur = find_merge(left.id, right.id);
     if (!cur || cur->new_id != top.new_id) continue;  // expired candidate
     left.id = top.new_id;
     left.len += right.len;
@@ -174,9 +172,9 @@ void BpeModel::merge_all(std::vector<Symbol>& syms) const {
     right.len = 0;
     if (left.next >= 0) syms[size_t(left.next)].prev = top.pos;
     if (left.prev >= 0)
-      if (const MergeInfo* m = find_merge(syms[size_t(left.prev)].id, left.id)) push(heap, {m->rank, left.prev, m->new_id});
+      if (auto m = find_merge(syms[size_t(left.prev)].id, left.id)) push(heap, {m->rank, left.prev, m->new_id});
     if (left.next >= 0)
-      if (const MergeInfo* m = find_merge(left.id, syms[size_t(left.next)].id)) push(heap, {m->rank, top.pos, m->new_id});
+      if (auto m = find_merge(left.id, syms[size_t(left.next)].id)) push(heap, {m->rank, top.pos, m->new_id});
   }
 }
 

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -62,7 +63,7 @@ class BpeModel {
     int32_t prev, next;
     uint32_t len;  // bytes covered; 0 once merged away
   };
-  const MergeInfo* find_merge(int32_t a, int32_t b) const;
+  std::optional<MergeInfo> find_merge(int32_t a, int32_t b) const;
   void initial_symbols(std::string_view word, std::vector<Symbol>& syms) const;
   void merge_all(std::vector<Symbol>& syms) const;
   int32_t char_id(std::string_view word, size_t start, size_t end) const;

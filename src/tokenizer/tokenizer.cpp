@@ -20,6 +20,8 @@ void Pipeline::finish() {
   for (const AddedToken& t : added.tokens) n = std::max(n, t.id + 1);
   pieces.resize(size_t(n));
   kinds.resize(size_t(n), PieceKind::Hole);
+  added.raw.clear();
+  added.normalized.clear();
   for (size_t i = 0; i < added.tokens.size(); ++i) {
     const AddedToken& t = added.tokens[i];
     pieces[size_t(t.id)] = t.content;

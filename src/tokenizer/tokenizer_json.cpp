@@ -3,8 +3,10 @@
 // from the ids HF assigns, BOS/EOS names missing from the vocabulary.
 // Reference: huggingface/tokenizers tokenizer/serialization.rs and models/bpe/serialization.rs.
 #include <algorithm>
+#include <cstdlib>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "tokenizer/json_stages.h"
 #include "tokenizer/loaders.h"
 
@@ -98,39 +100,109 @@ void parse_model(const Json& j, const JsonAt& at, Pipeline& p) {
   if (merges) parse_merges(*merges, at.at("merges"), p);
 }
 
-// Checks each added token's id against the one HF assigns when it rebuilds the added
-// vocabulary: the vocabulary id for known contents, else the next id after the vocabulary.
+// The id HF's AddedVocabulary gives a token that is not in the model vocabulary: the one after
+// the largest added id beyond the vocabulary, else the vocabulary size.
+int32_t next_added_id(const Pipeline& p) {
+  int32_t model_size = int32_t(p.model.vocab.size()), next = model_size;
+  for (const AddedToken& t : p.added.tokens) next = std::max(next, t.id >= model_size ? t.id + 1 : next);
+  return next;
+}
+
+// Adds t with the id the file states, which must be the id HF assigns: the vocabulary id for
+// known contents, else the next id after the vocabulary (HF would silently renumber).
+void add_checked(AddedToken t, int64_t id, const JsonAt& at, Pipeline& p) {
+  if (t.content.empty()) at.at("content").fail("an added token cannot be empty");
+  auto known = p.model.vocab.find(t.content);
+  int32_t expected = known != p.model.vocab.end() ? known->second : next_added_id(p);
+  if (id != expected) {
+    if (known != p.model.vocab.end())
+      at.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) +
+                       ", but the vocabulary gives it id " + std::to_string(expected));
+    at.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) + ", out of range: the " +
+                     std::to_string(p.model.vocab.size()) + "-token vocabulary and the added tokens before it put "
+                     "it at id " + std::to_string(expected) + " (hint: added tokens outside the vocabulary must "
+                     "follow it in order, without gaps)");
+  }
+  t.id = int32_t(id);
+  p.added.tokens.push_back(std::move(t));
+}
+
+AddedToken parse_added_token(const Json& e, const JsonAt& at) {
+  AddedToken t;
+  t.content = get_string(require(e, "content", at), at.at("content"));
+  t.special = get_bool(e, "special", false, at);
+  t.lstrip = get_bool(e, "lstrip", false, at);
+  t.rstrip = get_bool(e, "rstrip", false, at);
+  t.single_word = get_bool(e, "single_word", false, at);
+  t.normalized = get_bool(e, "normalized", !t.special, at);
+  return t;
+}
+
 void parse_added_tokens(const Json& list, const JsonAt& at, Pipeline& p) {
   require_array(list, at);
-  const int32_t model_size = int32_t(p.model.vocab.size());
-  int32_t next_id = model_size;
   for (size_t i = 0; i < list.size(); ++i) {
     JsonAt tat = at.at(i);
-    const Json& e = list[i];
-    AddedToken t;
-    t.content = get_string(require(e, "content", tat), tat.at("content"));
-    int64_t id = get_int(require(e, "id", tat), tat.at("id"));
-    t.special = get_bool(e, "special", false, tat);
-    t.lstrip = get_bool(e, "lstrip", false, tat);
-    t.rstrip = get_bool(e, "rstrip", false, tat);
-    t.single_word = get_bool(e, "single_word", false, tat);
-    t.normalized = get_bool(e, "normalized", !t.special, tat);
-    if (t.content.empty()) tat.at("content").fail("an added token cannot be empty");
-    auto known = p.model.vocab.find(t.content);
-    int32_t expected = known != p.model.vocab.end() ? known->second : next_id;
-    if (id != expected) {
-      if (known != p.model.vocab.end())
-        tat.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) +
-                          ", but the vocabulary gives it id " + std::to_string(expected));
-      tat.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) + ", out of range: the " +
-                        std::to_string(model_size) + "-token vocabulary and the added tokens before it put it at id " +
-                        std::to_string(expected) + " (hint: added tokens outside the vocabulary must follow it in "
-                        "order, without gaps)");
+    AddedToken t = parse_added_token(list[i], tat);
+    add_checked(std::move(t), get_int(require(list[i], "id", tat), tat.at("id")), tat, p);
+  }
+}
+
+const AddedToken* find_added(const Pipeline& p, const std::string& content) {
+  for (const AddedToken& t : p.added.tokens)
+    if (t.content == content) return &t;
+  return nullptr;
+}
+
+// transformers adds what tokenizer_config.json declares but tokenizer.json lacks: entries of
+// added_tokens_decoder, then the named special tokens (a vocabulary token named as bos/eos/...
+// becomes a special added token, matched whole in text). Returns whether anything was added.
+bool add_config_tokens(const Json& c, const JsonAt& at, Pipeline& p) {
+  size_t before = p.added.tokens.size();
+  if (const Json* dec = optional(c, "added_tokens_decoder")) {
+    require_object(*dec, at.at("added_tokens_decoder"));
+    std::vector<std::pair<int64_t, const Json*>> entries;
+    for (auto it = dec->begin(); it != dec->end(); ++it) {
+      char* end = nullptr;
+      long long id = std::strtoll(it.key().c_str(), &end, 10);
+      if (it.key().empty() || *end != '\0') at.at("added_tokens_decoder").at(it.key()).fail("expected an integer id as key");
+      entries.emplace_back(id, &it.value());
     }
-    if (known == p.model.vocab.end()) ++next_id;
-    t.id = int32_t(id);
+    std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto [id, e] : entries) {
+      JsonAt eat = at.at("added_tokens_decoder").at(std::to_string(id));
+      AddedToken t = parse_added_token(*e, eat);
+      if (const AddedToken* have = find_added(p, t.content)) {
+        if (have->id != id)
+          eat.fail("'" + t.content + "' has id " + std::to_string(id) + " here but " + std::to_string(have->id) +
+                   " in tokenizer.json");
+        continue;
+      }
+      add_checked(std::move(t), id, eat, p);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> named;  // (key, content)
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"})
+    if (const Json* v = optional(c, key)) named.emplace_back(key, get_token_content(*v, at.at(key)));
+  if (const Json* extra = optional(c, "additional_special_tokens")) {
+    require_array(*extra, at.at("additional_special_tokens"));
+    for (size_t i = 0; i < extra->size(); ++i)
+      named.emplace_back("additional_special_tokens", get_token_content((*extra)[i], at.at("additional_special_tokens").at(i)));
+  }
+  for (const auto& [key, content] : named) {
+    if (content.empty() || find_added(p, content)) continue;
+    auto it = p.model.vocab.find(content);
+    if (it == p.model.vocab.end()) {
+      if (key != "bos_token" && key != "eos_token" && key != "pad_token")
+        log_warn(at.origin, ": ", key, " '", content, "' is not in the vocabulary; ignored");
+      continue;  // bos/eos/pad fail with a clear message when they are resolved
+    }
+    AddedToken t;
+    t.content = content;
+    t.id = it->second;
+    t.special = true;
     p.added.tokens.push_back(std::move(t));
   }
+  return p.added.tokens.size() != before;
 }
 
 int32_t token_id(const Pipeline& p, const std::string& content, const JsonAt& at) {
@@ -142,6 +214,7 @@ int32_t token_id(const Pipeline& p, const std::string& content, const JsonAt& at
 // BOS/EOS/PAD names, add_bos_token/add_eos_token and the chat template.
 void apply_config(const Json& c, const JsonAt& at, Pipeline& p) {
   require_object(c, at);
+  if (add_config_tokens(c, at, p)) p.finish();
   if (const Json* v = optional(c, "bos_token"))
     if (std::string s = get_token_content(*v, at.at("bos_token")); !s.empty()) p.bos_id = token_id(p, s, at.at("bos_token"));
   if (const Json* v = optional(c, "eos_token"))

@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "core/error.h"
 #include "tokenizer/unicode.h"
 #include "tokenizer_test_util.h"
 
@@ -104,6 +105,33 @@ TEST(Config, FlagsOverrideThePostProcessorAndNameTokens) {
 
   config["chat_template"] = json::array({{{"name", "tool_use"}, {"template", "T"}}, {{"name", "default"}, {"template", "D"}}});
   EXPECT_EQ(from(j, config).chat_template(), "D");
+}
+
+TEST(Config, TokensDeclaredOnlyInTheConfigBecomeAddedTokens) {
+  // "</s>" is an ordinary vocabulary entry that the merges cannot build; naming it as
+  // eos_token makes transformers (and tpro) match it whole and treat it as special.
+  json j = bpe_json({"<", "/", "s", ">", "</", "</s", "</s>", "a"}, {"< /", "</ s"});
+  EXPECT_FALSE(from(j).is_special(6));
+  EXPECT_EQ(from(j).encode("a</s>"), (std::vector<int32_t>{7, 5, 3}));
+  Tokenizer t = from(j, {{"eos_token", "</s>"}});
+  EXPECT_TRUE(t.is_special(6));
+  EXPECT_EQ(t.encode("a</s>"), (std::vector<int32_t>{7, 6}));
+  EXPECT_EQ(t.decode(std::vector<int32_t>{7, 6}, true), "a");
+  // added_tokens_decoder entries missing from tokenizer.json are added at the ids they state.
+  json config = {{"added_tokens_decoder", {{"8", {{"content", "<|x|>"}, {"special", true}}}}}};
+  Tokenizer x = from(j, config);
+  EXPECT_EQ(x.vocab_size(), 9);
+  EXPECT_EQ(x.encode("a<|x|>a"), (std::vector<int32_t>{7, 8, 7}));
+  config["added_tokens_decoder"] = {{"9", {{"content", "<|x|>"}, {"special", true}}}};
+  try {
+    from(j, config);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer_config.json: added_tokens_decoder.9.id: added token '<|x|>' has id 9, "
+                                         "out of range"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Config, LoadReadsTheFolderAndChatTemplateJinja) {
