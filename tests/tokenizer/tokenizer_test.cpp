@@ -79,6 +79,20 @@ TEST(Bpe, ContinuingSubwordPrefixAndIgnoreMerges) {
   EXPECT_EQ(from(k).encode("abc"), (std::vector<int32_t>{5}));
 }
 
+TEST(AddedTokensInText, NormalizedOnesMatchTheNormalizedText) {
+  // Under NFC, a normalized added token written decomposed matches both spellings of the
+  // word; a non-normalized one only matches its exact bytes in the raw text.
+  json j = bpe_json({"c", "a", "f", "e", "\u00e9", "\u0301", "n", "i", "\u00ef", "\u0308", "v"}, {});
+  j["normalizer"] = {{"type", "NFC"}};
+  j["added_tokens"] = {{{"id", 11}, {"content", "cafe\u0301"}, {"normalized", true}},
+                       {{"id", 12}, {"content", "nai\u0308ve"}, {"normalized", false}}};
+  Tokenizer t = from(j);
+  EXPECT_EQ(t.encode("caf\u00e9"), (std::vector<int32_t>{11}));
+  EXPECT_EQ(t.encode("cafe\u0301"), (std::vector<int32_t>{11}));
+  EXPECT_EQ(t.encode("nai\u0308ve"), (std::vector<int32_t>{12}));
+  EXPECT_EQ(t.encode("na\u00efve"), (std::vector<int32_t>{6, 1, 8, 10, 3}));
+}
+
 TEST(Config, FlagsOverrideThePostProcessorAndNameTokens) {
   json j = bpe_json({"<s>", "</s>", "<pad>", "a"}, {});
   j["post_processor"] = {{"type", "TemplateProcessing"},
@@ -211,6 +225,45 @@ TEST(Decode, PieceLookupsAndRangeChecks) {
   EXPECT_EQ(t.piece_to_id("nope"), -1);
   EXPECT_EQ(t.id_to_piece('A'), "A");
   EXPECT_EQ(t.decode(std::vector<int32_t>{}), "");
+}
+
+}  // namespace
+}  // namespace tpro::test
+
+namespace tpro::test {
+namespace {
+
+// A byte-level GGUF vocabulary whose only merges build "1234", so the ids show how a
+// pre-tokenizer cut the digits.
+VocabData digit_vocab(const std::string& pre) {
+  VocabData v;
+  v.model = "gpt2";
+  v.pre = pre;
+  for (int b = 0; b < 256; ++b) v.tokens.push_back(tok::byte_to_unicode()[size_t(b)]);
+  v.tokens.insert(v.tokens.end(), {"12", "123", "1234"});
+  v.merges = {"1 2", "12 3", "123 4"};
+  return v;
+}
+
+TEST(GgufPre, EveryNamedPreTokenizerLoadsAndRoundTrips) {
+  const std::string text = "Hello wörld, it's 2024!\n\t日本語 <b>x</b>  ";
+  for (const char* pre : {"gpt2", "gpt-2", "default", "phi-2", "mpt", "olmo", "jais", "roberta-bpe", "llama3", "llama-v3",
+                          "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "dbrx", "smaug-bpe",
+                          "chatglm-bpe", "qwen2", "deepseek-r1-qwen", "smollm", "starcoder", "refact", "tekken",
+                          "gpt-4o", "llama4", "deepseek-llm", "deepseek-coder", "deepseek-v3"}) {
+    Tokenizer t = Tokenizer::from_vocab(digit_vocab(pre));
+    EXPECT_EQ(t.decode(t.encode(text)), text) << pre;
+  }
+}
+
+TEST(GgufPre, DigitGroupingFollowsTheNamedRegex) {
+  auto ids = [](const char* pre) { return Tokenizer::from_vocab(digit_vocab(pre)).encode("1234", false); };
+  const int32_t one = '1', four = '4', t123 = 257, t1234 = 258;
+  EXPECT_EQ(ids("gpt2"), (std::vector<int32_t>{t1234}));             // \p{N}+
+  EXPECT_EQ(ids("llama3"), (std::vector<int32_t>{t123, four}));      // \p{N}{1,3}
+  EXPECT_EQ(ids("deepseek-v3"), (std::vector<int32_t>{t123, four}));
+  EXPECT_EQ(ids("qwen2"), (std::vector<int32_t>{one, '2', '3', four}));   // \p{N}
+  EXPECT_EQ(ids("smollm"), (std::vector<int32_t>{one, '2', '3', four}));  // Digits(individual)
 }
 
 }  // namespace
