@@ -41,15 +41,24 @@ std::string escaped(const std::string& s) {
   return out;
 }
 
+// Pads to `width` characters (code points, not bytes) so multi-byte pieces stay aligned.
+std::string padded(const std::string& s, size_t width) {
+  size_t chars = 0;
+  for (unsigned char c : s) chars += (c & 0xC0) != 0x80;
+  return s + std::string(chars < width ? width - chars : 1, ' ');
+}
+
 int run(const TokenizeArgs& a) {
   std::string text = a.file.empty() ? a.text : read_file(a.file);
+  auto t_load = std::chrono::steady_clock::now();
   Tokenizer tok = Tokenizer::load(a.model);
   auto t0 = std::chrono::steady_clock::now();
   std::vector<int32_t> ids = tok.encode(text, !a.no_special);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.bench) {
-    std::printf("%zu bytes -> %zu tokens in %.3f s: %.2f MB/s, %.0f tokens/s\n", text.size(), ids.size(), secs,
-                double(text.size()) / 1e6 / secs, double(ids.size()) / secs);
+    double load = std::chrono::duration<double>(t0 - t_load).count();
+    std::printf("loaded in %.3f s; %zu bytes -> %zu tokens in %.3f s: %.2f MB/s, %.0f tokens/s\n", load, text.size(),
+                ids.size(), secs, double(text.size()) / 1e6 / secs, double(ids.size()) / secs);
     return 0;
   }
   if (a.json) {
@@ -59,12 +68,12 @@ int run(const TokenizeArgs& a) {
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
-  std::printf("%zu tokens\n", ids.size());
+  std::printf("%zu tokens\n%6s %8s  %s%s\n", ids.size(), "index", "id", padded("piece", 24).c_str(), "text");
   for (size_t i = 0; i < ids.size(); ++i) {
     std::string piece = tok.id_to_piece(ids[i]);
     std::string shown = tok.decode(std::span<const int32_t>(&ids[i], 1));
-    std::printf("%6zu %8d  %-24s %s%s\n", i, ids[i], escaped(piece).c_str(), tok.is_special(ids[i]) ? "[special] " : "",
-                shown == piece ? "" : ("\"" + escaped(shown) + "\"").c_str());
+    std::string text = tok.is_special(ids[i]) ? "[special]" : shown == piece ? "" : "\"" + escaped(shown) + "\"";
+    std::printf("%6zu %8d  %s%s\n", i, ids[i], padded(escaped(piece), 24).c_str(), text.c_str());
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 // Reference: huggingface/tokenizers tokenizer/serialization.rs and models/bpe/serialization.rs.
 #include <algorithm>
 #include <cstdlib>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/log.h"
@@ -14,52 +15,39 @@ namespace tpro::tok {
 
 namespace {
 
-void parse_vocab(const Json& vocab, const JsonAt& at, Pipeline& p) {
-  require_object(vocab, at);
-  size_t n = vocab.size();
+// The flat lists come from parse_tokenizer_json; paths are only built on failure.
+void parse_vocab(const BulkLists& bulk, const JsonAt& at, Pipeline& p) {
+  size_t n = bulk.vocab.size();
   p.pieces.assign(n, std::string());
   p.kinds.assign(n, PieceKind::Hole);
   p.model.vocab.reserve(n);
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    int64_t id = get_int(it.value(), at.at(it.key()));
+  for (const auto& [piece, id] : bulk.vocab) {
     if (id < 0 || size_t(id) >= n)
-      at.at(it.key()).fail("id " + std::to_string(id) + " is out of range: the vocabulary has " + std::to_string(n) +
-                           " entries, so ids must be 0.." + std::to_string(n - 1));
+      at.at(piece).fail("id " + std::to_string(id) + " is out of range: the vocabulary has " + std::to_string(n) +
+                        " entries, so ids must be 0.." + std::to_string(n - 1));
     if (p.kinds[size_t(id)] != PieceKind::Hole)
-      at.fail("tokens '" + p.pieces[size_t(id)] + "' and '" + it.key() + "' share id " + std::to_string(id));
-    p.pieces[size_t(id)] = it.key();
+      at.fail("tokens '" + p.pieces[size_t(id)] + "' and '" + piece + "' share id " + std::to_string(id));
+    p.pieces[size_t(id)] = piece;
     p.kinds[size_t(id)] = PieceKind::Normal;
-    p.model.vocab.emplace(it.key(), int32_t(id));
+    p.model.vocab.emplace(piece, int32_t(id));
   }
   p.piece_ids = p.model.vocab;
 }
 
-// A merge is "a b" (split at the first space, as HF does) or ["a", "b"].
-std::pair<std::string, std::string> merge_parts(const Json& m, const JsonAt& at) {
-  if (m.is_array()) {
-    if (m.size() != 2) at.fail("expected [left, right], got an array of " + std::to_string(m.size()));
-    return {get_string(m[0], at.at(size_t(0))), get_string(m[1], at.at(size_t(1)))};
-  }
-  std::string s = get_string(m, at);
-  size_t sp = s.find(' ');
-  if (sp == std::string::npos) at.fail("expected \"left right\", got \"" + s + "\" (no space)");
-  return {s.substr(0, sp), s.substr(sp + 1)};
-}
-
-void parse_merges(const Json& merges, const JsonAt& at, Pipeline& p) {
-  require_array(merges, at);
+void parse_merges(const BulkLists& bulk, const JsonAt& at, Pipeline& p) {
   BpeModel& m = p.model;
   size_t prefix_len = m.continuing_subword_prefix.size();
-  for (size_t i = 0; i < merges.size(); ++i) {
-    JsonAt mat = at.at(i);
-    auto [a, b] = merge_parts(merges[i], mat);
+  std::string merged;
+  for (size_t i = 0; i < bulk.merges.size(); ++i) {
+    const auto& [a, b] = bulk.merges[i];
     auto ia = m.vocab.find(a), ib = m.vocab.find(b);
-    if (ia == m.vocab.end()) mat.fail("merge '" + a + " " + b + "' names unknown token '" + a + "'");
-    if (ib == m.vocab.end()) mat.fail("merge '" + a + " " + b + "' names unknown token '" + b + "'");
-    std::string merged = a + (b.size() >= prefix_len ? b.substr(prefix_len) : b);
-    auto im = m.vocab.find(merged);
-    if (im == m.vocab.end())
-      mat.fail("merge '" + a + " " + b + "' produces '" + merged + "', which is not in the vocabulary");
+    auto bad = [&](const std::string& what) { at.at(i).fail("merge '" + a + " " + b + "' " + what); };
+    if (ia == m.vocab.end()) bad("names unknown token '" + a + "'");
+    if (ib == m.vocab.end()) bad("names unknown token '" + b + "'");
+    merged.assign(a);
+    merged.append(b, std::min(prefix_len, b.size()));
+    auto im = m.vocab.find(std::string_view(merged));
+    if (im == m.vocab.end()) bad("produces '" + merged + "', which is not in the vocabulary");
     m.add_merge(ia->second, ib->second, uint32_t(i), im->second);
   }
 }
@@ -69,7 +57,7 @@ std::string optional_string(const Json& j, const char* key, const JsonAt& at) {
   return v ? get_string(*v, at.at(key)) : std::string();
 }
 
-void parse_model(const Json& j, const JsonAt& at, Pipeline& p) {
+void parse_model(const Json& j, const JsonAt& at, const BulkLists& bulk, Pipeline& p) {
   require_object(j, at);
   const Json* type_field = optional(j, "type");
   std::string type = type_field ? get_string(*type_field, at.at("type")) : (j.contains("merges") ? "BPE" : "");
@@ -88,7 +76,10 @@ void parse_model(const Json& j, const JsonAt& at, Pipeline& p) {
   m.ignore_merges = get_bool(j, "ignore_merges", false, at);
   m.continuing_subword_prefix = optional_string(j, "continuing_subword_prefix", at);
   m.end_of_word_suffix = optional_string(j, "end_of_word_suffix", at);
-  parse_vocab(require(j, "vocab", at), at.at("vocab"), p);
+  require(j, "vocab", at);
+  if (!bulk.has_vocab) at.at("vocab").fail(std::string("expected an object, got ") + j["vocab"].type_name());
+  if (!bulk.vocab_error.empty()) JsonAt{at.origin, bulk.vocab_error_path}.fail(bulk.vocab_error);
+  parse_vocab(bulk, at.at("vocab"), p);
   if (const Json* unk = optional(j, "unk_token")) {
     m.unk_token = get_string(*unk, at.at("unk_token"));
     m.has_unk = true;
@@ -96,8 +87,10 @@ void parse_model(const Json& j, const JsonAt& at, Pipeline& p) {
     m.unk_id = it == m.vocab.end() ? -1 : it->second;
   }
   m.finish_vocab();
-  const Json* merges = optional(j, "merges");
-  if (merges) parse_merges(*merges, at.at("merges"), p);
+  if (const Json* merges = optional(j, "merges"); merges && !bulk.has_merges)
+    at.at("merges").fail(std::string("expected an array, got ") + merges->type_name());
+  if (!bulk.merges_error.empty()) JsonAt{at.origin, bulk.merges_error_path}.fail(bulk.merges_error);
+  parse_merges(bulk, at.at("merges"), p);
 }
 
 // The id HF's AddedVocabulary gives a token that is not in the model vocabulary: the one after
@@ -109,11 +102,11 @@ int32_t next_added_id(const Pipeline& p) {
 }
 
 // Adds t with the id the file states, which must be the id HF assigns: the vocabulary id for
-// known contents, else the next id after the vocabulary (HF would silently renumber).
-void add_checked(AddedToken t, int64_t id, const JsonAt& at, Pipeline& p) {
+// known contents, else `next_id` (HF would silently renumber), which then advances.
+void add_checked(AddedToken t, int64_t id, const JsonAt& at, Pipeline& p, int32_t& next_id) {
   if (t.content.empty()) at.at("content").fail("an added token cannot be empty");
   auto known = p.model.vocab.find(t.content);
-  int32_t expected = known != p.model.vocab.end() ? known->second : next_added_id(p);
+  int32_t expected = known != p.model.vocab.end() ? known->second : next_id;
   if (id != expected) {
     if (known != p.model.vocab.end())
       at.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) +
@@ -123,6 +116,7 @@ void add_checked(AddedToken t, int64_t id, const JsonAt& at, Pipeline& p) {
                      "it at id " + std::to_string(expected) + " (hint: added tokens outside the vocabulary must "
                      "follow it in order, without gaps)");
   }
+  if (known == p.model.vocab.end()) ++next_id;
   t.id = int32_t(id);
   p.added.tokens.push_back(std::move(t));
 }
@@ -140,17 +134,12 @@ AddedToken parse_added_token(const Json& e, const JsonAt& at) {
 
 void parse_added_tokens(const Json& list, const JsonAt& at, Pipeline& p) {
   require_array(list, at);
+  int32_t next_id = next_added_id(p);
   for (size_t i = 0; i < list.size(); ++i) {
     JsonAt tat = at.at(i);
     AddedToken t = parse_added_token(list[i], tat);
-    add_checked(std::move(t), get_int(require(list[i], "id", tat), tat.at("id")), tat, p);
+    add_checked(std::move(t), get_int(require(list[i], "id", tat), tat.at("id")), tat, p, next_id);
   }
-}
-
-const AddedToken* find_added(const Pipeline& p, const std::string& content) {
-  for (const AddedToken& t : p.added.tokens)
-    if (t.content == content) return &t;
-  return nullptr;
 }
 
 // transformers adds what tokenizer_config.json declares but tokenizer.json lacks: entries of
@@ -158,6 +147,9 @@ const AddedToken* find_added(const Pipeline& p, const std::string& content) {
 // becomes a special added token, matched whole in text). Returns whether anything was added.
 bool add_config_tokens(const Json& c, const JsonAt& at, Pipeline& p) {
   size_t before = p.added.tokens.size();
+  std::unordered_map<std::string, int32_t> added_ids;  // content -> id
+  for (const AddedToken& t : p.added.tokens) added_ids.emplace(t.content, t.id);
+  int32_t next_id = next_added_id(p);
   if (const Json* dec = optional(c, "added_tokens_decoder")) {
     require_object(*dec, at.at("added_tokens_decoder"));
     std::vector<std::pair<int64_t, const Json*>> entries;
@@ -171,13 +163,14 @@ bool add_config_tokens(const Json& c, const JsonAt& at, Pipeline& p) {
     for (auto [id, e] : entries) {
       JsonAt eat = at.at("added_tokens_decoder").at(std::to_string(id));
       AddedToken t = parse_added_token(*e, eat);
-      if (const AddedToken* have = find_added(p, t.content)) {
-        if (have->id != id)
-          eat.fail("'" + t.content + "' has id " + std::to_string(id) + " here but " + std::to_string(have->id) +
+      if (auto have = added_ids.find(t.content); have != added_ids.end()) {
+        if (have->second != id)
+          eat.fail("'" + t.content + "' has id " + std::to_string(id) + " here but " + std::to_string(have->second) +
                    " in tokenizer.json");
         continue;
       }
-      add_checked(std::move(t), id, eat, p);
+      added_ids.emplace(t.content, int32_t(id));
+      add_checked(std::move(t), id, eat, p, next_id);
     }
   }
   std::vector<std::pair<std::string, std::string>> named;  // (key, content)
@@ -189,7 +182,7 @@ bool add_config_tokens(const Json& c, const JsonAt& at, Pipeline& p) {
       named.emplace_back("additional_special_tokens", get_token_content((*extra)[i], at.at("additional_special_tokens").at(i)));
   }
   for (const auto& [key, content] : named) {
-    if (content.empty() || find_added(p, content)) continue;
+    if (content.empty() || added_ids.count(content)) continue;
     auto it = p.model.vocab.find(content);
     if (it == p.model.vocab.end()) {
       if (key != "bos_token" && key != "eos_token" && key != "pad_token")
@@ -200,6 +193,7 @@ bool add_config_tokens(const Json& c, const JsonAt& at, Pipeline& p) {
     t.content = content;
     t.id = it->second;
     t.special = true;
+    added_ids.emplace(content, t.id);
     p.added.tokens.push_back(std::move(t));
   }
   return p.added.tokens.size() != before;
@@ -258,10 +252,11 @@ void check_post_ids(const Pipeline& p, const JsonAt& at) {
 
 void load_tokenizer_json(std::string_view tokenizer_json, std::string_view config_json, const std::string& origin,
                          Pipeline& p) {
-  Json j = parse_json(tokenizer_json, origin);
+  BulkLists bulk;
+  Json j = parse_tokenizer_json(tokenizer_json, origin, bulk);
   JsonAt root{origin, ""};
   require_object(j, root);
-  parse_model(require(j, "model", root), root.at("model"), p);
+  parse_model(require(j, "model", root), root.at("model"), bulk, p);
   if (const Json* list = optional(j, "added_tokens")) parse_added_tokens(*list, root.at("added_tokens"), p);
   if (const Json* n = optional(j, "normalizer")) parse_normalizer(*n, root.at("normalizer"), p.normalizers);
   if (const Json* t = optional(j, "pre_tokenizer")) parse_pre_tokenizer(*t, root.at("pre_tokenizer"), p.pre_tokenizers);

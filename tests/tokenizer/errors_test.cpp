@@ -83,6 +83,17 @@ TEST(TokenizerErrors, VocabularyAndMerges) {
   EXPECT_HAS(load_error(j), "model.merges[0]: expected [left, right], got an array of 3");
   j["model"]["vocab"]["a"] = "zero";
   EXPECT_HAS(load_error(j), "model.vocab.a: expected an integer, got string");
+  j = small();
+  j["model"]["vocab"]["b"] = {{"id", 1}};
+  EXPECT_HAS(load_error(j), "model.vocab.b: unexpected object");
+  j = small();
+  j["model"]["vocab"] = json::array({json::array({"a", 0.0})});
+  EXPECT_HAS(load_error(j), "model.vocab: expected an object, got array");
+  j = small();
+  j["model"]["merges"] = {"a b", 7};
+  EXPECT_HAS(load_error(j), "model.merges[1]: expected a merge string or [left, right], got number");
+  j["model"]["merges"] = json::object();
+  EXPECT_HAS(load_error(j), "model.merges: expected an array, got object");
 }
 
 TEST(TokenizerErrors, AddedTokenIds) {
