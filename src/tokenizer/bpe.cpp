@@ -62,12 +62,47 @@ const uint64_t* FlatMap64::find(uint64_t key) const {
 
 // ---- BpeModel -------------------------------------------------------------------------------
 
+namespace {
+
+uint32_t codepoint_before(std::string_view s, size_t end) {
+  size_t i = end;
+  while (i > 0 && (uint8_t(s[i - 1]) & 0xC0) == 0x80) --i;
+  if (i > 0) --i;
+  return next_codepoint(s, i);
+}
+
+// Characters that some token has right before `marker` (other than the marker itself).
+std::vector<uint32_t> chars_before(const VocabMap& vocab, const std::string& marker) {
+  std::vector<uint32_t> out;
+  size_t mi = 0;
+  uint32_t m = next_codepoint(marker, mi);
+  for (const auto& [piece, id] : vocab) {
+    for (size_t k = piece.find(marker, 1); k != std::string::npos; k = piece.find(marker, k + 1)) {
+      uint32_t c = codepoint_before(piece, k);
+      if (c != m && std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void BpeModel::finish_vocab() {
   char_ids_.clear();
   for (const auto& [piece, id] : vocab) {
     if (piece.empty() || size_t(utf8_seq_len(uint8_t(piece[0]))) != piece.size()) continue;
     size_t i = 0;
     char_ids_[next_codepoint(piece, i)] = id;
+  }
+  cut_marker_.clear();
+  unsafe_before_cut_.clear();
+  if (continuing_subword_prefix.empty() && end_of_word_suffix.empty()) {
+    for (const char* marker : {"\xE2\x96\x81", "\xC4\xA0"}) {  // ▁, Ġ
+      if (vocab.count(std::string_view(marker)) == 0) continue;
+      cut_marker_ = marker;
+      unsafe_before_cut_ = chars_before(vocab, cut_marker_);
+      break;
+    }
   }
   for (int b = 0; b < 256; ++b) {
     char name[8];
@@ -178,6 +213,19 @@ void BpeModel::merge_all(std::vector<Symbol>& syms) const {
   }
 }
 
+// Where the next part of a long word starts: at a marker, after a character that is neither
+// the marker nor one some token puts before it; word.size() when there is none.
+size_t BpeModel::next_cut(std::string_view word, size_t from) const {
+  size_t i0 = 0;
+  uint32_t marker = next_codepoint(cut_marker_, i0);
+  for (size_t k = word.find(cut_marker_, from + 1); k != std::string_view::npos; k = word.find(cut_marker_, k + 1)) {
+    uint32_t c = codepoint_before(word, k);
+    if (c != marker && std::find(unsafe_before_cut_.begin(), unsafe_before_cut_.end(), c) == unsafe_before_cut_.end())
+      return k;
+  }
+  return word.size();
+}
+
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (ignore_merges) {
@@ -187,6 +235,19 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
       return;
     }
   }
+  if (word.size() < kMaxCachedBytes || cut_marker_.empty()) {
+    merge_cached(word, out);
+    return;
+  }
+  for (size_t start = 0; start < word.size();) {
+    size_t end = next_cut(word, start);
+    merge_cached(word.substr(start, end - start), out);
+    start = end;
+  }
+}
+
+// BPE of one word through the cache (which holds merge results only, never ignore_merges ones).
+void BpeModel::merge_cached(std::string_view word, std::vector<int32_t>& out) const {
   bool cacheable = word.size() < kMaxCachedBytes;
   CacheShard& shard = cache_[StringHash{}(word) % kCacheShards];
   if (cacheable) {

@@ -66,9 +66,16 @@ class BpeModel {
   std::optional<MergeInfo> find_merge(int32_t a, int32_t b) const;
   void initial_symbols(std::string_view word, std::vector<Symbol>& syms) const;
   void merge_all(std::vector<Symbol>& syms) const;
+  void merge_cached(std::string_view word, std::vector<int32_t>& out) const;
+  size_t next_cut(std::string_view word, size_t from) const;
   int32_t char_id(std::string_view word, size_t start, size_t end) const;
 
   FlatMap64 merges_;  // (a << 32 | b) -> (rank << 32 | new_id)
+  // Long words (SentencePiece text without a pre-tokenizer is one word) are cut before a
+  // marker ("▁", or "Ġ") wherever no vocabulary token spans the cut: merges only build
+  // vocabulary tokens, so BPE of the whole equals BPE of the parts, and the parts are cached.
+  std::string cut_marker_;
+  std::vector<uint32_t> unsafe_before_cut_;  // characters some token has right before the marker
   std::unordered_map<uint32_t, int32_t> char_ids_;  // single-character tokens by code point
   std::array<int32_t, 256> byte_ids_{};             // "<0xXX>" tokens, or -1
 

@@ -93,6 +93,22 @@ TEST(AddedTokensInText, NormalizedOnesMatchTheNormalizedText) {
   EXPECT_EQ(t.encode("na\u00efve"), (std::vector<int32_t>{6, 1, 8, 10, 3}));
 }
 
+TEST(Bpe, LongWordsAreOnlyCutWhereNoTokenSpansTheCut) {
+  // One 900-byte word. "x▁" is a token, so no cut may fall between x and ▁: merging x+▁ first
+  // (rank 0) must win over ▁+a everywhere, as in an uncut BPE.
+  std::string unit = "x\u2581a", text;
+  for (int i = 0; i < 180; ++i) text += unit;
+  json j = bpe_json({"x", "\u2581", "a", "x\u2581", "\u2581a"}, {"x \u2581", "\u2581 a"});
+  std::vector<int32_t> want;
+  for (int i = 0; i < 180; ++i) want.insert(want.end(), {3, 2});
+  EXPECT_EQ(from(j).encode(text), want);
+  // Without the "x▁" token the word is cut before each ▁ and every part merges ▁+a.
+  json k = bpe_json({"x", "\u2581", "a", "\u2581a"}, {"\u2581 a"});
+  want.clear();
+  for (int i = 0; i < 180; ++i) want.insert(want.end(), {0, 3});
+  EXPECT_EQ(from(k).encode(text), want);
+}
+
 TEST(Config, FlagsOverrideThePostProcessorAndNameTokens) {
   json j = bpe_json({"<s>", "</s>", "<pad>", "a"}, {});
   j["post_processor"] = {{"type", "TemplateProcessing"},
