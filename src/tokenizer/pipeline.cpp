@@ -176,7 +176,7 @@ void pre_tokenize_step(const PreTokenizer& t, const Piece& p, std::vector<Piece>
     }
     case PreTokenizer::Kind::ByteLevel: {
       Piece q = p;
-      if (t.add_prefix_space && !q.text.empty() && q.text[0] != ' ') q.text.insert(0, " ");
+      if (t.add_prefix_space && !q.text.empty() && q.text[0] != ' ') q.text = " " + q.text;
       std::vector<Piece> parts;
       if (t.use_regex) {
         gpt2_regex()->find_all(q.text, m);

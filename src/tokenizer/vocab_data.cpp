@@ -147,7 +147,7 @@ void setup_llama(const VocabData& v, Pipeline& p) {
   const std::string space = "\xE2\x96\x81";  // ▁
   if (v.add_space_prefix) p.normalizers.push_back(normalizer(Normalizer::Kind::Prepend, space));
   Normalizer replace_space = normalizer(Normalizer::Kind::Replace, space);
-  replace_space.pattern.literal = " ";
+  replace_space.pattern.literal.assign(1, ' ');
   p.normalizers.push_back(replace_space);
   BpeModel& m = p.model;
   m.byte_fallback = true;
@@ -159,7 +159,7 @@ void setup_llama(const VocabData& v, Pipeline& p) {
   add_spm_merges(m, v.tokens, v.scores);
   Decoder replace = decoder(Decoder::Kind::Replace);
   replace.pattern.literal = space;
-  replace.content = " ";
+  replace.content.assign(1, ' ');
   p.decoders = {replace, decoder(Decoder::Kind::ByteFallback), decoder(Decoder::Kind::Fuse)};
   if (v.add_space_prefix) {
     Decoder strip = decoder(Decoder::Kind::Strip);
