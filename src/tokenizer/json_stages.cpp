@@ -175,12 +175,15 @@ void parse_pre_tokenizer(const Json& j, const JsonAt& at, std::vector<PreTokeniz
     p.replacement = get_char(j, "replacement", at);
     p.prepend_scheme = parse_prepend_scheme(j, at);
     p.split = get_bool(j, "split", true, at);
+  } else if (type == "Punctuation") {
+    p.kind = PreTokenizer::Kind::Punctuation;
+    p.behavior = optional(j, "behavior") ? parse_behavior(j, at) : SplitBehavior::Isolated;
   } else if (type == "Whitespace") {
     p.kind = PreTokenizer::Kind::Whitespace;
   } else if (type == "WhitespaceSplit") {
     p.kind = PreTokenizer::Kind::WhitespaceSplit;
   } else {
-    unsupported(at, "pre-tokenizer", type, "Sequence, ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit");
+    unsupported(at, "pre-tokenizer", type, "Sequence, ByteLevel, Split, Digits, Metaspace, Punctuation, Whitespace, WhitespaceSplit");
   }
   out.push_back(std::move(p));
 }

@@ -106,6 +106,12 @@ const Regex& numeric_regex() {
   return *re;
 }
 
+// Unicode punctuation (P*) or ASCII punctuation, which includes symbols such as $+<=>^`|~.
+const Regex& punctuation_regex() {
+  static const auto re = Regex::compile("[\\p{P}!-/:-@\\[-`{-~]", "Punctuation pre-tokenizer");
+  return *re;
+}
+
 // HF's Whitespace regex \w+|[^\w\s]+ with Rust's \w (Alphabetic, marks, decimal digits,
 // connector punctuation, joiners), which is wider than PCRE2's.
 std::shared_ptr<const Regex> whitespace_regex() {
@@ -152,6 +158,10 @@ void pre_tokenize_step(const PreTokenizer& t, const Piece& p, std::vector<Piece>
     case PreTokenizer::Kind::Digits:
       numeric_regex().find_all(p.text, m);
       split_piece(p, m, false, t.individual_digits ? SplitBehavior::Isolated : SplitBehavior::Contiguous, out);
+      return;
+    case PreTokenizer::Kind::Punctuation:
+      punctuation_regex().find_all(p.text, m);
+      split_piece(p, m, false, t.behavior, out);
       return;
     case PreTokenizer::Kind::WhitespaceSplit:
       split_piece(p, char_matches(p.text, is_whitespace), false, SplitBehavior::Removed, out);

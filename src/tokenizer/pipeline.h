@@ -32,9 +32,9 @@ struct Normalizer {
 };
 
 struct PreTokenizer {
-  enum class Kind { ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit } kind = Kind::Split;
+  enum class Kind { ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit, Punctuation } kind = Kind::Split;
   Pattern pattern;  // Split (Whitespace uses a built-in regex)
-  SplitBehavior behavior = SplitBehavior::Isolated;
+  SplitBehavior behavior = SplitBehavior::Isolated;  // Split, Punctuation
   bool invert = false;
   bool add_prefix_space = false, use_regex = true;  // ByteLevel
   bool individual_digits = false;                   // Digits

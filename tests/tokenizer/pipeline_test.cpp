@@ -84,6 +84,15 @@ TEST(PreTokenizer, DigitsUseTheUnicodeNumericClass) {
   EXPECT_EQ(run({d}, "Call 123 please"), (V{"Call ", "123", " please"}));
 }
 
+TEST(PreTokenizer, PunctuationIsolatesUnicodeAndAsciiPunctuation) {
+  PreTokenizer p;
+  p.kind = PreTokenizer::Kind::Punctuation;
+  EXPECT_EQ(run({p}, "Hey friend!     How are you?!?"), (V{"Hey friend", "!", "     How are you", "?", "!", "?"}));
+  EXPECT_EQ(run({p}, "a$b\u00bfc\u3002"), (V{"a", "$", "b", "\u00bf", "c", "\u3002"}));
+  p.behavior = SplitBehavior::Contiguous;
+  EXPECT_EQ(run({p}, "x!?y"), (V{"x", "!?", "y"}));
+}
+
 TEST(PreTokenizer, WhitespaceAndWhitespaceSplit) {
   PreTokenizer w;
   w.kind = PreTokenizer::Kind::Whitespace;
