@@ -2,8 +2,8 @@
 // what a template or dataset line becomes), or with --bench only the encode throughput.
 // Does not apply chat templates; render them first and pass the result with --file.
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
@@ -60,9 +60,10 @@ int run(const TokenizeArgs& a) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.bench) {  // CPU time too: on a shared machine it is the steadier figure
     double load = std::chrono::duration<double>(t0 - t_load).count();
-    std::printf("loaded in %.3f s; %zu bytes -> %zu tokens in %.3f s (%.3f s CPU): %.2f MB/s (%.2f MB/CPU-s), %.0f tokens/s\n",
-                load, text.size(), ids.size(), secs, cpu, double(text.size()) / 1e6 / secs,
-                double(text.size()) / 1e6 / cpu, double(ids.size()) / secs);
+    std::printf(
+        "loaded in %.3f s; %zu bytes -> %zu tokens in %.3f s (%.3f s CPU): %.2f MB/s (%.2f MB/CPU-s), %.0f tokens/s\n",
+        load, text.size(), ids.size(), secs, cpu, double(text.size()) / 1e6 / secs, double(text.size()) / 1e6 / cpu,
+        double(ids.size()) / secs);
     return 0;
   }
   if (a.json) {

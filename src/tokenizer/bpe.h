@@ -43,8 +43,8 @@ class BpeModel {
  public:
   VocabMap vocab;  // model vocabulary (added tokens live outside it)
   bool byte_fallback = false, fuse_unk = false, ignore_merges = false;
-  int32_t unk_id = -1;     // -1: unknown characters are dropped (or unk_token is missing)
-  std::string unk_token;   // named in the error when unk_id is -1 but an unknown is needed
+  int32_t unk_id = -1;    // -1: unknown characters are dropped (or unk_token is missing)
+  std::string unk_token;  // named in the error when unk_id is -1 but an unknown is needed
   bool has_unk = false;
   std::string continuing_subword_prefix, end_of_word_suffix;
 
@@ -75,7 +75,7 @@ class BpeModel {
   // marker ("▁", or "Ġ") wherever no vocabulary token spans the cut: merges only build
   // vocabulary tokens, so BPE of the whole equals BPE of the parts, and the parts are cached.
   std::string cut_marker_;
-  std::vector<uint32_t> unsafe_before_cut_;  // characters some token has right before the marker
+  std::vector<uint32_t> unsafe_before_cut_;         // characters some token has right before the marker
   std::unordered_map<uint32_t, int32_t> char_ids_;  // single-character tokens by code point
   std::array<int32_t, 256> byte_ids_{};             // "<0xXX>" tokens, or -1
 

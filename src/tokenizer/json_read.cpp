@@ -1,9 +1,9 @@
 // JSON helpers with file/path/expected-vs-got errors; see json_read.h.
 #include "tokenizer/json_read.h"
 
-#include "core/error.h"
-
 #include <type_traits>
+
+#include "core/error.h"
 
 namespace tpro::tok {
 
@@ -20,7 +20,8 @@ void JsonAt::fail(const std::string& msg) const {
 
 namespace {
 
-[[noreturn]] void syntax_error(std::string_view text, const std::string& origin, size_t nl_byte, const std::string& what) {
+[[noreturn]] void syntax_error(std::string_view text, const std::string& origin, size_t nl_byte,
+                               const std::string& what) {
   size_t byte = nl_byte > 0 ? nl_byte - 1 : 0;  // nlohmann counts from 1
   size_t line = 1, col = 1;
   for (size_t i = 0; i < byte && i < text.size(); ++i) {
@@ -47,7 +48,9 @@ class BulkSax : public nlohmann::json_sax<Json> {
   bool boolean(bool v) override { return value(v); }
   bool number_integer(number_integer_t v) override { return value(v); }
   bool number_unsigned(number_unsigned_t v) override { return value(v); }
-  bool number_float(number_float_t v, const string_t& s) override { return mode_ == Mode::Dom ? dom_.number_float(v, s) : value(v); }
+  bool number_float(number_float_t v, const string_t& s) override {
+    return mode_ == Mode::Dom ? dom_.number_float(v, s) : value(v);
+  }
   bool string(string_t& v) override;
   bool binary(binary_t& v) override { return dom_.binary(v); }
   bool key(string_t& v) override;
@@ -88,11 +91,16 @@ class BulkSax : public nlohmann::json_sax<Json> {
 template <typename T>
 bool BulkSax::value(T v) {
   if (mode_ == Mode::Dom) {
-    if constexpr (std::is_same_v<T, std::nullptr_t>) return dom_.null();
-    else if constexpr (std::is_same_v<T, bool>) return dom_.boolean(v);
-    else if constexpr (std::is_same_v<T, number_integer_t>) return dom_.number_integer(v);
-    else if constexpr (std::is_same_v<T, number_unsigned_t>) return dom_.number_unsigned(v);
-    else return dom_.number_float(v, "");
+    if constexpr (std::is_same_v<T, std::nullptr_t>)
+      return dom_.null();
+    else if constexpr (std::is_same_v<T, bool>)
+      return dom_.boolean(v);
+    else if constexpr (std::is_same_v<T, number_integer_t>)
+      return dom_.number_integer(v);
+    else if constexpr (std::is_same_v<T, number_unsigned_t>)
+      return dom_.number_unsigned(v);
+    else
+      return dom_.number_float(v, "");
   }
   if (mode_ == Mode::Vocab && depth_ == 0) {
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {

@@ -29,8 +29,8 @@ Json parse_json(std::string_view text, const std::string& origin);
 // entries that a DOM would hold as std::map nodes); the DOM gets empty placeholders instead.
 struct BulkLists {
   bool has_vocab = false, has_merges = false;
-  std::vector<std::pair<std::string, int64_t>> vocab;          // in file order
-  std::vector<std::pair<std::string, std::string>> merges;     // both serializations
+  std::vector<std::pair<std::string, int64_t>> vocab;       // in file order
+  std::vector<std::pair<std::string, std::string>> merges;  // both serializations
   // The first malformed entry of each list: its path ("model.merges[3]") and the problem.
   std::string vocab_error_path, vocab_error, merges_error_path, merges_error;
 };

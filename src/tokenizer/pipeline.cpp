@@ -173,8 +173,8 @@ void pre_tokenize_step(const PreTokenizer& t, const Piece& p, std::vector<Piece>
     case PreTokenizer::Kind::Metaspace: {
       Piece q{replace_all(p.text, Pattern{" ", nullptr}, t.replacement), p.at_start};
       bool starts = q.text.compare(0, t.replacement.size(), t.replacement) == 0;
-      bool prepend = t.prepend_scheme == PrependScheme::Always ||
-                     (t.prepend_scheme == PrependScheme::First && p.at_start);
+      bool prepend =
+          t.prepend_scheme == PrependScheme::Always || (t.prepend_scheme == PrependScheme::First && p.at_start);
       if (prepend && !starts) q.text.insert(0, t.replacement);
       if (!t.split) {
         if (!q.text.empty()) out.push_back(std::move(q));

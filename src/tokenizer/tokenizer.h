@@ -30,7 +30,7 @@ struct VocabData {
   std::vector<std::string> merges;  // "a b"
   int32_t bos_id = -1, eos_id = -1, pad_id = -1, unk_id = -1;
   bool add_bos = false, add_eos = false;
-  bool add_space_prefix = true;     // tokenizer.ggml.add_space_prefix ("llama" only; Gemma: false)
+  bool add_space_prefix = true;  // tokenizer.ggml.add_space_prefix ("llama" only; Gemma: false)
   std::string chat_template;
 };
 

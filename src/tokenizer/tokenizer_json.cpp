@@ -61,12 +61,15 @@ void parse_model(const Json& j, const JsonAt& at, const BulkLists& bulk, Pipelin
   require_object(j, at);
   const Json* type_field = optional(j, "type");
   std::string type = type_field ? get_string(*type_field, at.at("type")) : (j.contains("merges") ? "BPE" : "");
+  if (type.empty()) at.at("type").fail("is missing and there are no merges, so this is not a BPE model");
   if (type != "BPE") {
     std::string hint = type == "WordPiece" ? "WordPiece belongs to BERT-style encoders"
                        : type == "Unigram" ? "Unigram is SentencePiece's unigram model (T5, XLM-R, ALBERT)"
                                            : "only byte-pair-encoding models are implemented";
-    at.at("type").fail("model type '" + type + "' is not supported; tpro supports BPE tokenizers (GPT-2, Llama, "
-                       "Mistral, Qwen, Gemma, SmolLM) (hint: " + hint + ")");
+    at.at("type").fail("model type '" + type +
+                       "' is not supported; tpro supports BPE tokenizers (GPT-2, Llama, "
+                       "Mistral, Qwen, Gemma, SmolLM) (hint: " +
+                       hint + ")");
   }
   if (const Json* d = optional(j, "dropout"); d && d->is_number() && d->get<double>() > 0)
     at.at("dropout").fail("BPE dropout " + d->dump() + " is not supported (it makes tokenization random)");
@@ -112,8 +115,11 @@ void add_checked(AddedToken t, int64_t id, const JsonAt& at, Pipeline& p, int32_
       at.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) +
                        ", but the vocabulary gives it id " + std::to_string(expected));
     at.at("id").fail("added token '" + t.content + "' has id " + std::to_string(id) + ", out of range: the " +
-                     std::to_string(p.model.vocab.size()) + "-token vocabulary and the added tokens before it put "
-                     "it at id " + std::to_string(expected) + " (hint: added tokens outside the vocabulary must "
+                     std::to_string(p.model.vocab.size()) +
+                     "-token vocabulary and the added tokens before it put "
+                     "it at id " +
+                     std::to_string(expected) +
+                     " (hint: added tokens outside the vocabulary must "
                      "follow it in order, without gaps)");
   }
   if (known == p.model.vocab.end()) ++next_id;
@@ -156,7 +162,8 @@ bool add_config_tokens(const Json& c, const JsonAt& at, Pipeline& p) {
     for (auto it = dec->begin(); it != dec->end(); ++it) {
       char* end = nullptr;
       long long id = std::strtoll(it.key().c_str(), &end, 10);
-      if (it.key().empty() || *end != '\0') at.at("added_tokens_decoder").at(it.key()).fail("expected an integer id as key");
+      if (it.key().empty() || *end != '\0')
+        at.at("added_tokens_decoder").at(it.key()).fail("expected an integer id as key");
       entries.emplace_back(id, &it.value());
     }
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -179,7 +186,8 @@ bool add_config_tokens(const Json& c, const JsonAt& at, Pipeline& p) {
   if (const Json* extra = optional(c, "additional_special_tokens")) {
     require_array(*extra, at.at("additional_special_tokens"));
     for (size_t i = 0; i < extra->size(); ++i)
-      named.emplace_back("additional_special_tokens", get_token_content((*extra)[i], at.at("additional_special_tokens").at(i)));
+      named.emplace_back("additional_special_tokens",
+                         get_token_content((*extra)[i], at.at("additional_special_tokens").at(i)));
   }
   for (const auto& [key, content] : named) {
     if (content.empty() || added_ids.count(content)) continue;
@@ -205,16 +213,32 @@ int32_t token_id(const Pipeline& p, const std::string& content, const JsonAt& at
   return it->second;
 }
 
+// The id of the config's bos_token/eos_token/pad_token, or `current` when it is null or absent.
+int32_t named_id(const Json& c, const char* key, const JsonAt& at, const Pipeline& p, int32_t current) {
+  const Json* v = optional(c, key);
+  if (!v) return current;
+  std::string content = get_token_content(*v, at.at(key));
+  return content.empty() ? current : token_id(p, content, at.at(key));
+}
+
+// A string, or [{"name": "default", "template": ...}, ...] (the default one is used).
+std::string chat_template_of(const Json& t, const JsonAt& at) {
+  if (t.is_string()) return t.get<std::string>();
+  if (!t.is_array() || t.empty())
+    at.fail(std::string("expected a string or a list of named templates, got ") + t.type_name());
+  size_t pick = 0;
+  for (size_t i = 0; i < t.size(); ++i)
+    if (const Json* name = optional(t[i], "name"); name && *name == "default") pick = i;
+  return get_string(require(t[pick], "template", at.at(pick)), at.at(pick).at("template"));
+}
+
 // BOS/EOS/PAD names, add_bos_token/add_eos_token and the chat template.
 void apply_config(const Json& c, const JsonAt& at, Pipeline& p) {
   require_object(c, at);
   if (add_config_tokens(c, at, p)) p.finish();
-  if (const Json* v = optional(c, "bos_token"))
-    if (std::string s = get_token_content(*v, at.at("bos_token")); !s.empty()) p.bos_id = token_id(p, s, at.at("bos_token"));
-  if (const Json* v = optional(c, "eos_token"))
-    if (std::string s = get_token_content(*v, at.at("eos_token")); !s.empty()) p.eos_id = token_id(p, s, at.at("eos_token"));
-  if (const Json* v = optional(c, "pad_token"))
-    if (std::string s = get_token_content(*v, at.at("pad_token")); !s.empty()) p.pad_id = token_id(p, s, at.at("pad_token"));
+  p.bos_id = named_id(c, "bos_token", at, p, p.bos_id);
+  p.eos_id = named_id(c, "eos_token", at, p, p.eos_id);
+  p.pad_id = named_id(c, "pad_token", at, p, p.pad_id);
   // transformers' Llama/Gemma fast tokenizers rebuild the post-processor from these flags.
   if (optional(c, "add_bos_token") || optional(c, "add_eos_token")) {
     bool had_bos = std::find(p.prefix_ids.begin(), p.prefix_ids.end(), p.bos_id) != p.prefix_ids.end();
@@ -225,19 +249,7 @@ void apply_config(const Json& c, const JsonAt& at, Pipeline& p) {
     if (add_eos && p.eos_id < 0) at.at("add_eos_token").fail("is true but no eos_token is set");
     set_bos_eos(p, add_bos, add_eos);
   }
-  if (const Json* t = optional(c, "chat_template")) {
-    if (t->is_string()) {
-      p.chat_template = t->get<std::string>();
-    } else if (t->is_array() && !t->empty()) {  // [{"name": "default", "template": ...}, ...]
-      size_t pick = 0;
-      for (size_t i = 0; i < t->size(); ++i)
-        if (optional((*t)[i], "name") && (*t)[i]["name"] == "default") pick = i;
-      p.chat_template = get_string(require((*t)[pick], "template", at.at("chat_template").at(pick)),
-                                   at.at("chat_template").at(pick).at("template"));
-    } else {
-      at.at("chat_template").fail(std::string("expected a string or a list of named templates, got ") + t->type_name());
-    }
-  }
+  if (const Json* t = optional(c, "chat_template")) p.chat_template = chat_template_of(*t, at.at("chat_template"));
 }
 
 void check_post_ids(const Pipeline& p, const JsonAt& at) {

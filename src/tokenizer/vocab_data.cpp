@@ -67,14 +67,19 @@ const std::vector<PreSpec>& pre_specs() {
   static const std::vector<PreSpec> specs = {
       {{"gpt2", "gpt-2", "default", "phi-2", "mpt", "olmo", "jais", "roberta-bpe"}, {}, true},
       {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"},
-       {kLlama3Regex}, false, false, false, true},
+       {kLlama3Regex},
+       false,
+       false,
+       false,
+       true},
       {{"dbrx", "smaug-bpe", "chatglm-bpe"}, {kLlama3Regex}},
       {{"qwen2", "deepseek-r1-qwen"}, {kQwen2Regex}, false, false, true},
       {{"smollm", "starcoder", "refact"}, {}, true, true},
       {{"tekken"}, {kTekkenRegex}},
       {{"gpt-4o", "llama4"}, {kGpt4oRegex}},
       {{"deepseek-llm"},
-       {"[\\r\\n]", kDeepseekLlmLetters, "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", "[一-龥ࠀ-一가-퟿]+", "\\p{N}+"}},
+       {"[\\r\\n]", kDeepseekLlmLetters, "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", "[一-龥ࠀ-一가-퟿]+",
+        "\\p{N}+"}},
       {{"deepseek-coder"}, {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", "[一-龥ࠀ-一가-퟿]+", "\\p{N}"}},
       {{"deepseek-v3"}, {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+", kDeepseekV3Regex}},
   };
@@ -178,7 +183,8 @@ void check_id(int32_t id, const char* name, const VocabData& v) {
 
 void load_vocab_data(const VocabData& v, Pipeline& p) {
   if (v.model != "gpt2" && v.model != "llama")
-    fail("GGUF vocabulary: tokenizer.ggml.model '", v.model, "' is not supported (supported: gpt2 = byte-level BPE, "
+    fail("GGUF vocabulary: tokenizer.ggml.model '", v.model,
+         "' is not supported (supported: gpt2 = byte-level BPE, "
          "llama = SentencePiece BPE; hint: WordPiece/Unigram models such as bert or t5 are not trainable with tpro)");
   if (v.tokens.empty()) fail("GGUF vocabulary: tokenizer.ggml.tokens is empty");
   if (!v.scores.empty() && v.scores.size() != v.tokens.size())

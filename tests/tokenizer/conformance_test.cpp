@@ -43,8 +43,8 @@ void check_divergent(const std::string& vocab, const json& oracle, const Tokeniz
     if (r.is_null()) continue;
     std::string text = entries[i]["text"].get<std::string>();
     auto hf = r["hf_ids"].get<std::vector<int32_t>>();
-    EXPECT_EQ(tok.encode(text, false), hf) << vocab << " divergent[" << i << "] \"" << printable(text) << "\": "
-                                           << id_diff(tok, tok.encode(text, false), hf);
+    EXPECT_EQ(tok.encode(text, false), hf) << vocab << " divergent[" << i << "] \"" << printable(text)
+                                           << "\": " << id_diff(tok, tok.encode(text, false), hf);
     EXPECT_NE(r["oracle_ids"].get<std::vector<int32_t>>(), hf)
         << vocab << " divergent[" << i << "]: the oracle now agrees with HF; move it to the main corpus";
   }
@@ -110,7 +110,7 @@ struct GgufShape {
 
 const std::map<std::string, GgufShape>& gguf_shapes() {
   static const std::map<std::string, GgufShape> m = {
-      {"gpt2", {"gpt2", "gpt-2", false}},     {"llama3", {"gpt2", "llama-bpe", false}},
+      {"gpt2", {"gpt2", "gpt-2", false}},      {"llama3", {"gpt2", "llama-bpe", false}},
       {"llama3_1", {"gpt2", "llama3", false}}, {"qwen3", {"gpt2", "qwen2", false}},
       {"llama2", {"llama", "default", true}},  {"gemma3", {"llama", "default", false}},
   };

@@ -57,6 +57,8 @@ TEST(TokenizerErrors, UnsupportedModelTypesAreNamedWithAHint) {
   j["model"]["type"] = "Unigram";
   EXPECT_HAS(load_error(j), "model type 'Unigram' is not supported");
   EXPECT_HAS(load_error(j), "hint: Unigram is SentencePiece's unigram model");
+  j = {{"model", {{"vocab", json::array({json::array({"a", -1.5})})}}}};
+  EXPECT_HAS(load_error(j), "model.type: is missing and there are no merges, so this is not a BPE model");
   j = small();
   j["model"]["dropout"] = 0.1;
   EXPECT_HAS(load_error(j), "model.dropout: BPE dropout 0.1 is not supported");
@@ -99,8 +101,9 @@ TEST(TokenizerErrors, VocabularyAndMerges) {
 TEST(TokenizerErrors, AddedTokenIds) {
   json j = small();
   j["added_tokens"] = {{{"id", 5}, {"content", "<s>"}, {"special", true}}};
-  EXPECT_HAS(load_error(j), "added_tokens[0].id: added token '<s>' has id 5, out of range: the 3-token vocabulary "
-                            "and the added tokens before it put it at id 3");
+  EXPECT_HAS(load_error(j),
+             "added_tokens[0].id: added token '<s>' has id 5, out of range: the 3-token vocabulary "
+             "and the added tokens before it put it at id 3");
   j["added_tokens"] = {{{"id", 1}, {"content", "<s>"}, {"special", true}}};
   EXPECT_HAS(load_error(j), "added token '<s>' has id 1, out of range");
   j["added_tokens"] = {{{"id", 0}, {"content", "ab"}}};
@@ -167,7 +170,9 @@ TEST(TokenizerErrors, EncodeAndDecode) {
   Tokenizer t = Tokenizer::from_json(j.dump(), "");
   EXPECT_EQ(t.encode("ab"), (std::vector<int32_t>{2}));
   EXPECT_HAS(error_of([&] { t.encode("abc"); }), "unknown token '<unk>' is not in the vocabulary");
-  EXPECT_HAS(error_of([&] { t.decode(std::vector<int32_t>{0, 3}); }),
+  EXPECT_HAS(error_of([&] {
+               t.decode(std::vector<int32_t>{0, 3});
+             }),
              "decode: token id 3 at position 1 is not in the vocabulary (size 3)");
   EXPECT_HAS(error_of([&] { t.id_to_piece(-1); }), "token id -1 is out of range");
 }
@@ -186,7 +191,8 @@ TEST(TokenizerErrors, GgufVocabularies) {
   VocabData v = gguf_gpt2();
   EXPECT_EQ(Tokenizer::from_vocab(v).encode("abab<|end|>"), (std::vector<int32_t>{2, 2, 3}));
   v.model = "bert";
-  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }), "GGUF vocabulary: tokenizer.ggml.model 'bert' is not supported");
+  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }),
+             "GGUF vocabulary: tokenizer.ggml.model 'bert' is not supported");
   v = gguf_gpt2();
   v.pre = "mystery";
   std::string msg = error_of([&] { Tokenizer::from_vocab(v); });

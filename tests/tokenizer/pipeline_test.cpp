@@ -2,10 +2,11 @@
 // tokenizers (split behaviors on "the-final--countdown", Metaspace, ByteFallback, Strip,
 // added-token lstrip/rstrip/single_word). Several are behaviors where @lenml/tokenizers
 // differs from HF, so the conformance test cannot cover them.
+#include "tokenizer/pipeline.h"
+
 #include <gtest/gtest.h>
 
 #include "tokenizer/added_tokens.h"
-#include "tokenizer/pipeline.h"
 
 namespace tpro::tok {
 namespace {
@@ -118,14 +119,16 @@ TEST(Decoders, ByteFallbackGivesOneReplacementPerInvalidByteLikeHf) {
   EXPECT_EQ(dec(bf, {"<0xE5>"}), "\xEF\xBF\xBD");
   EXPECT_EQ(dec(bf, {"<0xE5>", "<0x8f>"}), "\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(dec(bf, {"<0xE5>", "<0x8f>", "<0xab>", "a"}), "叫a");
-  EXPECT_EQ(dec(bf, {"<0xE5>", "<0x8f>", "a"}), "\xEF\xBF\xBD\xEF\xBF\xBD" "a");
+  EXPECT_EQ(dec(bf, {"<0xE5>", "<0x8f>", "a"}),
+            "\xEF\xBF\xBD\xEF\xBF\xBD"
+            "a");
 }
 
 TEST(Decoders, ByteLevelReplacesPartialUtf8AsFromUtf8Lossy) {
   std::vector<Decoder> bl{decoder(Decoder::Kind::ByteLevel)};
   EXPECT_EQ(dec(bl, {"Hello", "Ġmy", "Ġfriend", ","}), "Hello my friend,");
-  EXPECT_EQ(dec(bl, {"Ã"}), "\xEF\xBF\xBD");            // 0xC3 alone
-  EXPECT_EQ(dec(bl, {"æĹ"}), "\xEF\xBF\xBD");           // E6 97: one maximal subpart
+  EXPECT_EQ(dec(bl, {"Ã"}), "\xEF\xBF\xBD");   // 0xC3 alone
+  EXPECT_EQ(dec(bl, {"æĹ"}), "\xEF\xBF\xBD");  // E6 97: one maximal subpart
   EXPECT_EQ(dec(bl, {"æĹ", "¥"}), "日");
   EXPECT_EQ(dec(bl, {"<|im_start|>", "Ġx"}), "<|im_start|> x");  // outside the alphabet: raw bytes
 }
@@ -143,7 +146,9 @@ TEST(Decoders, StripReplaceAndNoDecoder) {
   strip.content = " ";
   strip.start = 1;
   strip.stop = 1;
-  EXPECT_EQ(dec({strip}, {"  a  ", " b", "c "}), " a b" "c");
+  EXPECT_EQ(dec({strip}, {"  a  ", " b", "c "}),
+            " a b"
+            "c");
   Decoder rep = decoder(Decoder::Kind::Replace);
   rep.pattern.literal = "▁";
   rep.content = " ";

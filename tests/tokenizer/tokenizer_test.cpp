@@ -29,9 +29,9 @@ Tokenizer from(const json& j, const json& config = nullptr) {
 }
 
 TEST(Bpe, MergesByRankLikeHfUnrelatedExample) {
-  json j = bpe_json({"u", "n", "r", "e", "l", "a", "t", "d", "re", "at", "ed", "un", "ated", "rel", "related",
-                     "unrelated"},
-                    {"r e", "a t", "e d", "u n", "at ed", "re l", "rel ated", "un related"});
+  json j =
+      bpe_json({"u", "n", "r", "e", "l", "a", "t", "d", "re", "at", "ed", "un", "ated", "rel", "related", "unrelated"},
+               {"r e", "a t", "e d", "u n", "at ed", "re l", "rel ated", "un related"});
   EXPECT_EQ(from(j).encode("unrelated"), (std::vector<int32_t>{15}));
   EXPECT_EQ(from(j).encode("unrelate"), (std::vector<int32_t>{11, 13, 9, 3}));  // un rel at e
 }
@@ -63,7 +63,8 @@ TEST(Bpe, ByteFallbackBeforeUnk) {
   json j = bpe_json(vocab, {}, {{"unk_token", "<unk>"}, {"byte_fallback", true}});
   // "é" = C3 A9 -> <0xC3> <0xA9>.
   EXPECT_EQ(from(j).encode("aé"), (std::vector<int32_t>{1, 2 + 0xC3, 2 + 0xA9}));
-  EXPECT_EQ(from(j).decode(std::vector<int32_t>{1, 2 + 0xC3, 2 + 0xA9}), "a <0xC3> <0xA9>");  // no decoder: joined by spaces
+  EXPECT_EQ(from(j).decode(std::vector<int32_t>{1, 2 + 0xC3, 2 + 0xA9}),
+            "a <0xC3> <0xA9>");  // no decoder: joined by spaces
 }
 
 TEST(Bpe, ContinuingSubwordPrefixAndIgnoreMerges) {
@@ -122,8 +123,9 @@ TEST(Config, FlagsOverrideThePostProcessorAndNameTokens) {
   EXPECT_TRUE(plain.add_bos());
   EXPECT_FALSE(plain.add_eos());
 
-  json config = {{"bos_token", "<s>"}, {"eos_token", {{"content", "</s>"}}}, {"pad_token", "<pad>"},
-                 {"add_bos_token", false}, {"add_eos_token", true}, {"chat_template", "{{ bos_token }}"}};
+  json config = {{"bos_token", "<s>"},    {"eos_token", {{"content", "</s>"}}},
+                 {"pad_token", "<pad>"},  {"add_bos_token", false},
+                 {"add_eos_token", true}, {"chat_template", "{{ bos_token }}"}};
   Tokenizer t = from(j, config);
   EXPECT_EQ(t.encode("a"), (std::vector<int32_t>{3, 1}));
   EXPECT_EQ(t.eos_id(), 1);
@@ -133,7 +135,8 @@ TEST(Config, FlagsOverrideThePostProcessorAndNameTokens) {
   EXPECT_TRUE(t.add_eos());
   EXPECT_EQ(t.chat_template(), "{{ bos_token }}");
 
-  config["chat_template"] = json::array({{{"name", "tool_use"}, {"template", "T"}}, {{"name", "default"}, {"template", "D"}}});
+  config["chat_template"] =
+      json::array({{{"name", "tool_use"}, {"template", "T"}}, {{"name", "default"}, {"template", "D"}}});
   EXPECT_EQ(from(j, config).chat_template(), "D");
 }
 
@@ -157,9 +160,10 @@ TEST(Config, TokensDeclaredOnlyInTheConfigBecomeAddedTokens) {
     from(j, config);
     ADD_FAILURE() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("tokenizer_config.json: added_tokens_decoder.9.id: added token '<|x|>' has id 9, "
-                                         "out of range"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("tokenizer_config.json: added_tokens_decoder.9.id: added token '<|x|>' has id 9, "
+                                   "out of range"),
+        std::string::npos)
         << e.what();
   }
 }
@@ -212,7 +216,12 @@ TEST(ByteLevelTokenizer, RoundTripsEveryByteOfRandomUtf8) {
 
 TEST(Encode, InvalidUtf8IsRepairedLikeDecodingWithReplace) {
   Tokenizer t = Tokenizer::from_json(byte_level_tokenizer_json(), "");
-  EXPECT_EQ(t.encode("a\xFF" "b", false), t.encode("a\xEF\xBF\xBD" "b", false));
+  EXPECT_EQ(t.encode("a\xFF"
+                     "b",
+                     false),
+            t.encode("a\xEF\xBF\xBD"
+                     "b",
+                     false));
   EXPECT_EQ(t.encode("\xE6\x97", false), (std::vector<int32_t>{0xEF, 0xBF, 0xBD}));
 }
 
@@ -228,7 +237,9 @@ TEST(Encode, ConcurrentEncodesAgreeWithSerial) {
   for (int w = 0; w < 4; ++w)
     threads.emplace_back([&, w] {
       for (int rep = 0; rep < 3; ++rep)
-        for (size_t i = 0; i < texts.size(); ++i) bad[size_t(w)] += fresh.encode(texts[(i + size_t(w) * 7) % texts.size()]) != serial[(i + size_t(w) * 7) % texts.size()];
+        for (size_t i = 0; i < texts.size(); ++i)
+          bad[size_t(w)] +=
+              fresh.encode(texts[(i + size_t(w) * 7) % texts.size()]) != serial[(i + size_t(w) * 7) % texts.size()];
     });
   for (auto& th : threads) th.join();
   for (int w = 0; w < 4; ++w) EXPECT_EQ(bad[size_t(w)], 0) << "thread " << w;
@@ -263,10 +274,12 @@ VocabData digit_vocab(const std::string& pre) {
 
 TEST(GgufPre, EveryNamedPreTokenizerLoadsAndRoundTrips) {
   const std::string text = "Hello wörld, it's 2024!\n\t日本語 <b>x</b>  ";
-  for (const char* pre : {"gpt2", "gpt-2", "default", "phi-2", "mpt", "olmo", "jais", "roberta-bpe", "llama3", "llama-v3",
-                          "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", "dbrx", "smaug-bpe",
-                          "chatglm-bpe", "qwen2", "deepseek-r1-qwen", "smollm", "starcoder", "refact", "tekken",
-                          "gpt-4o", "llama4", "deepseek-llm", "deepseek-coder", "deepseek-v3"}) {
+  for (const char* pre :
+       {"gpt2",           "gpt-2",      "default",  "phi-2",     "mpt",         "olmo",      "jais",
+        "roberta-bpe",    "llama3",     "llama-v3", "llama-bpe", "falcon3",     "falcon-h1", "pixtral",
+        "midm-2.0",       "lfm2",       "dbrx",     "smaug-bpe", "chatglm-bpe", "qwen2",     "deepseek-r1-qwen",
+        "smollm",         "starcoder",  "refact",   "tekken",    "gpt-4o",      "llama4",    "deepseek-llm",
+        "deepseek-coder", "deepseek-v3"}) {
     Tokenizer t = Tokenizer::from_vocab(digit_vocab(pre));
     EXPECT_EQ(t.decode(t.encode(text)), text) << pre;
   }
@@ -275,8 +288,8 @@ TEST(GgufPre, EveryNamedPreTokenizerLoadsAndRoundTrips) {
 TEST(GgufPre, DigitGroupingFollowsTheNamedRegex) {
   auto ids = [](const char* pre) { return Tokenizer::from_vocab(digit_vocab(pre)).encode("1234", false); };
   const int32_t one = '1', four = '4', t123 = 257, t1234 = 258;
-  EXPECT_EQ(ids("gpt2"), (std::vector<int32_t>{t1234}));             // \p{N}+
-  EXPECT_EQ(ids("llama3"), (std::vector<int32_t>{t123, four}));      // \p{N}{1,3}
+  EXPECT_EQ(ids("gpt2"), (std::vector<int32_t>{t1234}));         // \p{N}+
+  EXPECT_EQ(ids("llama3"), (std::vector<int32_t>{t123, four}));  // \p{N}{1,3}
   EXPECT_EQ(ids("deepseek-v3"), (std::vector<int32_t>{t123, four}));
   EXPECT_EQ(ids("qwen2"), (std::vector<int32_t>{one, '2', '3', four}));   // \p{N}
   EXPECT_EQ(ids("smollm"), (std::vector<int32_t>{one, '2', '3', four}));  // Digits(individual)

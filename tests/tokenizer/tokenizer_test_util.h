@@ -39,8 +39,8 @@ inline nlohmann::json run_oracle(const std::string& vocab, const fs::path& input
   fs::create_directories(out_dir);
   fs::path out = out_dir / (fs::path(vocab).filename().string() + "-" + input.stem().string() + ".json");
   fs::remove(out);
-  std::string cmd = "node \"" + (js_dir() / "tokenizer_oracle.mjs").string() + "\" " + vocab + " \"" +
-                    input.string() + "\" \"" + out.string() + "\"";
+  std::string cmd = "node \"" + (js_dir() / "tokenizer_oracle.mjs").string() + "\" " + vocab + " \"" + input.string() +
+                    "\" \"" + out.string() + "\"";
   int rc = std::system(cmd.c_str());
   if (rc != 0 || !fs::exists(out)) {
     ADD_FAILURE() << "oracle failed (exit " << rc << "): " << cmd;

@@ -1,12 +1,13 @@
 // Unicode helpers: NFC/NFD against Python's unicodedata (fixture), U+FFFD repair following
 // the Unicode 3.9 "maximal subpart" example, and the GPT-2 byte alphabet.
+#include "tokenizer/unicode.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/file.h"
-#include "tokenizer/unicode.h"
 
 namespace tpro::tok {
 namespace {
@@ -26,18 +27,22 @@ TEST(Unicode, NfcAndNfdMatchPythonUnicodedata) {
 
 TEST(Unicode, NfcKeepsInertTextAndComposesInsideIt) {
   EXPECT_EQ(nfc("plain ASCII, 日本語"), "plain ASCII, 日本語");
-  EXPECT_EQ(nfc("cafe\xCC\x81 ok"), "caf\xC3\xA9 ok");                  // e + U+0301 -> é
+  EXPECT_EQ(nfc("cafe\xCC\x81 ok"), "caf\xC3\xA9 ok");                     // e + U+0301 -> é
   EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");  // jamo L V T -> 각
-  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                          // Å sign (singleton) -> Å
-  EXPECT_EQ(nfc("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");          // U+0958 is excluded: stays decomposed
+  EXPECT_EQ(nfc("\xE2\x84\xAB"), "\xC3\x85");                              // Å sign (singleton) -> Å
+  EXPECT_EQ(nfc("\xE0\xA5\x98"), "\xE0\xA4\x95\xE0\xA4\xBC");              // U+0958 is excluded: stays decomposed
 }
 
 TEST(Unicode, LossyRepairReplacesMaximalSubparts) {
   // Unicode 3.9, table 3-8: 61 F1 80 80 E1 80 C2 62 80 63 80 BF 64.
-  std::string bad = "a\xF1\x80\x80\xE1\x80\xC2" "b\x80" "c\x80\xBF" "d";
+  std::string bad =
+      "a\xF1\x80\x80\xE1\x80\xC2"
+      "b\x80"
+      "c\x80\xBF"
+      "d";
   const std::string r = "\xEF\xBF\xBD";
   EXPECT_EQ(utf8_lossy(bad), "a" + r + r + r + "b" + r + "c" + r + r + "d");
-  EXPECT_EQ(utf8_lossy("\xE6\x97"), r);  // a truncated 3-byte sequence is one subpart
+  EXPECT_EQ(utf8_lossy("\xE6\x97"), r);              // a truncated 3-byte sequence is one subpart
   EXPECT_EQ(utf8_lossy("\xED\xA0\x80"), r + r + r);  // surrogates are never valid
   EXPECT_EQ(utf8_lossy("\xC0\xAF"), r + r);          // overlong
   EXPECT_EQ(utf8_lossy("ok \xF0\x9F\x98\x80"), "ok \xF0\x9F\x98\x80");
