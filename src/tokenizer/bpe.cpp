@@ -26,26 +26,24 @@ inline size_t mix(uint64_t k) {
 void FlatMap64::reserve(size_t n) {
   size_t cap = 16;
   while (cap < n * 2) cap <<= 1;
-  if (cap <= keys_.size()) return;
-  std::vector<uint64_t> old_k = std::move(keys_), old_v = std::move(values_);
-  keys_.assign(cap, kEmpty);
-  values_.assign(cap, 0);
+  if (cap <= slots_.size()) return;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{kEmpty, 0});
   mask_ = cap - 1;
   size_ = 0;
-  for (size_t i = 0; i < old_k.size(); ++i)
-    if (old_k[i] != kEmpty) insert_or_assign(old_k[i], old_v[i]);
+  for (const Slot& s : old)
+    if (s.key != kEmpty) insert_or_assign(s.key, s.value);
 }
 
 void FlatMap64::insert_or_assign(uint64_t key, uint64_t value) {
-  if ((size_ + 1) * 2 > keys_.size()) reserve(size_ + 1);
+  if ((size_ + 1) * 2 > slots_.size()) reserve(size_ + 1);
   for (size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
-    if (keys_[i] == key) {
-      values_[i] = value;
+    if (slots_[i].key == key) {
+      slots_[i].value = value;
       return;
     }
-    if (keys_[i] == kEmpty) {
-      keys_[i] = key;
-      values_[i] = value;
+    if (slots_[i].key == kEmpty) {
+      slots_[i] = {key, value};
       ++size_;
       return;
     }
@@ -53,10 +51,10 @@ void FlatMap64::insert_or_assign(uint64_t key, uint64_t value) {
 }
 
 const uint64_t* FlatMap64::find(uint64_t key) const {
-  if (keys_.empty()) return nullptr;
+  if (slots_.empty()) return nullptr;
   for (size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
-    if (keys_[i] == key) return &values_[i];
-    if (keys_[i] == kEmpty) return nullptr;
+    if (slots_[i].key == key) return &slots_[i].value;
+    if (slots_[i].key == kEmpty) return nullptr;
   }
 }
 
@@ -89,10 +87,16 @@ std::vector<uint32_t> chars_before(const VocabMap& vocab, const std::string& mar
 
 void BpeModel::finish_vocab() {
   char_ids_.clear();
+  bmp_char_ids_.assign(0x10000, -1);
   for (const auto& [piece, id] : vocab) {
     if (piece.empty() || size_t(utf8_seq_len(uint8_t(piece[0]))) != piece.size()) continue;
     size_t i = 0;
-    char_ids_[next_codepoint(piece, i)] = id;
+    uint32_t cp = next_codepoint(piece, i);
+    if (cp < 0x10000) {
+      bmp_char_ids_[cp] = id;
+    } else {
+      char_ids_[cp] = id;
+    }
   }
   cut_marker_.clear();
   unsafe_before_cut_.clear();
@@ -127,7 +131,9 @@ int32_t BpeModel::char_id(std::string_view word, size_t start, size_t end) const
   bool affixed = (!first && !continuing_subword_prefix.empty()) || (last && !end_of_word_suffix.empty());
   if (!affixed) {
     size_t i = start;
-    auto it = char_ids_.find(next_codepoint(word, i));
+    uint32_t cp = next_codepoint(word, i);
+    if (cp < 0x10000) return bmp_char_ids_[cp];
+    auto it = char_ids_.find(cp);
     return it == char_ids_.end() ? -1 : it->second;
   }
   std::string s;
