@@ -296,6 +296,7 @@ void add_spm_merges(BpeModel& m, const std::vector<std::string>& pieces, const s
   }
   std::stable_sort(cands.begin(), cands.end(), [](const Cand& x, const Cand& y) { return x.score > y.score; });
   uint32_t rank = uint32_t(m.merge_count());
+  m.reserve_merges(cands.size());
   for (size_t i = 0; i < cands.size(); ++i) {
     if (i > 0 && cands[i].score != cands[i - 1].score) ++rank;
     m.add_merge(cands[i].a, cands[i].b, rank, cands[i].id);

@@ -56,6 +56,7 @@ class BpeModel {
   void finish_vocab();
   // Merges in rank order; a repeated pair keeps its last rank, as HF's map building does.
   void add_merge(int32_t a, int32_t b, uint32_t rank, int32_t new_id);
+  void reserve_merges(size_t n) { merges_.reserve(merges_.size() + n); }
   size_t merge_count() const { return merges_.size(); }
 
   // Appends the ids of one pre-token. Thread-safe.

@@ -38,6 +38,7 @@ void parse_merges(const BulkLists& bulk, const JsonAt& at, Pipeline& p) {
   BpeModel& m = p.model;
   size_t prefix_len = m.continuing_subword_prefix.size();
   std::string merged;
+  m.reserve_merges(bulk.merges.size());
   for (size_t i = 0; i < bulk.merges.size(); ++i) {
     const auto& [a, b] = bulk.merges[i];
     auto ia = m.vocab.find(a), ib = m.vocab.find(b);

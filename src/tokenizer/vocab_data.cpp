@@ -133,6 +133,7 @@ void setup_gpt2(const VocabData& v, Pipeline& p) {
   p.pre_tokenizers.push_back(bl);
   p.model.ignore_merges = spec.ignore_merges;
   p.model.finish_vocab();
+  p.model.reserve_merges(v.merges.size());
   for (size_t i = 0; i < v.merges.size(); ++i) {
     const std::string& m = v.merges[i];
     size_t sp = m.find(' ');
