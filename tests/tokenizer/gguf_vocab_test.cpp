@@ -141,7 +141,9 @@ TEST(GgufVocab, ExportFromTokenizerJsonEncodesTheSame) {
     w.write(p);
     const GgufFile f(p);
     EXPECT_EQ(f.get_array<std::string>("tokenizer.ggml.tokens").size(), size_t(n_vocab)) << name;
-    if (*pre) EXPECT_EQ(f.get_string("tokenizer.ggml.pre"), pre) << name;
+    if (*pre) {
+      EXPECT_EQ(f.get_string("tokenizer.ggml.pre"), pre) << name;
+    }
     const Tokenizer got = Tokenizer::load(p);
     EXPECT_EQ(got.bos_id(), ref.bos_id()) << name;
     EXPECT_EQ(got.eos_id(), ref.eos_id()) << name;
