@@ -14,9 +14,9 @@ class ApiError extends Error {
 
 async function api(method, path, body) {
   const init = { method, headers: {} };
-  if (body !== undefined) {
+  if (method !== 'GET') {  // the server takes JSON bodies only (no cross-site form posts)
     init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
+    init.body = JSON.stringify(body === undefined ? {} : body);
   }
   const res = await fetch(path, init);
   let data = null;

@@ -5,7 +5,7 @@
 'use strict';
 
 const $ = id => document.getElementById(id);
-const ui = { form: null, chart: null, runChart: null, es: null, job: { id: 0, state: 'idle' }, runName: '' };
+const ui = { form: null, chart: null, runChart: null, es: null, job: { id: 0, state: 'idle' }, runName: '', loaded: false };
 
 function active(job) { return job.state === 'running' || job.state === 'stopping'; }
 
@@ -90,6 +90,9 @@ async function connect() {
   if (ui.es) ui.es.close();
   const snap = await api('GET', '/api/job');
   applySnapshot(snap);
+  // A page opened while a run is going (or after it) shows that run's parameters.
+  if (!ui.loaded && snap.kind === 'train' && snap.params) ui.form.fill(snap.params, true);
+  ui.loaded = true;
   const es = new EventSource(`/api/events?after=${snap.last_event_id}`);
   ui.es = es;
   const on = (type, f) => es.addEventListener(type, e => f(JSON.parse(e.data)));
@@ -99,7 +102,7 @@ async function connect() {
   on('message', m => log(m.text));
   on('step', r => { ui.chart.add(r); Object.assign(ui.job, r); render(); });
   on('eval', r => { ui.chart.add({ step: r.step, eval_loss: r.eval_loss }); log(r.text); });
-  on('checkpoint', c => log(`checkpoint saved: ${c.text}`));
+  on('checkpoint', c => { ui.job.checkpoints = (ui.job.checkpoints || []).concat([c.path]); });  // logged by its message
   on('control', c => { Object.assign(ui.job, { control: c }); setControls(c); });
   on('progress', p => { ui.job.progress = p; render(); });
   on('resync', () => connect());  // the events we missed are gone: start again from a snapshot

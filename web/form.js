@@ -111,8 +111,11 @@ class TrainForm {
     return out;
   }
 
-  fill(params) {
-    for (const f of this.fields) if (f.name in params && f.name !== 'lora_name') this.set(f, params[f.name]);
+  // A past run's parameters ("copy parameters from": keeps the new run's name), or the current
+  // job's own (withName) when a page opens while it runs.
+  fill(params, withName = false) {
+    for (const f of this.fields)
+      if (f.name in params && (withName || f.name !== 'lora_name') && f.name !== 'output_dir') this.set(f, params[f.name]);
     const kind = params.hybrid_training ? 'hybrid' : params.jsonl_dataset ? 'jsonl' : params.dataset ? 'json' : 'raw_text';
     this.showTab(kind);
   }

@@ -178,6 +178,7 @@ void JobManager::on_train_event(const TrainEvent& e) {
       const size_t cut = e.text.rfind(" (");
       const std::string dir = e.text.substr(0, cut);
       st_.checkpoints.push_back(dir);
+      add_message("checkpoint saved: " + e.text);  // in the log that a reconnecting page replays
       publish("checkpoint", {{"path", dir}, {"text", e.text}});
       break;
     }
