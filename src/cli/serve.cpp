@@ -27,6 +27,9 @@ int run(ServeOptions o) {
   if (ec) fail("--loras: cannot create ", o.loras.string(), ": ", ec.message());
 
   // Signals go to one waiting thread (blocked here before any thread exists, so all inherit it).
+  // A shell starts background jobs with SIGINT ignored; an ignored signal never reaches sigwait.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
