@@ -49,8 +49,14 @@ void JobManager::cancel() {
 }
 
 void JobManager::stop_and_wait() {
-  cancel();
-  if (worker_.joinable()) worker_.join();
+  std::thread worker;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;  // a request still in flight cannot start another job
+    if (ctl_ && is_active(st_.state)) ctl_->request_stop();
+    worker = std::move(worker_);
+  }
+  if (worker.joinable()) worker.join();
 }
 
 bool JobManager::busy() const {
@@ -67,6 +73,7 @@ void JobManager::add_message(const std::string& text) {
 }
 
 void JobManager::begin(const std::string& kind, const json& params) {
+  if (closing_) throw ApiError(503, "unavailable", "the server is shutting down; no new job starts");
   if (is_active(st_.state)) {
     const std::string what = st_.kind == "train" ? cat("training run '", st_.params.value("lora_name", ""), "'")
                                                  : std::string("perplexity evaluation");

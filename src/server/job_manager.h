@@ -55,7 +55,8 @@ class JobManager {
   nlohmann::json snapshot() const;
   bool busy() const;
   void cancel();         // asks an active job to stop; no-op when idle; never throws
-  void stop_and_wait();  // cancel() and wait for the worker (the destructor does this)
+  // cancel(), refuse new jobs from now on, and wait for the worker (the destructor does this).
+  void stop_and_wait();
 
  private:
   void begin(const std::string& kind, const nlohmann::json& params);  // mu_ held
@@ -72,6 +73,7 @@ class JobManager {
   std::thread worker_;
   std::unique_ptr<RunControl> ctl_;  // fresh per job; read by the worker, written by requests
   int64_t next_job_id_ = 1;
+  bool closing_ = false;  // set by stop_and_wait
   struct State {
     int64_t id = 0;
     std::string kind, state = "idle", stop_reason, error, error_field;

@@ -1,6 +1,8 @@
 // Request parsing and checking; see request.h.
 #include "server/request.h"
 
+#include <cmath>
+
 #include "io/hf_config.h"
 #include "server/api_error.h"
 
@@ -80,7 +82,9 @@ int64_t int_value(const json& body, const char* key, int64_t fallback, int64_t l
   if (it == body.end() || it->is_null()) return fallback;
   int64_t v = 0;
   if (it->is_number_integer()) v = it->get<int64_t>();
-  else if (it->is_number_float() && it->get<double>() == double(int64_t(it->get<double>()))) v = int64_t(it->get<double>());
+  else if (it->is_number_float() && std::fabs(it->get<double>()) < 9e15 &&
+           it->get<double>() == std::floor(it->get<double>()))
+    v = int64_t(it->get<double>());
   else if (it->is_string() && !it->get<std::string>().empty()) {
     const std::string& s = it->get_ref<const std::string&>();
     size_t used = 0;
