@@ -140,6 +140,7 @@ TEST(Request, PerplexitySettings) {
   EXPECT_TRUE(j.lora.empty());
   j = perplexity_job_from_request({{"model", "tiny"}, {"text_file", "short.txt"}}, sb);
   EXPECT_EQ(j.stride, 256);  // min(512, the model's 256 positions)
+  EXPECT_EQ(perplexity_job_from_request({{"model", "tiny"}, {"text_file", "short.txt"}, {"stride", 16.0}}, sb).stride, 16);
   struct Case {
     json body;
     std::string field, message;
@@ -152,6 +153,9 @@ TEST(Request, PerplexitySettings) {
       {{{"model", "tiny"}, {"text_file", "short.txt"}, {"max_length", 64}, {"stride", 65}}, "stride",
        "stride must be in [1, 64], got 65"},
       {{{"model", "tiny"}, {"text_file", "short.txt"}, {"stride", "x"}}, "stride", "stride expects an integer, got \"x\""},
+      {{{"model", "tiny"}, {"text_file", "short.txt"}, {"max_length", 1e30}}, "max_length",
+       "max_length expects an integer, got 1e+30"},
+      {{{"model", "tiny"}, {"text_file", "short.txt"}, {"stride", 2.5}}, "stride", "stride expects an integer, got 2.5"},
       {{{"model", "tiny"}, {"text_file", "short.txt"}, {"lora", "../x"}}, "lora",
        "lora must be the name of an adapter folder in the loras folder, got '../x'"},
       {{{"model", "tiny"}, {"text_file", "."}}, "text_file", "text_file: '.' is a folder, expected a file"},
