@@ -200,7 +200,7 @@ async function copyParams(name) {
 async function refreshEvaluations() {
   const ev = await api('GET', '/api/evaluations');
   $('ppl-table').querySelector('tbody').replaceChildren(...ev.rows.slice().reverse().map(r => el('tr', {}, [
-    r.model, r.loras, r.dataset, fmt(r.perplexity, 3), r.stride, r.max_length, r.date, r.comment,
+    r.model, r.lora, r.dataset, fmt(r.perplexity, 3), r.stride, r.max_length, r.tokens, r.date, r.comment,
   ].map(v => el('td', { text: String(v) })))));
 }
 

@@ -1,8 +1,9 @@
 // Chat rows: OpenAI {"messages": [{role, content}]} and ShareGPT {"conversations": [{from,
 // value}]}, rendered with the model's chat template. By default only assistant turns are
-// trained: turn k's token span runs from the end of render(messages[0..k), generation prompt)
-// to the end of render(messages[0..k]), both located in the canonical tokens of the full
-// render, so the assistant header is not trained and the turn's end-of-turn token is.
+// trained: turn k's span runs from the end of render(messages[0..k), generation prompt) to the
+// end of render(messages[0..k]), located in the canonical tokens of the full render, so the
+// assistant header is not trained and the end-of-turn token is. Templates that always append
+// the header, or re-render earlier turns (Qwen3), are handled; see docs/DATASETS.md.
 #pragma once
 #include <functional>
 #include <string>

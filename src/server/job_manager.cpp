@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 #include <optional>
 
 #include "core/file.h"
@@ -31,15 +30,6 @@ json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr
 bool is_active(const std::string& state) { return state == "running" || state == "stopping"; }
 
 }  // namespace
-
-std::string now_text() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
 
 JobManager::~JobManager() { stop_and_wait(); }
 
@@ -87,7 +77,7 @@ void JobManager::begin(const std::string& kind, const json& params) {
   st_.kind = kind;
   st_.state = "running";
   st_.params = params;
-  st_.started_at = now_text();
+  st_.started_at = now_iso8601();
   ctl_ = std::make_unique<RunControl>();
   events_.mark_job_start();
   publish("state", summary());
@@ -221,24 +211,25 @@ void JobManager::run_perplexity_job(PerplexityJob job) {
       say(cat("loading adapter ", job.lora_name));
       lora = load_adapter(job.lora, model);
     }
-    const std::string text = read_file(job.text_file);
-    PerplexityOptions opt;
-    opt.stride = job.stride;
-    opt.max_length = job.max_length;
+    const std::vector<int32_t> ids = tok.encode(read_file(job.text_file), true);
     const PerplexityResult r = evaluate_perplexity(
-        model, lora ? &*lora : nullptr, tok, text, opt, [&](int64_t done, int64_t total) {
-          std::lock_guard<std::mutex> lock(mu_);
-          st_.progress_done = done;
-          st_.progress_total = total;
-          publish("progress", {{"done", done}, {"total", total}});
-          return !ctl.stop_requested();
+        model, lora ? &*lora : nullptr, ids, job.stride, job.max_length, [&](int64_t done, int64_t total) {
+          {
+            std::lock_guard<std::mutex> lock(mu_);
+            st_.progress_done = done;
+            st_.progress_total = total;
+            publish("progress", {{"done", done}, {"total", total}});
+          }
+          // The engine has no cancel of its own: a stop ends it between two windows.
+          if (ctl.stop_requested()) fail("perplexity evaluation stopped after ", done, " of ", total, " windows");
         });
-    EvaluationRow row{job.model_name, job.lora_name, job.dataset_name, r.perplexity, job.stride,
-                      r.max_length, now_text(), job.comment};
-    append_evaluation_csv(job.csv, row);
-    finish("finished", cat("perplexity ", r.perplexity, " over ", r.n_scored, " tokens in ", r.windows, " windows"),
-           {{"result", {{"perplexity", r.perplexity}, {"nll", r.nll}, {"tokens", r.n_tokens}, {"scored", r.n_scored},
-                        {"windows", r.windows}, {"max_length", r.max_length}}}});
+    const int64_t n_tokens = int64_t(ids.size());
+    append_evaluation_csv(job.csv, {job.model_name, job.lora_name, job.dataset_name, job.comment, now_iso8601(),
+                                    r.perplexity(), job.stride, job.max_length, n_tokens});
+    finish("finished",
+           cat("perplexity ", r.perplexity(), " over ", r.n_scored, " tokens in ", r.n_windows, " windows"),
+           {{"result", {{"perplexity", r.perplexity()}, {"nll", r.mean_nll()}, {"tokens", n_tokens},
+                        {"scored", r.n_scored}, {"windows", r.n_windows}, {"max_length", job.max_length}}}});
   } catch (const std::exception& e) {
     finish(ctl.stop_requested() ? "stopped" : "failed", e.what(), json::object());
   }
@@ -247,7 +238,7 @@ void JobManager::run_perplexity_job(PerplexityJob job) {
 void JobManager::finish(const std::string& state, const std::string& text, json extra) {
   std::lock_guard<std::mutex> lock(mu_);
   st_.state = state;
-  st_.finished_at = now_text();
+  st_.finished_at = now_iso8601();
   if (extra.contains("stop_reason")) st_.stop_reason = extra["stop_reason"].get<std::string>();
   if (extra.contains("result")) st_.result = extra["result"];
   if (state == "failed") {

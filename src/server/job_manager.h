@@ -26,8 +26,8 @@ struct TrainEvent;
 
 struct PerplexityJob {
   std::filesystem::path model, lora, text_file;  // lora empty = base model only
-  int64_t stride = 512, max_length = 0;
-  int64_t threads = 0;  // 0 = all cores
+  int64_t stride = 512, max_length = 2048;  // both resolved by the request (max_length 0 = the context)
+  int64_t threads = 0;                       // 0 = all cores
   std::string comment;
   std::filesystem::path csv;  // evaluations.csv the result is appended to
   // Names shown in the results table (relative to the served folders).
@@ -88,8 +88,5 @@ class JobManager {
     int64_t progress_done = 0, progress_total = 0;  // perplexity windows
   } st_;
 };
-
-// "2024-05-01 12:00:00" in local time.
-std::string now_text();
 
 }  // namespace tpro

@@ -13,6 +13,8 @@ using nlohmann::json;
 
 namespace {
 
+constexpr int64_t kDefaultMaxLength = 2048;  // `tpro perplexity`'s window when max_length is 0
+
 void require_object(const json& body, const char* what) {
   if (!body.is_object()) bad_request("", cat("expected a JSON object of ", what, ", got ", body.type_name()));
 }
@@ -184,8 +186,8 @@ PerplexityJob perplexity_job_from_request(const json& body, const PathSandbox& s
   j.dataset_name = sb.display(Root::Data, j.text_file);
   const LlamaConfig cfg = load_hf_config(j.model);
   j.max_length = int_value(body, "max_length", 0, 0, cfg.max_position);
-  const int64_t window = j.max_length > 0 ? j.max_length : cfg.max_position;
-  j.stride = int_value(body, "stride", std::min<int64_t>(512, window), 1, window);
+  if (j.max_length == 0) j.max_length = std::min<int64_t>(cfg.max_position, kDefaultMaxLength);  // as the CLI
+  j.stride = int_value(body, "stride", std::min<int64_t>(512, j.max_length), 1, j.max_length);
   j.threads = int_value(body, "threads", 0, 0, 4096);
   j.comment = string_value(body, "comment");
   return j;

@@ -167,8 +167,9 @@ json server_info(const ServerContext& ctx) {
 json evaluations(const ServerContext& ctx) {
   json rows = json::array();
   for (const auto& r : read_evaluation_csv(ctx.evaluations_csv))
-    rows.push_back({{"model", r.model}, {"loras", r.loras}, {"dataset", r.dataset}, {"perplexity", r.perplexity},
-                    {"stride", r.stride}, {"max_length", r.max_length}, {"date", r.date}, {"comment", r.comment}});
+    rows.push_back({{"model", r.model}, {"lora", r.lora}, {"dataset", r.dataset}, {"perplexity", r.perplexity},
+                    {"stride", r.stride}, {"max_length", r.max_length}, {"tokens", r.tokens}, {"date", r.date},
+                    {"comment", r.comment}});
   return {{"file", ctx.evaluations_csv.string()}, {"rows", rows}};
 }
 

@@ -26,6 +26,12 @@ void TokenTrie::add(std::string_view pattern, int32_t index) {
   first_byte_[uint8_t(pattern[0])] = true;
 }
 
+void TokenTrie::clear() {
+  nodes_.assign(1, Node{});
+  edges_.clear();
+  std::fill(std::begin(first_byte_), std::end(first_byte_), false);
+}
+
 int32_t TokenTrie::longest_at(std::string_view s, size_t pos, size_t* len) const {
   if (!first_byte_[uint8_t(s[pos])]) return -1;
   int32_t node = 0, best = -1;

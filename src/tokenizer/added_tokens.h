@@ -28,6 +28,7 @@ class TokenTrie {
   // `pattern` is what is matched (the content, normalized for normalized tokens); `index`
   // refers back to the AddedToken.
   void add(std::string_view pattern, int32_t index);
+  void clear();
   bool empty() const { return nodes_.size() <= 1; }
   // Longest pattern starting at s[pos]: its token index and byte length, or -1.
   int32_t longest_at(std::string_view s, size_t pos, size_t* len) const;

@@ -26,26 +26,24 @@ inline size_t mix(uint64_t k) {
 void FlatMap64::reserve(size_t n) {
   size_t cap = 16;
   while (cap < n * 2) cap <<= 1;
-  if (cap <= keys_.size()) return;
-  std::vector<uint64_t> old_k = std::move(keys_), old_v = std::move(values_);
-  keys_.assign(cap, kEmpty);
-  values_.assign(cap, 0);
+  if (cap <= slots_.size()) return;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{kEmpty, 0});
   mask_ = cap - 1;
   size_ = 0;
-  for (size_t i = 0; i < old_k.size(); ++i)
-    if (old_k[i] != kEmpty) insert_or_assign(old_k[i], old_v[i]);
+  for (const Slot& s : old)
+    if (s.key != kEmpty) insert_or_assign(s.key, s.value);
 }
 
 void FlatMap64::insert_or_assign(uint64_t key, uint64_t value) {
-  if ((size_ + 1) * 2 > keys_.size()) reserve(size_ + 1);
+  if ((size_ + 1) * 2 > slots_.size()) reserve(size_ + 1);
   for (size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
-    if (keys_[i] == key) {
-      values_[i] = value;
+    if (slots_[i].key == key) {
+      slots_[i].value = value;
       return;
     }
-    if (keys_[i] == kEmpty) {
-      keys_[i] = key;
-      values_[i] = value;
+    if (slots_[i].key == kEmpty) {
+      slots_[i] = {key, value};
       ++size_;
       return;
     }
@@ -53,21 +51,62 @@ void FlatMap64::insert_or_assign(uint64_t key, uint64_t value) {
 }
 
 const uint64_t* FlatMap64::find(uint64_t key) const {
-  if (keys_.empty()) return nullptr;
+  if (slots_.empty()) return nullptr;
   for (size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
-    if (keys_[i] == key) return &values_[i];
-    if (keys_[i] == kEmpty) return nullptr;
+    if (slots_[i].key == key) return &slots_[i].value;
+    if (slots_[i].key == kEmpty) return nullptr;
   }
 }
 
 // ---- BpeModel -------------------------------------------------------------------------------
 
+namespace {
+
+uint32_t codepoint_before(std::string_view s, size_t end) {
+  size_t i = end;
+  while (i > 0 && (uint8_t(s[i - 1]) & 0xC0) == 0x80) --i;
+  if (i > 0) --i;
+  return next_codepoint(s, i);
+}
+
+// Characters that some token has right before `marker` (other than the marker itself).
+std::vector<uint32_t> chars_before(const VocabMap& vocab, const std::string& marker) {
+  std::vector<uint32_t> out;
+  size_t mi = 0;
+  uint32_t m = next_codepoint(marker, mi);
+  for (const auto& [piece, id] : vocab) {
+    for (size_t k = piece.find(marker, 1); k != std::string::npos; k = piece.find(marker, k + 1)) {
+      uint32_t c = codepoint_before(piece, k);
+      if (c != m && std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void BpeModel::finish_vocab() {
   char_ids_.clear();
+  bmp_char_ids_.assign(0x10000, -1);
   for (const auto& [piece, id] : vocab) {
     if (piece.empty() || size_t(utf8_seq_len(uint8_t(piece[0]))) != piece.size()) continue;
     size_t i = 0;
-    char_ids_[next_codepoint(piece, i)] = id;
+    uint32_t cp = next_codepoint(piece, i);
+    if (cp < 0x10000) {
+      bmp_char_ids_[cp] = id;
+    } else {
+      char_ids_[cp] = id;
+    }
+  }
+  cut_marker_.clear();
+  unsafe_before_cut_.clear();
+  if (continuing_subword_prefix.empty() && end_of_word_suffix.empty()) {
+    for (const char* marker : {"\xE2\x96\x81", "\xC4\xA0"}) {  // ▁, Ġ
+      if (vocab.count(std::string_view(marker)) == 0) continue;
+      cut_marker_ = marker;
+      unsafe_before_cut_ = chars_before(vocab, cut_marker_);
+      break;
+    }
   }
   for (int b = 0; b < 256; ++b) {
     char name[8];
@@ -81,12 +120,10 @@ void BpeModel::add_merge(int32_t a, int32_t b, uint32_t rank, int32_t new_id) {
   merges_.insert_or_assign((uint64_t(uint32_t(a)) << 32) | uint32_t(b), (uint64_t(rank) << 32) | uint32_t(new_id));
 }
 
-const MergeInfo* BpeModel::find_merge(int32_t a, int32_t b) const {
-  thread_local MergeInfo info;
+std::optional<MergeInfo> BpeModel::find_merge(int32_t a, int32_t b) const {
   const uint64_t* v = merges_.find((uint64_t(uint32_t(a)) << 32) | uint32_t(b));
-  if (!v) return nullptr;
-  info = {uint32_t(*v >> 32), int32_t(uint32_t(*v))};
-  return &info;
+  if (!v) return std::nullopt;
+  return MergeInfo{uint32_t(*v >> 32), int32_t(uint32_t(*v))};
 }
 
 int32_t BpeModel::char_id(std::string_view word, size_t start, size_t end) const {
@@ -94,7 +131,9 @@ int32_t BpeModel::char_id(std::string_view word, size_t start, size_t end) const
   bool affixed = (!first && !continuing_subword_prefix.empty()) || (last && !end_of_word_suffix.empty());
   if (!affixed) {
     size_t i = start;
-    auto it = char_ids_.find(next_codepoint(word, i));
+    uint32_t cp = next_codepoint(word, i);
+    if (cp < 0x10000) return bmp_char_ids_[cp];
+    auto it = char_ids_.find(cp);
     return it == char_ids_.end() ? -1 : it->second;
   }
   std::string s;
@@ -157,7 +196,7 @@ void BpeModel::merge_all(std::vector<Symbol>& syms) const {
   thread_local std::vector<Cand> heap;
   heap.clear();
   for (size_t i = 0; i + 1 < syms.size(); ++i)
-    if (const MergeInfo* m = find_merge(syms[i].id, syms[i + 1].id)) heap.push_back({m->rank, int32_t(i), m->new_id});
+    if (auto m = find_merge(syms[i].id, syms[i + 1].id)) heap.push_back({m->rank, int32_t(i), m->new_id});
   std::make_heap(heap.begin(), heap.end(), later);
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), later);
@@ -166,7 +205,7 @@ void BpeModel::merge_all(std::vector<Symbol>& syms) const {
     Symbol& left = syms[size_t(top.pos)];
     if (left.len == 0 || left.next < 0) continue;
     Symbol& right = syms[size_t(left.next)];
-    const MergeInfo* cur = find_merge(left.id, right.id);
+    auto cur = find_merge(left.id, right.id);
     if (!cur || cur->new_id != top.new_id) continue;  // expired candidate
     left.id = top.new_id;
     left.len += right.len;
@@ -174,10 +213,23 @@ void BpeModel::merge_all(std::vector<Symbol>& syms) const {
     right.len = 0;
     if (left.next >= 0) syms[size_t(left.next)].prev = top.pos;
     if (left.prev >= 0)
-      if (const MergeInfo* m = find_merge(syms[size_t(left.prev)].id, left.id)) push(heap, {m->rank, left.prev, m->new_id});
+      if (auto m = find_merge(syms[size_t(left.prev)].id, left.id)) push(heap, {m->rank, left.prev, m->new_id});
     if (left.next >= 0)
-      if (const MergeInfo* m = find_merge(left.id, syms[size_t(left.next)].id)) push(heap, {m->rank, top.pos, m->new_id});
+      if (auto m = find_merge(left.id, syms[size_t(left.next)].id)) push(heap, {m->rank, top.pos, m->new_id});
   }
+}
+
+// Where the next part of a long word starts: at a marker, after a character that is neither
+// the marker nor one some token puts before it; word.size() when there is none.
+size_t BpeModel::next_cut(std::string_view word, size_t from) const {
+  size_t i0 = 0;
+  uint32_t marker = next_codepoint(cut_marker_, i0);
+  for (size_t k = word.find(cut_marker_, from + 1); k != std::string_view::npos; k = word.find(cut_marker_, k + 1)) {
+    uint32_t c = codepoint_before(word, k);
+    if (c != marker && std::find(unsafe_before_cut_.begin(), unsafe_before_cut_.end(), c) == unsafe_before_cut_.end())
+      return k;
+  }
+  return word.size();
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const {
@@ -189,6 +241,19 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& out) const 
       return;
     }
   }
+  if (word.size() < kMaxCachedBytes || cut_marker_.empty()) {
+    merge_cached(word, out);
+    return;
+  }
+  for (size_t start = 0; start < word.size();) {
+    size_t end = next_cut(word, start);
+    merge_cached(word.substr(start, end - start), out);
+    start = end;
+  }
+}
+
+// BPE of one word through the cache (which holds merge results only, never ignore_merges ones).
+void BpeModel::merge_cached(std::string_view word, std::vector<int32_t>& out) const {
   bool cacheable = word.size() < kMaxCachedBytes;
   CacheShard& shard = cache_[StringHash{}(word) % kCacheShards];
   if (cacheable) {
@@ -231,6 +296,7 @@ void add_spm_merges(BpeModel& m, const std::vector<std::string>& pieces, const s
   }
   std::stable_sort(cands.begin(), cands.end(), [](const Cand& x, const Cand& y) { return x.score > y.score; });
   uint32_t rank = uint32_t(m.merge_count());
+  m.reserve_merges(cands.size());
   for (size_t i = 0; i < cands.size(); ++i) {
     if (i > 0 && cands[i].score != cands[i - 1].score) ++rank;
     m.add_merge(cands[i].a, cands[i].b, rank, cands[i].id);

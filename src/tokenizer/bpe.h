@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -20,7 +21,8 @@ struct StringHash {
 };
 using VocabMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
-// Open-addressing map from a 64-bit key to a 64-bit value; keys must not be ~0.
+// Open-addressing map from a 64-bit key to a 64-bit value; keys must not be ~0. Key and value
+// share a slot so a lookup costs one cache miss (merge lookups dominate cold BPE).
 class FlatMap64 {
  public:
   void reserve(size_t n);
@@ -29,7 +31,10 @@ class FlatMap64 {
   size_t size() const { return size_; }
 
  private:
-  std::vector<uint64_t> keys_, values_;
+  struct Slot {
+    uint64_t key, value;
+  };
+  std::vector<Slot> slots_;
   size_t size_ = 0, mask_ = 0;
 };
 
@@ -42,8 +47,8 @@ class BpeModel {
  public:
   VocabMap vocab;  // model vocabulary (added tokens live outside it)
   bool byte_fallback = false, fuse_unk = false, ignore_merges = false;
-  int32_t unk_id = -1;     // -1: unknown characters are dropped (or unk_token is missing)
-  std::string unk_token;   // named in the error when unk_id is -1 but an unknown is needed
+  int32_t unk_id = -1;    // -1: unknown characters are dropped (or unk_token is missing)
+  std::string unk_token;  // named in the error when unk_id is -1 but an unknown is needed
   bool has_unk = false;
   std::string continuing_subword_prefix, end_of_word_suffix;
 
@@ -51,6 +56,7 @@ class BpeModel {
   void finish_vocab();
   // Merges in rank order; a repeated pair keeps its last rank, as HF's map building does.
   void add_merge(int32_t a, int32_t b, uint32_t rank, int32_t new_id);
+  void reserve_merges(size_t n) { merges_.reserve(merges_.size() + n); }
   size_t merge_count() const { return merges_.size(); }
 
   // Appends the ids of one pre-token. Thread-safe.
@@ -62,13 +68,21 @@ class BpeModel {
     int32_t prev, next;
     uint32_t len;  // bytes covered; 0 once merged away
   };
-  const MergeInfo* find_merge(int32_t a, int32_t b) const;
+  std::optional<MergeInfo> find_merge(int32_t a, int32_t b) const;
   void initial_symbols(std::string_view word, std::vector<Symbol>& syms) const;
   void merge_all(std::vector<Symbol>& syms) const;
+  void merge_cached(std::string_view word, std::vector<int32_t>& out) const;
+  size_t next_cut(std::string_view word, size_t from) const;
   int32_t char_id(std::string_view word, size_t start, size_t end) const;
 
   FlatMap64 merges_;  // (a << 32 | b) -> (rank << 32 | new_id)
-  std::unordered_map<uint32_t, int32_t> char_ids_;  // single-character tokens by code point
+  // Long words (SentencePiece text without a pre-tokenizer is one word) are cut before a
+  // marker ("▁", or "Ġ") wherever no vocabulary token spans the cut: merges only build
+  // vocabulary tokens, so BPE of the whole equals BPE of the parts, and the parts are cached.
+  std::string cut_marker_;
+  std::vector<uint32_t> unsafe_before_cut_;         // characters some token has right before the marker
+  std::vector<int32_t> bmp_char_ids_;               // single-character tokens below U+10000, or -1
+  std::unordered_map<uint32_t, int32_t> char_ids_;  // the other single-character tokens
   std::array<int32_t, 256> byte_ids_{};             // "<0xXX>" tokens, or -1
 
   static constexpr size_t kCacheShards = 16, kCacheCapacity = 1 << 17, kMaxCachedBytes = 256;

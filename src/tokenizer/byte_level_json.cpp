@@ -10,8 +10,8 @@ namespace tpro {
 namespace {
 
 nlohmann::ordered_json added_token(int32_t id, const char* content) {
-  return {{"id", id},          {"content", content}, {"single_word", false}, {"lstrip", false},
-          {"rstrip", false},   {"normalized", false}, {"special", true}};
+  return {{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", false},
+          {"rstrip", false}, {"normalized", false}, {"special", true}};
 }
 
 }  // namespace
@@ -38,7 +38,8 @@ std::string byte_level_tokenizer_json() {
                               {{"SpecialToken", {{"id", "<|bos|>"}, {"type_id", 1}}}},
                               {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}})},
         {"special_tokens",
-         {{"<|bos|>", {{"id", "<|bos|>"}, {"ids", Json::array({kByteLevelBosId})}, {"tokens", Json::array({"<|bos|>"})}}}}}}},
+         {{"<|bos|>",
+           {{"id", "<|bos|>"}, {"ids", Json::array({kByteLevelBosId})}, {"tokens", Json::array({"<|bos|>"})}}}}}}},
       {"decoder", byte_level},
       {"model",
        {{"type", "BPE"},
@@ -57,9 +58,14 @@ std::string byte_level_tokenizer_json() {
 
 std::string byte_level_tokenizer_config_json() {
   nlohmann::ordered_json c = {
-      {"add_bos_token", true},   {"add_eos_token", false},  {"bos_token", "<|bos|>"},
-      {"eos_token", "<|eos|>"},  {"pad_token", "<|pad|>"},  {"model_max_length", 1 << 20},
-      {"clean_up_tokenization_spaces", false}, {"tokenizer_class", "PreTrainedTokenizerFast"},
+      {"add_bos_token", true},
+      {"add_eos_token", false},
+      {"bos_token", "<|bos|>"},
+      {"eos_token", "<|eos|>"},
+      {"pad_token", "<|pad|>"},
+      {"model_max_length", 1 << 20},
+      {"clean_up_tokenization_spaces", false},
+      {"tokenizer_class", "PreTrainedTokenizerFast"},
   };
   return c.dump(2) + "\n";
 }

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "tokenizer/jinja_parser.h"
 #include "tokenizer/jinja_render.h"
 
@@ -79,6 +80,32 @@ ChatTemplate::ChatTemplate(std::string source, std::string origin) : source_(std
   } catch (const jinja::JinjaError& e) {
     rethrow(e, origin_);
   }
+}
+
+ChatTemplate ChatTemplate::load(const std::filesystem::path& path, std::string_view name) {
+  namespace fs = std::filesystem;
+  auto from_config = [&](const fs::path& cfg_path) {
+    nlohmann::ordered_json cfg;
+    try {
+      cfg = nlohmann::ordered_json::parse(read_file(cfg_path));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(cat(cfg_path.string(), ": invalid JSON: ", e.what()));
+    }
+    if (!cfg.is_object() || !cfg.contains("chat_template") || cfg["chat_template"].is_null()) {
+      throw Error(cat(cfg_path.string(), ": no \"chat_template\" (hint: add chat_template.jinja next to it or ",
+                      "pass a template explicitly)"));
+    }
+    return ChatTemplate(select_chat_template(cfg["chat_template"], name, cfg_path.string()), cfg_path.string());
+  };
+  if (!fs::is_directory(path)) {
+    if (path.extension() == ".json") return from_config(path);
+    return ChatTemplate(read_file(path), path.string());
+  }
+  fs::path jinja = name == "default" ? path / "chat_template.jinja" : path / "chat_templates" / (std::string(name) + ".jinja");
+  if (fs::exists(jinja)) return ChatTemplate(read_file(jinja), jinja.string());
+  if (fs::exists(path / "tokenizer_config.json")) return from_config(path / "tokenizer_config.json");
+  throw Error(cat(path.string(), ": no chat template (looked for ", jinja.filename().string(),
+                  " and tokenizer_config.json)"));
 }
 
 RenderedChat ChatTemplate::render_with_spans(const nlohmann::ordered_json& context) const {

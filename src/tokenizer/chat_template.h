@@ -5,6 +5,7 @@
 // Not supported: template inheritance/includes, recursive loops, a few rarely used filters
 // (see jinja_filters.cpp); each fails with a located tpro::Error instead of wrong text.
 #pragma once
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +33,12 @@ class ChatTemplate {
   // Throws tpro::Error "<origin>:<line>:<col>: <what>" for a template that cannot be parsed
   // (unclosed block, unknown tag/filter/test, bad syntax).
   explicit ChatTemplate(std::string source, std::string origin = "chat template");
+
+  // Finds a model's template as transformers does: for a folder, chat_template.jinja (for
+  // "default") or chat_templates/<name>.jinja, else tokenizer_config.json's "chat_template";
+  // `path` may also name a .jinja file or a tokenizer_config.json. Throws tpro::Error naming
+  // the path when there is none.
+  static ChatTemplate load(const std::filesystem::path& path, std::string_view name = "default");
 
   // Renders with the full Jinja context: a JSON object of variable name -> value. Use
   // ordered_json to keep key order (it shows in tojson output, as Python dicts keep it);

@@ -36,7 +36,8 @@ std::string unsupported_filter_reason(std::string_view name);
 // range, namespace, dict and joiner (raise_exception and strftime_now come from the caller).
 void add_builtin_globals(std::vector<std::pair<std::string, Value>>& globals);
 
-// Jinja's attribute getter for filters (map, sort, selectattr...): "a.b" and "0" paths.
-Value get_attr_path(const Value& item, const Value& path);
+// Jinja's attribute getter for filters (map, sort, selectattr...): "a.b" and "0" paths;
+// `dflt` (map's default=) replaces an Undefined at every step.
+Value get_attr_path(const Value& item, const Value& path, const Value* dflt = nullptr);
 
 }  // namespace tpro::jinja

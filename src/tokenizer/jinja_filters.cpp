@@ -21,7 +21,7 @@ int64_t length_of(const Value& v) {
   switch (v.type()) {
     case Type::Undefined: return 0;
     case Type::String: return static_cast<int64_t>(utf8_length(v.as_string()));
-    case Type::List: case Type::Tuple: return static_cast<int64_t>(v.as_list().size());
+    case Type::List: case Type::Tuple: case Type::View: return static_cast<int64_t>(v.as_list().size());
     case Type::Dict:
       if (v.is_mapping()) return static_cast<int64_t>(v.as_dict().items.size());
       break;
@@ -95,6 +95,12 @@ Value f_join(const Value& v, CallArgs& a) {
 }
 
 Value f_first_last(const Value& v, bool last) {
+  if (v.is_iterator()) {
+    if (last) jinja_fail("'", v.type_name(), "' object is not reversible");
+    IterState& st = v.as_iter();  // next(iter(gen)) takes one item
+    if (st.pos < st.items.size()) return st.items[st.pos++];
+    return Value::undefined("No first item, sequence was empty.");
+  }
   List items = iterate(v);
   if (items.empty()) return Value::undefined(cat("No ", last ? "last" : "first", " item, sequence was empty."));
   return last ? items.back() : items.front();
@@ -102,11 +108,11 @@ Value f_first_last(const Value& v, bool last) {
 
 Value f_items(const Value& v, CallArgs& a) {
   bind_args("items", a, {});
-  if (v.is_undefined()) return Value::list({});
+  if (v.is_undefined()) return Value::iterator({});
   if (!v.is_mapping()) jinja_fail("Can only get item pairs from a mapping.");
   List out;
   for (const auto& kv : v.as_dict().items) out.push_back(Value::tuple({kv.first, kv.second}));
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value f_dictsort(const Value& v, CallArgs& a) {
@@ -114,7 +120,7 @@ Value f_dictsort(const Value& v, CallArgs& a) {
   std::string by = args[1] ? args[1]->str() : "key";
   if (by != "key" && by != "value") jinja_fail("You can only sort by either \"key\" or \"value\"");
   CallArgs none;
-  List items = f_items(v, none).as_list();
+  List items = iterate(f_items(v, none));
   size_t pos = by == "key" ? 0 : 1;
   bool cs = flag(args[0]), rev = flag(args[2]);
   std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
@@ -145,7 +151,7 @@ Value f_unique(const Value& v, CallArgs& a) {
       out.push_back(item);
     }
   }
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value min_max(const Value& v, CallArgs& a, bool want_max) {
@@ -179,17 +185,15 @@ Value f_map(const Value& v, CallArgs& a) {
   if (a.pos.empty()) {
     auto args = bind_args("map", a, {"attribute", "default"});
     if (!args[0]) jinja_fail("map requires a filter argument");
-    for (const Value& item : iterate(v)) {
-      Value r = get_attr_path(item, *args[0]);
-      out.push_back(r.is_undefined() && args[1] ? *args[1] : r);
-    }
-    return Value::list(std::move(out));
+    const Value* dflt = args[1] && !args[1]->is_none() ? &*args[1] : nullptr;
+    for (const Value& item : iterate(v)) out.push_back(get_attr_path(item, *args[0], dflt));
+    return Value::iterator(std::move(out));
   }
   if (!a.pos[0].is_string()) jinja_fail("map filter name must be a string, not ", a.pos[0].type_name());
   std::string name = a.pos[0].as_string();
   CallArgs rest{List(a.pos.begin() + 1, a.pos.end()), a.kw};
   for (const Value& item : iterate(v)) out.push_back(call_filter(name, item, rest));
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 // select / reject / selectattr / rejectattr.
@@ -210,7 +214,7 @@ Value select_impl(const Value& v, CallArgs& a, bool attr, bool keep) {
     bool ok = test ? test(x, copy) : x.truthy();
     if (ok == keep) out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value f_indent(const Value& v, CallArgs& a) {
@@ -297,8 +301,11 @@ Value f_reverse(const Value& v, CallArgs& a) {
     std::u32string u = utf8_decode(v.as_string());
     return Value(utf8_encode(std::u32string(u.rbegin(), u.rend())));
   }
+  bool reversible = v.is_list() || v.is_view() || v.is_mapping();  // else Python reverses list(value)
   List items = iterate(v);
-  return Value::list(List(items.rbegin(), items.rend()));
+  List rev(items.rbegin(), items.rend());
+  return reversible ? Value::iterator(std::move(rev), v.is_mapping() ? "dict_reversekeyiterator" : "reverseiterator")
+                    : Value::list(std::move(rev));
 }
 
 Value f_truncate(const Value& v, CallArgs& a) {
@@ -327,7 +334,7 @@ Value f_batch(const Value& v, CallArgs& a) {
     while (args[1] && !args[1]->is_none() && static_cast<int64_t>(cur.size()) < n) cur.push_back(*args[1]);
     out.push_back(Value::list(std::move(cur)));
   }
-  return Value::list(std::move(out));
+  return Value::iterator(std::move(out));
 }
 
 Value f_format(const Value& v, CallArgs& a) {
@@ -443,6 +450,7 @@ const std::map<std::string, FilterFn, std::less<>>& filters() {
   };
   return m;
 }
+#undef SIMPLE
 
 // ---- tests ----
 
@@ -495,8 +503,10 @@ const std::map<std::string, TestFn, std::less<>>& tests() {
       {"number", TEST("number", v.is_number())},
       {"string", TEST("string", v.is_string())},
       {"mapping", TEST("mapping", v.is_mapping())},
-      {"iterable", TEST("iterable", v.is_undefined() || v.is_string() || v.is_list() || v.is_mapping())},
-      {"sequence", TEST("sequence", v.is_undefined() || v.is_string() || v.is_list() || v.is_mapping())},
+      {"iterable", TEST("iterable", v.is_undefined() || v.is_string() || v.is_list() || v.is_mapping() ||
+                                    v.is_view() || v.is_iterator())},
+      {"sequence", TEST("sequence", v.is_undefined() || v.is_string() || v.is_list() || v.is_mapping() ||
+                                    (v.is_view() && v.view_kind() == ViewKind::Range))},
       {"callable", TEST("callable", v.is_callable())},
       {"escaped", TEST("escaped", false)},
       {"lower", TEST("lower", str_case_test(v, false))},
@@ -526,6 +536,8 @@ const std::map<std::string, TestFn, std::less<>>& tests() {
   };
   return m;
 }
+#undef TEST
+#undef TEST1
 
 }  // namespace
 

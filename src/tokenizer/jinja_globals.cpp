@@ -31,7 +31,8 @@ Value range_fn(CallArgs& a) {
     }
     out.emplace_back(i);
   }
-  return Value::list(std::move(out));
+  std::string repr = cat("range(", start, ", ", stop, step != 1 ? cat(", ", step) : std::string(), ")");
+  return Value::view(ViewKind::Range, std::move(out), std::move(repr));
 }
 
 // dict(mapping_or_pairs, **kw) and namespace(...) share Python's dict() constructor rules.

@@ -207,12 +207,13 @@ const std::map<std::string, Method, std::less<>>& str_methods() {
   };
   return m;
 }
+#undef STR_NOARG
 
 Value dict_items(const Value& self, CallArgs& a) {
   bind_args("items", a, {});
   List out;
   for (const auto& kv : self.as_dict().items) out.push_back(Value::tuple({kv.first, kv.second}));
-  return Value::list(std::move(out));
+  return Value::view(ViewKind::DictItems, std::move(out));
 }
 
 const std::map<std::string, Method, std::less<>>& dict_methods() {
@@ -222,13 +223,13 @@ const std::map<std::string, Method, std::less<>>& dict_methods() {
          bind_args("keys", a, {});
          List out;
          for (const auto& kv : self.as_dict().items) out.push_back(kv.first);
-         return Value::list(std::move(out));
+         return Value::view(ViewKind::DictKeys, std::move(out));
        }},
       {"values", [](const Value& self, CallArgs& a) {
          bind_args("values", a, {});
          List out;
          for (const auto& kv : self.as_dict().items) out.push_back(kv.second);
-         return Value::list(std::move(out));
+         return Value::view(ViewKind::DictValues, std::move(out));
        }},
       {"get", [](const Value& self, CallArgs& a) {
          auto args = bind_args("get", a, {"key", "default"}, 1);

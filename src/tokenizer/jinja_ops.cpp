@@ -139,6 +139,8 @@ void slice_indices(int64_t n, const Value& start, const Value& stop, int64_t ste
   e = clamp(stop, step > 0 ? n : -1);
 }
 
+bool is_range(const Value& v) { return v.is_view() && v.view_kind() == ViewKind::Range; }
+
 }  // namespace
 
 Value get_attr(const Value& obj, const std::string& name) {
@@ -159,9 +161,9 @@ Value get_item(const Value& obj, const Value& key) {
   if (obj.is_undefined()) jinja_fail(obj.undefined_hint());
   if (obj.is_dict()) {
     if (const Value* v = obj.as_dict().find(key)) return *v;
-  } else if ((obj.is_list() || obj.is_string()) && key.is_number() && !key.is_float()) {
+  } else if ((obj.is_list() || obj.is_string() || is_range(obj)) && key.is_number() && !key.is_float()) {
     int64_t i = key.as_int();
-    if (obj.is_list()) {
+    if (!obj.is_string()) {
       int64_t n = static_cast<int64_t>(obj.as_list().size());
       if (i < 0) i += n;
       if (i >= 0 && i < n) return obj.as_list()[static_cast<size_t>(i)];
@@ -186,7 +188,10 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
   }
   int64_t st = (step.is_undefined() || step.is_none()) ? 1 : step.as_int();
   if (st == 0) jinja_fail("slice step cannot be zero");
-  if (!obj.is_list() && !obj.is_string()) return Value::undefined(cat("'", object_repr(obj), "' cannot be sliced"));
+  // Slicing a range gives a list here (Python: another range); only its printed form differs.
+  if (!obj.is_list() && !obj.is_string() && !is_range(obj)) {
+    return Value::undefined(cat("'", object_repr(obj), "' cannot be sliced"));
+  }
   std::u32string u;
   int64_t n;
   if (obj.is_string()) {
@@ -233,11 +238,18 @@ bool contains(const Value& container, const Value& item) {
         jinja_fail("'in <string>' requires string as left operand, not ", item.type_name());
       }
       return container.as_string().find(item.as_string()) != std::string::npos;
-    case Type::List: case Type::Tuple:
+    case Type::List: case Type::Tuple: case Type::View:
       for (const Value& v : container.as_list()) {
         if (py_equal(v, item)) return true;
       }
       return false;
+    case Type::Iterator: {  // consumes up to and including the match, as Python does
+      IterState& st = container.as_iter();
+      while (st.pos < st.items.size()) {
+        if (py_equal(st.items[st.pos++], item)) return true;
+      }
+      return false;
+    }
     case Type::Dict:
       if (container.is_mapping()) return container.as_dict().find(item) != nullptr;
       break;
@@ -249,7 +261,13 @@ bool contains(const Value& container, const Value& item) {
 List iterate(const Value& v) {
   switch (v.type()) {
     case Type::Undefined: return {};
-    case Type::List: case Type::Tuple: return v.as_list();
+    case Type::List: case Type::Tuple: case Type::View: return v.as_list();
+    case Type::Iterator: {
+      IterState& st = v.as_iter();
+      List rest(st.items.begin() + static_cast<std::ptrdiff_t>(st.pos), st.items.end());
+      st.pos = st.items.size();
+      return rest;
+    }
     case Type::String: {
       List out;
       for (char32_t c : utf8_decode(v.as_string())) out.emplace_back(utf8_encode(std::u32string(1, c)));
@@ -267,12 +285,20 @@ List iterate(const Value& v) {
   jinja_fail("'", v.type_name(), "' object is not iterable");
 }
 
-Value get_attr_path(const Value& item, const Value& path) {
-  if (!path.is_string()) return get_item(item, path);
+Value get_attr_path(const Value& item, const Value& path, const Value* dflt) {
+  std::vector<Value> parts;
+  if (!path.is_string()) {
+    parts.push_back(path);
+  } else {
+    for (const std::string& part : py_split(path.as_string(), std::string("."), -1, false)) {
+      bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+      parts.push_back(digits ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    }
+  }
   Value cur = item;
-  for (const std::string& part : py_split(path.as_string(), std::string("."), -1, false)) {
-    bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
-    cur = get_item(cur, digits ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+  for (const Value& part : parts) {
+    cur = get_item(cur, part);
+    if (dflt && cur.is_undefined()) cur = *dflt;  // Jinja substitutes the default at every level
   }
   return cur;
 }

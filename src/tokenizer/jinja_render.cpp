@@ -162,7 +162,7 @@ void Renderer::bind_targets(const Stmt& s, Scope* scope, const Value& v) {
     scope->set(s.targets[0], v);
     return;
   }
-  if (!v.is_list() && !v.is_string() && !v.is_mapping()) {
+  if (!v.is_list() && !v.is_string() && !v.is_mapping() && !v.is_view() && !v.is_iterator()) {
     jinja_fail("cannot unpack non-iterable ", v.type_name(), " object");
   }
   List items = iterate(v);

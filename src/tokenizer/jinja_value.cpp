@@ -3,6 +3,7 @@
 #include "tokenizer/jinja_value.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "tokenizer/jinja_text.h"
@@ -50,6 +51,23 @@ Value Value::callable(std::string name, Function fn) {
   return v;
 }
 
+Value Value::view(ViewKind kind, List items, std::string range_repr) {
+  Value v = list(std::move(items));
+  v.type_ = Type::View;
+  v.sub_ = static_cast<uint8_t>(kind);
+  if (kind == ViewKind::Range) v.s_ = std::make_shared<const std::string>(std::move(range_repr));
+  return v;
+}
+
+Value Value::iterator(List items, std::string type_name) {
+  Value v;
+  v.type_ = Type::Iterator;
+  v.it_ = std::make_shared<IterState>();
+  v.it_->items = std::move(items);
+  v.s_ = std::make_shared<const std::string>(std::move(type_name));
+  return v;
+}
+
 bool Value::is_mapping() const { return type_ == Type::Dict && d_->kind == DictKind::Dict; }
 
 const std::string& Value::undefined_hint() const {
@@ -60,7 +78,8 @@ const std::string& Value::undefined_hint() const {
 bool Value::same_object(const Value& o) const {
   if (type_ != o.type_) return false;
   switch (type_) {
-    case Type::List: case Type::Tuple: return l_ == o.l_;
+    case Type::List: case Type::Tuple: case Type::View: return l_ == o.l_;
+    case Type::Iterator: return it_ == o.it_;
     case Type::Dict: return d_ == o.d_;
     case Type::Callable: return c_ == o.c_;
     default: return py_equal(*this, o);
@@ -74,7 +93,8 @@ bool Value::truthy() const {
     case Type::Int: return i_ != 0;
     case Type::Float: return f_ != 0.0;
     case Type::String: return !s_->empty();
-    case Type::List: case Type::Tuple: return !l_->empty();
+    case Type::List: case Type::Tuple: case Type::View: return !l_->empty();
+    case Type::Iterator: return true;  // a generator object is always truthy
     case Type::Dict: return d_->kind != DictKind::Dict || !d_->items.empty();
     case Type::Callable: return true;
   }
@@ -123,6 +143,12 @@ std::string Value::str() const {
       }
       return dict_repr(*d_);
     case Type::Callable: return "<function " + c_->name + ">";
+    case Type::View:
+      if (view_kind() == ViewKind::Range) return *s_;
+      return type_name() + "(" + join_repr(*l_, "[", "]", false) + ")";
+    case Type::Iterator:
+      // Python prints "<generator object ... at 0x...>": nothing a template can depend on.
+      jinja_fail("cannot print a ", *s_, " object (hint: convert it with | list or | join)");
   }
   return "";
 }
@@ -146,6 +172,15 @@ std::string Value::type_name() const {
     case Type::Dict:
       return d_->kind == DictKind::Namespace ? "Namespace" : d_->kind == DictKind::Loop ? "LoopContext" : "dict";
     case Type::Callable: return "function";
+    case Type::View:
+      switch (view_kind()) {
+        case ViewKind::Range: return "range";
+        case ViewKind::DictKeys: return "dict_keys";
+        case ViewKind::DictValues: return "dict_values";
+        case ViewKind::DictItems: return "dict_items";
+      }
+      return "view";
+    case Type::Iterator: return *s_;
   }
   return "?";
 }
@@ -186,11 +221,11 @@ bool py_equal(const Value& a, const Value& b) {
     if (a.is_float() || b.is_float()) return a.as_float() == b.as_float();
     return a.as_int() == b.as_int();
   }
-  if (a.type() != b.type()) return false;
+  if (a.type() != b.type() || (a.is_view() && a.view_kind() != b.view_kind())) return false;
   switch (a.type()) {
     case Type::Undefined: case Type::None: return true;
     case Type::String: return a.as_string() == b.as_string();
-    case Type::List: case Type::Tuple: {
+    case Type::List: case Type::Tuple: case Type::View: {
       const List &x = a.as_list(), &y = b.as_list();
       if (x.size() != y.size()) return false;
       for (size_t i = 0; i < x.size(); ++i) {
@@ -208,7 +243,7 @@ bool py_equal(const Value& a, const Value& b) {
       }
       return true;
     }
-    case Type::Callable: return a.same_object(b);
+    case Type::Callable: case Type::Iterator: return a.same_object(b);
     default: return false;
   }
 }

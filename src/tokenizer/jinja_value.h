@@ -36,7 +36,16 @@ struct Callable {
   Function fn;
 };
 
-enum class Type : uint8_t { Undefined, None, Bool, Int, Float, String, List, Tuple, Dict, Callable };
+// View: range() and dict.keys()/values()/items() (sized, re-iterable, not lists: they print and
+// compare differently and tojson rejects them). Iterator: what map/select/unique/items/reverse
+// filters return in Jinja, a one-shot generator: always truthy, no len(), consumed by use.
+enum class Type : uint8_t { Undefined, None, Bool, Int, Float, String, List, Tuple, Dict, Callable, View, Iterator };
+enum class ViewKind : uint8_t { Range, DictKeys, DictValues, DictItems };
+
+struct IterState {
+  List items;
+  size_t pos = 0;  // items before pos were consumed
+};
 
 class Value {
  public:
@@ -56,6 +65,8 @@ class Value {
   static Value tuple(List items);
   static Value dict(std::shared_ptr<Dict> d);
   static Value callable(std::string name, Function fn);
+  static Value view(ViewKind kind, List items, std::string range_repr = {});
+  static Value iterator(List items, std::string type_name = "generator");
 
   Type type() const { return type_; }
   bool is_undefined() const { return type_ == Type::Undefined; }
@@ -69,12 +80,16 @@ class Value {
   bool is_dict() const { return type_ == Type::Dict; }
   bool is_mapping() const;  // a plain dict (not a namespace or loop object)
   bool is_callable() const { return type_ == Type::Callable; }
+  bool is_view() const { return type_ == Type::View; }
+  bool is_iterator() const { return type_ == Type::Iterator; }
+  ViewKind view_kind() const { return static_cast<ViewKind>(sub_); }
 
   bool as_bool() const { return b_; }
   int64_t as_int() const { return type_ == Type::Bool ? (b_ ? 1 : 0) : i_; }  // bool counts as int
   double as_float() const { return type_ == Type::Float ? f_ : static_cast<double>(as_int()); }
   const std::string& as_string() const { return *s_; }
-  const List& as_list() const { return *l_; }
+  const List& as_list() const { return *l_; }  // List, Tuple and View items
+  IterState& as_iter() const { return *it_; }
   Dict& as_dict() const { return *d_; }
   const Callable& as_callable() const { return *c_; }
   const std::string& undefined_hint() const;
@@ -87,12 +102,14 @@ class Value {
 
  private:
   Type type_ = Type::Undefined;
+  uint8_t sub_ = 0;  // ViewKind of a View
   union {
     bool b_;
     int64_t i_ = 0;
     double f_;
   };
-  std::shared_ptr<const std::string> s_;  // String; the hint of Undefined
+  std::shared_ptr<const std::string> s_;  // String; hint of Undefined; repr of range; iterator type
+  std::shared_ptr<IterState> it_;
   std::shared_ptr<const List> l_;
   std::shared_ptr<Dict> d_;
   std::shared_ptr<const Callable> c_;

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tpro::tok {
 
@@ -22,6 +24,17 @@ struct JsonAt {
 
 // Parses text; a syntax error becomes "<origin>: invalid JSON at line L, column C (byte B): ...".
 Json parse_json(std::string_view text, const std::string& origin);
+
+// model.vocab and model.merges of a tokenizer.json, read straight into flat lists (10^5-10^6
+// entries that a DOM would hold as std::map nodes); the DOM gets empty placeholders instead.
+struct BulkLists {
+  bool has_vocab = false, has_merges = false;
+  std::vector<std::pair<std::string, int64_t>> vocab;       // in file order
+  std::vector<std::pair<std::string, std::string>> merges;  // both serializations
+  // The first malformed entry of each list: its path ("model.merges[3]") and the problem.
+  std::string vocab_error_path, vocab_error, merges_error_path, merges_error;
+};
+Json parse_tokenizer_json(std::string_view text, const std::string& origin, BulkLists& bulk);
 
 // obj[key] (obj must be an object); missing keys fail with "<path>.<key> is missing".
 const Json& require(const Json& obj, const char* key, const JsonAt& at);

@@ -60,8 +60,9 @@ SplitBehavior parse_behavior(const Json& j, const JsonAt& at) {
   if (s == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
   if (s == "MergedWithNext") return SplitBehavior::MergedWithNext;
   if (s == "Contiguous") return SplitBehavior::Contiguous;
-  at.at("behavior").fail("unknown split behavior '" + s +
-                         "' (expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous)");
+  at.at("behavior")
+      .fail("unknown split behavior '" + s +
+            "' (expected Removed, Isolated, MergedWithPrevious, MergedWithNext or Contiguous)");
 }
 
 size_t get_count(const Json& obj, const char* key, const JsonAt& at) {
@@ -175,12 +176,16 @@ void parse_pre_tokenizer(const Json& j, const JsonAt& at, std::vector<PreTokeniz
     p.replacement = get_char(j, "replacement", at);
     p.prepend_scheme = parse_prepend_scheme(j, at);
     p.split = get_bool(j, "split", true, at);
+  } else if (type == "Punctuation") {
+    p.kind = PreTokenizer::Kind::Punctuation;
+    p.behavior = optional(j, "behavior") ? parse_behavior(j, at) : SplitBehavior::Isolated;
   } else if (type == "Whitespace") {
     p.kind = PreTokenizer::Kind::Whitespace;
   } else if (type == "WhitespaceSplit") {
     p.kind = PreTokenizer::Kind::WhitespaceSplit;
   } else {
-    unsupported(at, "pre-tokenizer", type, "Sequence, ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit");
+    unsupported(at, "pre-tokenizer", type,
+                "Sequence, ByteLevel, Split, Digits, Metaspace, Punctuation, Whitespace, WhitespaceSplit");
   }
   out.push_back(std::move(p));
 }
@@ -232,7 +237,8 @@ void parse_post_processor(const Json& j, const JsonAt& at, std::vector<int32_t>&
     prefix = {pair_id(j, "cls", at)};
     suffix = {pair_id(j, "sep", at)};
   } else if (type != "ByteLevel") {
-    unsupported(at, "post-processor", type, "Sequence, TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing");
+    unsupported(at, "post-processor", type,
+                "Sequence, TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing");
   }
 }
 

@@ -106,6 +106,12 @@ const Regex& numeric_regex() {
   return *re;
 }
 
+// Unicode punctuation (P*) or ASCII punctuation, which includes symbols such as $+<=>^`|~.
+const Regex& punctuation_regex() {
+  static const auto re = Regex::compile("[\\p{P}!-/:-@\\[-`{-~]", "Punctuation pre-tokenizer");
+  return *re;
+}
+
 // HF's Whitespace regex \w+|[^\w\s]+ with Rust's \w (Alphabetic, marks, decimal digits,
 // connector punctuation, joiners), which is wider than PCRE2's.
 std::shared_ptr<const Regex> whitespace_regex() {
@@ -153,6 +159,10 @@ void pre_tokenize_step(const PreTokenizer& t, const Piece& p, std::vector<Piece>
       numeric_regex().find_all(p.text, m);
       split_piece(p, m, false, t.individual_digits ? SplitBehavior::Isolated : SplitBehavior::Contiguous, out);
       return;
+    case PreTokenizer::Kind::Punctuation:
+      punctuation_regex().find_all(p.text, m);
+      split_piece(p, m, false, t.behavior, out);
+      return;
     case PreTokenizer::Kind::WhitespaceSplit:
       split_piece(p, char_matches(p.text, is_whitespace), false, SplitBehavior::Removed, out);
       return;
@@ -163,8 +173,8 @@ void pre_tokenize_step(const PreTokenizer& t, const Piece& p, std::vector<Piece>
     case PreTokenizer::Kind::Metaspace: {
       Piece q{replace_all(p.text, Pattern{" ", nullptr}, t.replacement), p.at_start};
       bool starts = q.text.compare(0, t.replacement.size(), t.replacement) == 0;
-      bool prepend = t.prepend_scheme == PrependScheme::Always ||
-                     (t.prepend_scheme == PrependScheme::First && p.at_start);
+      bool prepend =
+          t.prepend_scheme == PrependScheme::Always || (t.prepend_scheme == PrependScheme::First && p.at_start);
       if (prepend && !starts) q.text.insert(0, t.replacement);
       if (!t.split) {
         if (!q.text.empty()) out.push_back(std::move(q));
@@ -176,7 +186,7 @@ void pre_tokenize_step(const PreTokenizer& t, const Piece& p, std::vector<Piece>
     }
     case PreTokenizer::Kind::ByteLevel: {
       Piece q = p;
-      if (t.add_prefix_space && !q.text.empty() && q.text[0] != ' ') q.text.insert(0, " ");
+      if (t.add_prefix_space && !q.text.empty() && q.text[0] != ' ') q.text = " " + q.text;
       std::vector<Piece> parts;
       if (t.use_regex) {
         gpt2_regex()->find_all(q.text, m);

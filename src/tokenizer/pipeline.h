@@ -26,15 +26,15 @@ enum class PrependScheme { Always, First, Never };
 
 struct Normalizer {
   enum class Kind { Nfc, Nfd, Prepend, Append, Replace, Strip, ByteLevel } kind = Kind::Nfc;
-  Pattern pattern;      // Replace
-  std::string content;  // Prepend/Append/Replace text
+  Pattern pattern;                   // Replace
+  std::string content;               // Prepend/Append/Replace text
   bool left = false, right = false;  // Strip
 };
 
 struct PreTokenizer {
-  enum class Kind { ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit } kind = Kind::Split;
-  Pattern pattern;  // Split (Whitespace uses a built-in regex)
-  SplitBehavior behavior = SplitBehavior::Isolated;
+  enum class Kind { ByteLevel, Split, Digits, Metaspace, Whitespace, WhitespaceSplit, Punctuation } kind = Kind::Split;
+  Pattern pattern;                                   // Split (Whitespace uses a built-in regex)
+  SplitBehavior behavior = SplitBehavior::Isolated;  // Split, Punctuation
   bool invert = false;
   bool add_prefix_space = false, use_regex = true;  // ByteLevel
   bool individual_digits = false;                   // Digits
@@ -45,9 +45,9 @@ struct PreTokenizer {
 
 struct Decoder {
   enum class Kind { ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace } kind = Kind::Fuse;
-  Pattern pattern;      // Replace
-  std::string content;  // Replace: replacement text; Strip: the (one-character) content
-  size_t start = 0, stop = 0;                  // Strip
+  Pattern pattern;                           // Replace
+  std::string content;                       // Replace: replacement text; Strip: the (one-character) content
+  size_t start = 0, stop = 0;                // Strip
   std::string replacement = "\xE2\x96\x81";  // Metaspace
   PrependScheme prepend_scheme = PrependScheme::Always;
 };

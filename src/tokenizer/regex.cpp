@@ -45,8 +45,8 @@ std::shared_ptr<const Regex> Regex::compile(const std::string& pattern, const st
   int err = 0;
   PCRE2_SIZE offset = 0;
   uint32_t options = PCRE2_UTF | PCRE2_UCP | PCRE2_MULTILINE;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options,
-                                   &err, &offset, nullptr);
+  pcre2_code* code =
+      pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &err, &offset, nullptr);
   if (!code) fail(where, ": invalid regex at offset ", offset, ": ", pcre2_message(err), " (pattern: ", pattern, ")");
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter when JIT is unavailable
   std::shared_ptr<Regex> re(new Regex());

@@ -20,6 +20,8 @@ void Pipeline::finish() {
   for (const AddedToken& t : added.tokens) n = std::max(n, t.id + 1);
   pieces.resize(size_t(n));
   kinds.resize(size_t(n), PieceKind::Hole);
+  added.raw.clear();
+  added.normalized.clear();
   for (size_t i = 0; i < added.tokens.size(); ++i) {
     const AddedToken& t = added.tokens[i];
     pieces[size_t(t.id)] = t.content;
@@ -53,7 +55,12 @@ void Pipeline::encode(std::string_view text, bool add_special, std::vector<int32
 }
 
 void Pipeline::encode_text(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
-  std::string norm = normalize(normalizers, std::string(text));
+  std::string normalized;
+  std::string_view norm = text;
+  if (!normalizers.empty()) {
+    normalized = normalize(normalizers, std::string(text));
+    norm = normalized;
+  }
   std::vector<Segment> segs;
   added.split(norm, added.normalized, segs);
   std::vector<Piece> pieces;
@@ -63,7 +70,7 @@ void Pipeline::encode_text(std::string_view text, bool at_start, std::vector<int
       continue;
     }
     pieces.clear();
-    pieces.push_back({norm.substr(s.start, s.end - s.start), at_start && s.start == 0});
+    pieces.push_back({std::string(norm.substr(s.start, s.end - s.start)), at_start && s.start == 0});
     pre_tokenize(pre_tokenizers, pieces);
     for (const Piece& p : pieces) model.tokenize(p.text, out);
   }

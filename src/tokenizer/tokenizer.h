@@ -1,7 +1,10 @@
 // Tokenizers that match Hugging Face `tokenizers` id for id: byte-level BPE (GPT-2, Llama 3,
-// Qwen2, SmolLM) and SentencePiece-style BPE with byte fallback (Llama 2, Mistral, TinyLlama),
-// loaded from tokenizer.json (+ tokenizer_config.json) or from a GGUF vocabulary.
-// Added/special tokens are matched before the model and never split.
+// Qwen2, SmolLM) and SentencePiece-style BPE with byte fallback (Llama 2, Mistral, TinyLlama,
+// Gemma), loaded from tokenizer.json (+ tokenizer_config.json) or from a GGUF vocabulary.
+// Added/special tokens are matched before the model and never split. Not supported (a clear
+// error names them): WordPiece/Unigram models, NFKC/Lowercase normalizers, BPE dropout.
+// Encode/decode are const and thread-safe. tests/tokenizer/ checks real vocabularies against
+// @lenml/tokenizers (an independent port of HF tokenizers) and documents where the two differ.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +17,10 @@
 namespace tpro {
 
 // A vocabulary as GGUF stores it (tokenizer.ggml.*); filled by the GGUF model loader.
+// "gpt2": pre names the original tokenizer.json's pre-tokenizer (gpt2/default, llama3/llama-bpe,
+// qwen2, smollm/starcoder, deepseek-llm/-coder/-v3, tekken, gpt-4o, ...; others are an error).
+// "llama": merges are derived from scores (higher first, ties leftmost) as llama.cpp does;
+// tokens of type 2/3 become special tokens, type 4 added tokens, all matched before BPE.
 struct VocabData {
   std::string model;                // "llama" (SentencePiece) or "gpt2" (byte-level BPE)
   std::string pre;                  // tokenizer.ggml.pre: "llama3", "qwen2", "smollm", "default", ...
@@ -23,7 +30,7 @@ struct VocabData {
   std::vector<std::string> merges;  // "a b"
   int32_t bos_id = -1, eos_id = -1, pad_id = -1, unk_id = -1;
   bool add_bos = false, add_eos = false;
-  bool add_space_prefix = true;     // tokenizer.ggml.add_space_prefix ("llama" only; Gemma: false)
+  bool add_space_prefix = true;  // tokenizer.ggml.add_space_prefix ("llama" only; Gemma: false)
   std::string chat_template;
 };
 
@@ -43,10 +50,15 @@ class Tokenizer {
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
 
-  // Encodes text; add_special adds BOS/EOS as the tokenizer's post-processor/config says.
+  // Encodes text; add_special adds BOS/EOS as the tokenizer's post-processor says, or as
+  // tokenizer_config.json's add_bos_token/add_eos_token say when present (as transformers'
+  // Llama/Gemma tokenizers do). Special tokens written in the text are always matched.
+  // Invalid UTF-8 is first repaired with U+FFFD (as if decoded with errors="replace").
   std::vector<int32_t> encode(std::string_view text, bool add_special = true) const;
-  // Decodes ids to UTF-8 (byte-fallback and byte-level bytes reassembled; invalid UTF-8 at
-  // the end of a partial sequence is replaced by U+FFFD as HF does).
+  // Decodes ids to UTF-8 like HF tokenizers' decode (no clean_up_tokenization_spaces):
+  // byte-level and byte-fallback bytes are reassembled; invalid byte-level UTF-8 becomes one
+  // U+FFFD per maximal invalid subpart, an invalid byte-fallback run one U+FFFD per byte.
+  // Throws tpro::Error for an id outside the vocabulary (HF would drop it silently).
   std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
 
   int32_t vocab_size() const;
@@ -57,8 +69,8 @@ class Tokenizer {
   int32_t bos_id() const;  // -1 when the tokenizer has none
   int32_t eos_id() const;
   int32_t pad_id() const;
-  bool add_bos() const;
-  bool add_eos() const;
+  bool add_bos() const;  // whether encode(text, true) puts bos_id first
+  bool add_eos() const;  // whether encode(text, true) puts eos_id last
   const std::string& bos_token() const;
   const std::string& eos_token() const;
   const std::string& chat_template() const;  // empty when the model ships none

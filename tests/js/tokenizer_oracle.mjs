@@ -2,8 +2,10 @@
 // @lenml/tokenizers (an independent JS port of HF tokenizers) and writes ids and decodes.
 // Usage: node tokenizer_oracle.mjs <vocab> <corpus.json> <out.json>
 //   <vocab> is gpt2, llama2, llama3, llama3_1, qwen3, gemma3, or llama2_metaspace (llama2 with
-//   the Metaspace pre-tokenizer, prepend_scheme "first", that newer Llama/Mistral files use).
+//   the Metaspace pre-tokenizer, prepend_scheme "first", that newer Llama/Mistral files use),
+//   or a path to a folder holding tokenizer.json and tokenizer_config.json.
 // Decodes use clean_up_tokenization_spaces=false: tpro decodes like the Rust `tokenizers`.
+// For the corpus's "divergent" inputs it also reports its BPE model's ids for HF's pre-tokens.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,7 +19,7 @@ function modelDir(name) {
 
 function loadVocab(vocab) {
   const base = vocab === "llama2_metaspace" ? "llama2" : vocab;
-  const dir = modelDir(base);
+  const dir = vocab.includes("/") ? vocab : modelDir(base);
   const tokenizerJSON = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
   const tokenizerConfig = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"));
   if (vocab === "llama2_metaspace") {
@@ -28,6 +30,26 @@ function loadVocab(vocab) {
     };
   }
   return { tokenizer: TokenizerLoader.fromPreTrained({ tokenizerJSON, tokenizerConfig }), tokenizerJSON };
+}
+
+// The ByteLevel byte->char table of the loaded pre-tokenizer (null for SentencePiece vocabularies).
+function findByteEncoder(preTokenizer) {
+  if (!preTokenizer) return null;
+  if (preTokenizer.byte_encoder) return preTokenizer.byte_encoder;
+  for (const sub of preTokenizer.tokenizers ?? []) {
+    const found = findByteEncoder(sub);
+    if (found) return found;
+  }
+  return null;
+}
+
+// Ids the oracle's BPE model gives for pre-tokens chosen by hand (HF's pre-tokenization of an
+// input where the oracle's own regexes disagree with HF).
+function modelIds(tok, pieces) {
+  const encoder = findByteEncoder(tok.pre_tokenizer);
+  const words = pieces.map((p) =>
+    encoder ? Array.from(new TextEncoder().encode(p), (b) => encoder[b]).join("") : p);
+  return tok.model.convert_tokens_to_ids(tok.model(words));
 }
 
 function decode(tok, ids, skip) {
@@ -42,7 +64,8 @@ function main() {
     process.exit(2);
   }
   const { tokenizer, tokenizerJSON } = loadVocab(vocab);
-  const texts = JSON.parse(fs.readFileSync(corpusPath, "utf8")).texts;
+  const corpus = JSON.parse(fs.readFileSync(corpusPath, "utf8"));
+  const texts = corpus.texts;
   const results = texts.map((text) => {
     const ids = tokenizer.encode(text, { add_special_tokens: true });
     const ids_no_special = tokenizer.encode(text, { add_special_tokens: false });
@@ -52,7 +75,15 @@ function main() {
       decoded_skip_special: decode(tokenizer, ids, true),
     };
   });
-  const out = { vocab, results };
+  const divergent = (corpus.divergent ?? []).map((d) => {
+    const pieces = d.hf_pieces?.[vocab];
+    if (!pieces) return null;
+    return {
+      oracle_ids: tokenizer.encode(d.text, { add_special_tokens: false }),
+      hf_ids: modelIds(tokenizer, pieces),
+    };
+  });
+  const out = { vocab, results, divergent };
   if (vocab === "llama2_metaspace") out.tokenizer_json = tokenizerJSON;
   fs.writeFileSync(outPath, JSON.stringify(out));
 }

@@ -72,7 +72,7 @@ def rmsnorm(x, w, eps):
     return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
-def run_case(name, c, lora, B, T, seed):
+def run_case(name, c, lora, B, T, seed, ppl=None):
     torch.manual_seed(seed)
     D, F, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
     H, Hkv, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
@@ -109,9 +109,6 @@ def run_case(name, c, lora, B, T, seed):
     Wd = {k: v.double() for k, v in W.items()}
     Ad = {k: v.double().requires_grad_(True) for k, v in A.items()}
     inv = rope_inv_freq(c).double()
-    pos = torch.arange(T, dtype=torch.float64)
-    emb = torch.cat([torch.outer(pos, inv)] * 2, dim=-1)
-    cos, sin = emb.cos(), emb.sin()
 
     def proj(l, mod, name, x):
         p = f"model.layers.{l}.{mod}.{name}"
@@ -124,28 +121,36 @@ def run_case(name, c, lora, B, T, seed):
         return y
 
     eps = c["rms_norm_eps"]
-    x = Wd["model.embed_tokens.weight"][tokens]
-    hidden = {}
-    causal = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
-    for l in range(L):
-        p = f"model.layers.{l}."
-        h = rmsnorm(x, Wd[p + "input_layernorm.weight"], eps)
-        q = proj(l, "self_attn", "q_proj", h).view(B, T, H, hd).transpose(1, 2)
-        k = proj(l, "self_attn", "k_proj", h).view(B, T, Hkv, hd).transpose(1, 2)
-        v = proj(l, "self_attn", "v_proj", h).view(B, T, Hkv, hd).transpose(1, 2)
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
-        k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
-        s = q @ k.transpose(-1, -2) / math.sqrt(hd) + causal
-        o = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, T, H * hd)
-        x = x + proj(l, "self_attn", "o_proj", o)
-        h = rmsnorm(x, Wd[p + "post_attention_layernorm.weight"], eps)
-        g = proj(l, "mlp", "gate_proj", h)
-        u = proj(l, "mlp", "up_proj", h)
-        x = x + proj(l, "mlp", "down_proj", torch.nn.functional.silu(g) * u)
-        hidden[f"hidden.{l}"] = x
-    x = rmsnorm(x, Wd["model.norm.weight"], eps)
-    head = Wd["model.embed_tokens.weight" if c["tie_word_embeddings"] else "lm_head.weight"]
-    logits = x @ head.T
+
+    def model_logits(tokens):
+        Bn, Tn = tokens.shape
+        pos = torch.arange(Tn, dtype=torch.float64)
+        emb = torch.cat([torch.outer(pos, inv)] * 2, dim=-1)
+        cos, sin = emb.cos(), emb.sin()
+        x = Wd["model.embed_tokens.weight"][tokens]
+        hidden = {}
+        causal = torch.full((Tn, Tn), float("-inf"), dtype=torch.float64).triu(1)
+        for l in range(L):
+            p = f"model.layers.{l}."
+            h = rmsnorm(x, Wd[p + "input_layernorm.weight"], eps)
+            q = proj(l, "self_attn", "q_proj", h).view(Bn, Tn, H, hd).transpose(1, 2)
+            k = proj(l, "self_attn", "k_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
+            v = proj(l, "self_attn", "v_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
+            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+            k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
+            s = q @ k.transpose(-1, -2) / math.sqrt(hd) + causal
+            o = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(Bn, Tn, H * hd)
+            x = x + proj(l, "self_attn", "o_proj", o)
+            h = rmsnorm(x, Wd[p + "post_attention_layernorm.weight"], eps)
+            g = proj(l, "mlp", "gate_proj", h)
+            u = proj(l, "mlp", "up_proj", h)
+            x = x + proj(l, "mlp", "down_proj", torch.nn.functional.silu(g) * u)
+            hidden[f"hidden.{l}"] = x
+        x = rmsnorm(x, Wd["model.norm.weight"], eps)
+        head = Wd["model.embed_tokens.weight" if c["tie_word_embeddings"] else "lm_head.weight"]
+        return x @ head.T, hidden
+
+    logits, hidden = model_logits(tokens)
     nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), tokens[:, 1:].reshape(-1),
                                             reduction="none")
     m = mask[:, 1:].reshape(-1).double()
@@ -173,6 +178,32 @@ def run_case(name, c, lora, B, T, seed):
         g[k] = v.detach().float().numpy()
     for k, v in Ad.items():
         g["grad." + k] = v.grad.float().numpy()
+    if ppl:
+        # Hugging Face "Perplexity of fixed-length models", token-weighted, with the adapter.
+        stride, max_length, n = ppl
+        gen = torch.Generator().manual_seed(seed + 100)
+        text = torch.randint(0, V, (1, n), dtype=torch.int64, generator=gen)
+        nll_sum, n_tok, prev_end = 0.0, 0, 0
+        with torch.no_grad():
+            for begin in range(0, n, stride):
+                end = min(begin + max_length, n)
+                trg = end - prev_end
+                ids = text[:, begin:end]
+                labels = ids.clone()
+                labels[:, :-trg] = -100
+                lg, _ = model_logits(ids)
+                l2 = torch.nn.functional.cross_entropy(lg[:, :-1].reshape(-1, V), labels[:, 1:].reshape(-1),
+                                                       ignore_index=-100, reduction="sum")
+                nll_sum += l2.item()
+                n_tok += int((labels[:, 1:] != -100).sum())
+                prev_end = end
+                if end == n:
+                    break
+        g["ppl.tokens"] = text.int().numpy()
+        g["ppl.config"] = np.array([stride, max_length], dtype=np.int32)
+        g["ppl.value"] = np.array([math.exp(nll_sum / n_tok)], dtype=np.float32)
+        g["ppl.nll_sum"] = np.array([nll_sum], dtype=np.float32)
+        print(f"  perplexity {math.exp(nll_sum / n_tok):.6f} over {n_tok} tokens")
     write_safetensors(os.path.join(d, "golden.safetensors"), g)
     print(f"{name}: loss {loss.item():.6f}, {len(A)} LoRA tensors")
 
@@ -183,7 +214,8 @@ def main():
              dict(base, architectures=["LlamaForCausalLM"], vocab_size=97, hidden_size=32, intermediate_size=72,
                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, head_dim=8,
                   rope_theta=10000.0, tie_word_embeddings=True),
-             dict(r=4, lora_alpha=8, use_rslora=False, target_modules=[p for _, p in PROJ]), B=2, T=9, seed=1)
+             dict(r=4, lora_alpha=8, use_rslora=False, target_modules=[p for _, p in PROJ]), B=2, T=9, seed=1,
+             ppl=(7, 16, 45))
     run_case("qwen2_bias",
              dict(base, architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size=113, hidden_size=24,
                   intermediate_size=40, num_hidden_layers=2, num_attention_heads=3, num_key_value_heads=3,

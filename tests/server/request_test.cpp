@@ -136,7 +136,7 @@ TEST(Request, PerplexitySettings) {
   EXPECT_EQ(j.model_name, "tiny");
   EXPECT_EQ(j.dataset_name, "short.txt");
   EXPECT_EQ(j.stride, 32);
-  EXPECT_EQ(j.max_length, 0);
+  EXPECT_EQ(j.max_length, 256);  // 0 = the model's context (256 here; at most 2048)
   EXPECT_TRUE(j.lora.empty());
   j = perplexity_job_from_request({{"model", "tiny"}, {"text_file", "short.txt"}}, sb);
   EXPECT_EQ(j.stride, 256);  // min(512, the model's 256 positions)

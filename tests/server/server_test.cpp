@@ -283,9 +283,27 @@ TEST(Server, PerplexityJobAppendsTheResultsTable) {
   EXPECT_EQ(ev["rows"][0]["dataset"], "short.txt");
   EXPECT_EQ(ev["rows"][0]["perplexity"], ppl);
   EXPECT_EQ(ev["rows"][0]["stride"], 16);
+  EXPECT_EQ(ev["rows"][0]["max_length"], 32);
+  EXPECT_EQ(ev["rows"][0]["tokens"], 75);
+  EXPECT_EQ(ev["rows"][0]["lora"], "");
   EXPECT_EQ(ev["rows"][0]["comment"], "base");
   EXPECT_TRUE(fs::exists(s.dir() / "loras" / "evaluations.csv"));
   r = s.post("/api/perplexity", {{"model", "tiny"}, {"text_file", "short.txt"}, {"stride", 0}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body["error"]["field"], "stride");
+}
+
+TEST(Server, StopEndsAPerplexityJob) {
+  TestServer s("pplstop");
+  // About a thousand windows of 256 tokens: long enough to be stopped after its first one.
+  Reply r = s.post("/api/perplexity", {{"model", "tiny"}, {"text_file", "sample.txt"}, {"stride", 1},
+                                       {"max_length", 256}, {"threads", 1}});
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  read_events(s, [](const SseEvent& e) { return e.type == "progress"; });
+  EXPECT_EQ(s.post("/api/save", json::object()).status, 409);  // only training runs save
+  EXPECT_EQ(s.post("/api/stop", json::object()).status, 200);
+  const json done = wait_for_state(s, is_done);
+  EXPECT_EQ(done["state"], "stopped");
+  EXPECT_NE(done["progress"]["done"], done["progress"]["total"]);
+  EXPECT_FALSE(fs::exists(s.dir() / "loras" / "evaluations.csv"));  // no row for an unfinished evaluation
 }

@@ -37,10 +37,10 @@ inline bool require_node_modules() {
 inline nlohmann::json run_oracle(const std::string& vocab, const fs::path& input) {
   fs::path out_dir = fs::path(TPRO_BINARY_DIR) / "tokenizer_oracle";
   fs::create_directories(out_dir);
-  fs::path out = out_dir / (vocab + "-" + input.stem().string() + ".json");
+  fs::path out = out_dir / (fs::path(vocab).filename().string() + "-" + input.stem().string() + ".json");
   fs::remove(out);
-  std::string cmd = "node \"" + (js_dir() / "tokenizer_oracle.mjs").string() + "\" " + vocab + " \"" +
-                    input.string() + "\" \"" + out.string() + "\"";
+  std::string cmd = "node \"" + (js_dir() / "tokenizer_oracle.mjs").string() + "\" " + vocab + " \"" + input.string() +
+                    "\" \"" + out.string() + "\"";
   int rc = std::system(cmd.c_str());
   if (rc != 0 || !fs::exists(out)) {
     ADD_FAILURE() << "oracle failed (exit " << rc << "): " << cmd;

@@ -1,6 +1,7 @@
 // Blocked causal attention on SGEMM tiles; see attention.h.
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 #include <omp.h>
 
@@ -55,15 +56,12 @@ void masked_softmax(float* S, float* lse_row, const int32_t* seg_start, const At
     float* row = S + i * bl.nk;
     float mx = -std::numeric_limits<float>::infinity();
     for (int64_t j = lo; j <= hi; ++j) mx = std::max(mx, row[j]);
-    float sum = 0.0f;
-    for (int64_t j = 0; j < bl.nk; ++j) {
-      float e = (j >= lo && j <= hi) ? std::exp(row[j] - mx) : 0.0f;
-      row[j] = e;
-      sum += e;
-    }
-    const float inv = 1.0f / sum;
+    std::fill(row, row + lo, 0.0f);
+    std::fill(row + hi + 1, row + bl.nk, 0.0f);
+    const double sum = exp_shift_sum(row + lo, row + lo, hi - lo + 1, -mx);
+    const float inv = float(1.0 / sum);
     for (int64_t j = lo; j <= hi; ++j) row[j] *= inv;
-    if (lse_row) lse_row[t] = mx + std::log(sum);
+    if (lse_row) lse_row[t] = mx + float(std::log(sum));
   }
 }
 }  // namespace
@@ -126,7 +124,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         const int64_t lo = row_lo(seg_start, s, b, t, t) - bl.jlo, hi = t - bl.jlo;
         const float L = lse[(b * s.H + h) * T + t];
         float* row = P + i * bl.nk;
-        for (int64_t j = 0; j < bl.nk; ++j) row[j] = (j >= lo && j <= hi) ? std::exp(row[j] - L) : 0.0f;
+        std::fill(row, row + lo, 0.0f);
+        std::fill(row + hi + 1, row + bl.nk, 0.0f);
+        exp_shift_sum(row + lo, row + lo, hi - lo + 1, -L);
       }
       sgemm(false, true, bl.nq, bl.nk, s.Dh, 1.0f, dout + qoff, ldq, V, ldk, 0.0f, dP, bl.nk);  // dP = dO·Vᵀ
       for (int64_t i = 0; i < bl.nq; ++i) {  // dS = P ⊙ (dP − rowsum(dO ⊙ O)), stored in dP

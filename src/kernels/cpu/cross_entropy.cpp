@@ -1,6 +1,7 @@
 // Fused masked cross-entropy; see cross_entropy.h.
 #include "kernels/cpu/cross_entropy.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,18 +21,18 @@ double cross_entropy_fused(float* logits, const int32_t* targets, const float* w
       continue;
     }
     float mx = l[0];
-    for (int64_t j = 1; j < V; ++j) mx = std::max(mx, l[j]);
-    double sum = 0.0;
-    for (int64_t j = 0; j < V; ++j) sum += std::exp(double(l[j] - mx));
-    const double lse = double(mx) + std::log(sum);
-    const double row_nll = lse - double(l[targets[r]]);
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < V; ++j) mx = std::max(mx, l[j]);
+    const float target_logit = l[targets[r]];
+    const double sum = exp_shift_sum(l, l, V, -mx);  // l[j] = exp(l[j] − max)
+    const double row_nll = double(mx) + std::log(sum) - double(target_logit);
     if (nll) nll[r] = float(row_nll);
     total += double(weight[r]) * row_nll;
     if (want_grad) {
-      const float w = weight[r];
+      const float scale = float(double(weight[r]) / sum);
 #pragma omp simd
-      for (int64_t j = 0; j < V; ++j) l[j] = w * std::exp(float(double(l[j]) - lse));
-      l[targets[r]] -= w;
+      for (int64_t j = 0; j < V; ++j) l[j] *= scale;
+      l[targets[r]] -= weight[r];
     }
   }
   return total;

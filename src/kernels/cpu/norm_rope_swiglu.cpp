@@ -1,7 +1,9 @@
 // RMSNorm, RoPE, SwiGLU and embedding kernels; see norm_rope_swiglu.h.
 #include "kernels/cpu/norm_rope_swiglu.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vec_math.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -75,20 +77,39 @@ void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, 
   }
 }
 
+namespace {
+constexpr int64_t kChunk = 4096;  // elements per task: fits L1 with the three streams
+}
+
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd if (worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+#pragma omp parallel for if (worth_parallel(n))
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t m = std::min(kChunk, n - c);
+    float* o = out + c;
+    const float* g = gate + c;
+    const float* u = up + c;
+    sigmoid(o, g, m);
+#pragma omp simd
+    for (int64_t i = 0; i < m; ++i) o[i] *= g[i] * u[i];
   }
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd if (worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i], sg = 1.0f / (1.0f + std::exp(-g));
-    dup[i] = dout[i] * g * sg;
-    dgate[i] = dout[i] * up[i] * sg * (1.0f + g * (1.0f - sg));
+#pragma omp parallel for if (worth_parallel(n))
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t m = std::min(kChunk, n - c);
+    float* dg = dgate + c;
+    float* du = dup + c;
+    const float* g = gate + c;
+    const float* u = up + c;
+    const float* dy = dout + c;
+    sigmoid(dg, g, m);  // dg holds σ(g) until overwritten below
+#pragma omp simd
+    for (int64_t i = 0; i < m; ++i) {
+      const float sg = dg[i];
+      du[i] = dy[i] * g[i] * sg;
+      dg[i] = dy[i] * u[i] * sg * (1.0f + g[i] * (1.0f - sg));
+    }
   }
 }
 

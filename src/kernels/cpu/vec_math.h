@@ -1,0 +1,74 @@
+// Vectorised exp for the softmax, cross-entropy and SiLU loops (libm's scalar expf is a
+// function call per element and dominated those loops). AVX2: Cephes-style range reduction
+// x = n·ln2 + r, a degree-6 polynomial for e^r and 2^n built in the exponent bits; relative
+// error below 2 ulp over [-87, 88] (tested against std::exp). Other ISAs fall back to std::exp.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define TPRO_VEC_EXP_AVX2 1
+#endif
+
+namespace tpro {
+
+#ifdef TPRO_VEC_EXP_AVX2
+inline __m256 exp256_ps(__m256 x) {
+  const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447505531f);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // r = x − n·ln2 in two steps (ln2 split into an exact high part and a low correction).
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+#endif
+
+// dst[i] = exp(src[i] + shift) for i < n; dst may equal src. Returns Σ dst[i], accumulated in
+// float lanes: callers shift by the row maximum, so every term is <= 1 and nothing overflows.
+inline double exp_shift_sum(float* dst, const float* src, int64_t n, float shift) {
+  double sum = 0.0;
+  int64_t i = 0;
+#ifdef TPRO_VEC_EXP_AVX2
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256 acc = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = exp256_ps(_mm256_add_ps(_mm256_loadu_ps(src + i), s));
+    _mm256_storeu_ps(dst + i, v);
+    acc = _mm256_add_ps(acc, v);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  for (float l : lanes) sum += double(l);
+#endif
+  for (; i < n; ++i) {
+    dst[i] = std::exp(src[i] + shift);
+    sum += double(dst[i]);
+  }
+  return sum;
+}
+
+// dst[i] = 1 / (1 + exp(−src[i])) for i < n.
+inline void sigmoid(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+#ifdef TPRO_VEC_EXP_AVX2
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) {
+    __m256 e = exp256_ps(_mm256_sub_ps(zero, _mm256_loadu_ps(src + i)));
+    _mm256_storeu_ps(dst + i, _mm256_div_ps(one, _mm256_add_ps(one, e)));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = 1.0f / (1.0f + std::exp(-src[i]));
+}
+
+}  // namespace tpro

