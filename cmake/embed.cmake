@@ -8,10 +8,13 @@ function(tpro_embed target base_dir)
   foreach(f ${ARGN})
     list(APPEND abs_files ${base_dir}/${f})
   endforeach()
+  # A ';' in a custom command's argument would split it into several; pass the list '|'-joined.
+  string(REPLACE ";" "|" files_arg "${ARGN}")
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DBASE=${base_dir} "-DFILES=${ARGN}" -P ${PROJECT_SOURCE_DIR}/cmake/embed_gen.cmake
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DBASE=${base_dir} "-DFILES=${files_arg}" -P ${PROJECT_SOURCE_DIR}/cmake/embed_gen.cmake
     DEPENDS ${abs_files} ${PROJECT_SOURCE_DIR}/cmake/embed_gen.cmake
-    COMMENT "Embedding ${target} assets")
+    COMMENT "Embedding ${target} assets"
+    VERBATIM)
   target_sources(${target} PRIVATE ${out})
 endfunction()

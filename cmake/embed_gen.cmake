@@ -1,4 +1,5 @@
-# Script mode helper of embed.cmake: writes OUT with one byte array per file in FILES.
+# Script mode helper of embed.cmake: writes OUT with one byte array per file in FILES ('|'-separated).
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "")
 set(table "")
 set(i 0)

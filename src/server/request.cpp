@@ -1,0 +1,214 @@
+// Request parsing and checking; see request.h.
+#include "server/request.h"
+
+#include <cmath>
+
+#include "io/hf_config.h"
+#include "server/api_error.h"
+
+namespace tpro {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kDefaultMaxLength = 2048;  // `tpro perplexity`'s window when max_length is 0
+
+void require_object(const json& body, const char* what) {
+  if (!body.is_object()) bad_request("", cat("expected a JSON object of ", what, ", got ", body.type_name()));
+}
+
+// A model folder inside --models that load_model can read.
+fs::path model_folder(const PathSandbox& sb, const std::string& path, const std::string& field) {
+  if (path.empty()) bad_request(field, cat(field, " is required: choose a base model in the models folder"));
+  fs::path dir = sb.resolve(Root::Models, path, field);
+  if (!fs::is_directory(dir) || !fs::exists(dir / "config.json"))
+    bad_request(field, cat(field, ": '", path, "' is not a model folder (no config.json in it; hint: a Hugging Face",
+                           " folder with config.json, *.safetensors and tokenizer.json)"));
+  return dir;
+}
+
+fs::path data_file(const PathSandbox& sb, const std::string& path, const std::string& field, bool folder_ok) {
+  fs::path f = sb.resolve(Root::Data, path, field);
+  if (fs::is_directory(f) && !folder_ok) bad_request(field, cat(field, ": '", path, "' is a folder, expected a file"));
+  if (!fs::is_directory(f) && !fs::is_regular_file(f))
+    bad_request(field, cat(field, ": '", path, "' is not a regular file"));
+  return f;
+}
+
+void apply_body_keys(const json& body, TrainParams& p) {
+  for (const auto& [key, value] : body.items()) {
+    const Field* f = find_field(key);
+    try {
+      if (!f) {
+        json one = json::object();
+        one[key] = value;
+        apply_json(one, p, "");  // throws the unknown-key message with its did-you-mean
+      }
+      set_field(p, *f, value, "");
+    } catch (const Error& e) {
+      bad_request(key, e.what());
+    }
+  }
+}
+
+void sandbox_paths(const json& body, const PathSandbox& sb, TrainParams& p) {
+  p.model = model_folder(sb, p.model, "model").string();
+  struct DataField {
+    std::string TrainParams::*member;
+    const char* name;
+    bool folder_ok;
+  };
+  for (const DataField& d : {DataField{&TrainParams::raw_text_file, "raw_text_file", true},
+                             DataField{&TrainParams::dataset, "dataset", false},
+                             DataField{&TrainParams::eval_dataset, "eval_dataset", false},
+                             DataField{&TrainParams::format, "format", false},
+                             DataField{&TrainParams::jsonl_dataset, "jsonl_dataset", false},
+                             DataField{&TrainParams::jsonl_eval_dataset, "jsonl_eval_dataset", false}})
+    if (!(p.*d.member).empty()) p.*d.member = data_file(sb, p.*d.member, d.name, d.folder_ok).string();
+  // output_dir only counts when the request names it: a copied or default value means --loras.
+  const auto od = body.find("output_dir");
+  if (od != body.end() && od->is_string() && !od->get<std::string>().empty())
+    p.output_dir = sb.resolve(Root::Loras, p.output_dir, "output_dir", false).string();
+  else
+    p.output_dir = sb.root(Root::Loras).string();
+  if (!p.copy_params_from.empty())
+    p.copy_params_from = sb.resolve(Root::Loras, p.copy_params_from, "copy_params_from").string();
+  if (!p.resume_from_checkpoint.empty() && p.resume_from_checkpoint != "latest")
+    p.resume_from_checkpoint = sb.resolve(Root::Loras, p.resume_from_checkpoint, "resume_from_checkpoint").string();
+}
+
+int64_t int_value(const json& body, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
+  const auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return fallback;
+  int64_t v = 0;
+  if (it->is_number_integer()) v = it->get<int64_t>();
+  else if (it->is_number_float() && std::fabs(it->get<double>()) < 9e15 &&
+           it->get<double>() == std::floor(it->get<double>()))
+    v = int64_t(it->get<double>());
+  else if (it->is_string() && !it->get<std::string>().empty()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    size_t used = 0;
+    try {
+      v = std::stoll(s, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != s.size()) bad_request(key, cat(key, " expects an integer, got ", it->dump()));
+  } else {
+    bad_request(key, cat(key, " expects an integer, got ", it->dump()));
+  }
+  if (v < lo || v > hi) bad_request(key, cat(key, " must be in [", lo, ", ", hi, "], got ", v));
+  return v;
+}
+
+std::string string_value(const json& body, const char* key) {
+  const auto it = body.find(key);
+  if (it == body.end() || it->is_null()) return "";
+  if (!it->is_string()) bad_request(key, cat(key, " expects a string, got ", it->dump()));
+  return it->get<std::string>();
+}
+
+void reject_unknown(const json& body, std::initializer_list<const char*> known) {
+  for (const auto& [key, value] : body.items()) {
+    bool ok = false;
+    std::string list;
+    for (const char* k : known) {
+      ok = ok || key == k;
+      list += (list.empty() ? "" : ", ") + std::string(k);
+    }
+    if (!ok) bad_request(key, cat("unknown key '", key, "' (expected ", list, ")"));
+  }
+}
+
+}  // namespace
+
+json parse_json_body(const std::string& body) {
+  try {
+    json j = json::parse(body);
+    if (!j.is_object()) bad_request("", cat("expected a JSON object, got ", j.type_name()));
+    return j;
+  } catch (const json::parse_error& e) {
+    bad_request("", cat("invalid JSON at byte ", e.byte, ": ", e.what()));
+  }
+}
+
+fs::path adapter_folder(const PathSandbox& sb, const std::string& name, const std::string& field) {
+  if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos)
+    bad_request(field, cat(field, " must be the name of an adapter folder in the loras folder, got '", name, "'"));
+  fs::path dir = sb.resolve(Root::Loras, name, field);
+  if (!fs::is_directory(dir)) bad_request(field, cat(field, ": '", name, "' is not a folder"));
+  return dir;
+}
+
+TrainParams train_params_from_request(const json& body, const PathSandbox& sb, bool for_check) {
+  require_object(body, "training parameters");
+  TrainParams p;
+  const auto cp = body.find("copy_params_from");
+  if (cp != body.end() && cp->is_string() && !cp->get<std::string>().empty()) {
+    const fs::path dir = sb.resolve(Root::Loras, cp->get<std::string>(), "copy_params_from");
+    try {
+      copy_params_from(dir, p);
+    } catch (const Error& e) {
+      bad_request("copy_params_from", e.what());
+    }
+  }
+  apply_body_keys(body, p);
+  sandbox_paths(body, sb, p);
+  const bool placeholder = for_check && p.lora_name.empty();
+  if (placeholder) p.lora_name = "dataset-check";
+  try {
+    validate(p);
+  } catch (const Error& e) {
+    bad_request(field_in_message(e.what()), e.what());
+  }
+  if (placeholder) p.lora_name.clear();
+  return p;
+}
+
+PerplexityJob perplexity_job_from_request(const json& body, const PathSandbox& sb) {
+  require_object(body, "perplexity settings");
+  reject_unknown(body, {"model", "lora", "text_file", "stride", "max_length", "threads", "comment"});
+  PerplexityJob j;
+  j.model_name = string_value(body, "model");
+  j.model = model_folder(sb, j.model_name, "model");
+  j.model_name = sb.display(Root::Models, j.model);
+  j.lora_name = string_value(body, "lora");
+  if (!j.lora_name.empty()) {
+    j.lora = adapter_folder(sb, j.lora_name, "lora");
+    if (!fs::exists(j.lora / "adapter_config.json"))
+      bad_request("lora", cat("lora: '", j.lora_name, "' has no adapter_config.json (an unfinished run?)"));
+  }
+  const std::string text = string_value(body, "text_file");
+  if (text.empty()) bad_request("text_file", "text_file is required: a text file in the data folder");
+  j.text_file = data_file(sb, text, "text_file", false);
+  j.dataset_name = sb.display(Root::Data, j.text_file);
+  const LlamaConfig cfg = load_hf_config(j.model);
+  j.max_length = int_value(body, "max_length", 0, 0, cfg.max_position);
+  if (j.max_length == 0) j.max_length = std::min<int64_t>(cfg.max_position, kDefaultMaxLength);  // as the CLI
+  j.stride = int_value(body, "stride", std::min<int64_t>(512, j.max_length), 1, j.max_length);
+  j.threads = int_value(body, "threads", 0, 0, 4096);
+  j.comment = string_value(body, "comment");
+  return j;
+}
+
+StopChange stop_change_from_request(const json& body) {
+  require_object(body, "stop settings");
+  reject_unknown(body, {"stop_at_loss", "stop_at_epoch"});
+  if (body.empty()) bad_request("", "expected stop_at_loss and/or stop_at_epoch");
+  StopChange c;
+  for (const auto& [key, value] : body.items()) {
+    json v;
+    try {
+      v = parse_field_value(*find_field(key), value, "");
+    } catch (const Error& e) {
+      bad_request(key, e.what());
+    }
+    if (key == "stop_at_loss") c.stop_at_loss = v.get<double>();
+    else c.stop_at_epoch = v.get<int64_t>();
+  }
+  return c;
+}
+
+}  // namespace tpro

@@ -1,0 +1,217 @@
+// The routes of `tpro serve`; see routes.h.
+#include "server/routes.h"
+
+#include <httplib.h>
+
+#include <charconv>
+
+#include "core/embedded.h"
+#include "data/check.h"
+#include "server/api_error.h"
+#include "server/listings.h"
+#include "server/request.h"
+#include "tokenizer/tokenizer.h"
+#include "train/perplexity.h"
+#include "train/trainer.h"
+
+namespace tpro {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using httplib::Request;
+using httplib::Response;
+
+namespace {
+
+constexpr auto kKeepAliveEvery = std::chrono::seconds(15);
+constexpr size_t kMaxSampleChars = 20000;
+
+void send_json(Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+// Wraps an API handler: its JSON (status 200 unless it set one) or its error as JSON.
+template <typename F>
+httplib::Server::Handler api(F f) {
+  return [f](const Request& req, Response& res) {
+    try {
+      json out = f(req, res);
+      send_json(res, res.status > 0 ? res.status : 200, out);
+    } catch (const ApiError& e) {
+      send_json(res, e.status(), e.body());
+    } catch (const Error& e) {
+      send_json(res, 400, ApiError(400, "invalid_request_error", e.what()).body());
+    } catch (const std::exception& e) {
+      send_json(res, 500, ApiError(500, "server_error", e.what()).body());
+    }
+  };
+}
+
+const char* content_type(const std::string& path) {
+  const std::string ext = fs::path(path).extension().string();
+  if (ext == ".html") return "text/html; charset=utf-8";
+  if (ext == ".js") return "text/javascript; charset=utf-8";
+  if (ext == ".css") return "text/css; charset=utf-8";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  if (ext == ".json") return "application/json";
+  return "application/octet-stream";
+}
+
+void serve_static(const Request& req, Response& res) {
+  const std::string name = req.path == "/" ? "web/index.html" : "web" + req.path;
+  for (const auto& [path, bytes] : embedded_files()) {
+    if (path == name) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_content(std::string(bytes), content_type(name));
+      return;
+    }
+  }
+  send_json(res, 404, ApiError(404, "not_found", cat("no such page: ", req.path)).body());
+}
+
+// The data field whose file an error message names (dataset errors quote the path).
+std::string field_of_data_error(const std::string& msg, const TrainParams& p) {
+  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"raw_text_file", &p.raw_text_file},
+                                    {"dataset", &p.dataset}, {"eval_dataset", &p.eval_dataset}, {"format", &p.format},
+                                    {"jsonl_dataset", &p.jsonl_dataset}, {"jsonl_eval_dataset", &p.jsonl_eval_dataset}})
+    if (!value->empty() && msg.find(*value) != std::string::npos) return name;
+  if (msg.find(p.model) != std::string::npos) return "model";  // e.g. its tokenizer.json
+  return field_in_message(msg);
+}
+
+json check_report_json(const CheckReport& r, const Tokenizer& tok) {
+  std::string sample = render_check_sample(r, codec_of(tok));
+  if (sample.size() > kMaxSampleChars) sample = sample.substr(0, kMaxSampleChars) + "\n[...]";
+  return {{"report", format_check_report(r)},
+          {"blocks", r.blocks},
+          {"eval_blocks", r.eval_blocks},
+          {"tokens", r.tokens},
+          {"trained_tokens", r.trained_tokens},
+          {"longest", r.longest},
+          {"suggested_cutoff", r.suggested_cutoff},
+          {"over_cutoff", r.over_cutoff},
+          {"steps_per_epoch", r.optimizer_steps_per_epoch},
+          {"warmup_suggested", r.warmup_suggested},
+          {"warnings", r.warnings},
+          {"sample", sample}};
+}
+
+json dataset_check(const Request& req, ServerContext& ctx) {
+  const TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb, true);
+  try {
+    const Tokenizer tok = Tokenizer::load(p.model);
+    const CheckReport r = check_dataset(data_options_from(p), tok, int(p.micro_batch_size),
+                                        int(effective_grad_accumulation(p)), p.epochs);
+    return check_report_json(r, tok);
+  } catch (const ApiError&) {
+    throw;
+  } catch (const Error& e) {
+    bad_request(field_of_data_error(e.what(), p), e.what());
+  }
+}
+
+int64_t parse_event_id(const std::string& text) {
+  int64_t id = -1;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (r.ec != std::errc() || r.ptr != text.data() + text.size() || id < 0)
+    bad_request("Last-Event-ID", cat("Last-Event-ID must be a non-negative integer, got '", text, "'"));
+  return id;
+}
+
+void event_stream(const Request& req, Response& res, ServerContext& ctx) {
+  std::string id = req.get_header_value("Last-Event-ID");
+  if (id.empty() && req.has_param("after")) id = req.get_param_value("after");
+  int64_t after = -1;
+  try {
+    if (!id.empty()) after = parse_event_id(id);
+  } catch (const ApiError& e) {
+    send_json(res, e.status(), e.body());
+    return;
+  }
+  auto cursor = std::make_shared<int64_t>(after);
+  auto first = std::make_shared<bool>(true);
+  res.set_header("Cache-Control", "no-store");
+  res.set_chunked_content_provider("text/event-stream", [&ctx, cursor, first](size_t, httplib::DataSink& sink) {
+    std::string out;
+    if (*first) out += "retry: 1000\n\n";  // reconnect quickly after a dropped connection
+    *first = false;
+    const EventBuffer::Batch b = ctx.events.wait_after(*cursor, kKeepAliveEvery);
+    if (b.closed) {
+      if (!out.empty()) sink.write(out.data(), out.size());
+      sink.done();
+      return true;
+    }
+    if (b.gap) out += "event: resync\ndata: {}\n\n";  // missed events are gone: reload the snapshot
+    for (const auto& e : b.events) {
+      out += sse_frame(e);
+      *cursor = e.id;
+    }
+    if (out.empty()) out = ": keep-alive\n\n";
+    return sink.write(out.data(), out.size());
+  });
+}
+
+json server_info(const ServerContext& ctx) {
+  return {{"name", "tpro"},
+          {"version", "0.1.0"},
+          {"folders",
+           {{"models", ctx.sb.root(Root::Models).string()},
+            {"data", ctx.sb.root(Root::Data).string()},
+            {"loras", ctx.sb.root(Root::Loras).string()}}},
+          {"token_required", !ctx.opt.token.empty()}};
+}
+
+json evaluations(const ServerContext& ctx) {
+  json rows = json::array();
+  for (const auto& r : read_evaluation_csv(ctx.evaluations_csv))
+    rows.push_back({{"model", r.model}, {"lora", r.lora}, {"dataset", r.dataset}, {"perplexity", r.perplexity},
+                    {"stride", r.stride}, {"max_length", r.max_length}, {"tokens", r.tokens}, {"date", r.date},
+                    {"comment", r.comment}});
+  return {{"file", ctx.evaluations_csv.string()}, {"rows", rows}};
+}
+
+}  // namespace
+
+void add_routes(httplib::Server& svr, ServerContext& ctx) {
+  using R = const Request&;
+  svr.Get("/api/info", api([&ctx](R, Response&) { return server_info(ctx); }));
+  svr.Get("/api/schema", api([](R, Response&) { return schema_json(); }));
+  svr.Get("/api/models", api([&ctx](R, Response&) { return list_models(ctx.sb); }));
+  svr.Get("/api/data", api([&ctx](R, Response&) { return list_data_files(ctx.sb); }));
+  svr.Get("/api/runs", api([&ctx](R, Response&) { return list_runs(ctx.sb); }));
+  svr.Get(R"(/api/runs/([^/]+)/graph)", api([&ctx](R req, Response&) { return run_graph(ctx.sb, req.matches[1]); }));
+  svr.Get(R"(/api/runs/([^/]+)/params)", api([&ctx](R req, Response&) { return run_params(ctx.sb, req.matches[1]); }));
+  svr.Get("/api/job", api([&ctx](R, Response&) { return ctx.jobs.snapshot(); }));
+  svr.Get("/api/evaluations", api([&ctx](R, Response&) { return evaluations(ctx); }));
+  svr.Get("/api/events", [&ctx](R req, Response& res) { event_stream(req, res, ctx); });
+
+  svr.Post("/api/train", api([&ctx](R req, Response& res) {
+             const TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb);
+             json j = ctx.jobs.start_training(p);
+             res.status = 202;
+             return j;
+           }));
+  svr.Post("/api/check", api([&ctx](R req, Response&) { return dataset_check(req, ctx); }));
+  svr.Post("/api/stop", api([&ctx](R, Response&) { return ctx.jobs.request_stop(); }));
+  svr.Post("/api/save", api([&ctx](R, Response&) { return ctx.jobs.request_save(); }));
+  svr.Post("/api/control", api([&ctx](R req, Response&) {
+             const StopChange c = stop_change_from_request(parse_json_body(req.body));
+             return ctx.jobs.set_stops(c.stop_at_loss, c.stop_at_epoch);
+           }));
+  svr.Post("/api/perplexity", api([&ctx](R req, Response& res) {
+             PerplexityJob job = perplexity_job_from_request(parse_json_body(req.body), ctx.sb);
+             job.csv = ctx.evaluations_csv;
+             json j = ctx.jobs.start_perplexity(job);
+             res.status = 202;
+             return j;
+           }));
+
+  svr.Get(R"(/api/.*)", api([](R req, Response&) -> json { not_found(cat("no API route GET ", req.path)); }));
+  svr.Post(R"(/api/.*)", api([](R req, Response&) -> json { not_found(cat("no API route POST ", req.path)); }));
+  svr.Get(R"(/[A-Za-z0-9_.\-]*)", [](R req, Response& res) { serve_static(req, res); });
+}
+
+}  // namespace tpro
