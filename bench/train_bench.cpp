@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   std::string config = "smollm2-135m", dtype = "f32", cache = "/tmp/tpro-bench-models";
   int64_t batch = 4, seq = 256, steps = 5, warmup = 2, rank = 16;
   double alpha = 32;
-  bool gemm_only = false;
+  bool gemm_only = false, recompute = false;
   app.add_option("--config", config, "Model shape (smollm2-135m, tiny)");
   app.add_option("--dtype", dtype, "Base weight storage: f32 or bf16");
   app.add_option("--batch", batch);
@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   app.add_option("--rank", rank);
   app.add_option("--cache", cache, "Folder for the generated model");
   app.add_flag("--gemm", gemm_only, "Only print the sustained SGEMM GFLOP/s");
+  app.add_flag("--recompute", recompute, "Recompute activations per layer in backward (gradient checkpointing)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (gemm_only) {
@@ -91,7 +92,7 @@ int main(int argc, char** argv) {
     Rng rng(1);
     LoraWeights lw = make_lora(m.cfg, lc, rng);
     Activations a;
-    make_activations(a, m.cfg, &lw, batch, seq);
+    make_activations(a, m.cfg, &lw, batch, seq, recompute);
     std::mt19937 gen(2);
     std::vector<int32_t> tokens(size_t(batch * seq));
     for (auto& t : tokens) t = int32_t(gen() % uint32_t(c.vocab_size));
@@ -112,7 +113,8 @@ int main(int argc, char** argv) {
     nlohmann::json res = {{"impl", "tpro"},        {"config", config},           {"dtype", dtype},
                           {"batch", batch},        {"seq", seq},                 {"rank", rank},
                           {"median_step_s", med},  {"tokens_per_s", tok_s},      {"peak_rss_mib", peak_rss_mib()},
-                          {"rss_before_model_mib", rss_before}, {"final_loss", loss}};
+                          {"rss_before_model_mib", rss_before}, {"final_loss", loss},
+                          {"recompute", recompute},   {"activation_mib", double(a.arena.bytes()) / 1048576.0}};
     std::printf("tpro %s %s B%lld x T%lld: %.1f tok/s (median step %.3f s), peak RSS %.0f MiB\n", config.c_str(),
                 dtype.c_str(), static_cast<long long>(batch), static_cast<long long>(seq), tok_s, med, peak_rss_mib());
     std::printf("RESULT %s\n", res.dump().c_str());

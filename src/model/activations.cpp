@@ -16,9 +16,15 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
                V = size_t(c.vocab_size), H = size_t(c.n_head), C = size_t(a.C);
   const size_t R = lora ? size_t(lora->cfg.r) : 0;
   a.layers.resize(size_t(c.n_layer));
+  for (auto& L : a.layers) L.x_in = take(N * D);
   for (int64_t l = 0; l < c.n_layer; ++l) {
     LayerActs& L = a.layers[size_t(l)];
-    L.x_in = take(N * D);
+    if (a.recompute && l > 0) {  // share layer 0's buffers (LoRA targets are the same in every layer)
+      float* x_in = L.x_in;
+      L = a.layers[0];
+      L.x_in = x_in;
+      continue;
+    }
     L.ln1 = take(N * D);
     L.rstd1 = take(N);
     L.q = take(N * Q);
@@ -35,6 +41,7 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
     for (int p = 0; p < kNumProj; ++p)
       L.lora_u[size_t(p)] = (lora && lora->find(l, Proj(p))) ? take(N * R) : nullptr;
   }
+  a.x_scratch = a.recompute ? take(N * D) : nullptr;
   a.x_out = take(N * D);
   a.lnf = take(N * D);
   a.rstdf = take(N);
@@ -56,8 +63,10 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
 }
 }  // namespace
 
-void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T) {
+void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T,
+                      bool recompute) {
   const size_t N = size_t(B * T);
+  a.recompute = recompute;
   a.capacity = B * T;
   a.C = std::min<int64_t>(int64_t(N), 256);
   a.arena = Arena();

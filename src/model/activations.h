@@ -33,6 +33,10 @@ struct LayerActs {
 struct Activations {
   int64_t B = 0, T = 0, C = 0;
   int64_t capacity = 0;  // rows (B·T) the arena was planned for
+  // Activation recomputation (gradient checkpointing): only each layer's input is kept; all
+  // layers share one set of the other buffers, refilled by re-running the layer in backward.
+  bool recompute = false;
+  float* x_scratch = nullptr;  // (N, D) recompute's throw-away layer output
   std::vector<LayerActs> layers;
   float* x_out;   // (N, D) residual after the last layer
   float* lnf;     // (N, D) final norm output
@@ -61,7 +65,8 @@ struct Activations {
 
 // Allocates everything for up to B·T rows (and T ≤ T of this call); lora may be null
 // (evaluation without adapter). Sets the current shape to (B, T).
-void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T);
+void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T,
+                      bool recompute = false);
 // Re-carves the same allocation for another shape with B·T ≤ the capacity (dynamic padding
 // changes T per micro-batch); never allocates.
 void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T);

@@ -36,6 +36,8 @@ void backward(const Model& m, LoraWeights& lw, Activations& a, const StepInputs&
   be.rmsnorm_backward(a.dx, a.dln, a.x_out, m.norm.data(), a.rstdf, N, D);
 
   for (int64_t l = c.n_layer - 1; l >= 0; --l) {
+    // Recomputation: the layers share one set of buffers; refill it from the saved input.
+    if (a.recompute) layer_forward(m, &lw, a, l, in, opt, be, a.x_scratch);
     LayerActs& L = a.layers[size_t(l)];
     const LayerWeights& W = m.layers[size_t(l)];
     // MLP: x_out = x_mid + down(silu(gate(ln2)) · up(ln2))

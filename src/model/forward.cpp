@@ -91,6 +91,34 @@ double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, con
 
 }  // namespace
 
+void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepInputs& in,
+                   const StepOptions& opt, const Backend& be, float* x_next) {
+  const LlamaConfig& c = m.cfg;
+  const int64_t N = in.B * in.T, D = c.n_embd, F = c.n_ff;
+  const float eps = float(c.rms_norm_eps);
+  const int32_t* pos = in.pos ? in.pos : a.pos_default.data();
+  const AttnShape shape{in.B, in.T, in.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window};
+  LayerActs& L = a.layers[size_t(l)];
+  const LayerWeights& W = m.layers[size_t(l)];
+  // attention
+  be.rmsnorm_forward(L.ln1, L.rstd1, L.x_in, W.ln1.data(), eps, N, D);
+  proj_forward(be, L.q, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.lora_u[0], N);
+  proj_forward(be, L.k, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.lora_u[1], N);
+  proj_forward(be, L.v, L.ln1, W.wv, W.bv, lw, opt, l, Proj::V, L.lora_u[2], N);
+  be.rope_forward(L.q, pos, a.rope, N, c.n_head, c.head_dim, false);
+  be.rope_forward(L.k, pos, a.rope, N, c.n_head_kv, c.head_dim, false);
+  be.attention_forward(L.att, L.lse, L.q, L.k, L.v, in.seg_start, shape, 0);
+  proj_forward(be, L.x_mid, L.att, W.wo, W.bo, lw, opt, l, Proj::O, L.lora_u[3], N);
+  add_in_place(L.x_mid, L.x_in, N * D);
+  // MLP
+  be.rmsnorm_forward(L.ln2, L.rstd2, L.x_mid, W.ln2.data(), eps, N, D);
+  proj_forward(be, L.gate, L.ln2, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.lora_u[4], N);
+  proj_forward(be, L.up, L.ln2, W.wup, W.bup, lw, opt, l, Proj::Up, L.lora_u[5], N);
+  be.swiglu_forward(L.h, L.gate, L.up, N * F);
+  proj_forward(be, x_next, L.h, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.lora_u[6], N);
+  add_in_place(x_next, L.x_mid, N * D);
+}
+
 StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const StepInputs& in, const StepOptions& opt,
                    const Backend& be) {
   const LlamaConfig& c = m.cfg;
@@ -109,26 +137,8 @@ StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const 
   if (opt.train && opt.neftune_alpha > 0.0) add_neftune_noise(a.layers[0].x_in, N, in.T, D, opt.neftune_alpha, opt.seed);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    LayerActs& L = a.layers[size_t(l)];
-    const LayerWeights& W = m.layers[size_t(l)];
-    // attention
-    be.rmsnorm_forward(L.ln1, L.rstd1, L.x_in, W.ln1.data(), eps, N, D);
-    proj_forward(be, L.q, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.lora_u[0], N);
-    proj_forward(be, L.k, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.lora_u[1], N);
-    proj_forward(be, L.v, L.ln1, W.wv, W.bv, lw, opt, l, Proj::V, L.lora_u[2], N);
-    be.rope_forward(L.q, pos, a.rope, N, c.n_head, c.head_dim, false);
-    be.rope_forward(L.k, pos, a.rope, N, c.n_head_kv, c.head_dim, false);
-    be.attention_forward(L.att, L.lse, L.q, L.k, L.v, in.seg_start, shape, 0);
-    proj_forward(be, L.x_mid, L.att, W.wo, W.bo, lw, opt, l, Proj::O, L.lora_u[3], N);
-    add_in_place(L.x_mid, L.x_in, N * D);
-    // MLP
-    be.rmsnorm_forward(L.ln2, L.rstd2, L.x_mid, W.ln2.data(), eps, N, D);
-    proj_forward(be, L.gate, L.ln2, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.lora_u[4], N);
-    proj_forward(be, L.up, L.ln2, W.wup, W.bup, lw, opt, l, Proj::Up, L.lora_u[5], N);
-    be.swiglu_forward(L.h, L.gate, L.up, N * F);
     float* x_next = l + 1 < c.n_layer ? a.layers[size_t(l + 1)].x_in : a.x_out;
-    proj_forward(be, x_next, L.h, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.lora_u[6], N);
-    add_in_place(x_next, L.x_mid, N * D);
+    layer_forward(m, lw, a, l, in, opt, be, x_next);
   }
   be.rmsnorm_forward(a.lnf, a.rstdf, a.x_out, m.norm.data(), eps, N, D);
 

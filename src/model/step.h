@@ -42,7 +42,11 @@ void backward(const Model& m, LoraWeights& lw, Activations& a, const StepInputs&
 // Logits (B·T, V) of the last forward (tests, evaluation tools).
 void compute_logits(const Model& m, const Activations& a, float* logits, const Backend& be = cpu_backend());
 
-// Shared by forward and backward: the dropout stream of one projection of one layer.
+// Shared by forward and backward. One decoder layer's forward from a.layers[l].x_in into
+// x_next (backward calls it again to recompute a layer when activations are recomputed).
+void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepInputs& in,
+                   const StepOptions& opt, const Backend& be, float* x_next);
+// The dropout stream of one projection of one layer.
 LoraDropout lora_dropout_for(const LoraWeights& lw, const StepOptions& opt, int64_t layer, Proj p);
 
 }  // namespace tpro

@@ -1,6 +1,7 @@
 // Checkpoint save/load; see checkpoint.h.
 #include "train/checkpoint.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.h"
@@ -70,23 +71,42 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   return st;
 }
 
-fs::path latest_checkpoint(const fs::path& adapter_dir) {
-  fs::path best;
-  long long best_step = -1;
+std::vector<fs::path> list_checkpoints(const fs::path& adapter_dir) {
+  std::vector<std::pair<long long, fs::path>> found;
   std::error_code ec;
-  if (!fs::is_directory(adapter_dir, ec)) return best;
+  if (!fs::is_directory(adapter_dir, ec)) return {};
   for (const auto& e : fs::directory_iterator(adapter_dir, ec)) {
     const std::string name = e.path().filename().string();
     long long step = -1;
-    if (name.rfind("checkpoint-", 0) != 0 || name.find(".tmp-") != std::string::npos) continue;
+    if (name.rfind("checkpoint-", 0) != 0 || name.find(".tmp-") != std::string::npos ||
+        name.find(".old-") != std::string::npos)
+      continue;
     if (std::sscanf(name.c_str(), "checkpoint-%lld-", &step) != 1) continue;
-    if (!fs::exists(e.path() / "trainer_state.json")) continue;
-    if (step > best_step) {
-      best_step = step;
-      best = e.path();
-    }
+    if (!fs::exists(e.path() / "trainer_state.json")) continue;  // unfinished: never a resume point
+    found.emplace_back(step, e.path());
   }
-  return best;
+  std::sort(found.begin(), found.end());
+  std::vector<fs::path> out;
+  for (auto& [step, path] : found) out.push_back(path);
+  return out;
+}
+
+fs::path latest_checkpoint(const fs::path& adapter_dir) {
+  auto all = list_checkpoints(adapter_dir);
+  return all.empty() ? fs::path() : all.back();
+}
+
+std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t keep) {
+  std::vector<fs::path> removed;
+  if (keep <= 0) return removed;
+  auto all = list_checkpoints(adapter_dir);
+  for (size_t i = 0; i + size_t(keep) < all.size(); ++i) {
+    std::error_code ec;
+    fs::remove_all(all[i], ec);
+    if (ec) fail("cannot remove old checkpoint ", all[i].string(), ": ", ec.message());
+    removed.push_back(all[i]);
+  }
+  return removed;
 }
 
 }  // namespace tpro

@@ -6,6 +6,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "model/lora.h"
 #include "model/model.h"
@@ -34,7 +35,12 @@ fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, con
 // Loads a checkpoint written by save_checkpoint into lw (params and moments) and returns its state.
 TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeights& lw, RunLog* log);
 
+// Complete checkpoint folders of adapter_dir, oldest (lowest step) first.
+std::vector<fs::path> list_checkpoints(const fs::path& adapter_dir);
 // The checkpoint with the highest step in adapter_dir, or empty when there is none.
 fs::path latest_checkpoint(const fs::path& adapter_dir);
+// Removes the oldest checkpoints until at most `keep` remain (keep <= 0: keep all); returns
+// the folders removed.
+std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t keep);
 
 }  // namespace tpro

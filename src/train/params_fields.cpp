@@ -158,6 +158,9 @@ std::vector<Field> advanced_fields() {
         "QLoRA: store the frozen q/k/v/o/gate/up/down projections quantized (nf4 = 4-bit NormalFloat with double"
         " quantization; q8_0, q4_0, q4_k, q6_k = ggml blocks); embedding, LM head and norms stay as they are,"
         " and already-quantized GGUF weights keep their type", {"none", "nf4", "q8_0", "q4_0", "q4_k", "q6_k"}),
+      b("use_grad_checkpoint", &P::use_grad_checkpoint, "advanced",
+        "Recompute each layer's activations in backward instead of keeping them: far less memory, about a third"
+        " more compute"),
   };
 }
 

@@ -187,13 +187,17 @@ struct Run {
       }
     }
     say(cat("LoRA rank ", lc.r, ", alpha ", lc.alpha, " on ", spec_targets, ": ", lw.n_params(), " trainable parameters"));
-    make_activations(acts, model.cfg, &lw, p.micro_batch_size, std::max<int64_t>(p.cutoff_len, 8) + 8);
+    make_activations(acts, model.cfg, &lw, p.micro_batch_size, std::max<int64_t>(p.cutoff_len, 8) + 8,
+                     p.use_grad_checkpoint);
+    say(cat("activations: ", acts.arena.bytes() >> 20, " MiB", p.use_grad_checkpoint ? " (recomputed per layer)" : ""));
   }
 
   void checkpoint(const std::string& why) {
     st.batcher = batcher->state();
     fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model);
     obs({TrainEvent::Kind::Checkpoint, d.string() + " (" + why + ")", {}, total_steps});
+    for (const auto& old : prune_checkpoints(out, p.save_total_limit))
+      say(cat("removed ", old.filename().string(), " (save_total_limit ", p.save_total_limit, ")"));
   }
 
   void evaluate() {

@@ -19,11 +19,13 @@ std::vector<float> as_vec(const TensorView& t) {
   return std::vector<float>(t.f32(), t.f32() + t.numel());
 }
 
-class Golden : public ::testing::TestWithParam<std::string> {};
+// (case, recompute activations in backward)
+class Golden : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
 }  // namespace
 
 TEST_P(Golden, MatchesPyTorch) {
-  const fs::path dir = fs::path(TPRO_FIXTURES) / "golden" / GetParam();
+  const auto [name, recompute] = GetParam();
+  const fs::path dir = fs::path(TPRO_FIXTURES) / "golden" / name;
   Model m = load_model(dir);
   LoraWeights lw = load_adapter(dir, m);
   SafeTensorsFile g(dir / "golden.safetensors");
@@ -36,12 +38,12 @@ TEST_P(Golden, MatchesPyTorch) {
     for (int64_t t = 1; t < T; ++t) n_trained += mk[size_t(b * T + t)];
 
   Activations a;
-  make_activations(a, m.cfg, &lw, B, T);
+  make_activations(a, m.cfg, &lw, B, T, recompute);
   StepInputs in{B, T, tokens.data(), nullptr, nullptr, mk.data(), double(n_trained)};
   StepOptions opt;
   StepResult r = forward(m, &lw, a, in, opt);
 
-  for (int64_t l = 0; l < m.cfg.n_layer; ++l) {
+  for (int64_t l = 0; l < m.cfg.n_layer; ++l) {  // layer inputs are kept in both modes
     const float* h = l + 1 < m.cfg.n_layer ? a.layers[size_t(l + 1)].x_in : a.x_out;
     std::vector<float> got(h, h + B * T * m.cfg.n_embd);
     auto want = as_vec(g.view(cat("hidden.", l)));
@@ -66,4 +68,6 @@ TEST_P(Golden, MatchesPyTorch) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, Golden, ::testing::Values("llama_gqa_tied", "qwen2_bias", "llama3_rope_rslora"));
+INSTANTIATE_TEST_SUITE_P(Cases, Golden,
+                         ::testing::Combine(::testing::Values("llama_gqa_tied", "qwen2_bias", "llama3_rope_rslora"),
+                                            ::testing::Bool()));

@@ -156,6 +156,21 @@ TEST(Trainer, LossThresholdCheckpointsAreNamedAndLowered) {
     EXPECT_TRUE(fs::exists(ck / file)) << file;
 }
 
+TEST(Trainer, SaveTotalLimitKeepsTheNewest) {
+  Fixture f = make_fixture("limit");
+  f.p.save_steps = 1;
+  f.p.save_total_limit = 2;
+  f.p.max_steps = 4;
+  RunControl ctl;
+  Collected c;
+  TrainSummary s = run_training(f.p, ctl, collect(c));
+  EXPECT_EQ(c.checkpoints.size(), 4u);
+  auto left = list_checkpoints(s.adapter_dir);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_THAT(left[0].filename().string(), HasSubstr("checkpoint-3-"));
+  EXPECT_THAT(left[1].filename().string(), HasSubstr("checkpoint-4-"));
+}
+
 TEST(Trainer, EvalLossAccumulationWarningAndExistingAdapter) {
   Fixture f = make_fixture("eval");
   f.p.eval_split_percent = 20;

@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""bench/run.py -- tpro vs the PyTorch reference, same shapes, same cores, one run.
+
+For each case it runs build/tpro-bench and ../shared/bench/ref_lora.py (Debian's
+python3-torch) in fresh processes, one after the other, and prints tokens/s of both, the
+ratio, the fraction of the FLOP-bound ceiling and the peak RSS. The ceiling uses the FLOP
+model of ref_lora.py (4*N_matmul + attention + LoRA per token) at the sustained SGEMM rate
+that tpro-bench --gemm measures on this machine.
+
+PyTorch runs in the environment the issue's anchor used: OPENBLAS_CORETYPE unset,
+GLIBC_TUNABLES keeping freed memory, OMP_WAIT_POLICY=PASSIVE. tpro runs as a user would run it.
+
+Usage: bench/run.sh [--steps 5] [--warmup 2] [--cases b4x256,b1x1024] [--dtypes f32,bf16]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def result_line(out):
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError("no RESULT line in:\n" + out[-2000:])
+
+
+def run(cmd, env=None):
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return p.stdout
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    ap = argparse.ArgumentParser(description="tpro vs PyTorch LoRA training throughput")
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--ref", default=os.environ.get("REF_LORA", os.path.join(ROOT, "..", "shared", "bench", "ref_lora.py")))
+    ap.add_argument("--config", default="smollm2-135m")
+    ap.add_argument("--cases", default="b4x256,b1x1024")
+    ap.add_argument("--dtypes", default="f32,bf16")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--json", help="also write the results here")
+    a = ap.parse_args()
+    bench = os.path.join(a.build, "tpro-bench")
+    if not os.path.exists(bench):
+        sys.exit(f"{bench} not found: build first (cmake --build {a.build} --target tpro-bench)")
+    if not os.path.exists(a.ref):
+        sys.exit(f"reference script {a.ref} not found (set REF_LORA=/path/to/ref_lora.py)")
+
+    gemm = result_line(run([bench, "--gemm"]))["gemm_gflops"]
+    torch_env = dict(os.environ)
+    torch_env.pop("OPENBLAS_CORETYPE", None)
+    torch_env["OMP_WAIT_POLICY"] = "PASSIVE"
+    torch_env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=17179869184:glibc.malloc.mmap_threshold=33554432"
+    rows = []
+    for case in a.cases.split(","):
+        b, t = case[1:].split("x")
+        for dt in a.dtypes.split(","):
+            tp = result_line(run([bench, "--config", a.config, "--dtype", dt, "--batch", b, "--seq", t,
+                                  "--steps", str(a.steps), "--warmup", str(a.warmup)]))
+            ref = result_line(run(["/usr/bin/python3", a.ref, "--config", a.config, "--batch", b, "--seq", t,
+                                   "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads),
+                                   "--dtype", "fp32" if dt == "f32" else "bf16"], env=torch_env))
+            flops = ref["flops_per_token"]
+            ceiling = gemm * 1e9 / flops
+            rows.append(dict(case=case, dtype=dt, tpro_tok_s=tp["tokens_per_s"], torch_tok_s=ref["tokens_per_s"],
+                             ratio=tp["tokens_per_s"] / ref["tokens_per_s"], ceiling_tok_s=ceiling,
+                             tpro_ceiling_frac=tp["tokens_per_s"] / ceiling, tpro_rss_mib=tp["peak_rss_mib"],
+                             torch_rss_mib=ref["peak_rss_mib"], tpro_loss=tp["final_loss"]))
+            r = rows[-1]
+            print(f"{case} {dt}: tpro {r['tpro_tok_s']:.1f} tok/s, torch {r['torch_tok_s']:.1f} tok/s, "
+                  f"ratio {r['ratio']:.2f}x, {100 * r['tpro_ceiling_frac']:.0f}% of ceiling", flush=True)
+    print()
+    print(f"{datetime.date.today()} | {cpu_name()} | {os.cpu_count()} threads | sustained SGEMM "
+          f"{gemm:.0f} GFLOP/s | {a.config}, LoRA r=16 on all 7 projections, median of {a.steps} steps after "
+          f"{a.warmup} warm-up")
+    print()
+    print("| batch x seq | base dtype | tpro tok/s | PyTorch tok/s | tpro / PyTorch | ceiling tok/s | tpro % of ceiling"
+          " | tpro peak RSS | PyTorch peak RSS |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['case'][1:]} | {r['dtype']} | {r['tpro_tok_s']:.1f} | {r['torch_tok_s']:.1f} | "
+              f"{r['ratio']:.2f}x | {r['ceiling_tok_s']:.0f} | {100 * r['tpro_ceiling_frac']:.0f}% | "
+              f"{r['tpro_rss_mib']:.0f} MiB | {r['torch_rss_mib']:.0f} MiB |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(dict(date=str(datetime.date.today()), cpu=cpu_name(), gemm_gflops=gemm, rows=rows), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
