@@ -14,7 +14,7 @@
 namespace tpro {
 
 namespace {
-constexpr int64_t kPanelRows = 256;
+constexpr int64_t kPanelRows = 1024;
 
 float* panel_scratch(size_t n) {
   thread_local std::vector<float> buf;
@@ -32,21 +32,14 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
 
 void weight_rows_f32(const WeightMatrix& W, int64_t row0, int64_t n, float* dst) {
   const int64_t cols = W.cols;
-  switch (W.type) {
-    case WType::F32:
-      std::memcpy(dst, static_cast<const float*>(W.data) + row0 * cols, size_t(n * cols) * 4);
-      return;
-    case WType::BF16:
-    case WType::F16: {
-      const uint16_t* src = static_cast<const uint16_t*>(W.data) + row0 * cols;
-      const DType t = W.type == WType::BF16 ? DType::BF16 : DType::F16;
-#pragma omp parallel for if (worth_parallel(n * cols))
-      for (int64_t r = 0; r < n; ++r) to_f32(dst + r * cols, src + r * cols, t, size_t(cols));
-      return;
-    }
-    default:
-      dequantize_rows(W, row0, n, dst);
+  if (W.type == WType::F32) {
+    std::memcpy(dst, static_cast<const float*>(W.data) + row0 * cols, size_t(n * cols) * 4);
+    return;
   }
+  // quant/'s AVX2 dequantizers (bf16/f16 included), split over the threads by row blocks.
+  constexpr int64_t kRows = 16;
+#pragma omp parallel for schedule(static) if (worth_parallel(n * cols))
+  for (int64_t r = 0; r < n; r += kRows) dequantize_rows(W, row0 + r, std::min(kRows, n - r), dst + r * cols);
 }
 
 void linear_forward(float* out, const float* inp, const WeightMatrix& W, const float* bias, int64_t N,

@@ -29,7 +29,7 @@ class LinearTest : public ::testing::TestWithParam<WType> {};
 
 TEST_P(LinearTest, ForwardBackwardMatchReference) {
   const WType wt = GetParam();
-  const int64_t N = 37, I = 45, O = 300;  // O > one 256-row panel
+  const int64_t N = 37, I = 45, O = 1100;  // O > one 1024-row panel
   auto x = randn_f(N * I, 1), W = randn_f(O * I, 2), b = randn_f(O, 3), dy = randn_f(N * O, 4);
   std::vector<uint16_t> w16(W.size());
   if (wt != WType::F32) {
