@@ -15,25 +15,17 @@
 #include "core/error.h"
 #include "model/base_weights.h"
 #include "tokenizer/tokenizer.h"
+#include "train/byte_level_model.h"
 #include "train/trainer.h"
 
 using namespace tpro;
 
 namespace {
 
+// Llama-1B-like shape (hidden 2048, 16 layers, 32/8 heads, FFN 5632, vocab 32000, untied head).
 LlamaConfig one_b_config() {
-  LlamaConfig c;
-  c.vocab_size = 32000;
-  c.n_embd = 2048;
-  c.n_ff = 5632;
-  c.n_layer = 16;
-  c.n_head = 32;
-  c.n_head_kv = 8;
-  c.head_dim = 64;
-  c.max_position = 2048;
+  LlamaConfig c = byte_level_llama(2048, 5632, 16, 32, 8, 32000);
   c.tie_word_embeddings = false;
-  c.bos_token_id = kByteLevelBosId;
-  c.eos_token_id = kByteLevelEosId;
   return c;
 }
 
@@ -48,9 +40,7 @@ double status_mib(const char* key) {
 }
 
 int write_model(const fs::path& dir) {
-  write_random_model(dir, one_b_config(), 1, DType::BF16);
-  write_file_atomic(dir / "tokenizer.json", byte_level_tokenizer_json());
-  write_file_atomic(dir / "tokenizer_config.json", byte_level_tokenizer_config_json());
+  write_byte_level_model(dir, one_b_config(), 1, 0.02f, DType::BF16);
   std::string text;
   for (int i = 0; i < 200; ++i) text += "QLoRA keeps the frozen base in four bits and trains a small adapter. Line " + std::to_string(i) + ".\n";
   write_file_atomic(dir / "text.txt", text);

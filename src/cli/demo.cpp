@@ -13,6 +13,7 @@
 #include "model/adapter.h"
 #include "model/generate.h"
 #include "tokenizer/tokenizer.h"
+#include "train/byte_level_model.h"
 #include "train/trainer.h"
 
 namespace tpro::cli {
@@ -24,21 +25,7 @@ struct DemoArgs {
   int64_t threads = 0;
 };
 
-LlamaConfig demo_config() {
-  LlamaConfig c;
-  c.vocab_size = 259;  // 256 bytes + <|bos|> <|eos|> <|pad|>
-  c.n_embd = 128;
-  c.n_ff = 352;
-  c.n_layer = 4;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 32;
-  c.max_position = 1024;
-  c.tie_word_embeddings = true;
-  c.bos_token_id = kByteLevelBosId;
-  c.eos_token_id = kByteLevelEosId;
-  return c;
-}
+LlamaConfig demo_config() { return byte_level_llama(128, 352, 4, 4, 2); }
 
 fs::path make_workdir(const std::string& dir) {
   if (!dir.empty()) {
@@ -64,9 +51,7 @@ int run(const DemoArgs& a) {
   const fs::path dir = make_workdir(a.dir);
   const fs::path model_dir = dir / "model";
   log_info("demo folder: ", dir.string());
-  write_random_model(model_dir, demo_config(), 1234, DType::F32, 0.3f);
-  write_file_atomic(model_dir / "tokenizer.json", byte_level_tokenizer_json());
-  write_file_atomic(model_dir / "tokenizer_config.json", byte_level_tokenizer_config_json());
+  write_byte_level_model(model_dir, demo_config(), 1234);
   write_file_atomic(dir / "sample.txt", embedded_file("assets/demo/sample.txt"));
   log_info("wrote a ", demo_config().n_layer, "-layer Llama with random weights and a byte-level tokenizer to ",
            model_dir.string());

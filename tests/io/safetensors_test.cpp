@@ -6,8 +6,10 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "common/test_util.h"
 
 using namespace tpro;
+using tpro::test::error_of;
 
 namespace {
 fs::path temp_dir(const std::string& name) {
@@ -27,14 +29,6 @@ void write_raw(const fs::path& p, const std::string& header, size_t data_bytes, 
   write_file_atomic(p, s);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 }  // namespace
 
 TEST(SafeTensors, RoundTrip) {

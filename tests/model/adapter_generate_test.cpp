@@ -11,8 +11,10 @@
 #include "model/adapter.h"
 #include "model/generate.h"
 #include "model/step.h"
+#include "common/test_util.h"
 
 using namespace tpro;
+using tpro::test::error_of;
 
 namespace {
 const fs::path kCase = fs::path(TPRO_FIXTURES) / "golden" / "llama_gqa_tied";
@@ -28,15 +30,6 @@ std::vector<float> full_logits(const Model& m, const LoraWeights* lw, const std:
   std::vector<float> logits(size_t(T * m.cfg.vocab_size));
   compute_logits(m, a, logits.data());
   return logits;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 fs::path temp_dir(const std::string& n) {

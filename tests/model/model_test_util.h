@@ -8,11 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.h"
 #include "core/error.h"
 #include "io/gguf_writer.h"
 #include "model/step.h"
 
 namespace tpro::testing {
+
+using tpro::test::error_of;
 
 inline fs::path temp_dir(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -63,15 +66,6 @@ inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>
   double d = 0;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) d = std::max(d, std::abs(double(a[i]) - double(b[i])));
   return d;
-}
-
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // Copies a GGUF file, letting `meta` edit the metadata and `tensor` rename (return "" to drop)

@@ -9,30 +9,19 @@
 #include "core/file.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/byte_level_model.h"
 
 namespace tpro::testing {
 
 inline LlamaConfig tiny_serve_config() {
-  LlamaConfig c;
-  c.vocab_size = 259;  // 256 bytes + <|bos|> <|eos|> <|pad|>
-  c.n_embd = 64;
-  c.n_ff = 128;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 16;
-  c.max_position = 256;
-  c.tie_word_embeddings = true;
-  c.bos_token_id = kByteLevelBosId;
-  c.eos_token_id = kByteLevelEosId;
+  LlamaConfig c = byte_level_llama(64, 128, 2, 4, 2);
+  c.max_position = 256;  // the perplexity tests check the max_length bound against it
   return c;
 }
 
 inline void write_serve_fixture(const fs::path& root) {
   const fs::path model = root / "models" / "tiny";
-  write_random_model(model, tiny_serve_config(), 99, DType::F32, 0.3f);
-  write_file_atomic(model / "tokenizer.json", byte_level_tokenizer_json());
-  write_file_atomic(model / "tokenizer_config.json", byte_level_tokenizer_config_json());
+  write_byte_level_model(model, tiny_serve_config(), 99);
   fs::create_directories(root / "data");
   fs::create_directories(root / "loras");
   write_file_atomic(root / "data" / "sample.txt", embedded_file("assets/demo/sample.txt"));

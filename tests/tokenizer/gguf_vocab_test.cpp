@@ -8,8 +8,10 @@
 #include "io/gguf_writer.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer_test_util.h"
+#include "common/test_util.h"
 
 using namespace tpro;
+using tpro::test::error_of;
 using ::testing::HasSubstr;
 
 namespace {
@@ -42,15 +44,6 @@ GgufWriter byte_level_gguf(const Tokenizer& t) {
   w.set("tokenizer.ggml.add_bos_token", true);
   w.set("tokenizer.chat_template", "{{ messages[0]['content'] }}");
   return w;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

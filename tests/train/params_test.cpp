@@ -11,20 +11,13 @@
 #include "core/file.h"
 #include "train/params.h"
 #include "train/params_cli.h"
+#include "common/test_util.h"
 
 using namespace tpro;
+using tpro::test::error_of;
 using json = nlohmann::json;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 #define EXPECT_ERROR_HAS(stmt, text)                                  \
   do {                                                                \

@@ -11,6 +11,7 @@
 #include "model/gguf_adapter.h"
 #include "model/model_writer.h"
 #include "tokenizer/tokenizer.h"
+#include "train/byte_level_model.h"
 #include "train/optimizer_step.h"
 #include "train/trainer.h"
 
@@ -19,28 +20,13 @@ using ::testing::HasSubstr;
 
 namespace {
 
-LlamaConfig tiny_config() {
-  LlamaConfig c;
-  c.vocab_size = 259;  // bytes + the byte-level tokenizer's three specials
-  c.n_embd = 64;       // a multiple of the NF4 (64) and Q4_0/Q8_0 (32) blocks
-  c.n_ff = 128;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 16;
-  c.max_position = 256;
-  c.tie_word_embeddings = true;
-  c.bos_token_id = kByteLevelBosId;
-  c.eos_token_id = kByteLevelEosId;
-  return c;
-}
+// n_embd 64: a multiple of the NF4 (64) and Q4_0/Q8_0 (32) blocks.
+LlamaConfig tiny_config() { return byte_level_llama(64, 128, 2, 4, 2); }
 
 fs::path model_dir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("tpro_qlora_" + name);
   fs::remove_all(d);
-  write_random_model(d, tiny_config(), 7, DType::F32, 0.3f);
-  write_file_atomic(d / "tokenizer.json", byte_level_tokenizer_json());
-  write_file_atomic(d / "tokenizer_config.json", byte_level_tokenizer_config_json());
+  write_byte_level_model(d, tiny_config(), 7);
   return d;
 }
 

@@ -8,20 +8,13 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "train/run_log.h"
+#include "common/test_util.h"
 
 using namespace tpro;
+using tpro::test::error_of;
 using json = nlohmann::json;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 LogRecord rec(int64_t step, double epoch, double loss, double lr, double grad = NAN) {
   LogRecord r;

@@ -10,8 +10,10 @@
 #include "core/error.h"
 #include "core/file.h"
 #include "train/scheduler.h"
+#include "common/test_util.h"
 
 using namespace tpro;
+using tpro::test::error_of;
 
 namespace {
 
@@ -25,15 +27,6 @@ SchedulerSpec spec(SchedulerType t, int64_t total, int64_t warmup, double epochs
   s.warmup_steps = warmup;
   s.epochs = epochs;
   return s;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
+#include "train/byte_level_model.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -33,18 +34,7 @@ Fixture make_fixture(const std::string& name) {
   Fixture f;
   f.dir = fs::temp_directory_path() / ("tpro_trainer_" + name);
   fs::remove_all(f.dir);
-  LlamaConfig c;
-  c.vocab_size = 259;
-  c.n_embd = 32;
-  c.n_ff = 64;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 8;
-  c.tie_word_embeddings = true;
-  write_random_model(f.dir / "model", c, 3, DType::F32, 0.3f);
-  write_file_atomic(f.dir / "model" / "tokenizer.json", byte_level_tokenizer_json());
-  write_file_atomic(f.dir / "model" / "tokenizer_config.json", byte_level_tokenizer_config_json());
+  write_byte_level_model(f.dir / "model", byte_level_llama(32, 64, 2, 4, 2), 3);
   write_file_atomic(f.dir / "text.txt", kText);
   f.p.model = (f.dir / "model").string();
   f.p.raw_text_file = (f.dir / "text.txt").string();
@@ -154,6 +144,34 @@ TEST(Trainer, LossThresholdCheckpointsAreNamedAndLowered) {
   fs::path ck = latest_checkpoint(s.adapter_dir);
   for (const char* file : {"adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json"})
     EXPECT_TRUE(fs::exists(ck / file)) << file;
+}
+
+TEST(Trainer, StopAtEpochAndControlFileMidRun) {
+  Fixture f = make_fixture("stopepoch");
+  f.p.epochs = 3;
+  f.p.stop_at_epoch = 1;
+  RunControl ctl;
+  Collected c;
+  TrainSummary s = run_training(f.p, ctl, collect(c));
+  EXPECT_THAT(s.stop_reason, HasSubstr("stop_at_epoch"));
+  EXPECT_LT(s.steps, s.total_steps);
+  EXPECT_NEAR(c.steps.back().epoch, 1.0, 1e-9);
+
+  // The CLI's control file, written while the run goes: stop_at_loss takes effect next step.
+  Fixture g = make_fixture("control");
+  g.p.max_steps = 50;
+  RunControl ctl2;
+  Collected c2;
+  const fs::path control = adapter_dir(g.p) / kControlFileName;
+  TrainSummary s2 = run_training(g.p, ctl2, collect(c2, [&](const TrainEvent& e) {
+    if (e.kind == TrainEvent::Kind::Step && e.record.step == 2) write_control_file(control, {{"stop_at_loss", 1000.0}});
+  }));
+  EXPECT_EQ(s2.steps, 3);
+  EXPECT_THAT(s2.stop_reason, HasSubstr("stop_at_loss"));
+  EXPECT_FALSE(fs::exists(control));  // consumed
+  bool applied = false;
+  for (const auto& m : c2.messages) applied |= m.find("control: stop_at_loss") != std::string::npos;
+  EXPECT_TRUE(applied);
 }
 
 TEST(Trainer, SaveTotalLimitKeepsTheNewest) {
