@@ -12,6 +12,7 @@
 #include "model/generate.h"
 #include "model/step.h"
 #include "common/test_util.h"
+#include "model/model_test_util.h"
 
 using namespace tpro;
 using tpro::test::error_of;
@@ -19,18 +20,7 @@ using tpro::test::error_of;
 namespace {
 const fs::path kCase = fs::path(TPRO_FIXTURES) / "golden" / "llama_gqa_tied";
 
-std::vector<float> full_logits(const Model& m, const LoraWeights* lw, const std::vector<int32_t>& toks) {
-  Activations a;
-  const int64_t T = int64_t(toks.size());
-  make_activations(a, m.cfg, lw, 1, T);
-  StepInputs in{1, T, toks.data(), nullptr, nullptr, nullptr, 1.0};
-  StepOptions opt;
-  opt.train = false;
-  forward(m, lw, a, in, opt);
-  std::vector<float> logits(size_t(T * m.cfg.vocab_size));
-  compute_logits(m, a, logits.data());
-  return logits;
-}
+using tpro::testing::logits_of;
 
 fs::path temp_dir(const std::string& n) {
   fs::path d = fs::temp_directory_path() / ("tpro_model_" + n);
@@ -43,17 +33,17 @@ TEST(Adapter, SaveLoadGivesIdenticalLogits) {
   Model m = load_model(kCase);
   LoraWeights lw = load_adapter(kCase, m);
   std::vector<int32_t> toks = {1, 5, 9, 33, 2, 96, 0, 14};
-  auto before = full_logits(m, &lw, toks);
+  auto before = logits_of(m, &lw, toks);
   auto d = temp_dir("roundtrip");
   save_adapter(d, lw, "base");
   LoraWeights back = load_adapter(d, m);
   EXPECT_EQ(back.params, lw.params);
-  EXPECT_EQ(full_logits(m, &back, toks), before);
+  EXPECT_EQ(logits_of(m, &back, toks), before);
   auto cfg = parse_adapter_config(read_file(d / "adapter_config.json"), "x");
   EXPECT_EQ(cfg.r, 4);
   EXPECT_EQ(cfg.target_modules.size(), 7u);
   // An adapter changes the output (B is non-zero in the fixture).
-  EXPECT_NE(full_logits(m, nullptr, toks), before);
+  EXPECT_NE(logits_of(m, nullptr, toks), before);
 }
 
 TEST(Adapter, RefusesMismatches) {
@@ -90,7 +80,7 @@ TEST(Generate, CachedLogitsMatchTrainingForward) {
   std::mt19937 rng(5);
   std::vector<int32_t> toks(150);
   for (auto& t : toks) t = int32_t(rng() % 97);
-  auto full = full_logits(m, &lw, toks);
+  auto full = logits_of(m, &lw, toks);
   const int64_t V = m.cfg.vocab_size;
   Generator g(m, &lw, 200);
   const float* l = g.feed(toks.data(), 130);  // crosses two prompt chunks
