@@ -239,7 +239,8 @@ std::vector<Field> checkpoint_fields() {
       i("save_steps", &P::save_steps, "checkpoints", "Save a checkpoint every n steps (0 = off)", 0, 1e12),
       b("save_each_epoch", &P::save_each_epoch, "checkpoints", "Save a checkpoint at the end of every epoch"),
       d("save_steps_under_loss", &P::save_steps_under_loss, "checkpoints",
-        "Save when the loss falls below this value, then again each time it falls by 0.1 more (0 = off)", 0, 1e3),
+        "Save when the loss falls below this value, then again each time it drops 10% below the last saved loss"
+        " (Training PRO's \"Save at 10% Loss change\"; 0 = off)", 0, 1e3),
       i("eval_steps", &P::eval_steps, "checkpoints",
         "Evaluate every n steps when there is an eval dataset (0 = only at the end)", 0, 1e12),
       i("save_total_limit", &P::save_total_limit, "checkpoints",
