@@ -144,6 +144,10 @@ struct Run {
     say(cat(batcher->rows().size(), " training blocks, ", mb_per_epoch, " micro-batches of ", p.micro_batch_size,
             " per epoch, ", spe, " optimizer steps per epoch, ", total_steps, " steps in all"));
     say(describe_schedule(spec));
+    if (resolved_warmup_steps(spec) >= total_steps && total_steps > 0)
+      say(cat("warning: the warmup (", resolved_warmup_steps(spec), " optimizer steps) covers the whole run of ", total_steps,
+              " steps, so the learning rate never reaches ", p.learning_rate,
+              " (hint: lower --warmup-steps; it counts micro-batches, as in Training PRO)"));
     if (!data.eval.empty()) {
       BatcherConfig ec = bc;
       ec.shuffle = false;
