@@ -4,7 +4,7 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 PKGS=(build-essential cmake ninja-build pkg-config python3 python3-torch python3-numpy
-      libopenblas-openmp-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libcli11-dev
+      libdnnl-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libcli11-dev
       libpcre2-dev libcairo2-dev libgtest-dev libomp-dev chromium)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -15,6 +15,7 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
   const size_t D = size_t(c.n_embd), F = size_t(c.n_ff), Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()),
                V = size_t(c.vocab_size), H = size_t(c.n_head), C = size_t(a.C);
   const size_t R = lora ? size_t(lora->cfg.r) : 0;
+  auto take16 = [&](size_t n) { return a.bf16 ? reinterpret_cast<uint16_t*>(take((n + 1) / 2)) : nullptr; };
   a.layers.resize(size_t(c.n_layer));
   for (auto& L : a.layers) L.x_in = take(N * D);
   for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -40,6 +41,10 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
     L.h = take(N * F);
     for (int p = 0; p < kNumProj; ++p)
       L.lora_u[size_t(p)] = (lora && lora->find(l, Proj(p))) ? take(N * R) : nullptr;
+    L.ln1_16 = take16(N * D);
+    L.att_16 = take16(N * Q);
+    L.ln2_16 = take16(N * D);
+    L.h_16 = take16(N * F);
   }
   a.x_scratch = a.recompute ? take(N * D) : nullptr;
   a.x_out = take(N * D);
@@ -60,13 +65,15 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
   a.dgate = take(N * F);
   a.dup = take(N * F);
   a.dh = take(N * F);
+  a.dout_16 = take16(N * std::max({D, F, Q}));
 }
 }  // namespace
 
 void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T,
-                      bool recompute) {
+                      bool recompute, bool bf16) {
   const size_t N = size_t(B * T);
   a.recompute = recompute;
+  a.bf16 = bf16;
   a.capacity = B * T;
   a.C = std::min<int64_t>(int64_t(N), 256);
   a.arena = Arena();

@@ -28,11 +28,17 @@ struct LayerActs {
   float* up;      // (N, F)
   float* h;       // (N, F) silu(gate)·up, down_proj input
   std::array<float*, kNumProj> lora_u{};  // (N, R) each, null when the projection has no adapter
+  // bf16 copies of the matmul inputs above (bf16 compute only, else null)
+  uint16_t* ln1_16;  // (N, D)
+  uint16_t* att_16;  // (N, Q)
+  uint16_t* ln2_16;  // (N, D)
+  uint16_t* h_16;    // (N, F)
 };
 
 struct Activations {
   int64_t B = 0, T = 0, C = 0;
   int64_t capacity = 0;  // rows (B·T) the arena was planned for
+  bool bf16 = false;     // holds the bf16 copies of matmul operands (bf16 compute)
   // Activation recomputation (gradient checkpointing): only each layer's input is kept; all
   // layers share one set of the other buffers, refilled by re-running the layer in backward.
   bool recompute = false;
@@ -58,15 +64,17 @@ struct Activations {
   float* dgate;   // (N, F)
   float* dup;     // (N, F)
   float* dh;      // (N, F)
+  uint16_t* dout_16;  // (N, max(D, F, Q)) bf16 copy of the projection gradient being propagated, or null
   std::vector<int32_t> pos_default;  // (N) 0..T-1 per row
   RopeTable rope;
   Arena arena;
 };
 
 // Allocates everything for up to B·T rows (and T ≤ T of this call); lora may be null
-// (evaluation without adapter). Sets the current shape to (B, T).
+// (evaluation without adapter). Sets the current shape to (B, T). bf16: also the bf16 copies
+// of the matmul operands (for a model whose matrices compute in bf16; see computes_bf16 in base_weights.h).
 void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T,
-                      bool recompute = false);
+                      bool recompute = false, bool bf16 = false);
 // Re-carves the same allocation for another shape with B·T ≤ the capacity (dynamic padding
 // changes T per micro-batch); never allocates.
 void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T);

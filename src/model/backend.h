@@ -13,14 +13,17 @@ namespace tpro {
 
 struct Backend {
   const char* name;
+  // The optional uint16_t* operands are bf16 copies of the f32 ones (see linear.h, lora.h).
   void (*linear_forward)(float* out, const float* inp, const WeightMatrix& W, const float* bias, int64_t N,
-                         bool accumulate);
-  void (*linear_backward)(float* dinp, const float* dout, const WeightMatrix& W, int64_t N, bool accumulate);
+                         bool accumulate, const uint16_t* inp16);
+  void (*linear_backward)(float* dinp, const float* dout, const WeightMatrix& W, int64_t N, bool accumulate,
+                          const uint16_t* dout16);
   void (*lora_forward)(float* out, float* u, const float* inp, const float* A, const float* B, float s,
-                       const LoraDropout& drop, int64_t N, int64_t I, int64_t O, int64_t R);
+                       const LoraDropout& drop, int64_t N, int64_t I, int64_t O, int64_t R, const uint16_t* inp16);
   void (*lora_backward)(float* dinp, float* dA, float* dB, const float* dout, const float* inp, const float* u,
                         const float* A, const float* B, float s, const LoraDropout& drop, int64_t N, int64_t I,
-                        int64_t O, int64_t R);
+                        int64_t O, int64_t R, const uint16_t* dout16, const uint16_t* inp16);
+  void (*to_bf16)(const float* src, uint16_t* dst, int64_t n);
   void (*rmsnorm_forward)(float* out, float* rstd, const float* inp, const float* w, float eps, int64_t N, int64_t D);
   void (*rmsnorm_backward)(float* dinp, const float* dout, const float* inp, const float* w, const float* rstd,
                            int64_t N, int64_t D);

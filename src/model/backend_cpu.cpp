@@ -1,5 +1,6 @@
 // The CPU backend: the op table filled from kernels/cpu.
 #include "kernels/cpu/cross_entropy.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
 #include "model/backend.h"
 
@@ -12,6 +13,7 @@ const Backend& cpu_backend() {
       &linear_backward,
       &lora_forward,
       &lora_backward,
+      &convert_f32_to_bf16,
       &rmsnorm_forward,
       &rmsnorm_backward,
       &rope_forward,

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "kernels/cpu/gemm.h"
 #include "quant/quantized_matrix.h"
 
 namespace tpro {
@@ -75,8 +76,9 @@ WeightMatrix& proj_weight(LayerWeights& L, Proj p) {
   return *all[int(p)];
 }
 
-void apply_base_options(Model& m, const BaseWeightOptions& o) {
-  const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
+namespace {
+
+void store_matrices(Model& m, const std::optional<WType>& quant, const std::optional<WType>& dtype) {
   if (!quant && !dtype) return;
   for (int64_t l = 0; l < m.cfg.n_layer; ++l) {
     for (int i = 0; i < kNumProj; ++i) {
@@ -94,6 +96,35 @@ void apply_base_options(Model& m, const BaseWeightOptions& o) {
   } else if (is_plain(m.lm_head.type)) {
     store_as(m, m.lm_head, *dtype, "the LM head");
   }
+}
+
+}  // namespace
+
+void apply_base_options(Model& m, const BaseWeightOptions& o) {
+  const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
+  store_matrices(m, quant, dtype);
+  set_compute(m, o.compute);
+}
+
+void set_compute(Model& m, const std::string& compute) {
+  if (compute != "auto" && compute != "f32" && compute != "bf16")
+    fail("unknown compute dtype '", compute, "' (expected auto, f32 or bf16)");
+  const bool native = cpu_native_bf16();
+  auto set = [&](WeightMatrix& w) {
+    const bool narrow = w.type != WType::F32 && w.type != WType::F16;  // bf16 or a block quant
+    w.bf16_compute = compute == "bf16" || (compute == "auto" && native && narrow);
+  };
+  for (LayerWeights& L : m.layers)
+    for (int i = 0; i < kNumProj; ++i) set(proj_weight(L, Proj(i)));
+  set(m.embed);
+  set(m.lm_head);
+}
+
+bool computes_bf16(const Model& m) {
+  bool any = m.lm_head.bf16_compute;
+  for (const LayerWeights& L : m.layers)
+    for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown}) any |= w->bf16_compute;
+  return any;
 }
 
 size_t BaseMemory::total() const {

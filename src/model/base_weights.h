@@ -21,12 +21,20 @@ WeightMatrix& proj_weight(LayerWeights& L, Proj p);
 struct BaseWeightOptions {
   std::string quantize = "none";  // none, nf4, q8_0, q4_0, q4_k, q6_k
   std::string dtype = "auto";     // auto (as loaded), f32, bf16, f16
+  // How the matrices are multiplied (WeightMatrix::bf16_compute): f32, bf16, or auto = bf16
+  // for BF16 and quantized matrices when the CPU has native bf16 (cpu_native_bf16()), else f32.
+  std::string compute = "auto";
 };
 
-// Replaces the model's matrices in place (new storage kept in m.owned; the pages of the file
+// Replaces the model's matrices in place and sets how each is multiplied (new storage kept in m.owned; the pages of the file
 // they came from are handed back to the OS as each one is done). Throws on an unknown option
 // or a matrix whose columns do not fit the quantization block (naming layer and projection).
 void apply_base_options(Model& m, const BaseWeightOptions& o);
+// Only the multiplication precision (BaseWeightOptions::compute), for tools that keep the
+// storage as loaded (perplexity, generation).
+void set_compute(Model& m, const std::string& compute);
+// True when some matrix of the model multiplies in bf16 (activations then keep bf16 copies).
+bool computes_bf16(const Model& m);
 
 // Bytes of the base as held: 2-D weights by storage type (a tied head counted once, NF4 with
 // its scales) plus the f32 vectors (norms, biases).

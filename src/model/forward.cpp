@@ -18,15 +18,17 @@ LoraDropout lora_dropout_for(const LoraWeights& lw, const StepOptions& opt, int6
 
 namespace {
 
-// out (N, O) = inp·Wᵀ + b (+ LoRA when the projection has an adapter).
-void proj_forward(const Backend& be, float* out, const float* inp, const WeightMatrix& W,
+// out (N, O) = inp·Wᵀ + b (+ LoRA when the projection has an adapter); inp16 is inp in bf16
+// or null.
+void proj_forward(const Backend& be, float* out, const float* inp, const uint16_t* inp16, const WeightMatrix& W,
                   const std::vector<float>& bias, const LoraWeights* lw, const StepOptions& opt, int64_t layer, Proj p,
                   float* u, int64_t N) {
-  be.linear_forward(out, inp, W, bias.empty() ? nullptr : bias.data(), N, false);
+  if (!W.bf16_compute) inp16 = nullptr;
+  be.linear_forward(out, inp, W, bias.empty() ? nullptr : bias.data(), N, false, inp16);
   const LoraSlot* s = lw ? lw->find(layer, p) : nullptr;
   if (!s) return;
   be.lora_forward(out, u, inp, lw->params.data() + s->a, lw->params.data() + s->b, float(lw->cfg.scale()),
-                  lora_dropout_for(*lw, opt, layer, p), N, s->in, s->out, lw->cfg.r);
+                  lora_dropout_for(*lw, opt, layer, p), N, s->in, s->out, lw->cfg.r, inp16);
 }
 
 void add_in_place(float* x, const float* y, int64_t n) {
@@ -73,13 +75,13 @@ double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, con
       tg[size_t(i)] = a.targets[r];
       wt[size_t(i)] = a.weight[r];
     }
-    be.linear_forward(a.logits, a.gath, m.lm_head, nullptr, nc, false);
+    be.linear_forward(a.logits, a.gath, m.lm_head, nullptr, nc, false, nullptr);
     thread_local std::vector<float> nll;
     nll.resize(size_t(nc));
     nll_weighted += be.cross_entropy_fused(a.logits, tg.data(), wt.data(), nc, V, nll.data(), opt.train);
     for (int64_t i = 0; i < nc; ++i) a.nll[a.trained_rows[size_t(c0 + i)]] = nll[size_t(i)];
     if (opt.train) {
-      be.linear_backward(a.dgath, a.logits, m.lm_head, nc, false);
+      be.linear_backward(a.dgath, a.logits, m.lm_head, nc, false, nullptr);
       for (int64_t i = 0; i < nc; ++i) {
         const int64_t r = a.trained_rows[size_t(c0 + i)];
         std::copy(a.dgath + i * D, a.dgath + (i + 1) * D, a.dln + r * D);
@@ -91,31 +93,42 @@ double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, con
 
 }  // namespace
 
+const uint16_t* bf16_copy(const Backend& be, bool bf16, uint16_t* dst, const float* src, int64_t n) {
+  if (!bf16 || !dst) return nullptr;
+  be.to_bf16(src, dst, n);
+  return dst;
+}
+
 void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepInputs& in,
                    const StepOptions& opt, const Backend& be, float* x_next) {
   const LlamaConfig& c = m.cfg;
   const int64_t N = in.B * in.T, D = c.n_embd, F = c.n_ff;
   const float eps = float(c.rms_norm_eps);
   const int32_t* pos = in.pos ? in.pos : a.pos_default.data();
-  const AttnShape shape{in.B, in.T, in.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window};
-  LayerActs& L = a.layers[size_t(l)];
   const LayerWeights& W = m.layers[size_t(l)];
+  const bool bf16 = layer_computes_bf16(W);
+  const AttnShape shape = layer_attn_shape(c, in);
+  LayerActs& L = a.layers[size_t(l)];
   // attention
   be.rmsnorm_forward(L.ln1, L.rstd1, L.x_in, W.ln1.data(), eps, N, D);
-  proj_forward(be, L.q, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.lora_u[0], N);
-  proj_forward(be, L.k, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.lora_u[1], N);
-  proj_forward(be, L.v, L.ln1, W.wv, W.bv, lw, opt, l, Proj::V, L.lora_u[2], N);
+  const uint16_t* ln1_16 = bf16_copy(be, bf16, L.ln1_16, L.ln1, N * D);
+  proj_forward(be, L.q, L.ln1, ln1_16, W.wq, W.bq, lw, opt, l, Proj::Q, L.lora_u[0], N);
+  proj_forward(be, L.k, L.ln1, ln1_16, W.wk, W.bk, lw, opt, l, Proj::K, L.lora_u[1], N);
+  proj_forward(be, L.v, L.ln1, ln1_16, W.wv, W.bv, lw, opt, l, Proj::V, L.lora_u[2], N);
   be.rope_forward(L.q, pos, a.rope, N, c.n_head, c.head_dim, false);
   be.rope_forward(L.k, pos, a.rope, N, c.n_head_kv, c.head_dim, false);
   be.attention_forward(L.att, L.lse, L.q, L.k, L.v, in.seg_start, shape, 0);
-  proj_forward(be, L.x_mid, L.att, W.wo, W.bo, lw, opt, l, Proj::O, L.lora_u[3], N);
+  const uint16_t* att_16 = bf16_copy(be, bf16, L.att_16, L.att, N * c.q_dim());
+  proj_forward(be, L.x_mid, L.att, att_16, W.wo, W.bo, lw, opt, l, Proj::O, L.lora_u[3], N);
   add_in_place(L.x_mid, L.x_in, N * D);
   // MLP
   be.rmsnorm_forward(L.ln2, L.rstd2, L.x_mid, W.ln2.data(), eps, N, D);
-  proj_forward(be, L.gate, L.ln2, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.lora_u[4], N);
-  proj_forward(be, L.up, L.ln2, W.wup, W.bup, lw, opt, l, Proj::Up, L.lora_u[5], N);
+  const uint16_t* ln2_16 = bf16_copy(be, bf16, L.ln2_16, L.ln2, N * D);
+  proj_forward(be, L.gate, L.ln2, ln2_16, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.lora_u[4], N);
+  proj_forward(be, L.up, L.ln2, ln2_16, W.wup, W.bup, lw, opt, l, Proj::Up, L.lora_u[5], N);
   be.swiglu_forward(L.h, L.gate, L.up, N * F);
-  proj_forward(be, x_next, L.h, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.lora_u[6], N);
+  const uint16_t* h_16 = bf16_copy(be, bf16, L.h_16, L.h, N * F);
+  proj_forward(be, x_next, L.h, h_16, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.lora_u[6], N);
   add_in_place(x_next, L.x_mid, N * D);
 }
 
@@ -123,7 +136,7 @@ StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const 
                    const Backend& be) {
   const LlamaConfig& c = m.cfg;
   TPRO_CHECK(in.B == a.B && in.T == a.T, "activations sized for ", a.B, "x", a.T, ", batch is ", in.B, "x", in.T);
-  const int64_t N = in.B * in.T, D = c.n_embd, F = c.n_ff;
+  const int64_t N = in.B * in.T, D = c.n_embd;
   const float eps = float(c.rms_norm_eps);
   const int32_t* pos = in.pos ? in.pos : a.pos_default.data();
   const int32_t max_pos = *std::max_element(pos, pos + N);
@@ -131,8 +144,6 @@ StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const 
   if (max_pos >= a.rope.n_pos || a.rope.inv_freq != m.inv_freq) {
     a.rope.build(m.inv_freq, std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1));
   }
-  const AttnShape shape{in.B, in.T, in.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window};
-
   be.embedding_forward(a.layers[0].x_in, in.tokens, m.embed, N);
   if (opt.train && opt.neftune_alpha > 0.0) add_neftune_noise(a.layers[0].x_in, N, in.T, D, opt.neftune_alpha, opt.seed);
 
@@ -151,7 +162,7 @@ StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const 
 }
 
 void compute_logits(const Model& m, const Activations& a, float* logits, const Backend& be) {
-  be.linear_forward(logits, a.lnf, m.lm_head, nullptr, a.B * a.T, false);
+  be.linear_forward(logits, a.lnf, m.lm_head, nullptr, a.B * a.T, false, nullptr);
 }
 
 }  // namespace tpro

@@ -40,11 +40,11 @@ const float* Generator::feed(const int32_t* tokens, int64_t n) {
   std::vector<float> rstd(static_cast<size_t>(chunk_));
   auto proj = [&](float* out, const float* inp, const WeightMatrix& W, const std::vector<float>& b, int64_t l, Proj p,
                   int64_t P) {
-    be_.linear_forward(out, inp, W, b.empty() ? nullptr : b.data(), P, false);
+    be_.linear_forward(out, inp, W, b.empty() ? nullptr : b.data(), P, false, nullptr);
     const LoraSlot* s = lora_ ? lora_->find(l, p) : nullptr;
     if (s)
       be_.lora_forward(out, u_.data(), inp, lora_->params.data() + s->a, lora_->params.data() + s->b,
-                       float(lora_->cfg.scale()), LoraDropout{}, P, s->in, s->out, lora_->cfg.r);
+                       float(lora_->cfg.scale()), LoraDropout{}, P, s->in, s->out, lora_->cfg.r, nullptr);
   };
   for (int64_t done = 0; done < n; done += chunk_) {
     const int64_t P = std::min(chunk_, n - done);
@@ -75,7 +75,7 @@ const float* Generator::feed(const int32_t* tokens, int64_t n) {
     if (done + P == n) {  // logits of the last position only
       const float* last = x_.data() + (P - 1) * D;
       be_.rmsnorm_forward(ln_.data(), rstd.data(), last, m_.norm.data(), eps, 1, D);
-      be_.linear_forward(logits_.data(), ln_.data(), m_.lm_head, nullptr, 1, false);
+      be_.linear_forward(logits_.data(), ln_.data(), m_.lm_head, nullptr, 1, false, nullptr);
     }
   }
   return logits_.data();

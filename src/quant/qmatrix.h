@@ -31,6 +31,9 @@ struct WeightMatrix {
   int64_t rows = 0, cols = 0;
   const void* data = nullptr;  // rows * wtype_row_bytes(type, cols) bytes
   const void* aux = nullptr;   // NF4 only: the double-quantized block scales (see nf4 header)
+  // Multiply in bf16: inputs rounded to bf16, products summed in f32 (mixed precision, as
+  // torch.autocast(bfloat16) does). False: the weight is widened to f32 and multiplied in f32.
+  bool bf16_compute = false;
 };
 
 // dst (n_rows, cols) f32 <- rows [row0, row0 + n_rows) of w. Uses AVX2 when compiled in;

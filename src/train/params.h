@@ -62,8 +62,9 @@ struct TrainParams {
   int64_t seed = 42;
   int64_t threads = 0;  // 0 = all cores
   std::string dtype = "auto";     // storage of unquantized base matrices: auto (as loaded), f32, bf16, f16
-  std::string quantize = "none";
-  bool use_grad_checkpoint = false;  // recompute activations per layer in backward  // quantize frozen base projections on load (QLoRA: nf4)
+  std::string quantize = "none";  // quantize frozen base projections on load (QLoRA: nf4, ...)
+  std::string compute_dtype = "auto";  // matmul precision: auto, f32, bf16 (see BaseWeightOptions)
+  bool use_grad_checkpoint = false;  // recompute activations per layer in backward
   // dataset (all sources)
   int64_t cutoff_len = 256;
   bool add_bos_token = true;

@@ -152,8 +152,13 @@ std::vector<Field> advanced_fields() {
       i("threads", &P::threads, "advanced", "CPU threads (0 = all cores)", 0, 4096),
       c("dtype", &P::dtype, "advanced",
         "Storage of the base matrices that are not quantized (embedding, LM head, projections): auto keeps the"
-        " model's type; compute, LoRA weights, gradients and optimizer state are always f32",
+        " model's type; LoRA weights, gradients and optimizer state are always f32",
         {"auto", "f32", "bf16", "f16"}),
+      c("compute_dtype", &P::compute_dtype, "advanced",
+        "Precision of the base matmuls: bf16 rounds their inputs to bf16 and sums in f32 (mixed precision, like"
+        " torch.autocast); f32 multiplies in f32; auto = bf16 for a bf16 or quantized base on a CPU with native"
+        " bf16 (AMX or AVX512-BF16), else f32",
+        {"auto", "f32", "bf16"}),
       c("quantize", &P::quantize, "advanced",
         "QLoRA: store the frozen q/k/v/o/gate/up/down projections quantized (nf4 = 4-bit NormalFloat with double"
         " quantization; q8_0, q4_0, q4_k, q6_k = ggml blocks); embedding, LM head and norms stay as they are,"

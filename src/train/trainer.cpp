@@ -120,7 +120,7 @@ struct Run {
   void load_model_and_data() {
     say(cat("loading model ", p.model));
     model = load_model(p.model);
-    apply_base_options(model, {p.quantize, p.dtype});
+    apply_base_options(model, {p.quantize, p.dtype, p.compute_dtype});
     say(cat("base weights held as ", describe_base_memory(base_memory(model))));
     tok = Tokenizer::load(p.model);
     if (tok.vocab_size() > model.cfg.vocab_size)
@@ -192,7 +192,7 @@ struct Run {
     }
     say(cat("LoRA rank ", lc.r, ", alpha ", lc.alpha, " on ", spec_targets, ": ", lw.n_params(), " trainable parameters"));
     make_activations(acts, model.cfg, &lw, p.micro_batch_size, std::max<int64_t>(p.cutoff_len, 8) + 8,
-                     p.use_grad_checkpoint);
+                     p.use_grad_checkpoint, computes_bf16(model));
     say(cat("activations: ", acts.arena.bytes() >> 20, " MiB", p.use_grad_checkpoint ? " (recomputed per layer)" : ""));
   }
 

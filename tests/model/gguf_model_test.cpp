@@ -182,7 +182,7 @@ TEST(GgufModel, QuantizedTensorsGiveTheDequantizedWeightsLogits) {
     const Model gg = load_model(as_gguf(hf, d / cat(wtype_name(t), ".gguf"), o));
     ASSERT_EQ(gg.layers[0].wq.type, t);
     Model mem = load_model(d / "hf");
-    apply_base_options(mem, {std::string(wtype_name(t)), "auto"});
+    apply_base_options(mem, {std::string(wtype_name(t)), "auto", "f32"});  // as the loaded GGUF multiplies
     const auto got = logits_of(gg, nullptr, toks);
     EXPECT_EQ(got, logits_of(mem, nullptr, toks)) << wtype_name(t);
     // The f32 SGEMM of the dequantized matrix sums in another blocking than the panel path.

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "kernels/cpu/gemm.h"
 #include "model/base_weights.h"
 #include "model/merge.h"
 #include "model/model_writer.h"
@@ -77,12 +78,31 @@ TEST(QloraBase, DtypeStoresTheRestAndQuantizedGgufWeightsStay) {
   EXPECT_EQ(m.layers[1].wdown.type, WType::Q8_0);
 }
 
+TEST(QloraBase, ComputePrecisionPerMatrix) {
+  const fs::path d = temp_dir("q");
+  Model m = model_at(d / "hf", small_config());  // f32
+  apply_base_options(m, {"none", "auto", "auto"});
+  EXPECT_FALSE(computes_bf16(m)) << "auto keeps an f32 base in f32";
+  apply_base_options(m, {"q8_0", "bf16", "auto"});  // quantized projections, bf16 embedding/head
+  EXPECT_EQ(m.layers[0].wq.bf16_compute, cpu_native_bf16());
+  EXPECT_EQ(m.lm_head.bf16_compute, cpu_native_bf16());
+  set_compute(m, "f32");
+  EXPECT_FALSE(computes_bf16(m));
+  set_compute(m, "bf16");
+  EXPECT_TRUE(m.layers[1].wdown.bf16_compute && m.lm_head.bf16_compute && m.embed.bf16_compute);
+  Model f16 = model_at(d / "hf16", small_config());
+  apply_base_options(f16, {"none", "f16", "auto"});
+  EXPECT_FALSE(computes_bf16(f16)) << "auto never narrows f16 weights to bf16";
+}
+
 TEST(QloraBase, Refusals) {
   const fs::path d = temp_dir("q");
   Model m = model_at(d / "hf", small_config(32, 64));
   EXPECT_THAT(error_of([&] { apply_base_options(m, {"nf3", "auto"}); }),
               HasSubstr("unknown quantize option 'nf3' (expected none, nf4, q8_0, q4_0, q4_k or q6_k)"));
   EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "f8"}); }), HasSubstr("unknown dtype 'f8'"));
+  EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "auto", "f16"}); }),
+              HasSubstr("unknown compute dtype 'f16' (expected auto, f32 or bf16)"));
   EXPECT_THAT(error_of([&] { apply_base_options(m, {"nf4", "auto"}); }),
               HasSubstr("cannot store layer 0 q_proj (32, 32) as NF4: cannot store a (32, 32) matrix as NF4: its 32 "
                         "columns are not a multiple of the NF4 block of 64 (hint: use Q8_0, Q4_0"));
@@ -124,7 +144,7 @@ TEST(Merge, Bf16WithinRounding) {
 TEST(Merge, OnAnNf4Base) {
   const fs::path d = temp_dir("m");
   Model base = model_at(d / "hf", small_config());
-  apply_base_options(base, {"nf4", "auto"});
+  apply_base_options(base, {"nf4", "auto", "f32"});  // the merged model multiplies in f32 too
   const LoraWeights lw = random_lora(base.cfg, parse_targets("all"));
   const auto toks = sample_tokens(base.cfg.vocab_size);
   const auto want = logits_of(base, &lw, toks);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kernels/cpu/linear.h"
+#include "kernels/cpu/gemm.h"
 
 namespace tpro {
 

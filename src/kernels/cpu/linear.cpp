@@ -1,8 +1,7 @@
-// Frozen projections through OpenBLAS SGEMM; see linear.h.
+// Frozen projections on the GEMM of gemm.h; see linear.h.
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/parallel.h"
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <cstring>
@@ -16,19 +15,45 @@ namespace tpro {
 namespace {
 constexpr int64_t kPanelRows = 1024;
 
-float* panel_scratch(size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+// Per-thread scratch, one buffer per use so that a panel and a converted input coexist.
+enum Scratch { kPanelF32, kPanelBf16, kInputBf16, kScratchCount };
+
+template <typename T>
+T* scratch(Scratch which, size_t n) {
+  thread_local std::vector<uint8_t> buf[kScratchCount];
+  auto& b = buf[which];
+  if (b.size() < n * sizeof(T)) b.resize(n * sizeof(T));
+  return reinterpret_cast<T*>(b.data());
+}
+
+// Rows [row0, row0+n) of W as bf16: in place for a BF16 matrix, else expanded into scratch.
+const uint16_t* weight_rows_bf16(const WeightMatrix& W, int64_t row0, int64_t n) {
+  if (W.type == WType::BF16) return static_cast<const uint16_t*>(W.data) + row0 * W.cols;
+  float* f = scratch<float>(kPanelF32, size_t(n * W.cols));
+  weight_rows_f32(W, row0, n, f);
+  uint16_t* h = scratch<uint16_t>(kPanelBf16, size_t(n * W.cols));
+  convert_f32_to_bf16(f, h, n * W.cols);
+  return h;
+}
+
+const uint16_t* input_bf16(const float* x, int64_t n) {
+  uint16_t* h = scratch<uint16_t>(kInputBf16, size_t(n));
+  convert_f32_to_bf16(x, h, n);
+  return h;
+}
+
+// A BF16 matrix is one panel; other types go kPanelRows rows at a time.
+int64_t panel_rows(const WeightMatrix& W) {
+  return (W.type == WType::F32 && !W.bf16_compute) || (W.type == WType::BF16 && W.bf16_compute) ? W.rows
+                                                                                                  : kPanelRows;
+}
+
+void add_bias(float* out, const float* bias, int64_t N, int64_t O) {
+#pragma omp parallel for if (worth_parallel(N * O))
+  for (int64_t r = 0; r < N; ++r)
+    for (int64_t o = 0; o < O; ++o) out[r * O + o] += bias[o];
 }
 }  // namespace
-
-void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, int(M), int(N),
-              int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc));
-}
 
 void weight_rows_f32(const WeightMatrix& W, int64_t row0, int64_t n, float* dst) {
   const int64_t cols = W.cols;
@@ -43,38 +68,41 @@ void weight_rows_f32(const WeightMatrix& W, int64_t row0, int64_t n, float* dst)
 }
 
 void linear_forward(float* out, const float* inp, const WeightMatrix& W, const float* bias, int64_t N,
-                    bool accumulate) {
-  const int64_t I = W.cols, O = W.rows;
-  if (W.type == WType::F32) {
-    sgemm(false, true, N, O, I, 1.0f, inp, I, static_cast<const float*>(W.data), I, accumulate ? 1.0f : 0.0f, out, O);
-  } else {
-    float* panel = panel_scratch(size_t(kPanelRows * I));
-    for (int64_t o0 = 0; o0 < O; o0 += kPanelRows) {
-      int64_t n = std::min(kPanelRows, O - o0);
+                    bool accumulate, const uint16_t* inp16) {
+  const int64_t I = W.cols, O = W.rows, step = panel_rows(W);
+  const float beta = accumulate ? 1.0f : 0.0f;
+  const uint16_t* x16 = !W.bf16_compute ? nullptr : inp16 ? inp16 : input_bf16(inp, N * I);
+  for (int64_t o0 = 0; o0 < O; o0 += step) {
+    const int64_t n = std::min(step, O - o0);
+    if (W.bf16_compute) {
+      gemm_bf16(false, true, N, n, I, 1.0f, x16, I, weight_rows_bf16(W, o0, n), I, beta, out + o0, O);
+    } else if (W.type == WType::F32) {
+      sgemm(false, true, N, n, I, 1.0f, inp, I, static_cast<const float*>(W.data) + o0 * I, I, beta, out + o0, O);
+    } else {
+      float* panel = scratch<float>(kPanelF32, size_t(n * I));
       weight_rows_f32(W, o0, n, panel);
-      sgemm(false, true, N, n, I, 1.0f, inp, I, panel, I, accumulate ? 1.0f : 0.0f, out + o0, O);
+      sgemm(false, true, N, n, I, 1.0f, inp, I, panel, I, beta, out + o0, O);
     }
   }
-  if (bias) {
-#pragma omp parallel for if (worth_parallel(N * O))
-    for (int64_t r = 0; r < N; ++r)
-      for (int64_t o = 0; o < O; ++o) out[r * O + o] += bias[o];
-  }
+  if (bias) add_bias(out, bias, N, O);
 }
 
-void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int64_t N, bool accumulate) {
-  const int64_t I = W.cols, O = W.rows;
-  if (W.type == WType::F32) {
-    sgemm(false, false, N, I, O, 1.0f, dout, O, static_cast<const float*>(W.data), I, accumulate ? 1.0f : 0.0f, dinp,
-          I);
-    return;
-  }
-  float* panel = panel_scratch(size_t(kPanelRows * I));
-  for (int64_t o0 = 0; o0 < O; o0 += kPanelRows) {
-    int64_t n = std::min(kPanelRows, O - o0);
-    weight_rows_f32(W, o0, n, panel);
-    const bool acc = accumulate || o0 > 0;
-    sgemm(false, false, N, I, n, 1.0f, dout + o0, O, panel, I, acc ? 1.0f : 0.0f, dinp, I);
+void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int64_t N, bool accumulate,
+                     const uint16_t* dout16) {
+  const int64_t I = W.cols, O = W.rows, step = panel_rows(W);
+  const uint16_t* dy16 = !W.bf16_compute ? nullptr : dout16 ? dout16 : input_bf16(dout, N * O);
+  for (int64_t o0 = 0; o0 < O; o0 += step) {
+    const int64_t n = std::min(step, O - o0);
+    const float beta = accumulate || o0 > 0 ? 1.0f : 0.0f;
+    if (W.bf16_compute) {
+      gemm_bf16(false, false, N, I, n, 1.0f, dy16 + o0, O, weight_rows_bf16(W, o0, n), I, beta, dinp, I);
+    } else if (W.type == WType::F32) {
+      sgemm(false, false, N, I, n, 1.0f, dout + o0, O, static_cast<const float*>(W.data) + o0 * I, I, beta, dinp, I);
+    } else {
+      float* panel = scratch<float>(kPanelF32, size_t(n * I));
+      weight_rows_f32(W, o0, n, panel);
+      sgemm(false, false, N, I, n, 1.0f, dout + o0, O, panel, I, beta, dinp, I);
+    }
   }
 }
 

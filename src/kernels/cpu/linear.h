@@ -1,26 +1,27 @@
 // Frozen projections: out = inp·Wᵀ + bias and its input gradient dinp += dout·W (never dW).
-// W may be any WType: F32 goes straight to SGEMM; other types are expanded panel by panel
-// (kPanelRows rows at a time) into per-thread f32 scratch, then SGEMM, so a bf16 or quantized
-// base is never materialised whole in f32. Reference: ref::linear_forward/backward.
+// f32 compute: an F32 W goes straight to SGEMM; other types are expanded panel by panel
+// (kPanelRows rows at a time) into per-thread f32 scratch, so a bf16 or quantized base is
+// never materialised whole in f32. bf16 compute (W.bf16_compute): the activations are rounded
+// to bf16 once per call and a BF16 W is used in place (other types expanded to bf16 panels),
+// products summed in f32. Reference: ref::linear_forward/backward.
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/gemm.h"
 #include "quant/qmatrix.h"
 
 namespace tpro {
 
 // out (N,O) = inp (N,I)·Wᵀ (+ bias (O)); accumulate adds into out instead of overwriting.
+// inp16 (N,I): inp already rounded to bf16, used when W.bf16_compute (else converted here).
 void linear_forward(float* out, const float* inp, const WeightMatrix& W, const float* bias, int64_t N,
-                    bool accumulate = false);
-// dinp (N,I) += dout (N,O)·W, or = when accumulate is false.
-void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int64_t N, bool accumulate = true);
+                    bool accumulate = false, const uint16_t* inp16 = nullptr);
+// dinp (N,I) += dout (N,O)·W, or = when accumulate is false. dout16 as inp16 above.
+void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int64_t N, bool accumulate = true,
+                     const uint16_t* dout16 = nullptr);
 
 // Rows [row0, row0+n) of W as f32 into dst (n, cols). Plain types converted here, block
 // quants through quant/'s dequantize_rows.
 void weight_rows_f32(const WeightMatrix& W, int64_t row0, int64_t n, float* dst);
-
-// Plain row-major SGEMM helpers (row-major C (M,N) = alpha·op(A)·op(B) + beta·C).
-void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 }  // namespace tpro

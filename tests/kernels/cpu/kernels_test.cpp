@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <tuple>
 
 #include "core/dtype.h"
 #include "kernels/cpu/adamw.h"
@@ -14,6 +16,7 @@
 #include "kernels/cpu/lora.h"
 #include "kernels/cpu/norm_rope_swiglu.h"
 #include "kernels/cpu/reference.h"
+#include "quant/ggml_blocks.h"
 
 using namespace tpro;
 using tpro::test::expect_close;
@@ -25,33 +28,72 @@ constexpr double kAtol = 1e-4, kRtol = 1e-4;
 std::vector<double> to_d(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 }  // namespace
 
-class LinearTest : public ::testing::TestWithParam<WType> {};
+// (storage type, bf16 compute). In bf16 compute the reference sees x, W and dy rounded to
+// bf16: the products are then exact in f32 and only the summation order differs.
+class LinearTest : public ::testing::TestWithParam<std::tuple<WType, bool>> {};
+
+void round_to_bf16(std::vector<float>& v) {
+  for (float& x : v) x = bf16_to_f32(f32_to_bf16(x));
+}
 
 TEST_P(LinearTest, ForwardBackwardMatchReference) {
-  const WType wt = GetParam();
-  const int64_t N = 37, I = 45, O = 1100;  // O > one 1024-row panel
+  const auto [wt, bf16] = GetParam();
+  const int64_t N = 37, I = 64, O = 1100;  // O > one 1024-row panel
   auto x = randn_f(N * I, 1), W = randn_f(O * I, 2), b = randn_f(O, 3), dy = randn_f(N * O, 4);
   std::vector<uint16_t> w16(W.size());
-  if (wt != WType::F32) {
+  std::vector<uint8_t> wq;
+  const void* data = W.data();
+  if (wt == WType::BF16 || wt == WType::F16) {
     DType t = wt == WType::BF16 ? DType::BF16 : DType::F16;
     from_f32(w16.data(), t, W.data(), W.size());
     to_f32(W.data(), w16.data(), t, W.size());  // reference sees the rounded weights
+    data = w16.data();
+  } else if (wt == WType::Q8_0) {
+    wq.resize(size_t(O) * wtype_row_bytes(wt, I));
+    quantize_row_q8_0_ref(W.data(), reinterpret_cast<BlockQ8_0*>(wq.data()), O * I);
+    data = wq.data();
   }
-  WeightMatrix M{wt, O, I, wt == WType::F32 ? static_cast<const void*>(W.data()) : w16.data(), nullptr};
+  WeightMatrix M{wt, O, I, data, nullptr, bf16};
+  if (wt == WType::Q8_0) dequantize_rows_ref(M, 0, O, W.data());  // reference sees the dequantized weights
   std::vector<float> out(N * O);
   linear_forward(out.data(), x.data(), M, b.data(), N);
+  if (bf16) {  // in place: an F32 M points into W
+    round_to_bf16(x);
+    round_to_bf16(W);
+    round_to_bf16(dy);
+  }
   std::vector<double> want(N * O);
   auto xd = to_d(x), Wd = to_d(W), bd = to_d(b), dyd = to_d(dy);
   ref::linear_forward(want.data(), xd.data(), Wd.data(), bd.data(), N, I, O);
   expect_close(out, want, kAtol, kRtol, "out");
 
   std::vector<float> dx(N * I, 0.5f);
-  linear_backward(dx.data(), dy.data(), M, N, /*accumulate=*/true);
+  auto dy_in = randn_f(N * O, 4);  // the unrounded gradient: the kernel rounds it itself
+  linear_backward(dx.data(), dy_in.data(), M, N, /*accumulate=*/true);
   std::vector<double> dxw(N * I, 0.5);
   ref::linear_backward(dxw.data(), dyd.data(), Wd.data(), N, I, O);
   expect_close(dx, dxw, kAtol, kRtol, "dx");
 }
-INSTANTIATE_TEST_SUITE_P(Types, LinearTest, ::testing::Values(WType::F32, WType::BF16, WType::F16));
+INSTANTIATE_TEST_SUITE_P(Types, LinearTest,
+                         ::testing::Values(std::tuple{WType::F32, false}, std::tuple{WType::BF16, false},
+                                           std::tuple{WType::F16, false}, std::tuple{WType::Q8_0, false},
+                                           std::tuple{WType::BF16, true}, std::tuple{WType::F32, true},
+                                           std::tuple{WType::Q8_0, true}));
+
+TEST(Kernels, LinearTakesAGivenBf16InputAsIs) {
+  // The model passes its saved bf16 copy; the kernel must use it rather than re-round inp.
+  const int64_t N = 5, I = 32, O = 7;
+  auto x = randn_f(N * I, 21), W = randn_f(O * I, 22);
+  std::vector<uint16_t> x16(N * I, f32_to_bf16(1.0f)), w16(O * I);
+  from_f32(w16.data(), DType::BF16, W.data(), W.size());
+  WeightMatrix M{WType::BF16, O, I, w16.data(), nullptr, true};
+  std::vector<float> out(N * O), want(N * O, 0.0f);
+  linear_forward(out.data(), x.data(), M, nullptr, N, false, x16.data());
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < I; ++i) want[size_t(n * O + o)] += bf16_to_f32(w16[size_t(o * I + i)]);
+  expect_close(out, to_d(want), kAtol, kRtol, "out from the given bf16 input");
+}
 
 TEST(Kernels, LoraMatchesReferenceWithDropout) {
   for (float p : {0.0f, 0.25f}) {
@@ -77,6 +119,55 @@ TEST(Kernels, LoraMatchesReferenceWithDropout) {
     expect_close(dx, dxw, kAtol, kRtol, "dx");
     expect_close(dA, dAw, 1e-3, kRtol, "dA");
     expect_close(dB, dBw, 1e-3, kRtol, "dB");
+  }
+}
+
+// The bf16 path rounds x, A, B, u, du and dout to bf16 (8 significant bits: relative error
+// ≤ 2^-9 per rounding) and sums in f32. Each output is a sum of products of two rounded
+// operands, so its error is ~2^-8 of the sum of |terms|: within 3% of the output's RMS
+// (bounding |terms| for these sizes), and the whole-tensor cosine within 1e-4 of 1.
+void expect_close_bf16(const std::vector<float>& got, const std::vector<double>& want, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size());
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < got.size(); ++i) ab += got[i] * want[i], aa += double(got[i]) * got[i], bb += want[i] * want[i];
+  const double rms = std::sqrt(bb / double(want.size()));
+  int bad = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= 0.03 * rms + 0.02 * std::fabs(want[i])) && ++bad <= 5)
+      ADD_FAILURE() << what << "[" << i << "]: got " << got[i] << ", want " << want[i] << " (rms " << rms << ")";
+  EXPECT_EQ(bad, 0) << what;
+  EXPECT_GT(ab / std::sqrt(aa * bb), 1.0 - 1e-4) << what << ": cosine similarity";
+}
+
+TEST(Kernels, LoraBf16PathMatchesReferenceWithinBf16Rounding) {
+  for (float p : {0.0f, 0.25f}) {
+    const int64_t N = 40, I = 96, O = 72, R = 8;
+    const float s = 2.0f;
+    LoraDropout drop{p, 77};
+    auto x = randn_f(N * I, 31), A = randn_f(R * I, 32, 0.1f), B = randn_f(O * R, 33), dy = randn_f(N * O, 34);
+    std::vector<uint16_t> x16(x.size()), dy16(dy.size());
+    from_f32(x16.data(), DType::BF16, x.data(), x.size());
+    from_f32(dy16.data(), DType::BF16, dy.data(), dy.size());
+    std::vector<double> keep(N * I);
+    for (int64_t i = 0; i < N * I; ++i) keep[i] = lora_dropout_keep(drop, uint64_t(i));
+    std::vector<float> out(N * O, 1.0f), u(N * R);
+    lora_forward(out.data(), u.data(), x.data(), A.data(), B.data(), s, drop, N, I, O, R, x16.data());
+    std::vector<double> outw(N * O, 1.0), uw(N * R);
+    auto xd = to_d(x), Ad = to_d(A), Bd = to_d(B), dyd = to_d(dy);
+    ref::lora_forward(outw.data(), uw.data(), xd.data(), keep.data(), Ad.data(), Bd.data(), double(s), N, I, O, R);
+    expect_close_bf16(u, uw, "u");
+    for (auto& o : outw) o -= 1.0;  // compare the LoRA term itself, not the offset
+    for (auto& o : out) o -= 1.0f;
+    expect_close_bf16(out, outw, "out");
+    std::vector<float> dx(N * I, 0.0f), dA(R * I, 0.0f), dB(O * R, 0.0f);
+    lora_backward(dx.data(), dA.data(), dB.data(), dy.data(), x.data(), u.data(), A.data(), B.data(), s, drop, N, I,
+                  O, R, dy16.data(), x16.data());
+    std::vector<double> dxw(N * I), dAw(R * I), dBw(O * R);
+    ref::lora_backward(dxw.data(), dAw.data(), dBw.data(), dyd.data(), xd.data(), keep.data(), uw.data(), Ad.data(),
+                       Bd.data(), double(s), N, I, O, R);
+    expect_close_bf16(dx, dxw, "dx");
+    expect_close_bf16(dA, dAw, "dA");
+    expect_close_bf16(dB, dBw, "dB");
   }
 }
 

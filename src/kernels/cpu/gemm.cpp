@@ -1,0 +1,197 @@
+// oneDNN matmul primitives behind a BLAS-like call; see gemm.h.
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
+
+#include <omp.h>
+
+#include <atomic>
+#include <cstring>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <unordered_map>
+#include <vector>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "core/dtype.h"
+#include "core/error.h"
+
+namespace tpro {
+
+namespace {
+
+using dnnl::memory;
+
+// Everything a primitive is specialised on. `par` separates primitives made inside an OpenMP
+// parallel region (planned for one thread) from those made outside (planned for the team).
+struct Key {
+  bool bf16, ta, tb, par;
+  int64_t M, N, K, lda, ldb, ldc;
+  float alpha, beta;
+  bool operator==(const Key&) const = default;
+};
+
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    uint64_t h = uint64_t(k.bf16) | uint64_t(k.ta) << 1 | uint64_t(k.tb) << 2 | uint64_t(k.par) << 3;
+    for (int64_t v : {k.M, k.N, k.K, k.lda, k.ldb, k.ldc}) h = (h ^ uint64_t(v)) * 0x100000001b3ull;
+    uint32_t a, b;
+    std::memcpy(&a, &k.alpha, 4);
+    std::memcpy(&b, &k.beta, 4);
+    return size_t((h ^ (uint64_t(a) << 32 | b)) * 0x9e3779b97f4a7c15ull);
+  }
+};
+
+struct Entry {
+  dnnl::matmul prim;
+  memory::desc a, b, c;
+};
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+// A row-major (rows, cols) operand with leading dimension ld, seen as op(X) of shape (r, c).
+memory::desc operand(int64_t r, int64_t c, bool trans, int64_t ld, memory::data_type dt) {
+  return memory::desc({r, c}, dt, trans ? memory::dims{1, ld} : memory::dims{ld, 1});
+}
+
+// The cached primitive for k, or null when oneDNN has no implementation (bf16 on an old CPU).
+const Entry* entry(const Key& k) {
+  constexpr size_t kMaxEntries = 4096;  // shapes of a run are few; bounds odd workloads
+  thread_local std::unordered_map<Key, Entry, KeyHash> cache;
+  if (auto it = cache.find(k); it != cache.end()) return &it->second;
+  if (cache.size() >= kMaxEntries) cache.clear();
+  const auto dt = k.bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  Entry e;
+  e.a = operand(k.M, k.K, k.ta, k.lda, dt);
+  e.b = operand(k.K, k.N, k.tb, k.ldb, dt);
+  e.c = memory::desc({k.M, k.N}, memory::data_type::f32, memory::dims{k.ldc, 1});
+  dnnl::primitive_attr attr;
+  if (k.alpha != 1.0f) attr.set_output_scales(0, {k.alpha});
+  if (k.beta != 0.0f) {
+    dnnl::post_ops po;
+    po.append_sum(k.beta);
+    attr.set_post_ops(po);
+  }
+  try {
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e.a, e.b, e.c), attr, cpu_engine());
+    e.prim = dnnl::matmul(pd);
+  } catch (const dnnl::error& err) {
+    TPRO_CHECK(k.bf16, "oneDNN refused an f32 matmul ", k.M, "x", k.N, "x", k.K, ": ", err.what());
+    return nullptr;
+  }
+  return &cache.emplace(k, std::move(e)).first->second;
+}
+
+void execute(const Entry& e, const void* A, const void* B, float* C) {
+  thread_local dnnl::stream stream(cpu_engine());
+  memory a(e.a, cpu_engine(), const_cast<void*>(A)), b(e.b, cpu_engine(), const_cast<void*>(B));
+  memory c(e.c, cpu_engine(), C);
+  e.prim.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+  stream.wait();
+}
+
+// C = beta·C, for products with nothing to sum (K == 0).
+void scale_only(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* row = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) row[j] = beta == 0.0f ? 0.0f : beta * row[j];
+  }
+}
+
+// The stored rectangle of a bf16 operand widened to dense f32 (leading dimension = its cols).
+float* widen(const uint16_t* X, int64_t rows, int64_t cols, int64_t ld, int which) {
+  thread_local std::vector<float> buf[2];
+  buf[which].resize(size_t(rows * cols));
+  float* d = buf[which].data();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) d[r * cols + c] = bf16_to_f32(X[r * ld + c]);
+  return d;
+}
+
+std::atomic<bool> g_bf16_refused{false};
+
+}  // namespace
+
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) return scale_only(M, N, beta, C, ldc);
+  const Key k{false, transA, transB, omp_in_parallel() != 0, M, N, K, lda, ldb, ldc, alpha, beta};
+  execute(*entry(k), A, B, C);
+}
+
+void gemm_bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
+               int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) return scale_only(M, N, beta, C, ldc);
+  if (!g_bf16_refused.load(std::memory_order_relaxed)) {
+    const Key k{true, transA, transB, omp_in_parallel() != 0, M, N, K, lda, ldb, ldc, alpha, beta};
+    if (const Entry* e = entry(k)) return execute(*e, A, B, C);
+    g_bf16_refused.store(true, std::memory_order_relaxed);
+  }
+  const int64_t ar = transA ? K : M, ac = transA ? M : K, br = transB ? N : K, bc = transB ? K : N;
+  const float* a = widen(A, ar, ac, lda, 0);
+  const float* b = widen(B, br, bc, ldb, 1);
+  sgemm(transA, transB, M, N, K, alpha, a, ac, b, bc, beta, C, ldc);
+}
+
+bool cpu_native_bf16() {
+  static const bool native = [] {
+    const auto isa = uint32_t(dnnl::get_effective_cpu_isa());
+    const auto bf16 = uint32_t(dnnl::cpu_isa::avx512_core_bf16);
+    return (isa & bf16) == bf16;
+  }();
+  return native;
+}
+
+namespace {
+
+void convert_chunk(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+  const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
+  for (; i + 16 <= n; i += 16) {
+    const __m512i u = _mm512_loadu_si512(src + i);
+    const __m512i hi = _mm512_srli_epi32(u, 16);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(hi, quiet));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_cvtepi32_epi16(r));
+  }
+#elif defined(__AVX2__)
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x40);
+  auto round8 = [&](const float* p) {
+    const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i hi = _mm256_srli_epi32(u, 16);
+    const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(hi, one))), 16);
+    // (u & 0x7fffffff) > inf as signed compare is exact: both sides are non-negative.
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);
+    return _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), nan);
+  };
+  for (; i + 16 <= n; i += 16) {
+    const __m256i packed = _mm256_packus_epi32(round8(src + i), round8(src + i + 8));  // lanes interleaved
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_permute4x64_epi64(packed, 0xD8));
+  }
+#endif
+  for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+
+}  // namespace
+
+void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  constexpr int64_t kChunk = 1 << 14;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (worth_parallel(n) && chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t i0 = c * kChunk;
+    convert_chunk(src + i0, dst + i0, std::min(kChunk, n - i0));
+  }
+}
+
+}  // namespace tpro
