@@ -43,7 +43,7 @@ void backward(const Model& m, LoraWeights& lw, Activations& a, const StepInputs&
     if (a.recompute) layer_forward(m, &lw, a, l, in, opt, be, a.x_scratch);
     LayerActs& L = a.layers[size_t(l)];
     const LayerWeights& W = m.layers[size_t(l)];
-    const AttnShape shape = layer_attn_shape(c, in);
+    const AttnShape shape = layer_attn_shape(c, in, layer_computes_bf16(W));
     // MLP: x_out = x_mid + down(silu(gate(ln2)) · up(ln2))
     proj_backward(be, a, a.dh, a.dx, L.h, L.h_16, W.wdown, lw, opt, l, Proj::Down, L.lora_u[6], N, false);
     be.swiglu_backward(a.dgate, a.dup, a.dh, L.gate, L.up, N * F);

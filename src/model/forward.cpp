@@ -107,7 +107,7 @@ void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_
   const int32_t* pos = in.pos ? in.pos : a.pos_default.data();
   const LayerWeights& W = m.layers[size_t(l)];
   const bool bf16 = layer_computes_bf16(W);
-  const AttnShape shape = layer_attn_shape(c, in);
+  const AttnShape shape = layer_attn_shape(c, in, layer_computes_bf16(W));
   LayerActs& L = a.layers[size_t(l)];
   // attention
   be.rmsnorm_forward(L.ln1, L.rstd1, L.x_in, W.ln1.data(), eps, N, D);

@@ -46,10 +46,11 @@ void compute_logits(const Model& m, const Activations& a, float* logits, const B
 // x_next (backward calls it again to recompute a layer when activations are recomputed).
 void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepInputs& in,
                    const StepOptions& opt, const Backend& be, float* x_next);
-// A layer keeps bf16 copies of its matmul inputs when its projections compute in bf16.
+// A layer computes in bf16 when its projections do: it keeps bf16 copies of their inputs,
+// and its attention products run in bf16 too.
 inline bool layer_computes_bf16(const LayerWeights& W) { return W.wq.bf16_compute; }
-inline AttnShape layer_attn_shape(const LlamaConfig& c, const StepInputs& in) {
-  return {in.B, in.T, in.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window};
+inline AttnShape layer_attn_shape(const LlamaConfig& c, const StepInputs& in, bool bf16) {
+  return {in.B, in.T, in.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window, bf16};
 }
 // src in bf16 into dst when bf16 and dst is allocated; returns dst, or null (not converted).
 const uint16_t* bf16_copy(const Backend& be, bool bf16, uint16_t* dst, const float* src, int64_t n);

@@ -19,10 +19,84 @@ namespace {
 constexpr int64_t kQBlock = 64;
 
 float* thread_scratch(size_t n, int which) {
-  thread_local std::vector<float> buf[2];
+  thread_local std::vector<float> buf[3];
   if (buf[which].size() < n) buf[which].resize(n);
   return buf[which].data();
 }
+
+// A tile operand: f32 with its row stride, or bf16 (head-major copy, row stride Dh).
+struct Operand {
+  const float* f = nullptr;
+  const uint16_t* h = nullptr;
+  int64_t ld = 0;
+};
+
+// C (M,N) = alpha·op(A)·op(B) + beta·C in the precision the operands carry.
+void mm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, Operand A, Operand B, float beta, float* C,
+        int64_t ldc) {
+  if (A.h) {
+    gemm_bf16(ta, tb, M, N, K, alpha, A.h, A.ld, B.h, B.ld, beta, C, ldc);
+  } else {
+    sgemm(ta, tb, M, N, K, alpha, A.f, A.ld, B.f, B.ld, beta, C, ldc);
+  }
+}
+
+// One of q, k, v, dout: element (b, t, head, e) of the f32 tensor at f[(b·T + t)·ld + head·Dh
+// + e]; in bf16 mode also a head-major (B, heads, T, Dh) bf16 copy.
+struct Heads {
+  const float* f;
+  int64_t ld, T, n, Dh;
+  const uint16_t* h = nullptr;
+  // Rows t.. of one head as a tile operand.
+  Operand at(int64_t b, int64_t head, int64_t t) const {
+    if (h) return {nullptr, h + ((b * n + head) * T + t) * Dh, Dh};
+    return {f + (b * T + t) * ld + head * Dh, nullptr, ld};
+  }
+};
+
+// slot: one head-major buffer per tensor of a call (q, k, v, dout).
+Heads make_heads(const float* x, int64_t B, int64_t T, int64_t n, int64_t Dh, int64_t ld, bool bf16, int slot) {
+  Heads hs{x, ld, T, n, Dh};
+  if (!bf16) return hs;
+  static thread_local std::vector<uint16_t> buf[4];
+  auto& dst = buf[slot];
+  if (dst.size() < size_t(B * n * T * Dh)) dst.resize(size_t(B * n * T * Dh));
+#pragma omp parallel for if (worth_parallel(B * T * n * Dh))
+  for (int64_t bt = 0; bt < B * T; ++bt) {
+    const int64_t b = bt / T, t = bt % T;
+    for (int64_t head = 0; head < n; ++head)
+      convert_f32_to_bf16_here(x + bt * ld + head * Dh, dst.data() + ((b * n + head) * T + t) * Dh, Dh);
+  }
+  hs.h = dst.data();
+  return hs;
+}
+
+// A block's (rows, cols) f32 matrix as an operand of the next product: itself, or rounded to
+// bf16 into thread scratch.
+Operand block_operand(const float* x, int64_t rows, int64_t cols, bool bf16, int which) {
+  if (!bf16) return {x, nullptr, cols};
+  thread_local std::vector<uint16_t> buf[2];
+  if (buf[which].size() < size_t(rows * cols)) buf[which].resize(size_t(rows * cols));
+  convert_f32_to_bf16_here(x, buf[which].data(), rows * cols);
+  return {nullptr, buf[which].data(), cols};
+}
+
+// Where a product writes rows of a (.., ld) f32 tensor: in place, or (bf16 mode, whose dense
+// kernels want a dense destination) a thread scratch copied out by finish().
+struct RowsOut {
+  float* dst;
+  int64_t ld, rows, cols;
+  float* tmp = nullptr;
+  RowsOut(float* d, int64_t ld_, int64_t r, int64_t c, bool dense) : dst(d), ld(ld_), rows(r), cols(c) {
+    if (dense) tmp = thread_scratch(size_t(r * c), 2);
+  }
+  float* c() const { return tmp ? tmp : dst; }
+  int64_t ldc() const { return tmp ? cols : ld; }
+  void finish() const {
+    if (!tmp) return;
+    for (int64_t i = 0; i < rows; ++i) std::copy(tmp + i * cols, tmp + (i + 1) * cols, dst + i * ld);
+  }
+};
 
 // Keys visible to query row t (absolute position a): [lo, a].
 inline int64_t row_lo(const int32_t* seg_start, const AttnShape& s, int64_t b, int64_t t, int64_t a) {
@@ -71,22 +145,23 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   TPRO_CHECK(s.H % s.Hkv == 0, "H ", s.H, " not a multiple of Hkv ", s.Hkv);
   TPRO_CHECK(s.Tk >= s.Tq, "fewer keys than queries");
   const int64_t g = s.H / s.Hkv, ldq = s.H * s.Dh, ldk = kv_stride ? kv_stride : s.Hkv * s.Dh;
-  const int64_t kv_batch = s.Tk * ldk;
   const float scale = 1.0f / std::sqrt(float(s.Dh));
   const int64_t nqb = (s.Tq + kQBlock - 1) / kQBlock;
   const int64_t tasks = s.B * s.H * nqb;
+  const Heads Qh = make_heads(q, s.B, s.Tq, s.H, s.Dh, ldq, s.bf16, 0);
+  const Heads Kh = make_heads(k, s.B, s.Tk, s.Hkv, s.Dh, ldk, s.bf16, 1);
+  const Heads Vh = make_heads(v, s.B, s.Tk, s.Hkv, s.Dh, ldk, s.bf16, 2);
 #pragma omp parallel for schedule(dynamic) if (worth_parallel(s.B * s.H * s.Tq * s.Tk * s.Dh / 2))
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t qb = task % nqb, h = (task / nqb) % s.H, b = task / (nqb * s.H);
     const Block bl = block_range(seg_start, s, b, qb);
-    const float* Q = q + (b * s.Tq + bl.t0) * ldq + h * s.Dh;
-    const float* K = k + b * kv_batch + bl.jlo * ldk + (h / g) * s.Dh;
-    const float* V = v + b * kv_batch + bl.jlo * ldk + (h / g) * s.Dh;
     float* S = thread_scratch(size_t(bl.nq * bl.nk), 0);
-    sgemm(false, true, bl.nq, bl.nk, s.Dh, scale, Q, ldq, K, ldk, 0.0f, S, bl.nk);
+    mm(false, true, bl.nq, bl.nk, s.Dh, scale, Qh.at(b, h, bl.t0), Kh.at(b, h / g, bl.jlo), 0.0f, S, bl.nk);
     masked_softmax(S, lse ? lse + (b * s.H + h) * s.Tq : nullptr, seg_start, s, b, bl);
-    sgemm(false, false, bl.nq, s.Dh, bl.nk, 1.0f, S, bl.nk, V, ldk, 0.0f, out + (b * s.Tq + bl.t0) * ldq + h * s.Dh,
-          ldq);
+    const RowsOut o(out + (b * s.Tq + bl.t0) * ldq + h * s.Dh, ldq, bl.nq, s.Dh, s.bf16);
+    mm(false, false, bl.nq, s.Dh, bl.nk, 1.0f, block_operand(S, bl.nq, bl.nk, s.bf16, 0), Vh.at(b, h / g, bl.jlo),
+       0.0f, o.c(), o.ldc());
+    o.finish();
   }
 }
 
@@ -103,6 +178,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   if (dkh_buf.size() < per) dkh_buf.resize(per), dvh_buf.resize(per);
   float* dkh = dkh_buf.data();
   float* dvh = dvh_buf.data();
+  const Heads Qh = make_heads(q, s.B, T, s.H, s.Dh, ldq, s.bf16, 0), Kh = make_heads(k, s.B, T, s.Hkv, s.Dh, ldk, s.bf16, 1);
+  const Heads Vh = make_heads(v, s.B, T, s.Hkv, s.Dh, ldk, s.bf16, 2);
+  const Heads dOh = make_heads(dout, s.B, T, s.H, s.Dh, ldq, s.bf16, 3);
 #pragma omp parallel for schedule(dynamic) if (worth_parallel(s.B * s.H * T * T * s.Dh))
   for (int64_t task = 0; task < s.B * s.H; ++task) {
     const int64_t h = task % s.H, b = task / s.H;
@@ -113,11 +191,11 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     for (int64_t qb = 0; qb < nqb; ++qb) {
       const Block bl = block_range(seg_start, s, b, qb);
       const int64_t qoff = (b * T + bl.t0) * ldq + h * s.Dh;
-      const float* K = k + (b * T + bl.jlo) * ldk + (h / g) * s.Dh;
-      const float* V = v + (b * T + bl.jlo) * ldk + (h / g) * s.Dh;
+      const Operand Q = Qh.at(b, h, bl.t0), dO = dOh.at(b, h, bl.t0);
+      const Operand K = Kh.at(b, h / g, bl.jlo), V = Vh.at(b, h / g, bl.jlo);
       float* P = thread_scratch(size_t(bl.nq * bl.nk), 0);
       float* dP = thread_scratch(size_t(bl.nq * bl.nk), 1);
-      sgemm(false, true, bl.nq, bl.nk, s.Dh, scale, q + qoff, ldq, K, ldk, 0.0f, P, bl.nk);
+      mm(false, true, bl.nq, bl.nk, s.Dh, scale, Q, K, 0.0f, P, bl.nk);
       // P = exp(S − lse) on the visible keys, 0 elsewhere.
       for (int64_t i = 0; i < bl.nq; ++i) {
         const int64_t t = bl.t0 + i;
@@ -128,7 +206,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         std::fill(row + hi + 1, row + bl.nk, 0.0f);
         exp_shift_sum(row + lo, row + lo, hi - lo + 1, -L);
       }
-      sgemm(false, true, bl.nq, bl.nk, s.Dh, 1.0f, dout + qoff, ldq, V, ldk, 0.0f, dP, bl.nk);  // dP = dO·Vᵀ
+      mm(false, true, bl.nq, bl.nk, s.Dh, 1.0f, dO, V, 0.0f, dP, bl.nk);  // dP = dO·Vᵀ
       for (int64_t i = 0; i < bl.nq; ++i) {  // dS = P ⊙ (dP − rowsum(dO ⊙ O)), stored in dP
         const float* o = out + qoff + i * ldq;
         const float* d = dout + qoff + i * ldq;
@@ -138,9 +216,12 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         float* drow = dP + i * bl.nk;
         for (int64_t j = 0; j < bl.nk; ++j) drow[j] = prow[j] * (drow[j] - Di);
       }
-      sgemm(false, false, bl.nq, s.Dh, bl.nk, scale, dP, bl.nk, K, ldk, 0.0f, dq + qoff, ldq);      // dQ
-      sgemm(true, false, bl.nk, s.Dh, bl.nq, scale, dP, bl.nk, q + qoff, ldq, 1.0f, dK + bl.jlo * s.Dh, s.Dh);
-      sgemm(true, false, bl.nk, s.Dh, bl.nq, 1.0f, P, bl.nk, dout + qoff, ldq, 1.0f, dV + bl.jlo * s.Dh, s.Dh);
+      const Operand dS = block_operand(dP, bl.nq, bl.nk, s.bf16, 0), Pb = block_operand(P, bl.nq, bl.nk, s.bf16, 1);
+      const RowsOut dQ(dq + qoff, ldq, bl.nq, s.Dh, s.bf16);
+      mm(false, false, bl.nq, s.Dh, bl.nk, scale, dS, K, 0.0f, dQ.c(), dQ.ldc());
+      dQ.finish();
+      mm(true, false, bl.nk, s.Dh, bl.nq, scale, dS, Q, 1.0f, dK + bl.jlo * s.Dh, s.Dh);
+      mm(true, false, bl.nk, s.Dh, bl.nq, 1.0f, Pb, dO, 1.0f, dV + bl.jlo * s.Dh, s.Dh);
     }
   }
 #pragma omp parallel for if (worth_parallel(s.B * T * s.H * s.Dh))

@@ -1,7 +1,9 @@
-// Causal grouped-query attention, blocked over queries: S = QKᵀ/√Dh and O = PV are SGEMMs on
+// Causal grouped-query attention, blocked over queries: S = QKᵀ/√Dh and O = PV are GEMMs on
 // a query block against only the keys it may see (the causal half is never computed). Forward
 // saves lse (log-sum-exp per row); backward recomputes P from it (FlashAttention-style), so
-// no T×T matrix outlives a block. Query head h reads kv head h/(H/Hkv).
+// no T×T matrix outlives a block. Query head h reads kv head h/(H/Hkv). In bf16 mode the
+// products take head-major bf16 copies of q, k, v, dout (dense tiles, as AMX kernels need)
+// and P, dS rounded to bf16; softmax, lse and every sum stay f32.
 // Reference: ref::attention_forward/backward; Dao et al., FlashAttention-2 (2023), alg. 1-2.
 #pragma once
 #include <cstdint>
@@ -12,6 +14,7 @@ struct AttnShape {
   int64_t B = 1, Tq = 1, Tk = 1;  // Tk - Tq earlier keys are a cache (generation); training has Tq == Tk
   int64_t H = 1, Hkv = 1, Dh = 1;
   int64_t window = 0;             // sliding window (Mistral); 0 = unlimited
+  bool bf16 = false;              // products in bf16 (see above)
 };
 
 // out (B,Tq,H,Dh); lse (B,H,Tq) or null; q (B,Tq,H,Dh); k, v (B,Tk,Hkv,Dh) with row strides

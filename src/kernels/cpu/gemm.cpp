@@ -43,9 +43,11 @@ struct KeyHash {
   }
 };
 
+// A primitive with its three memory objects, whose data handles each call re-points (no
+// allocation per call: the C API's execute takes a plain argument array).
 struct Entry {
   dnnl::matmul prim;
-  memory::desc a, b, c;
+  dnnl::memory a, b, c;
 };
 
 dnnl::engine& cpu_engine() {
@@ -65,10 +67,9 @@ const Entry* entry(const Key& k) {
   if (auto it = cache.find(k); it != cache.end()) return &it->second;
   if (cache.size() >= kMaxEntries) cache.clear();
   const auto dt = k.bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  const memory::desc a = operand(k.M, k.K, k.ta, k.lda, dt), b = operand(k.K, k.N, k.tb, k.ldb, dt);
+  const memory::desc c({k.M, k.N}, memory::data_type::f32, memory::dims{k.ldc, 1});
   Entry e;
-  e.a = operand(k.M, k.K, k.ta, k.lda, dt);
-  e.b = operand(k.K, k.N, k.tb, k.ldb, dt);
-  e.c = memory::desc({k.M, k.N}, memory::data_type::f32, memory::dims{k.ldc, 1});
   dnnl::primitive_attr attr;
   if (k.alpha != 1.0f) attr.set_output_scales(0, {k.alpha});
   if (k.beta != 0.0f) {
@@ -77,8 +78,11 @@ const Entry* entry(const Key& k) {
     attr.set_post_ops(po);
   }
   try {
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(e.a, e.b, e.c), attr, cpu_engine());
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
     e.prim = dnnl::matmul(pd);
+    e.a = memory(a, cpu_engine(), DNNL_MEMORY_NONE);
+    e.b = memory(b, cpu_engine(), DNNL_MEMORY_NONE);
+    e.c = memory(c, cpu_engine(), DNNL_MEMORY_NONE);
   } catch (const dnnl::error& err) {
     TPRO_CHECK(k.bf16, "oneDNN refused an f32 matmul ", k.M, "x", k.N, "x", k.K, ": ", err.what());
     return nullptr;
@@ -88,10 +92,13 @@ const Entry* entry(const Key& k) {
 
 void execute(const Entry& e, const void* A, const void* B, float* C) {
   thread_local dnnl::stream stream(cpu_engine());
-  memory a(e.a, cpu_engine(), const_cast<void*>(A)), b(e.b, cpu_engine(), const_cast<void*>(B));
-  memory c(e.c, cpu_engine(), C);
-  e.prim.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
-  stream.wait();
+  dnnl_memory_set_data_handle(e.a.get(), const_cast<void*>(A));
+  dnnl_memory_set_data_handle(e.b.get(), const_cast<void*>(B));
+  dnnl_memory_set_data_handle(e.c.get(), C);
+  const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e.a.get()}, {DNNL_ARG_WEIGHTS, e.b.get()}, {DNNL_ARG_DST, e.c.get()}};
+  const dnnl_status_t st = dnnl_primitive_execute(e.prim.get(), stream.get(), 3, args);
+  TPRO_CHECK(st == dnnl_success, "oneDNN matmul failed (status ", int(st), ")");
+  dnnl_stream_wait(stream.get());
 }
 
 // C = beta·C, for products with nothing to sum (K == 0).
@@ -148,9 +155,7 @@ bool cpu_native_bf16() {
   return native;
 }
 
-namespace {
-
-void convert_chunk(const float* src, uint16_t* dst, int64_t n) {
+void convert_f32_to_bf16_here(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
 #if defined(__AVX512F__)
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
@@ -182,15 +187,13 @@ void convert_chunk(const float* src, uint16_t* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
 }
 
-}  // namespace
-
 void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
   constexpr int64_t kChunk = 1 << 14;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (worth_parallel(n) && chunks > 1)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t i0 = c * kChunk;
-    convert_chunk(src + i0, dst + i0, std::min(kChunk, n - i0));
+    convert_f32_to_bf16_here(src + i0, dst + i0, std::min(kChunk, n - i0));
   }
 }
 

@@ -26,5 +26,7 @@ bool cpu_native_bf16();
 // dst[i] = bf16(src[i]), round to nearest even (NaN stays NaN), bit-identical to
 // f32_to_bf16() in core/dtype.h; vectorised, and split over the threads when large.
 void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
+// The same on the calling thread only (small pieces inside a parallel loop).
+void convert_f32_to_bf16_here(const float* src, uint16_t* dst, int64_t n);
 
 }  // namespace tpro
