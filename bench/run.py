@@ -2,15 +2,18 @@
 """bench/run.py -- tpro vs the PyTorch reference, same shapes, same cores, one run.
 
 For each case it runs build/tpro-bench and ../shared/bench/ref_lora.py (Debian's
-python3-torch) in fresh processes, one after the other, and prints tokens/s of both, the
-ratio, the fraction of the FLOP-bound ceiling and the peak RSS. The ceiling uses the FLOP
-model of ref_lora.py (4*N_matmul + attention + LoRA per token) at the sustained SGEMM rate
-that tpro-bench --gemm measures on this machine.
+python3-torch) in fresh processes, alternating them for --rounds rounds (on a shared VM the
+speed of the cores drifts by up to 2x within minutes; alternating exposes both to the same
+drift), and prints tokens/s of both (the best round of each, and every round), the ratio,
+the fraction of the FLOP-bound ceiling and the peak RSS. The ceiling uses the FLOP model of
+ref_lora.py (4*N_matmul + attention + LoRA per token) at the sustained GEMM rate that
+tpro-bench --gemm measures right before the case: f32 for f32, bf16 (AMX / AVX512-BF16) for
+bf16.
 
 PyTorch runs in the environment the issue's anchor used: OPENBLAS_CORETYPE unset,
 GLIBC_TUNABLES keeping freed memory, OMP_WAIT_POLICY=PASSIVE. tpro runs as a user would run it.
 
-Usage: bench/run.sh [--steps 5] [--warmup 2] [--cases b4x256,b1x1024] [--dtypes f32,bf16]
+Usage: bench/run.sh [--steps 5] [--warmup 2] [--rounds 2] [--cases b4x256,b1x1024] [--dtypes f32,bf16]
 """
 import argparse
 import datetime
@@ -57,6 +60,7 @@ def main():
     ap.add_argument("--dtypes", default="f32,bf16")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2, help="tpro/PyTorch alternations per case")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args()
@@ -66,33 +70,48 @@ def main():
     if not os.path.exists(a.ref):
         sys.exit(f"reference script {a.ref} not found (set REF_LORA=/path/to/ref_lora.py)")
 
-    gemm = result_line(run([bench, "--gemm"]))["gemm_gflops"]
     torch_env = dict(os.environ)
     torch_env.pop("OPENBLAS_CORETYPE", None)
     torch_env["OMP_WAIT_POLICY"] = "PASSIVE"
     torch_env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=17179869184:glibc.malloc.mmap_threshold=33554432"
     rows = []
+    gemm_seen = {}
     for case in a.cases.split(","):
         b, t = case[1:].split("x")
         for dt in a.dtypes.split(","):
-            tp = result_line(run([bench, "--config", a.config, "--dtype", dt, "--batch", b, "--seq", t,
-                                  "--steps", str(a.steps), "--warmup", str(a.warmup)]))
-            ref = result_line(run(["/usr/bin/python3", a.ref, "--config", a.config, "--batch", b, "--seq", t,
-                                   "--steps", str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads),
-                                   "--dtype", "fp32" if dt == "f32" else "bf16"], env=torch_env))
+            g = result_line(run([bench, "--gemm"]))
+            gemm = g["gemm_bf16_gflops"] if dt == "bf16" else g["gemm_gflops"]
+            gemm_seen.setdefault(dt, []).append(gemm)
+            tps, refs = [], []
+            for _ in range(a.rounds):
+                tps.append(result_line(run([bench, "--config", a.config, "--dtype", dt, "--batch", b, "--seq", t,
+                                            "--steps", str(a.steps), "--warmup", str(a.warmup)])))
+                refs.append(result_line(run(["/usr/bin/python3", a.ref, "--config", a.config, "--batch", b,
+                                             "--seq", t, "--steps", str(a.steps), "--warmup", str(a.warmup),
+                                             "--threads", str(a.threads),
+                                             "--dtype", "fp32" if dt == "f32" else "bf16"], env=torch_env)))
+            tp = max(tps, key=lambda r: r["tokens_per_s"])
+            ref = max(refs, key=lambda r: r["tokens_per_s"])
             flops = ref["flops_per_token"]
             ceiling = gemm * 1e9 / flops
             rows.append(dict(case=case, dtype=dt, tpro_tok_s=tp["tokens_per_s"], torch_tok_s=ref["tokens_per_s"],
+                             tpro_rounds=[r["tokens_per_s"] for r in tps],
+                             torch_rounds=[r["tokens_per_s"] for r in refs],
                              ratio=tp["tokens_per_s"] / ref["tokens_per_s"], ceiling_tok_s=ceiling,
-                             tpro_ceiling_frac=tp["tokens_per_s"] / ceiling, tpro_rss_mib=tp["peak_rss_mib"],
-                             torch_rss_mib=ref["peak_rss_mib"], tpro_loss=tp["final_loss"]))
+                             gemm_gflops=gemm, tpro_ceiling_frac=tp["tokens_per_s"] / ceiling,
+                             tpro_rss_mib=max(r["peak_rss_mib"] for r in tps),
+                             torch_rss_mib=max(r["peak_rss_mib"] for r in refs), tpro_loss=tp["final_loss"],
+                             tpro_compute=tp.get("compute")))
             r = rows[-1]
-            print(f"{case} {dt}: tpro {r['tpro_tok_s']:.1f} tok/s, torch {r['torch_tok_s']:.1f} tok/s, "
-                  f"ratio {r['ratio']:.2f}x, {100 * r['tpro_ceiling_frac']:.0f}% of ceiling", flush=True)
+            print(f"{case} {dt}: tpro {r['tpro_tok_s']:.1f} tok/s (rounds "
+                  f"{', '.join(f'{x:.0f}' for x in r['tpro_rounds'])}), torch {r['torch_tok_s']:.1f} tok/s (rounds "
+                  f"{', '.join(f'{x:.0f}' for x in r['torch_rounds'])}), ratio {r['ratio']:.2f}x, "
+                  f"{100 * r['tpro_ceiling_frac']:.0f}% of the {gemm:.0f} GFLOP/s ceiling", flush=True)
     print()
-    print(f"{datetime.date.today()} | {cpu_name()} | {os.cpu_count()} threads | sustained SGEMM "
-          f"{gemm:.0f} GFLOP/s | {a.config}, LoRA r=16 on all 7 projections, median of {a.steps} steps after "
-          f"{a.warmup} warm-up")
+    rates = ", ".join(f"{dt} {min(v):.0f}-{max(v):.0f}" for dt, v in gemm_seen.items())
+    print(f"{datetime.date.today()} | {cpu_name()} | {os.cpu_count()} threads | sustained GEMM GFLOP/s {rates} | "
+          f"{a.config}, LoRA r=16 on all 7 projections, median of {a.steps} steps after {a.warmup} warm-up, "
+          f"best of {a.rounds} alternating rounds")
     print()
     print("| batch x seq | base dtype | tpro tok/s | PyTorch tok/s | tpro / PyTorch | ceiling tok/s | tpro % of ceiling"
           " | tpro peak RSS | PyTorch peak RSS |")
@@ -103,7 +122,7 @@ def main():
               f"{r['tpro_rss_mib']:.0f} MiB | {r['torch_rss_mib']:.0f} MiB |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(date=str(datetime.date.today()), cpu=cpu_name(), gemm_gflops=gemm, rows=rows), f, indent=1)
+            json.dump(dict(date=str(datetime.date.today()), cpu=cpu_name(), rows=rows), f, indent=1)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linear.h"
 #include "quant/quantized_matrix.h"
 
 namespace tpro {
@@ -113,6 +114,7 @@ void set_compute(Model& m, const std::string& compute) {
   auto set = [&](WeightMatrix& w) {
     const bool narrow = w.type != WType::F32 && w.type != WType::F16;  // bf16 or a block quant
     w.bf16_compute = compute == "bf16" || (compute == "auto" && native && narrow);
+    w.packed_fwd = w.packed_bwd = nullptr;
   };
   for (LayerWeights& L : m.layers)
     for (int i = 0; i < kNumProj; ++i) set(proj_weight(L, Proj(i)));
@@ -125,6 +127,29 @@ bool computes_bf16(const Model& m) {
   for (const LayerWeights& L : m.layers)
     for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown}) any |= w->bf16_compute;
   return any;
+}
+
+size_t pack_weights(Model& m, int64_t rows_hint) {
+  std::vector<WeightMatrix*> mats;
+  for (LayerWeights& L : m.layers)
+    for (int i = 0; i < kNumProj; ++i) mats.push_back(&proj_weight(L, Proj(i)));
+  mats.push_back(&m.lm_head);
+  size_t plain = 0;
+  for (const WeightMatrix* w : mats) plain += wtype_matrix_bytes(w->type, w->rows, w->cols);
+  const size_t ram = size_t(sysconf(_SC_PHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
+  if (2 * plain > ram / 4) return 0;
+  size_t packed = 0;
+  for (WeightMatrix* w : mats) {
+    PackedWeight p = pack_weight(*w, rows_hint);
+    if (!p.fwd && !p.bwd) continue;
+    packed += p.bytes();
+    w->packed_fwd = p.fwd.get();
+    w->packed_bwd = p.bwd.get();
+    for (auto& owner : {p.fwd, p.bwd})
+      if (owner) m.owned.push_back(std::const_pointer_cast<PackedB>(owner));
+    if (p.fwd && p.bwd && w != &m.lm_head) release_pages(w->data, wtype_matrix_bytes(w->type, w->rows, w->cols));
+  }
+  return packed;
 }
 
 size_t BaseMemory::total() const {

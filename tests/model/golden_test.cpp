@@ -22,7 +22,8 @@ std::vector<float> as_vec(const TensorView& t) {
   return std::vector<float>(t.f32(), t.f32() + t.numel());
 }
 
-// (case, recompute activations in backward)
+// (case, recompute activations in backward); the recompute runs also multiply through packed
+// weights (pack_weights), so both weight paths meet the reference.
 class Golden : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
 }  // namespace
 
@@ -39,6 +40,7 @@ TEST_P(Golden, MatchesPyTorch) {
   int64_t n_trained = 0;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 1; t < T; ++t) n_trained += mk[size_t(b * T + t)];
+  if (recompute) EXPECT_GT(pack_weights(m, B * T), 0u);
 
   Activations a;
   make_activations(a, m.cfg, &lw, B, T, recompute);
@@ -95,6 +97,7 @@ TEST_P(Golden, Bf16ComputeStaysWithinRounding) {
   Model m = load_model(dir);
   set_compute(m, "bf16");
   ASSERT_TRUE(computes_bf16(m));
+  if (recompute) EXPECT_GT(pack_weights(m, 8), 0u);
   LoraWeights lw = load_adapter(dir, m);
   SafeTensorsFile g(dir / "golden.safetensors");
   TensorView tok = g.view("tokens"), mask = g.view("mask");

@@ -123,6 +123,106 @@ std::atomic<bool> g_bf16_refused{false};
 
 }  // namespace
 
+struct PackedB {
+  bool bf16 = false;
+  int64_t K = 0, N = 0;
+  memory::desc desc;  // the blocked layout
+  dnnl::memory mem;   // owns the reordered values
+};
+
+std::shared_ptr<const PackedB> pack_b(bool transB, int64_t K, int64_t N, const void* B, int64_t ldb, bool b_bf16,
+                                      bool bf16, int64_t rows_hint) {
+  if (K == 0 || N == 0 || rows_hint <= 0) return nullptr;
+  const auto dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  const auto src_dt = b_bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  const memory::desc a({rows_hint, K}, dt, memory::format_tag::ab), any({K, N}, dt, memory::format_tag::any);
+  const memory::desc c({rows_hint, N}, memory::data_type::f32, memory::format_tag::ab);
+  const memory::desc plain = operand(K, N, transB, ldb, dt);
+  memory::desc packed;
+  const bool same_type = src_dt == dt;
+  try {
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, any, c), cpu_engine());
+    packed = pd.weights_desc();
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  if (same_type && (packed == plain || packed == memory::desc({K, N}, dt, memory::format_tag::ab) ||
+                    packed == memory::desc({K, N}, dt, memory::format_tag::ba)))
+    return nullptr;  // a plain layout: nothing to gain
+  auto p = std::make_shared<PackedB>();
+  p->bf16 = bf16;
+  p->K = K;
+  p->N = N;
+  p->desc = packed;
+  p->mem = dnnl::memory(packed, cpu_engine());
+  dnnl::memory src(operand(K, N, transB, ldb, src_dt), cpu_engine(), const_cast<void*>(B));
+  dnnl::stream stream(cpu_engine());
+  dnnl::reorder(src, p->mem).execute(stream, src, p->mem);
+  stream.wait();
+  return p;
+}
+
+size_t packed_bytes(const PackedB& b) { return b.desc.get_size(); }
+bool packed_is_bf16(const PackedB& b) { return b.bf16; }
+
+bool gemm_packed(int64_t M, float alpha, const void* A, int64_t lda, const PackedB& B, float beta, float* C,
+                 int64_t ldc) {
+  if (M == 0) return true;
+  // One cache entry per (packed matrix, shape); null = no kernel reads the layout for this M.
+  struct PKey {
+    const PackedB* b;
+    bool par;
+    int64_t M, lda, ldc;
+    float alpha, beta;
+    bool operator==(const PKey&) const = default;
+  };
+  struct PHash {
+    size_t operator()(const PKey& k) const {
+      uint64_t h = uint64_t(reinterpret_cast<uintptr_t>(k.b)) * 0x9e3779b97f4a7c15ull ^ uint64_t(k.par);
+      for (int64_t v : {k.M, k.lda, k.ldc}) h = (h ^ uint64_t(v)) * 0x100000001b3ull;
+      uint32_t a, b;
+      std::memcpy(&a, &k.alpha, 4);
+      std::memcpy(&b, &k.beta, 4);
+      return size_t(h ^ (uint64_t(a) << 32 | b));
+    }
+  };
+  thread_local std::unordered_map<PKey, std::unique_ptr<Entry>, PHash> cache;
+  const PKey key{&B, omp_in_parallel() != 0, M, lda, ldc, alpha, beta};
+  auto it = cache.find(key);
+  if (it != cache.end() && it->second && it->second->b.get_desc() != B.desc) {  // a new matrix at a freed address
+    cache.erase(it);
+    it = cache.end();
+  }
+  if (it == cache.end()) {
+    if (cache.size() >= 4096) cache.clear();
+    const auto dt = B.bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+    const memory::desc a({M, B.K}, dt, memory::dims{lda, 1});
+    const memory::desc c({M, B.N}, memory::data_type::f32, memory::dims{ldc, 1});
+    dnnl::primitive_attr attr;
+    if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+    if (beta != 0.0f) {
+      dnnl::post_ops po;
+      po.append_sum(beta);
+      attr.set_post_ops(po);
+    }
+    std::unique_ptr<Entry> e;
+    try {
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, B.desc, c), attr, cpu_engine());
+      e = std::make_unique<Entry>();
+      e->prim = dnnl::matmul(pd);
+      e->a = memory(a, cpu_engine(), DNNL_MEMORY_NONE);
+      e->b = memory(B.desc, cpu_engine(), DNNL_MEMORY_NONE);
+      e->c = memory(c, cpu_engine(), DNNL_MEMORY_NONE);
+    } catch (const dnnl::error&) {
+      e.reset();
+    }
+    it = cache.emplace(key, std::move(e)).first;
+  }
+  if (!it->second) return false;
+  execute(*it->second, A, B.mem.get_data_handle(), C);
+  return true;
+}
+
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;

@@ -4,7 +4,9 @@
 // OPENBLAS_CORETYPE these machines export). Primitives are created once per shape and thread
 // and cached; inside an OpenMP parallel region a call runs on the calling thread only.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 
 namespace tpro {
 
@@ -18,6 +20,23 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
 // inputs, the same result up to summation order.
 void gemm_bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t* A,
                int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// A fixed B operand (a frozen weight) reordered once into the blocked layout oneDNN's kernels
+// read directly, instead of the repacking a plain B costs on every call. The layout is the one
+// oneDNN picks for products with rows_hint rows; gemm_packed checks it still applies.
+struct PackedB;
+// B as op(B) (K,N) with f32 or bf16 values (b_bf16), packed as f32 or bf16 (bf16: for
+// products with bf16 A; f32 values are rounded to nearest even); null when oneDNN keeps a
+// plain layout for this shape.
+std::shared_ptr<const PackedB> pack_b(bool transB, int64_t K, int64_t N, const void* B, int64_t ldb, bool b_bf16,
+                                      bool bf16, int64_t rows_hint);
+size_t packed_bytes(const PackedB& b);
+bool packed_is_bf16(const PackedB& b);
+// C (M,N) = alpha·A·B + beta·C with A (M,K) row-major (f32, or bf16 when B is). Returns false,
+// doing nothing, when no kernel reads this packed layout for M rows: the caller then uses the
+// plain B.
+bool gemm_packed(int64_t M, float alpha, const void* A, int64_t lda, const PackedB& B, float beta, float* C,
+                 int64_t ldc);
 
 // True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX, as oneDNN reports), i.e. a
 // bf16 product is faster than an f32 one.

@@ -53,7 +53,22 @@ void add_bias(float* out, const float* bias, int64_t N, int64_t O) {
   for (int64_t r = 0; r < N; ++r)
     for (int64_t o = 0; o < O; ++o) out[r * O + o] += bias[o];
 }
+// The packed copy to use for a product, or null (absent, or packed for another compute type).
+const PackedB* usable(const PackedB* p, const WeightMatrix& W) {
+  return p && packed_is_bf16(*p) == W.bf16_compute ? p : nullptr;
+}
 }  // namespace
+
+size_t PackedWeight::bytes() const { return (fwd ? packed_bytes(*fwd) : 0) + (bwd ? packed_bytes(*bwd) : 0); }
+
+PackedWeight pack_weight(const WeightMatrix& W, int64_t rows_hint) {
+  // F32 for either compute type (bf16 packing rounds it), BF16 for bf16 compute.
+  if (W.type != WType::F32 && !(W.type == WType::BF16 && W.bf16_compute)) return {};
+  const bool b16 = W.type == WType::BF16;
+  // x·Wᵀ: B = Wᵀ (I, O), W stored (O, I); dy·W: B = W (O, I).
+  return {pack_b(true, W.cols, W.rows, W.data, W.cols, b16, W.bf16_compute, rows_hint),
+          pack_b(false, W.rows, W.cols, W.data, W.cols, b16, W.bf16_compute, rows_hint)};
+}
 
 void weight_rows_f32(const WeightMatrix& W, int64_t row0, int64_t n, float* dst) {
   const int64_t cols = W.cols;
@@ -72,6 +87,11 @@ void linear_forward(float* out, const float* inp, const WeightMatrix& W, const f
   const int64_t I = W.cols, O = W.rows, step = panel_rows(W);
   const float beta = accumulate ? 1.0f : 0.0f;
   const uint16_t* x16 = !W.bf16_compute ? nullptr : inp16 ? inp16 : input_bf16(inp, N * I);
+  const void* x = x16 ? static_cast<const void*>(x16) : inp;
+  if (const PackedB* p = usable(W.packed_fwd, W); p && gemm_packed(N, 1.0f, x, I, *p, beta, out, O)) {
+    if (bias) add_bias(out, bias, N, O);
+    return;
+  }
   for (int64_t o0 = 0; o0 < O; o0 += step) {
     const int64_t n = std::min(step, O - o0);
     if (W.bf16_compute) {
@@ -91,6 +111,9 @@ void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int6
                      const uint16_t* dout16) {
   const int64_t I = W.cols, O = W.rows, step = panel_rows(W);
   const uint16_t* dy16 = !W.bf16_compute ? nullptr : dout16 ? dout16 : input_bf16(dout, N * O);
+  const void* dy = dy16 ? static_cast<const void*>(dy16) : dout;
+  if (const PackedB* p = usable(W.packed_bwd, W); p && gemm_packed(N, 1.0f, dy, O, *p, accumulate ? 1.0f : 0.0f, dinp, I))
+    return;
   for (int64_t o0 = 0; o0 < O; o0 += step) {
     const int64_t n = std::min(step, O - o0);
     const float beta = accumulate || o0 > 0 ? 1.0f : 0.0f;

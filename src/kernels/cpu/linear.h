@@ -3,7 +3,8 @@
 // (kPanelRows rows at a time) into per-thread f32 scratch, so a bf16 or quantized base is
 // never materialised whole in f32. bf16 compute (W.bf16_compute): the activations are rounded
 // to bf16 once per call and a BF16 W is used in place (other types expanded to bf16 panels),
-// products summed in f32. Reference: ref::linear_forward/backward.
+// products summed in f32. A matrix with packed copies (W.packed_fwd/bwd, made by pack_weight)
+// multiplies through them. Reference: ref::linear_forward/backward.
 #pragma once
 #include <cstdint>
 
@@ -19,6 +20,15 @@ void linear_forward(float* out, const float* inp, const WeightMatrix& W, const f
 // dinp (N,I) += dout (N,O)·W, or = when accumulate is false. dout16 as inp16 above.
 void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int64_t N, bool accumulate = true,
                      const uint16_t* dout16 = nullptr);
+
+// Blocked copies of W for both products, in its compute type, for F32 and BF16 storage (F32
+// rounded to bf16 for bf16 compute; BF16 only for bf16 compute) when oneDNN reads a blocked
+// layout for rows_hint rows; else null pointers (the plain path needs no copy).
+struct PackedWeight {
+  std::shared_ptr<const PackedB> fwd, bwd;
+  size_t bytes() const;
+};
+PackedWeight pack_weight(const WeightMatrix& W, int64_t rows_hint);
 
 // Rows [row0, row0+n) of W as f32 into dst (n, cols). Plain types converted here, block
 // quants through quant/'s dequantize_rows.

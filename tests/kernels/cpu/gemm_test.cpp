@@ -162,3 +162,24 @@ TEST(Gemm, LargeConversionSplitOverThreadsIsIdentical) {
   convert_f32_to_bf16(x.data(), got.data(), int64_t(x.size()));
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(got[i], f32_to_bf16(x[i])) << "element " << i;
 }
+
+TEST(Gemm, PackedBMatchesThePlainProduct) {
+  // op(B) (K, N) from a row-major (N, K) matrix (transposed, like x·Wᵀ), packed for M rows.
+  const int64_t M = 48, K = 96, N = 80;
+  const auto A = randn_f(size_t(M * K), 61), B = randn_f(size_t(N * K), 62), C0 = randn_f(size_t(M * N), 63);
+  const auto A16 = to_bf16(A), B16 = to_bf16(B);
+  for (bool bf16 : {false, true})
+    for (bool b_bf16 : {false, true}) {
+      if (b_bf16 && !bf16) continue;  // bf16 values are packed for bf16 products only
+      auto p = pack_b(true, K, N, b_bf16 ? static_cast<const void*>(B16.data()) : B.data(), K, b_bf16, bf16, M);
+      ASSERT_TRUE(p) << "bf16=" << bf16;
+      EXPECT_EQ(packed_is_bf16(*p), bf16);
+      EXPECT_GE(packed_bytes(*p), size_t(K * N) * (bf16 ? 2 : 4));
+      std::vector<float> C = C0;
+      ASSERT_TRUE(gemm_packed(M, 0.5f, bf16 ? static_cast<const void*>(A16.data()) : A.data(), K, *p, 1.0f, C.data(), N))
+          << "the layout packed for M rows is read for M rows";
+      const auto want = bf16 ? reference(false, true, {M, N, K}, 0.5f, widen(A16), K, widen(B16), K, 1.0f, C0, N)
+                             : reference(false, true, {M, N, K}, 0.5f, A, K, B, K, 1.0f, C0, N);
+      expect_close(C, want, 1e-4, 1e-4, "packed, bf16=" + std::to_string(bf16));
+    }
+}

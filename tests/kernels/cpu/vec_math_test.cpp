@@ -28,17 +28,24 @@ TEST(VecMath, ExpWithinTwoUlp) {
 }
 
 TEST(VecMath, ShiftAndClamps) {
-  std::vector<float> x = {100.0f, 101.0f, 99.0f, -1000.0f, 100.5f, 98.0f, 97.0f, 96.0f, 95.0f, 101.0f};
+  // 16-lane, 8-lane and scalar paths: the same special values at positions 1, 3 and 17, 19, 35.
+  std::vector<float> x(37, 95.0f);
+  for (size_t at : {size_t(1), size_t(17), size_t(35)}) x[at] = 101.0f;
+  for (size_t at : {size_t(3), size_t(19), size_t(36)}) x[at] = -1000.0f;
+  x[0] = 100.0f;
   std::vector<float> y(x.size());
   exp_shift_sum(y.data(), x.data(), int64_t(x.size()), -101.0f);  // softmax-style shift by the max
-  EXPECT_FLOAT_EQ(y[1], 1.0f);
+  for (size_t at : {size_t(1), size_t(17), size_t(35)}) EXPECT_FLOAT_EQ(y[at], 1.0f) << at;
   EXPECT_NEAR(y[0], std::exp(-1.0), 1e-7);
-  EXPECT_LT(y[3], 1e-37f);  // far below the range: tiny, never NaN or negative
-  EXPECT_GE(y[3], 0.0f);
+  for (size_t at : {size_t(3), size_t(19), size_t(36)}) {
+    EXPECT_LT(y[at], 1e-37f) << at;  // far below the range: tiny, never NaN or negative
+    EXPECT_GE(y[at], 0.0f) << at;
+  }
 }
 
 TEST(VecMath, Sigmoid) {
   std::vector<float> x = {-100.0f, -5.0f, -0.5f, 0.0f, 0.5f, 5.0f, 100.0f, 3.0f, -3.0f, 1.0f, 2.0f};
+  for (int i = 0; i < 30; ++i) x.push_back(-7.5f + 0.5f * float(i));  // through every vector width
   std::vector<float> y(x.size());
   sigmoid(y.data(), x.data(), int64_t(x.size()));
   for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(y[i], 1.0 / (1.0 + std::exp(-double(x[i]))), 1e-7) << x[i];
