@@ -9,6 +9,21 @@
 
 namespace tpro {
 
+namespace {
+// The tensors and the config are two files, each renamed into place: an overwrite interrupted
+// between the two leaves the new tensors beside the old config. The tensors carry the layout
+// they were saved with so that load names such a pair instead of blaming the base model. Only
+// rank and targets: lora_alpha and dropout stay editable in adapter_config.json.
+constexpr const char* kStampRank = "tpro.lora_r";
+constexpr const char* kStampTargets = "tpro.target_modules";
+
+std::string joined_targets(const LoraConfig& c) {
+  std::string s;
+  for (const auto& t : c.target_names()) s += (s.empty() ? "" : ",") + t;
+  return s;
+}
+}  // namespace
+
 void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string& base_model) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -19,6 +34,8 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
     w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), false), {s.out, lw.cfg.r}, lw.params.data() + s.b);
   }
   w.set_metadata("format", "pt");
+  w.set_metadata(kStampRank, std::to_string(lw.cfg.r));
+  w.set_metadata(kStampTargets, joined_targets(lw.cfg));
   AdapterConfig c;
   c.r = lw.cfg.r;
   c.lora_alpha = lw.cfg.alpha;
@@ -26,7 +43,8 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
   c.use_rslora = lw.cfg.rslora;
   c.target_modules = lw.cfg.target_names();
   c.base_model_name_or_path = base_model;
-  // Tensors first, config last: a folder with a config always has its tensors.
+  // Tensors first, config last: a folder with a config always has its tensors (a fresh save
+  // interrupted leaves no config, so load says "not found"; an overwrite, see kStampRank).
   w.write(dir / "adapter_model.safetensors");
   write_file_atomic(dir / "adapter_config.json", adapter_config_json(c));
 }
@@ -55,10 +73,17 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
            "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
     lc.targets[size_t(p)] = true;
   }
+  SafeTensorsFile f(st_path);
+  const auto& md = f.metadata();
+  const auto stamp_r = md.find(kStampRank), stamp_t = md.find(kStampTargets);
+  if (stamp_r != md.end() && stamp_t != md.end() &&
+      (stamp_r->second != std::to_string(lc.r) || stamp_t->second != joined_targets(lc)))
+    fail(dir.string(), ": adapter_model.safetensors was saved with rank ", stamp_r->second, " on ", stamp_t->second,
+         " but adapter_config.json says rank ", lc.r, " on ", joined_targets(lc),
+         " (hint: the two files come from different saves, e.g. an interrupted overwrite; save the adapter again)");
   Rng rng(0);
   LoraWeights lw = make_lora(cfg, lc, rng);
   std::fill(lw.params.begin(), lw.params.end(), 0.0f);
-  SafeTensorsFile f(st_path);
   std::map<std::string, bool> seen;
   for (const auto& name : f.names()) {
     int64_t layer;

@@ -1,5 +1,6 @@
-// Saving and loading LoRA adapters as PEFT folders (atomic: the folder is filled under a
-// temporary name and renamed), with validation that names the file, the tensor and the
+// Saving and loading LoRA adapters as PEFT folders (each file written atomically, tensors
+// first; the tensors' metadata records rank and targets so a config and tensors from two
+// different saves are refused), with validation that names the file, the tensor and the
 // mismatch: rank, shape, unknown module, layer beyond the model, missing tensors.
 #pragma once
 #include <string>
@@ -9,8 +10,9 @@
 
 namespace tpro {
 
-// Writes dir/adapter_config.json + adapter_model.safetensors atomically (into an existing
-// folder, or creating it). Extra files of the folder are left alone.
+// Writes dir/adapter_model.safetensors then dir/adapter_config.json, each atomically (into an
+// existing folder, or creating it). Extra files of the folder are left alone. Not a folder
+// rename: the trainer's output folder also holds checkpoints and logs.
 void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string& base_model);
 // Loads a PEFT adapter for `model`; moments and grads are zeroed.
 LoraWeights load_adapter(const fs::path& dir, const Model& model);

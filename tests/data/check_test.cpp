@@ -84,6 +84,24 @@ TEST(Check, LongestRowAndCutoffSuggestion) {
   EXPECT_NE(format_check_report(r).find("1 rows would be eliminated"), std::string::npos);
 }
 
+TEST(Check, ReportCountsSkippedBadLines) {
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("d.jsonl", "{\"t\": \"aa\"}\nnot json\n{\"t\": \"bb\"}\n{\"t\": \n{\"t\": \"cc\"}\n").string();
+  o.format = dir.file("f.json", R"({"t": "%t%"})").string();
+  o.skip_bad_lines = true;
+  CheckReport r = check_dataset(o, byte_codec(), nullptr, 1, 1, 1);
+  EXPECT_EQ(r.blocks, 3);
+  EXPECT_EQ(r.stats.bad_lines_skipped, 2);
+  std::string text = format_check_report(r);
+  EXPECT_NE(text.find("Dataset: 3 rows, 2 bad lines skipped, 0 dropped with no trained token"), std::string::npos)
+      << text;
+  // Nothing skipped: the clause is left out.
+  o.dataset = dir.file("ok.jsonl", "{\"t\": \"aa\"}\n").string();
+  text = format_check_report(check_dataset(o, byte_codec(), nullptr, 1, 1, 1));
+  EXPECT_NE(text.find("Dataset: 1 rows, 0 dropped with no trained token"), std::string::npos) << text;
+}
+
 TEST(Check, SampleShowsMasks) {
   ScratchDir dir;
   DataOptions o;

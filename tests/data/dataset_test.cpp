@@ -1,8 +1,13 @@
 // build_dataset end to end with the byte codec: sources, hybrid shares, cutoff policy, eval
-// split, and the bad-input corpus (each error message asserted).
+// split, skipped bad lines, natural file order, and the bad-input corpus (each error message
+// asserted).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "core/error.h"
 #include "data/dataset.h"
+#include "data/text_files.h"
 #include "data_test_util.h"
 
 using namespace tpro;
@@ -183,6 +188,51 @@ TEST(Dataset, FolderOfFilesInNaturalOrderWithBlankFiles) {
   EXPECT_EQ(texts(ds.train, byte_codec()), (Strings{"<s>Aaa aaa", "<s>bbb.\nCcc."}));
   EXPECT_EQ(ds.stats.files, 4);
   EXPECT_EQ(ds.stats.empty_files, 2);
+}
+
+TEST(Dataset, FolderOfFilesReadsInNaturalNotLexicalOrder) {
+  ScratchDir dir;
+  // Lexical order would be 1, 10, 100, 2, 9.
+  for (const char* n : {"10", "2", "100", "1", "9"}) dir.file(cat("in/", n, ".txt"), cat("File ", n, "."));
+  DataOptions o;
+  o.raw_text_file = (dir.path() / "in").string();
+  o.precize_slicing_overlap = false;
+  Dataset ds = build(o);
+  EXPECT_EQ(texts(ds.train, byte_codec()),
+            (Strings{"<s>File 1.", "<s>File 2.", "<s>File 9.", "<s>File 10.", "<s>File 100."}));
+  EXPECT_EQ(ds.stats.files, 5);
+}
+
+TEST(NaturalLess, DigitRunsCompareByValue) {
+  EXPECT_TRUE(natural_less("a2", "a10"));
+  EXPECT_FALSE(natural_less("a10", "a2"));
+  EXPECT_TRUE(natural_less("ch2-p10.txt", "ch10-p1.txt"));  // the first differing run decides
+  EXPECT_TRUE(natural_less("ch2-p3.txt", "ch2-p10.txt"));
+  EXPECT_TRUE(natural_less("a99", "a123456789012345678901234567890"));  // no 64-bit overflow
+  EXPECT_TRUE(natural_less("a007", "a8"));                             // value first ...
+  EXPECT_TRUE(natural_less("a7", "a007"));                             // ... then fewer zeros first
+  EXPECT_FALSE(natural_less("a007", "a7"));
+  EXPECT_TRUE(natural_less("a", "a1"));    // a prefix sorts first
+  EXPECT_TRUE(natural_less("a1", "ab"));   // other runs compare bytewise: '1' < 'b'
+  EXPECT_TRUE(natural_less("B.txt", "a.txt"));  // bytewise, so case-sensitive
+  EXPECT_FALSE(natural_less("x10.txt", "x10.txt"));
+  Strings files = {"10.txt", "9.txt", "100.txt", "10b.txt", "1.txt", "10a.txt", "2.txt", "01.txt"};
+  std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) { return natural_less(a, b); });
+  EXPECT_EQ(files, (Strings{"1.txt", "01.txt", "2.txt", "9.txt", "10.txt", "10a.txt", "10b.txt", "100.txt"}));
+}
+
+TEST(Dataset, SkippedBadLinesAreCounted) {
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("d.jsonl", "{\"instruction\": \"a\", \"output\": \"b\"}\n{oops\n[1]\n"
+                                  "{\"instruction\": \"c\", \"output\": \"d\"}\n\"str\"\n").string();
+  o.format = std::string(TPRO_SOURCE_DIR) + "/formats/alpaca-chatbot-format.json";
+  EXPECT_NE(error_of([&] { build(o); }).find("d.jsonl:2: invalid JSON"), std::string::npos);
+  o.skip_bad_lines = true;
+  Dataset ds = build(o);
+  EXPECT_EQ(ds.train.size(), 2u);
+  EXPECT_EQ(ds.stats.rows, 2);
+  EXPECT_EQ(ds.stats.bad_lines_skipped, 3);
 }
 
 TEST(Dataset, CrlfTextMatchesTheHardCut) {

@@ -1,6 +1,8 @@
 // JSON array / JSON Lines reading and format files (ours in formats/ included).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "data/format_file.h"
 #include "data/json_rows.h"
 #include "data_test_util.h"
@@ -107,4 +109,63 @@ TEST(FormatFile, ShippedFormatsRender) {
   EXPECT_EQ(alpaca.render({{"instruction", "Add."}, {"output", "2"}}, "r"),
             "Below is an instruction that describes a task. Write a response that appropriately "
             "completes the request.\n\n### Instruction:\nAdd.\n\n### Response:\n2");
+}
+
+// Every entry of every shipped format file, rendered in full: a changed template fails here.
+TEST(FormatFile, ShippedFormatsRenderExactly) {
+  struct Case {
+    const char* file;
+    bool input, system;
+    const char* text;
+  };
+  const std::string kAlpaca = "Below is an instruction that describes a task";
+  const std::string kVicuna =
+      "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
+      "detailed, and polite answers to the user's questions.\n\n";
+  const std::string alpaca_io = kAlpaca + ". Write a response that appropriately completes the request.\n\n"
+                                "### Instruction:\nINS\n\n### Response:\nOUT";
+  const std::string alpaca_iio = kAlpaca + ", paired with an input that provides further context. Write a "
+                                 "response that appropriately completes the request.\n\n### Instruction:\nINS\n\n"
+                                 "### Input:\nINP\n\n### Response:\nOUT";
+  const std::string vicuna_io = kVicuna + "USER: INS\nASSISTANT: OUT";
+  const std::string vicuna_iio = kVicuna + "USER: INS\nINP\nASSISTANT: OUT";
+  const Case cases[] = {
+      {"alpaca-format.json", false, false, alpaca_io.c_str()},
+      {"alpaca-format.json", true, false, alpaca_iio.c_str()},
+      {"alpaca-chatbot-format.json", false, false, "User: INS\nAssistant: OUT"},
+      {"alpaca-chatbot-format.json", true, false, "User: INS\nINP\nAssistant: OUT"},
+      {"vicuna-format.json", false, false, vicuna_io.c_str()},
+      {"vicuna-format.json", true, false, vicuna_iio.c_str()},
+      {"vicuna-format.json", false, true, "SYS\n\nUSER: INS\nASSISTANT: OUT"},
+      {"vicuna-format.json", true, true, "SYS\n\nUSER: INS\nINP\nASSISTANT: OUT"},
+      {"chatml-format.json", false, false,
+       "<|im_start|>user\nINS<|im_end|>\n<|im_start|>assistant\nOUT<|im_end|>\n"},
+      {"chatml-format.json", true, false,
+       "<|im_start|>user\nINS\n\nINP<|im_end|>\n<|im_start|>assistant\nOUT<|im_end|>\n"},
+      {"chatml-format.json", false, true,
+       "<|im_start|>system\nSYS<|im_end|>\n<|im_start|>user\nINS<|im_end|>\n<|im_start|>assistant\nOUT<|im_end|>\n"},
+      {"chatml-format.json", true, true,
+       "<|im_start|>system\nSYS<|im_end|>\n<|im_start|>user\nINS\n\nINP<|im_end|>\n<|im_start|>assistant\nOUT"
+       "<|im_end|>\n"},
+      {"llama2-chat-format.json", false, false, "[INST] INS [/INST] OUT"},
+      {"llama2-chat-format.json", true, false, "[INST] INS\n\nINP [/INST] OUT"},
+      {"llama2-chat-format.json", false, true, "[INST] <<SYS>>\nSYS\n<</SYS>>\n\nINS [/INST] OUT"},
+      {"llama2-chat-format.json", true, true, "[INST] <<SYS>>\nSYS\n<</SYS>>\n\nINS\n\nINP [/INST] OUT"},
+  };
+  const std::filesystem::path dir = std::filesystem::path(TPRO_SOURCE_DIR) / "formats";
+  std::map<std::string, size_t> per_file;
+  for (const Case& c : cases) {
+    ojson row = {{"system", "SYS"}, {"instruction", "INS"}, {"input", "INP"}, {"output", "OUT"}};
+    if (!c.input) row.erase("input");
+    if (!c.system) row.erase("system");
+    EXPECT_EQ(FormatFile::load(dir / c.file).render(row, "row"), c.text)
+        << c.file << " input=" << c.input << " system=" << c.system;
+    ++per_file[c.file];
+  }
+  // The table covers every shipped file and every entry of each.
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    ASSERT_TRUE(per_file.count(name)) << name << " has no exact-render case";
+    EXPECT_EQ(FormatFile::load(e.path()).entries().size(), per_file[name]) << name;
+  }
 }

@@ -42,6 +42,27 @@ TEST(HfConfig, Qwen2HasQkvBias) {
   EXPECT_FALSE(c.attn_o_bias);
 }
 
+TEST(HfConfig, MistralLoadsWithItsSlidingWindow) {
+  std::string j = kLlama;
+  j.replace(j.find("LlamaForCausalLM"), 16, "MistralForCausalLM");
+  j.insert(j.size() - 1, R"(,"model_type":"mistral","sliding_window":4096,"head_dim":32)");
+  auto c = parse_hf_config(j, "x");
+  EXPECT_EQ(c.architecture, "MistralForCausalLM");
+  EXPECT_EQ(c.model_type, "mistral");
+  EXPECT_EQ(c.sliding_window, 4096);
+  EXPECT_EQ(c.head_dim, 32);  // explicit head_dim wins over hidden_size / heads = 16
+  EXPECT_EQ(c.n_head_kv, 2);
+  EXPECT_FALSE(c.attn_qkv_bias);
+  EXPECT_EQ(c.eos_token_id, 7);
+  // A null sliding_window (Mistral v0.2+) means full attention.
+  j.replace(j.find("4096"), 4, "null");
+  EXPECT_EQ(parse_hf_config(j, "x").sliding_window, 0);
+  // Llama has no sliding window even when the key is present.
+  std::string l = kLlama;
+  l.insert(l.size() - 1, R"(,"sliding_window":4096)");
+  EXPECT_EQ(parse_hf_config(l, "x").sliding_window, 0);
+}
+
 TEST(HfConfig, Llama3RopeScaling) {
   std::string j = kLlama;
   j.insert(j.size() - 1, R"(,"rope_scaling":{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,

@@ -72,6 +72,35 @@ TEST(SafeTensors, ShardedIndex) {
   EXPECT_NE(error_of([&] { TensorSource::open_dir(d); }).find("but that shard does not contain it"), std::string::npos);
 }
 
+TEST(SafeTensors, FolderAndIndexErrors) {
+  auto d = temp_dir("index_bad");
+  float x[2] = {1, 2};
+  SafeTensorsWriter w;
+  w.add_f32("x", {2}, x);
+  w.write(d / "a.safetensors");
+  w.write(d / "b.safetensors");
+  // Without an index every *.safetensors is a shard, and a tensor may live in only one.
+  std::string msg = error_of([&] { TensorSource::open_dir(d); });
+  EXPECT_NE(msg.find("b.safetensors: tensor x also appears in a.safetensors"), std::string::npos) << msg;
+  const auto index_error = [&](const std::string& json) {
+    write_file_atomic(d / "model.safetensors.index.json", json);
+    return error_of([&] { TensorSource::open_dir(d); });
+  };
+  msg = index_error(R"({"metadata":{}})");
+  EXPECT_NE(msg.find("model.safetensors.index.json: missing \"weight_map\""), std::string::npos) << msg;
+  msg = index_error(R"({"weight_map":["a.safetensors"]})");
+  EXPECT_NE(msg.find("model.safetensors.index.json: missing \"weight_map\""), std::string::npos) << msg;
+  msg = index_error(R"({"weight_map":{"x":1}})");
+  EXPECT_NE(msg.find("model.safetensors.index.json: weight_map[x] is not a file name"), std::string::npos) << msg;
+  msg = index_error("{\"weight_map\":");
+  EXPECT_NE(msg.find("model.safetensors.index.json: not valid JSON"), std::string::npos) << msg;
+  // The index picks one shard, so the duplicate in b.safetensors is not read.
+  write_file_atomic(d / "model.safetensors.index.json", R"({"weight_map":{"x":"b.safetensors"}})");
+  auto src = TensorSource::open_dir(d);
+  EXPECT_EQ(src.file_of("x").filename(), "b.safetensors");
+  EXPECT_EQ(src.get("x", {2}).f32()[1], 2.0f);
+}
+
 struct BadCase {
   const char* name;
   std::string header;

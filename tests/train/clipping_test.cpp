@@ -1,0 +1,115 @@
+// Global-norm gradient clipping in optimizer_step: above max_grad_norm the AdamW update is the
+// one of the gradients scaled by max/(norm + 1e-6), as torch.nn.utils.clip_grad_norm_; at or
+// below it, and with max_grad_norm 0, the gradients are used as they are.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "train/optimizer_step.h"
+
+using namespace tpro;
+
+namespace {
+LlamaConfig clip_config() {
+  LlamaConfig c;
+  c.vocab_size = 64;
+  c.n_embd = 32;
+  c.n_ff = 64;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_head_kv = 2;
+  c.head_dim = 8;
+  c.max_position = 64;
+  c.tie_word_embeddings = true;
+  return c;
+}
+
+struct ClipFixture {
+  Model m;
+  LoraWeights start;  // B non-zero (so A has gradients too) and AdamW moments part-way through
+  std::vector<int32_t> toks;
+  Activations a;
+  MicroBatch mb;
+  static constexpr int64_t kB = 2, kT = 10, kStep = 4;
+
+  ClipFixture() {
+    // One folder per test: ctest may run the tests of this file in parallel.
+    const fs::path d = fs::temp_directory_path() /
+                       (std::string("tpro_clipping_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(d);
+    write_random_model(d, clip_config(), 9, DType::F32, 0.2f);
+    m = load_model(d);
+    LoraConfig lc;
+    lc.r = 4;
+    lc.alpha = 8;
+    lc.targets.fill(true);
+    Rng rng(2);
+    start = make_lora(m.cfg, lc, rng);
+    // Primed moments make the update depend on the gradient's scale; at step 1 with zero
+    // moments AdamW's update is ≈ lr·sign(g) and would hide whether clipping happened.
+    for (const auto& s : start.slots)
+      for (size_t i = s.b; i < s.b + size_t(s.out * lc.r); ++i) start.params[i] = 0.05f * std::sin(float(i));
+    for (size_t i = 0; i < start.params.size(); ++i) {
+      start.m[i] = 1e-3f * std::cos(float(i));
+      start.v[i] = 1e-5f * (1.5f + std::sin(0.7f * float(i)));
+    }
+    for (int64_t i = 0; i < kB * kT; ++i) toks.push_back(int32_t((i * 29 + 3) % 64));
+    make_activations(a, m.cfg, &start, kB, kT);
+    mb = MicroBatch{kB, kT, toks.data(), nullptr, nullptr, nullptr};
+  }
+
+  StepStats step(LoraWeights& lw, double max_grad_norm) {
+    OptimConfig oc;
+    oc.max_grad_norm = max_grad_norm;
+    oc.adam.weight_decay = 0.01;
+    return optimizer_step(m, lw, a, {&mb, 1}, 1e-2, kStep, 77, oc);
+  }
+};
+
+double max_abs_diff(const std::vector<float>& x, const std::vector<float>& y) {
+  double d = 0;
+  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(double(x[i]) - double(y[i])));
+  return d;
+}
+}  // namespace
+
+TEST(Clipping, UpdateEqualsTheStepWithPrescaledGradients) {
+  ClipFixture fx;
+  LoraWeights raw = fx.start;
+  const StepStats s0 = fx.step(raw, 0.0);  // no clipping: raw.grads are the gradients
+  const double norm = s0.grad_norm;
+  ASSERT_GT(norm, 0.0);
+  EXPECT_NEAR(norm, grad_l2_norm(raw.grads.data(), raw.n_params()), 1e-9 * norm);
+
+  const double max_norm = norm / 5.0;
+  LoraWeights clipped = fx.start;
+  const StepStats s1 = fx.step(clipped, max_norm);
+  EXPECT_NEAR(s1.grad_norm, norm, 1e-6 * norm);  // reported before clipping
+  EXPECT_EQ(s1.loss, s0.loss);
+  EXPECT_NEAR(grad_l2_norm(clipped.grads.data(), clipped.n_params()), max_norm, 1e-5 * max_norm);
+
+  // The manual step: AdamW from the same state on g · max/(norm + 1e-6).
+  LoraWeights manual = fx.start;
+  std::vector<float> g = raw.grads;
+  scale_in_place(g.data(), int64_t(g.size()), float(max_norm / (norm + 1e-6)));
+  AdamWHyper h;
+  h.lr = 1e-2;
+  h.weight_decay = 0.01;
+  adamw_update(manual.params.data(), g.data(), manual.m.data(), manual.v.data(), manual.n_params(), h,
+               ClipFixture::kStep);
+  // Same kernel, same gradients (bit-equal here; the slack allows another summation order).
+  EXPECT_LT(max_abs_diff(clipped.params, manual.params), 1e-6);
+  EXPECT_LT(max_abs_diff(clipped.m, manual.m), 1e-9);
+  EXPECT_LT(max_abs_diff(clipped.v, manual.v), 1e-12);
+  // And clipping changed the update by far more than that tolerance.
+  EXPECT_GT(max_abs_diff(clipped.params, raw.params), 1e-3);  // 3.4e-3 here
+}
+
+TEST(Clipping, NormBelowTheLimitLeavesGradientsAlone) {
+  ClipFixture fx;
+  LoraWeights raw = fx.start, loose = fx.start;
+  const double norm = fx.step(raw, 0.0).grad_norm;
+  fx.step(loose, 2.0 * norm);
+  EXPECT_EQ(loose.grads, raw.grads);
+  EXPECT_EQ(loose.params, raw.params);
+}
