@@ -223,8 +223,10 @@ struct Run {
     else if (p.save_steps > 0 && st.step % p.save_steps == 0) checkpoint("every " + std::to_string(p.save_steps) + " steps");
     else if (p.save_each_epoch && epoch_ended) checkpoint("end of epoch");
     else if (st.loss_threshold > 0 && st.loss < st.loss_threshold) {
-      checkpoint(cat("loss below ", st.loss_threshold));
-      st.loss_threshold = st.loss * 0.9;  // next one after a further 10% drop
+      // Lowered before the save, so that a resume from this checkpoint waits for the same 10% drop.
+      const double crossed = st.loss_threshold;
+      st.loss_threshold = st.loss * 0.9;
+      checkpoint(cat("loss below ", crossed));
     }
   }
 

@@ -1,11 +1,15 @@
 // The training run end to end on a tiny model: exact resume (N + N steps equal 2N straight),
-// stop at loss, loss-threshold checkpoints and their names, the adapter folder's files,
-// evaluation loss, gradient-accumulation lowering, and continuing an existing adapter.
+// stop at loss, the adapter folder's files, checkpoints (every N steps, each epoch, under a
+// lowering loss threshold) and their names, evaluation every N steps, gradient-accumulation
+// lowering, continuing an existing adapter, and the errors of a resume that cannot happen.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "common/test_util.h"
 #include "core/error.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -14,7 +18,9 @@
 #include "train/trainer.h"
 
 using namespace tpro;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
 
@@ -58,13 +64,14 @@ Fixture make_fixture(const std::string& name) {
 }
 
 struct Collected {
-  std::vector<LogRecord> steps;
+  std::vector<LogRecord> steps, evals;
   std::vector<std::string> messages, checkpoints;
 };
 
 TrainObserver collect(Collected& c, std::function<void(const TrainEvent&)> also = nullptr) {
   return [&c, also](const TrainEvent& e) {
     if (e.kind == TrainEvent::Kind::Step) c.steps.push_back(e.record);
+    if (e.kind == TrainEvent::Kind::Eval) c.evals.push_back(e.record);
     if (e.kind == TrainEvent::Kind::Message) c.messages.push_back(e.text);
     if (e.kind == TrainEvent::Kind::Checkpoint) c.checkpoints.push_back(e.text);
     if (also) also(e);
@@ -128,22 +135,38 @@ TEST(Trainer, StopAtLossAndOutputs) {
 
 TEST(Trainer, LossThresholdCheckpointsAreNamedAndLowered) {
   Fixture f = make_fixture("threshold");
-  f.p.save_steps_under_loss = 1000.0;  // every loss is below it at first
-  f.p.max_steps = 3;
+  f.p.save_steps_under_loss = 1000.0;  // the first loss is below it
+  f.p.learning_rate = 1e-2;            // 10% drops every few steps (5 saves in 30 steps), not every step
+  f.p.max_steps = 30;
   RunControl ctl;
   Collected c;
   TrainSummary s = run_training(f.p, ctl, collect(c));
-  ASSERT_GE(c.checkpoints.size(), 1u);
-  EXPECT_THAT(c.checkpoints[0], HasSubstr("checkpoint-1-epoch"));
-  EXPECT_THAT(c.checkpoints[0], HasSubstr("(loss below 1000)"));
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "-loss%.4f", c.steps[0].loss);
-  EXPECT_THAT(c.checkpoints[0], HasSubstr(buf));
-  // After a save the threshold is 90% of that loss: a later save needs a 10% drop.
-  for (size_t i = 1; i < c.checkpoints.size(); ++i) EXPECT_THAT(c.checkpoints[i], HasSubstr("loss below"));
-  fs::path ck = latest_checkpoint(s.adapter_dir);
-  for (const char* file : {"adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json"})
-    EXPECT_TRUE(fs::exists(ck / file)) << file;
+  ASSERT_EQ(c.steps.size(), 30u);
+  // The help text replayed on the logged losses: save when the loss is below the threshold,
+  // then lower the threshold to 90% of the saved loss.
+  std::vector<std::string> want;
+  double threshold = f.p.save_steps_under_loss;
+  for (const auto& r : c.steps) {
+    if (r.loss >= threshold) continue;
+    want.push_back(cat("/", checkpoint_name(r.step, r.epoch, r.loss), " (loss below ", threshold, ")"));
+    threshold = 0.9 * r.loss;
+  }
+  // Saves after the first and skipped steps both happen, so a threshold that is never
+  // lowered (a save every step) or never reset (one save) fails below.
+  ASSERT_GE(want.size(), 3u);
+  ASSERT_LT(want.size(), c.steps.size());
+  ASSERT_EQ(c.checkpoints.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_THAT(c.checkpoints[i], EndsWith(want[i])) << "save " << i;
+  EXPECT_THAT(c.checkpoints[0], HasSubstr("/checkpoint-1-epoch"));
+  // Each checkpoint stores the lowered threshold, so a resumed run saves where the straight one does.
+  auto saved = list_checkpoints(s.adapter_dir);
+  ASSERT_EQ(saved.size(), want.size());
+  for (const auto& ck : saved) {
+    for (const char* file : {"adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json"})
+      EXPECT_TRUE(fs::exists(ck / file)) << ck << " " << file;
+    auto st = nlohmann::json::parse(read_file(ck / "trainer_state.json"));
+    EXPECT_DOUBLE_EQ(st["loss_threshold"].get<double>(), 0.9 * st["loss"].get<double>()) << ck;
+  }
 }
 
 TEST(Trainer, StopAtEpochAndControlFileMidRun) {
@@ -221,4 +244,145 @@ TEST(Trainer, EvalLossAccumulationWarningAndExistingAdapter) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("the existing adapter has rank 4"));
   }
+}
+
+TEST(Trainer, EvaluatesEveryEvalStepsAndAtTheEnd) {
+  Fixture f = make_fixture("eval_steps");
+  f.p.eval_split_percent = 20;
+  f.p.precize_slicing_overlap = false;
+  f.p.eval_steps = 2;
+  f.p.max_steps = 5;  // evaluations after steps 2 and 4, and the final one after step 5
+  RunControl ctl;
+  Collected c;
+  TrainSummary s = run_training(f.p, ctl, collect(c));
+  ASSERT_EQ(c.evals.size(), 3u);
+  auto graph = nlohmann::json::parse(read_file(s.adapter_dir / "training_graph.json"));
+  ASSERT_EQ(graph.size(), 5u);  // an evaluation joins its step's entry, it adds none
+  std::vector<int64_t> eval_steps;
+  std::vector<double> eval_losses;
+  for (const auto& e : graph) {
+    if (!e.contains("eval_loss")) continue;
+    eval_steps.push_back(e["current_steps"].get<int64_t>());
+    eval_losses.push_back(e["eval_loss"].get<double>());
+  }
+  EXPECT_EQ(eval_steps, (std::vector<int64_t>{2, 4, 5}));
+  ASSERT_EQ(eval_losses.size(), 3u);
+  for (size_t i = 0; i < c.evals.size(); ++i) {
+    EXPECT_EQ(c.evals[i].step, eval_steps[i]);
+    EXPECT_EQ(*c.evals[i].eval_loss, eval_losses[i]) << "evaluation " << i;
+  }
+  EXPECT_NE(eval_losses[0], eval_losses[2]);  // the adapter trained in between
+  auto log = nlohmann::json::parse(read_file(s.adapter_dir / "training_log.json"));
+  EXPECT_EQ(log["eval_loss"].get<double>(), eval_losses.back());
+}
+
+TEST(Trainer, SaveEachEpochNamesOneCheckpointPerEpoch) {
+  Fixture f = make_fixture("each_epoch");
+  f.p.epochs = 3;
+  f.p.save_each_epoch = true;
+  RunControl ctl;
+  Collected c;
+  TrainSummary s = run_training(f.p, ctl, collect(c));
+  // The steps that end an epoch (epoch exactly 1, 2, 3) are the ones saved, named after their state.
+  std::vector<std::string> want;
+  for (const auto& r : c.steps)
+    if (r.epoch == std::floor(r.epoch)) want.push_back(checkpoint_name(r.step, r.epoch, r.loss));
+  ASSERT_EQ(want.size(), 3u);
+  ASSERT_GT(c.steps.size(), 3u);  // so a save every step would fail
+  EXPECT_THAT(want[0], HasSubstr("-epoch1.00-"));
+  EXPECT_THAT(want[1], HasSubstr("-epoch2.00-"));
+  EXPECT_THAT(want[2], HasSubstr("-epoch3.00-"));
+  ASSERT_EQ(c.checkpoints.size(), 3u);
+  auto saved = list_checkpoints(s.adapter_dir);
+  ASSERT_EQ(saved.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(saved[i].filename().string(), want[i]);
+    EXPECT_THAT(c.checkpoints[i], EndsWith("/" + want[i] + " (end of epoch)"));
+    EXPECT_TRUE(fs::exists(saved[i] / "trainer_state.json")) << want[i];
+  }
+}
+
+TEST(Trainer, GradAccumulationIsLoweredToOneEpoch) {
+  Fixture f = make_fixture("ga_lowered");
+  f.p.grad_accumulation = 1000;  // more micro-batches than an epoch has
+  f.p.epochs = 2;
+  RunControl ctl;
+  Collected c;
+  TrainSummary s = run_training(f.p, ctl, collect(c));
+  long long want = 0, mb = 0, lowered = 0;
+  for (const auto& m : c.messages)
+    if (std::sscanf(m.c_str(),
+                    "warning: gradient accumulation %lld exceeds the %lld micro-batches of an epoch; lowered to %lld",
+                    &want, &mb, &lowered) == 3)
+      break;
+  EXPECT_EQ(want, 1000);
+  ASSERT_GT(mb, 1);
+  EXPECT_EQ(lowered, mb);
+  // One optimizer step per epoch.
+  EXPECT_EQ(s.total_steps, 2);
+  EXPECT_EQ(s.steps, 2);
+  ASSERT_EQ(c.steps.size(), 2u);
+  EXPECT_EQ(c.steps[0].epoch, 1.0);
+  EXPECT_EQ(c.steps[1].epoch, 2.0);
+  // The same run as asking for the lowered value.
+  Fixture g = make_fixture("ga_exact");
+  g.p.grad_accumulation = lowered;
+  g.p.epochs = 2;
+  RunControl ctl2;
+  Collected exact;
+  run_training(g.p, ctl2, collect(exact));
+  ASSERT_EQ(exact.steps.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(c.steps[i].loss, exact.steps[i].loss) << "step " << i + 1;
+  for (const auto& m : exact.messages) EXPECT_THAT(m, Not(HasSubstr("gradient accumulation")));
+}
+
+TEST(Trainer, ResumeErrorsNameTheProblem) {
+  // A run that dies after its first checkpoint leaves checkpoints but no adapter.
+  Fixture f = make_fixture("resume_errors");
+  f.p.save_steps = 1;
+  f.p.max_steps = 3;
+  RunControl ctl;
+  Collected c;
+  EXPECT_THROW(run_training(f.p, ctl, collect(c, [](const TrainEvent& e) {
+                 if (e.kind == TrainEvent::Kind::Checkpoint) throw std::runtime_error("killed");
+               })),
+               std::runtime_error);
+  const fs::path out = adapter_dir(f.p), ck = latest_checkpoint(out);
+  ASSERT_FALSE(ck.empty());
+  ASSERT_FALSE(fs::exists(out / "adapter_config.json"));
+  RunControl c2;
+  std::string e = test::error_of([&] { run_training(f.p, c2, collect(c)); });
+  EXPECT_THAT(e, HasSubstr(out.string() + " holds checkpoints of an unfinished run"));
+  EXPECT_THAT(e, HasSubstr("--resume-from-checkpoint latest"));
+
+  // Nothing to resume.
+  Fixture g = make_fixture("resume_none");
+  g.p.resume_from_checkpoint = "latest";
+  RunControl c3;
+  e = test::error_of([&] { run_training(g.p, c3, collect(c)); });
+  EXPECT_THAT(e, HasSubstr(adapter_dir(g.p).string() + ": no checkpoint to resume from"));
+
+  // A folder that is not a checkpoint, a broken trainer_state.json, another rank.
+  const fs::path not_ck = f.dir / "not-a-checkpoint";
+  fs::create_directories(not_ck);
+  f.p.resume_from_checkpoint = not_ck.string();
+  e = test::error_of([&] { run_training(f.p, c2, collect(c)); });
+  EXPECT_THAT(e, HasSubstr((not_ck / "trainer_state.json").string() + ": not found"));
+
+  const std::string state = read_file(ck / "trainer_state.json");
+  write_file_atomic(ck / "trainer_state.json", state.substr(0, state.size() / 2));
+  f.p.resume_from_checkpoint = ck.string();
+  e = test::error_of([&] { run_training(f.p, c2, collect(c)); });
+  EXPECT_THAT(e, HasSubstr((ck / "trainer_state.json").string() + ": not valid JSON"));
+
+  write_file_atomic(ck / "trainer_state.json", state);
+  f.p.lora_rank = 8;
+  e = test::error_of([&] { run_training(f.p, c2, collect(c)); });
+  EXPECT_THAT(e, HasSubstr(ck.string() + ": checkpoint has rank 4 on 14 projections but this run asks for rank 8"));
+
+  // The repaired checkpoint with its own rank resumes.
+  f.p.lora_rank = 4;
+  RunControl c4;
+  TrainSummary s = run_training(f.p, c4, collect(c));
+  EXPECT_EQ(s.steps, 3);
 }
