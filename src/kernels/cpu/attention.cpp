@@ -128,8 +128,7 @@ void masked_softmax(float* S, float* lse_row, const int32_t* seg_start, const At
     const int64_t t = bl.t0 + i, a = t + bl.off;
     const int64_t lo = row_lo(seg_start, s, b, t, a) - bl.jlo, hi = a - bl.jlo;  // inclusive
     float* row = S + i * bl.nk;
-    float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t j = lo; j <= hi; ++j) mx = std::max(mx, row[j]);
+    const float mx = max_of(row + lo, hi - lo + 1);  // the diagonal is always visible: hi ≥ lo
     std::fill(row, row + lo, 0.0f);
     std::fill(row + hi + 1, row + bl.nk, 0.0f);
     const double sum = exp_shift_sum(row + lo, row + lo, hi - lo + 1, -mx);
@@ -211,9 +210,11 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         const float* o = out + qoff + i * ldq;
         const float* d = dout + qoff + i * ldq;
         float Di = 0.0f;
+#pragma omp simd reduction(+ : Di)
         for (int64_t e = 0; e < s.Dh; ++e) Di += o[e] * d[e];
         float* prow = P + i * bl.nk;
         float* drow = dP + i * bl.nk;
+#pragma omp simd
         for (int64_t j = 0; j < bl.nk; ++j) drow[j] = prow[j] * (drow[j] - Di);
       }
       const Operand dS = block_operand(dP, bl.nq, bl.nk, s.bf16, 0), Pb = block_operand(P, bl.nq, bl.nk, s.bf16, 1);
@@ -230,12 +231,15 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     for (int64_t kh = 0; kh < s.Hkv; ++kh) {
       float* dkr = dk + (bt * s.Hkv + kh) * s.Dh;
       float* dvr = dv + (bt * s.Hkv + kh) * s.Dh;
-      std::fill(dkr, dkr + s.Dh, 0.0f);
-      std::fill(dvr, dvr + s.Dh, 0.0f);
-      for (int64_t h = kh * g; h < (kh + 1) * g; ++h) {
-        const float* sk = dkh + ((b * s.H + h) * T + t) * s.Dh;
-        const float* sv = dvh + ((b * s.H + h) * T + t) * s.Dh;
-        for (int64_t e = 0; e < s.Dh; ++e) dkr[e] += sk[e], dvr[e] += sv[e];
+      const float* sk = dkh + ((b * s.H + kh * g) * T + t) * s.Dh;  // head kh·g; the next is T·Dh on
+      const float* sv = dvh + ((b * s.H + kh * g) * T + t) * s.Dh;
+      // Summed in registers over the group, each output written once.
+#pragma omp simd
+      for (int64_t e = 0; e < s.Dh; ++e) {
+        float ak = 0.0f, av = 0.0f;
+        for (int64_t j = 0; j < g; ++j) ak += sk[j * T * s.Dh + e], av += sv[j * T * s.Dh + e];
+        dkr[e] = ak;
+        dvr[e] = av;
       }
     }
   }

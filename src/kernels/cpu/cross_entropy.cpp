@@ -20,9 +20,7 @@ double cross_entropy_fused(float* logits, const int32_t* targets, const float* w
       if (want_grad) std::fill(l, l + V, 0.0f);
       continue;
     }
-    float mx = l[0];
-#pragma omp simd reduction(max : mx)
-    for (int64_t j = 0; j < V; ++j) mx = std::max(mx, l[j]);
+    const float mx = max_of(l, V);
     const float target_logit = l[targets[r]];
     const double sum = exp_shift_sum(l, l, V, -mx);  // l[j] = exp(l[j] − max)
     const double row_nll = double(mx) + std::log(sum) - double(target_logit);

@@ -255,36 +255,58 @@ bool cpu_native_bf16() {
   return native;
 }
 
+namespace {
+// The scalar rule of every path below: round to nearest even, NaN stays NaN, a denormal input
+// becomes a zero of its sign (what AVX512-BF16's vcvtne2ps2bf16 does).
+inline uint16_t matmul_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0) return uint16_t((u >> 16) & 0x8000u);
+  return f32_to_bf16(f);
+}
+}  // namespace
+
 void convert_f32_to_bf16_here(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
-#if defined(__AVX512F__)
+#if defined(__AVX512BF16__) && defined(__AVX512VL__)
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i, reinterpret_cast<const __m512i&>(h));
+  }
+#elif defined(__AVX512F__)
   const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
   const __m512i bias = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1), quiet = _mm512_set1_epi32(0x40);
+  const __m512i sign = _mm512_set1_epi32(0x8000);
   for (; i + 16 <= n; i += 16) {
     const __m512i u = _mm512_loadu_si512(src + i);
     const __m512i hi = _mm512_srli_epi32(u, 16);
     __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(hi, one))), 16);
     const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+    const __mmask16 denormal = _mm512_testn_epi32_mask(u, inf);  // exponent bits all zero
     r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(hi, quiet));
+    r = _mm512_mask_mov_epi32(r, denormal, _mm512_and_si512(hi, sign));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm512_cvtepi32_epi16(r));
   }
 #elif defined(__AVX2__)
   const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
   const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x40);
+  const __m256i sign = _mm256_set1_epi32(0x8000), zero = _mm256_setzero_si256();
   auto round8 = [&](const float* p) {
     const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     const __m256i hi = _mm256_srli_epi32(u, 16);
     const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(hi, one))), 16);
     // (u & 0x7fffffff) > inf as signed compare is exact: both sides are non-negative.
     const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);
-    return _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), nan);
+    const __m256i denormal = _mm256_cmpeq_epi32(_mm256_and_si256(u, inf), zero);
+    const __m256i rn = _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), nan);
+    return _mm256_blendv_epi8(rn, _mm256_and_si256(hi, sign), denormal);
   };
   for (; i + 16 <= n; i += 16) {
     const __m256i packed = _mm256_packus_epi32(round8(src + i), round8(src + i + 8));  // lanes interleaved
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_permute4x64_epi64(packed, 0xD8));
   }
 #endif
-  for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+  for (; i < n; ++i) dst[i] = matmul_bf16(src[i]);
 }
 
 void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {

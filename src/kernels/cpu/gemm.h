@@ -42,8 +42,10 @@ bool gemm_packed(int64_t M, float alpha, const void* A, int64_t lda, const Packe
 // bf16 product is faster than an f32 one.
 bool cpu_native_bf16();
 
-// dst[i] = bf16(src[i]), round to nearest even (NaN stays NaN), bit-identical to
-// f32_to_bf16() in core/dtype.h; vectorised, and split over the threads when large.
+// dst[i] = bf16(src[i]) for matmul inputs: round to nearest even (NaN stays NaN), as
+// f32_to_bf16() in core/dtype.h, except that a denormal input becomes a zero of its sign (the
+// rule of AVX512-BF16's conversion instruction, used where the CPU has it; every path here
+// gives the same bits). Vectorised, and split over the threads when large.
 void convert_f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
 // The same on the calling thread only (small pieces inside a parallel loop).
 void convert_f32_to_bf16_here(const float* src, uint16_t* dst, int64_t n);

@@ -94,6 +94,30 @@ inline double exp_shift_sum(float* dst, const float* src, int64_t n, float shift
   return sum;
 }
 
+// max of x[0..n), n ≥ 1 (vector lanes: a scalar max chain is latency-bound, 4 cycles per
+// element, and compilers keep it scalar for its NaN semantics).
+inline float max_of(const float* x, int64_t n) {
+  float mx = x[0];
+  int64_t i = 0;
+#ifdef TPRO_VEC_EXP_AVX512
+  if (n >= 16) {
+    __m512 m = _mm512_loadu_ps(x);
+    for (i = 16; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    mx = _mm512_reduce_max_ps(m);
+  }
+#elif defined(TPRO_VEC_EXP_AVX2)
+  if (n >= 8) {
+    __m256 m = _mm256_loadu_ps(x);
+    for (i = 8; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, m);
+    for (float l : lanes) mx = l > mx ? l : mx;
+  }
+#endif
+  for (; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  return mx;
+}
+
 // dst[i] = 1 / (1 + exp(−src[i])) for i < n.
 inline void sigmoid(float* dst, const float* src, int64_t n) {
   int64_t i = 0;
