@@ -18,3 +18,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# playwright-core (browser tests) needs Node.js 20 or newer; Debian 12's own nodejs is 18.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  echo "install-deps: Node.js $(node --version 2>/dev/null || echo missing) found; the browser tests need Node.js >= 20" \
+       "(hint: install nodejs 20 from NodeSource or Debian backports, then rerun)" >&2
+  exit 1
+fi

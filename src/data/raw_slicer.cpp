@@ -87,10 +87,28 @@ class Slicer {
         sents_.push_back({b, s.end, rest});
         break;
       }
-      size_t e = longest_fitting_prefix(b, s.end);
+      size_t e = on_token_boundary(b, longest_fitting_prefix(b, s.end), s.end);
       sents_.push_back({b, e, count(b, e)});
       b = e;
     }
+  }
+
+  // The cut at or before `cut` (> b) where [b, cut) encodes exactly as the leading tokens of
+  // [b, e) do: the piece then holds whole tokens of the sentence's own encoding, no token is cut
+  // in two. Looks back a few characters (a token is rarely longer); keeps `cut` if none is.
+  size_t on_token_boundary(size_t b, size_t cut, size_t e) const {
+    constexpr int kLookBack = 48;
+    const std::string_view t = std::string_view(doc_->text).substr(b, e - b);
+    const std::vector<int32_t> full = codec_.encode(t);
+    size_t c = cut - b;
+    for (int tries = 0; c > 0 && tries < kLookBack; ++tries) {
+      if (utf8_boundary(doc_->text, b + c)) {
+        const auto prefix = codec_.encode(t.substr(0, c));
+        if (prefix.size() <= full.size() && std::equal(prefix.begin(), prefix.end(), full.begin())) return b + c;
+      }
+      --c;
+    }
+    return cut;
   }
 
   // Largest end in (b, e) on a UTF-8 boundary whose text [b, end) encodes to <= split_limit_.

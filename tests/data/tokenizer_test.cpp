@@ -106,6 +106,35 @@ TEST(WithTokenizer, Llama31ChatMasksTokenByToken) {
   EXPECT_EQ(std::count(b.tokens.begin(), b.tokens.end(), tok.bos_id()), 1);
 }
 
+TEST(WithTokenizer, LongSentenceSplitsAtItsOwnTokenBoundaries) {
+  // One 200-word sentence (no delimiter) with cutoff 16: the pieces, encoded on their own, give
+  // back exactly the tokens of the whole sentence: every cut falls between two of its tokens.
+  Tokenizer tok;
+  if (!npm_tokenizer("tokenizer-llama3", tok)) return;
+  std::string text;
+  const char* words[] = {"internationalization", "tokenizers", "merge", "byte", "pairs", "quickly", "😀", "naïve"};
+  for (int i = 0; i < 200; ++i) text += std::string(i ? " " : "") + words[(i * 7) % 8];
+  ScratchDir dir;
+  DataOptions o;
+  o.raw_text_file = dir.file("long.txt", text).string();
+  o.cutoff_len = 16;
+  o.precize_slicing_overlap = false;
+  Dataset ds = build_dataset(o, tok);
+  ASSERT_GT(ds.train.size(), 10u);
+  EXPECT_EQ(ds.stats.sentences_split, 1);
+  std::vector<int32_t> joined;
+  for (const Block& b : ds.train) {
+    ASSERT_LE(int64_t(b.tokens.size()), o.cutoff_len);
+    ASSERT_EQ(b.tokens.front(), tok.bos_id());
+    // The block's text is stripped of the space at the cut; put it back as the encoding had it.
+    std::string piece = text.substr(size_t(b.begin), size_t(b.end - b.begin));
+    if (b.begin > 0 && text[size_t(b.begin) - 1] == ' ') piece = " " + piece;
+    const auto ids = tok.encode(piece, false);
+    joined.insert(joined.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(joined, tok.encode(text, false));
+}
+
 TEST(WithTokenizer, Llama2FormattedTrainOnlyAfter) {
   Tokenizer tok;
   ASSERT_TRUE(npm_tokenizer("tokenizer-llama2", tok));
