@@ -25,28 +25,50 @@ std::vector<float> as_vec(const TensorView& t) {
 // (case, recompute activations in backward); the recompute runs also multiply through packed
 // weights (pack_weights), so both weight paths meet the reference.
 class Golden : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+
+// A fixture folder: the model, its adapter, the golden tensors and the batch they came from.
+struct Case {
+  Model m;
+  LoraWeights lw;
+  SafeTensorsFile g;
+  int64_t B = 0, T = 0, n_trained = 0;
+  std::vector<int32_t> tokens;
+  std::vector<uint8_t> mask;
+  explicit Case(const std::string& name)
+      : m(load_model(fs::path(TPRO_FIXTURES) / "golden" / name)),
+        lw(load_adapter(fs::path(TPRO_FIXTURES) / "golden" / name, m)),
+        g(fs::path(TPRO_FIXTURES) / "golden" / name / "golden.safetensors") {
+    TensorView tok = g.view("tokens"), mk = g.view("mask");
+    B = tok.dim(0), T = tok.dim(1);
+    tokens.assign(static_cast<int32_t*>(tok.data), static_cast<int32_t*>(tok.data) + B * T);
+    mask.assign(static_cast<uint8_t*>(mk.data), static_cast<uint8_t*>(mk.data) + B * T);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 1; t < T; ++t) n_trained += mask[size_t(b * T + t)];
+  }
+  StepInputs inputs() const { return {B, T, tokens.data(), nullptr, nullptr, mask.data(), double(n_trained)}; }
+  std::vector<float> grad(const LoraSlot& s, bool is_a) const {
+    const float* gp = lw.grads.data() + (is_a ? s.a : s.b);
+    return std::vector<float>(gp, gp + (is_a ? lw.cfg.r * s.in : s.out * lw.cfg.r));
+  }
+  std::vector<float> want_grad(const LoraSlot& s, bool is_a) const {
+    return as_vec(g.view("grad." + peft_tensor_name(s.layer, proj_module(s.proj), is_a)));
+  }
+};
 }  // namespace
 
 TEST_P(Golden, MatchesPyTorch) {
   const auto [name, recompute] = GetParam();
-  const fs::path dir = fs::path(TPRO_FIXTURES) / "golden" / name;
-  Model m = load_model(dir);
-  LoraWeights lw = load_adapter(dir, m);
-  SafeTensorsFile g(dir / "golden.safetensors");
-  TensorView tok = g.view("tokens"), mask = g.view("mask");
-  const int64_t B = tok.dim(0), T = tok.dim(1);
-  std::vector<int32_t> tokens(static_cast<int32_t*>(tok.data), static_cast<int32_t*>(tok.data) + B * T);
-  std::vector<uint8_t> mk(static_cast<uint8_t*>(mask.data), static_cast<uint8_t*>(mask.data) + B * T);
-  int64_t n_trained = 0;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 1; t < T; ++t) n_trained += mk[size_t(b * T + t)];
+  Case k(name);
+  Model& m = k.m;
+  const int64_t B = k.B, T = k.T, n_trained = k.n_trained;
+  const SafeTensorsFile& g = k.g;
   if (recompute) EXPECT_GT(pack_weights(m, B * T), 0u);
 
   Activations a;
-  make_activations(a, m.cfg, &lw, B, T, recompute);
-  StepInputs in{B, T, tokens.data(), nullptr, nullptr, mk.data(), double(n_trained)};
+  make_activations(a, m.cfg, &k.lw, B, T, recompute);
+  const StepInputs in = k.inputs();
   StepOptions opt;
-  StepResult r = forward(m, &lw, a, in, opt);
+  StepResult r = forward(m, &k.lw, a, in, opt);
 
   for (int64_t l = 0; l < m.cfg.n_layer; ++l) {  // layer inputs are kept in both modes
     const float* h = l + 1 < m.cfg.n_layer ? a.layers[size_t(l + 1)].x_in : a.x_out;
@@ -61,16 +83,12 @@ TEST_P(Golden, MatchesPyTorch) {
   EXPECT_EQ(r.n_trained, n_trained);
   EXPECT_NEAR(r.nll_sum / double(n_trained), g.view("loss").f32()[0], 1e-5) << "loss";
 
-  zero_grads(lw);
-  backward(m, lw, a, in, opt);
-  for (const auto& s : lw.slots)
-    for (bool is_a : {true, false}) {
-      const std::string name = peft_tensor_name(s.layer, proj_module(s.proj), is_a);
-      const float* gp = lw.grads.data() + (is_a ? s.a : s.b);
-      const int64_t n = is_a ? lw.cfg.r * s.in : s.out * lw.cfg.r;
-      std::vector<float> got(gp, gp + n);
-      test::expect_close(got, as_vec(g.view("grad." + name)), kAtol, kRtol, "gradient of " + name);
-    }
+  zero_grads(k.lw);
+  backward(m, k.lw, a, in, opt);
+  for (const auto& s : k.lw.slots)
+    for (bool is_a : {true, false})
+      test::expect_close(k.grad(s, is_a), k.want_grad(s, is_a), kAtol, kRtol,
+                         "gradient of " + peft_tensor_name(s.layer, proj_module(s.proj), is_a));
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Golden,
@@ -93,39 +111,28 @@ double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
 // A wrong operand or index gives O(1). The f32 run must differ (bf16 really ran).
 TEST_P(Golden, Bf16ComputeStaysWithinRounding) {
   const auto [name, recompute] = GetParam();
-  const fs::path dir = fs::path(TPRO_FIXTURES) / "golden" / name;
-  Model m = load_model(dir);
+  Case k(name);
+  Model& m = k.m;
+  const int64_t B = k.B, T = k.T, n_trained = k.n_trained;
   set_compute(m, "bf16");
   ASSERT_TRUE(computes_bf16(m));
   if (recompute) EXPECT_GT(pack_weights(m, 8), 0u);
-  LoraWeights lw = load_adapter(dir, m);
-  SafeTensorsFile g(dir / "golden.safetensors");
-  TensorView tok = g.view("tokens"), mask = g.view("mask");
-  const int64_t B = tok.dim(0), T = tok.dim(1);
-  std::vector<int32_t> tokens(static_cast<int32_t*>(tok.data), static_cast<int32_t*>(tok.data) + B * T);
-  std::vector<uint8_t> mk(static_cast<uint8_t*>(mask.data), static_cast<uint8_t*>(mask.data) + B * T);
-  int64_t n_trained = 0;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 1; t < T; ++t) n_trained += mk[size_t(b * T + t)];
   Activations a;
-  make_activations(a, m.cfg, &lw, B, T, recompute, /*bf16=*/true);
-  StepInputs in{B, T, tokens.data(), nullptr, nullptr, mk.data(), double(n_trained)};
+  make_activations(a, m.cfg, &k.lw, B, T, recompute, /*bf16=*/true);
+  const StepInputs in = k.inputs();
   StepOptions opt;
-  StepResult r = forward(m, &lw, a, in, opt);
+  StepResult r = forward(m, &k.lw, a, in, opt);
   std::vector<float> logits(size_t(B * T * m.cfg.vocab_size));
   compute_logits(m, a, logits.data());
-  const auto want_logits = as_vec(g.view("logits"));
+  const auto want_logits = as_vec(k.g.view("logits"));
   const double e = rel_l2(logits, want_logits);
   EXPECT_LT(e, 1e-2) << "logits";
   EXPECT_GT(e, 1e-6) << "logits identical to f32: the bf16 path did not run";
-  EXPECT_NEAR(r.nll_sum / double(n_trained), g.view("loss").f32()[0], 1e-2) << "loss";
-  zero_grads(lw);
-  backward(m, lw, a, in, opt);
-  for (const auto& s : lw.slots)
-    for (bool is_a : {true, false}) {
-      const std::string t = peft_tensor_name(s.layer, proj_module(s.proj), is_a);
-      const float* gp = lw.grads.data() + (is_a ? s.a : s.b);
-      const int64_t n = is_a ? lw.cfg.r * s.in : s.out * lw.cfg.r;
-      EXPECT_LT(rel_l2(std::vector<float>(gp, gp + n), as_vec(g.view("grad." + t))), 5e-2) << "gradient of " << t;
-    }
+  EXPECT_NEAR(r.nll_sum / double(n_trained), k.g.view("loss").f32()[0], 1e-2) << "loss";
+  zero_grads(k.lw);
+  backward(m, k.lw, a, in, opt);
+  for (const auto& s : k.lw.slots)
+    for (bool is_a : {true, false})
+      EXPECT_LT(rel_l2(k.grad(s, is_a), k.want_grad(s, is_a)), 5e-2)
+          << "gradient of " << peft_tensor_name(s.layer, proj_module(s.proj), is_a);
 }

@@ -273,60 +273,57 @@ struct FastAttnCase {
 };
 class FastAttention : public ::testing::TestWithParam<FastAttnCase> {};
 
-TEST_P(FastAttention, MatchesReference) {
-  const auto c = GetParam();
-  AttnShape s{c.B, c.T, c.T, c.H, c.Hkv, c.Dh, c.window};
-  auto q = randn_f(c.B * c.T * c.H * c.Dh, 16), k = randn_f(c.B * c.T * c.Hkv * c.Dh, 17);
-  auto v = randn_f(c.B * c.T * c.Hkv * c.Dh, 18), dout = randn_f(c.B * c.T * c.H * c.Dh, 19);
+namespace {
+// The fast kernels' outputs next to the double reference's, for one case and precision.
+struct AttnRun {
+  std::vector<float> out, lse, dq, dk, dv;
+  std::vector<double> out_w, lse_w, dq_w, dk_w, dv_w;
+};
+
+AttnRun run_attention(const FastAttnCase& c, bool bf16, uint32_t seed) {
+  AttnShape s{c.B, c.T, c.T, c.H, c.Hkv, c.Dh, c.window, bf16};
+  auto q = randn_f(c.B * c.T * c.H * c.Dh, seed), k = randn_f(c.B * c.T * c.Hkv * c.Dh, seed + 1);
+  auto v = randn_f(c.B * c.T * c.Hkv * c.Dh, seed + 2), dout = randn_f(c.B * c.T * c.H * c.Dh, seed + 3);
   std::vector<int32_t> seg(c.B * c.T, 0);
   if (c.segments)  // row 0: documents of length 3, 50, rest; other rows one document
     for (int64_t t = 0; t < c.T; ++t) seg[t] = t < 3 ? 0 : (t < 53 ? 3 : 53);
   const int32_t* sp = c.segments ? seg.data() : nullptr;
-  std::vector<float> out(q.size()), lse(c.B * c.H * c.T);
-  attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), sp, s);
-  std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
-  attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(), out.data(),
-                     lse.data(), sp, s);
+  AttnRun r;
+  r.out.resize(q.size()), r.lse.resize(c.B * c.H * c.T);
+  attention_forward(r.out.data(), r.lse.data(), q.data(), k.data(), v.data(), sp, s);
+  r.dq.resize(q.size()), r.dk.resize(k.size()), r.dv.resize(v.size());
+  attention_backward(r.dq.data(), r.dk.data(), r.dv.data(), dout.data(), q.data(), k.data(), v.data(), r.out.data(),
+                     r.lse.data(), sp, s);
   auto qd = to_d(q), kd = to_d(k), vd = to_d(v), dod = to_d(dout);
-  std::vector<double> ow(q.size()), lw(lse.size()), dqw(q.size()), dkw(k.size()), dvw(v.size());
-  ref::attention_forward(ow.data(), lw.data(), qd.data(), kd.data(), vd.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh,
-                         c.window);
-  ref::attention_backward(dqw.data(), dkw.data(), dvw.data(), dod.data(), qd.data(), kd.data(), vd.data(), ow.data(),
-                          lw.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh, c.window);
-  expect_close(out, ow, kAtol, kRtol, "out");
-  expect_close(lse, lw, kAtol, kRtol, "lse");
-  expect_close(dq, dqw, kAtol, kRtol, "dq");
-  expect_close(dk, dkw, kAtol, kRtol, "dk");
-  expect_close(dv, dvw, kAtol, kRtol, "dv");
+  r.out_w.resize(q.size()), r.lse_w.resize(r.lse.size()), r.dq_w.resize(q.size()), r.dk_w.resize(k.size()),
+      r.dv_w.resize(v.size());
+  ref::attention_forward(r.out_w.data(), r.lse_w.data(), qd.data(), kd.data(), vd.data(), sp, c.B, c.T, c.H, c.Hkv,
+                         c.Dh, c.window);
+  ref::attention_backward(r.dq_w.data(), r.dk_w.data(), r.dv_w.data(), dod.data(), qd.data(), kd.data(), vd.data(),
+                          r.out_w.data(), r.lse_w.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh, c.window);
+  return r;
 }
+}  // namespace
+
+TEST_P(FastAttention, MatchesReference) {
+  const AttnRun r = run_attention(GetParam(), false, 16);
+  expect_close(r.out, r.out_w, kAtol, kRtol, "out");
+  expect_close(r.lse, r.lse_w, kAtol, kRtol, "lse");
+  expect_close(r.dq, r.dq_w, kAtol, kRtol, "dq");
+  expect_close(r.dk, r.dk_w, kAtol, kRtol, "dk");
+  expect_close(r.dv, r.dv_w, kAtol, kRtol, "dv");
+}
+
 // bf16 products (q, k, v, dout, P and dS rounded) against the exact reference: within the
 // bf16 bounds of expect_close_bf16 above.
 TEST_P(FastAttention, Bf16MatchesReferenceWithinRounding) {
-  const auto c = GetParam();
-  AttnShape s{c.B, c.T, c.T, c.H, c.Hkv, c.Dh, c.window, /*bf16=*/true};
-  auto q = randn_f(c.B * c.T * c.H * c.Dh, 26), k = randn_f(c.B * c.T * c.Hkv * c.Dh, 27);
-  auto v = randn_f(c.B * c.T * c.Hkv * c.Dh, 28), dout = randn_f(c.B * c.T * c.H * c.Dh, 29);
-  std::vector<int32_t> seg(c.B * c.T, 0);
-  if (c.segments)
-    for (int64_t t = 0; t < c.T; ++t) seg[t] = t < 3 ? 0 : (t < 53 ? 3 : 53);
-  const int32_t* sp = c.segments ? seg.data() : nullptr;
-  std::vector<float> out(q.size()), lse(c.B * c.H * c.T);
-  attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), sp, s);
-  std::vector<float> dq(q.size()), dk(k.size()), dv(v.size());
-  attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(), out.data(),
-                     lse.data(), sp, s);
-  auto qd = to_d(q), kd = to_d(k), vd = to_d(v), dod = to_d(dout);
-  std::vector<double> ow(q.size()), lw(lse.size()), dqw(q.size()), dkw(k.size()), dvw(v.size());
-  ref::attention_forward(ow.data(), lw.data(), qd.data(), kd.data(), vd.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh,
-                         c.window);
-  ref::attention_backward(dqw.data(), dkw.data(), dvw.data(), dod.data(), qd.data(), kd.data(), vd.data(), ow.data(),
-                          lw.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh, c.window);
+  const AttnRun r = run_attention(GetParam(), true, 26);
   constexpr double kFloor = 0.02;  // unit-variance inputs: O(1) terms
-  expect_close_bf16(out, ow, "out", kFloor);
-  expect_close_bf16(lse, lw, "lse", kFloor);
-  expect_close_bf16(dq, dqw, "dq", kFloor);
-  expect_close_bf16(dk, dkw, "dk", kFloor);
-  expect_close_bf16(dv, dvw, "dv", kFloor);
+  expect_close_bf16(r.out, r.out_w, "out", kFloor);
+  expect_close_bf16(r.lse, r.lse_w, "lse", kFloor);
+  expect_close_bf16(r.dq, r.dq_w, "dq", kFloor);
+  expect_close_bf16(r.dk, r.dk_w, "dk", kFloor);
+  expect_close_bf16(r.dv, r.dv_w, "dv", kFloor);
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, FastAttention,
                          ::testing::Values(FastAttnCase{1, 1, 1, 1, 4, 0, false}, FastAttnCase{2, 67, 4, 2, 8, 0, false},
