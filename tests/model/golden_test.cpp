@@ -10,6 +10,7 @@
 #include "io/peft.h"
 #include "io/safetensors.h"
 #include "model/adapter.h"
+#include "kernels/cpu/gemm.h"
 #include "model/base_weights.h"
 #include "model/step.h"
 
@@ -62,7 +63,8 @@ TEST_P(Golden, MatchesPyTorch) {
   Model& m = k.m;
   const int64_t B = k.B, T = k.T, n_trained = k.n_trained;
   const SafeTensorsFile& g = k.g;
-  if (recompute) EXPECT_GT(pack_weights(m, B * T), 0u);
+  // Packed on AVX-512 (oneDNN's blocked layouts); elsewhere it may pack nothing.
+  if (recompute && pack_weights(m, B * T) == 0) EXPECT_FALSE(cpu_avx512());
 
   Activations a;
   make_activations(a, m.cfg, &k.lw, B, T, recompute);
@@ -116,7 +118,7 @@ TEST_P(Golden, Bf16ComputeStaysWithinRounding) {
   const int64_t B = k.B, T = k.T, n_trained = k.n_trained;
   set_compute(m, "bf16");
   ASSERT_TRUE(computes_bf16(m));
-  if (recompute) EXPECT_GT(pack_weights(m, 8), 0u);
+  if (recompute && pack_weights(m, 8) == 0) EXPECT_FALSE(cpu_native_bf16());
   Activations a;
   make_activations(a, m.cfg, &k.lw, B, T, recompute, /*bf16=*/true);
   const StepInputs in = k.inputs();

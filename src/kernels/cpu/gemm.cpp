@@ -246,6 +246,15 @@ void gemm_bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float 
   sgemm(transA, transB, M, N, K, alpha, a, ac, b, bc, beta, C, ldc);
 }
 
+bool cpu_avx512() {
+  static const bool avx512 = [] {
+    const auto isa = uint32_t(dnnl::get_effective_cpu_isa());
+    const auto core = uint32_t(dnnl::cpu_isa::avx512_core);
+    return (isa & core) == core;
+  }();
+  return avx512;
+}
+
 bool cpu_native_bf16() {
   static const bool native = [] {
     const auto isa = uint32_t(dnnl::get_effective_cpu_isa());

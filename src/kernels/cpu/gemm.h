@@ -38,6 +38,9 @@ bool packed_is_bf16(const PackedB& b);
 bool gemm_packed(int64_t M, float alpha, const void* A, int64_t lda, const PackedB& B, float beta, float* C,
                  int64_t ldc);
 
+// True when oneDNN runs AVX-512 kernels here (the ones that read packed f32 weights).
+bool cpu_avx512();
+
 // True when the CPU multiplies bf16 natively (AVX512-BF16 or AMX, as oneDNN reports), i.e. a
 // bf16 product is faster than an f32 one.
 bool cpu_native_bf16();

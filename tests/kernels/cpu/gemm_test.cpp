@@ -187,7 +187,10 @@ TEST(Gemm, PackedBMatchesThePlainProduct) {
     for (bool b_bf16 : {false, true}) {
       if (b_bf16 && !bf16) continue;  // bf16 values are packed for bf16 products only
       auto p = pack_b(true, K, N, b_bf16 ? static_cast<const void*>(B16.data()) : B.data(), K, b_bf16, bf16, M);
-      ASSERT_TRUE(p) << "bf16=" << bf16;
+      // Blocked layouts are what oneDNN's AVX-512 (bf16: AMX / AVX512-BF16) kernels read; other
+      // CPUs may keep the plain one, and then there is nothing packed to check.
+      if (cpu_avx512() && (!bf16 || cpu_native_bf16())) ASSERT_TRUE(p) << "bf16=" << bf16;
+      if (!p) continue;
       EXPECT_EQ(packed_is_bf16(*p), bf16);
       EXPECT_GE(packed_bytes(*p), size_t(K * N) * (bf16 ? 2 : 4));
       std::vector<float> C = C0;
