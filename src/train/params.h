@@ -64,6 +64,7 @@ struct TrainParams {
   std::string dtype = "auto";     // storage of unquantized base matrices: auto (as loaded), f32, bf16, f16
   std::string quantize = "none";  // quantize frozen base projections on load (QLoRA: nf4, ...)
   std::string compute_dtype = "auto";  // matmul precision: auto, f32, bf16 (see BaseWeightOptions)
+  bool pack_weights = true;  // blocked weight copies for the matmul kernels (see pack_weights())
   bool use_grad_checkpoint = false;  // recompute activations per layer in backward
   // dataset (all sources)
   int64_t cutoff_len = 256;

@@ -194,7 +194,8 @@ struct Run {
     make_activations(acts, model.cfg, &lw, p.micro_batch_size, std::max<int64_t>(p.cutoff_len, 8) + 8,
                      p.use_grad_checkpoint, computes_bf16(model));
     say(cat("activations: ", acts.arena.bytes() >> 20, " MiB", p.use_grad_checkpoint ? " (recomputed per layer)" : ""));
-    if (const size_t packed = pack_weights(model, p.micro_batch_size * (std::max<int64_t>(p.cutoff_len, 8) + 8)))
+    if (const size_t packed =
+            p.pack_weights ? pack_weights(model, p.micro_batch_size * (std::max<int64_t>(p.cutoff_len, 8) + 8)) : 0)
       say(cat("weights packed for the matmul kernels: ", packed >> 20, " MiB"));
   }
 

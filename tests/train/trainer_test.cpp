@@ -11,6 +11,7 @@
 
 #include "common/test_util.h"
 #include "core/error.h"
+#include "kernels/cpu/gemm.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"
@@ -114,6 +115,43 @@ TEST(Trainer, ResumeIsExact) {
   // The resumed run's log continues the first one.
   auto log = nlohmann::json::parse(read_file(s2.adapter_dir / "training_graph.json"));
   EXPECT_EQ(log.size(), 8u);
+}
+
+TEST(Trainer, ComputeDtypeAndPackedWeights) {
+  // bf16 compute learns like f32 (same data, seed and steps: losses within bf16 rounding, and
+  // not identical: the bf16 path ran); packing changes only the summation order.
+  auto losses = [](const std::string& name, const std::string& compute, bool pack, Collected& c) {
+    Fixture f = make_fixture(name);
+    f.p.compute_dtype = compute;
+    f.p.pack_weights = pack;
+    f.p.lora_dropout = 0;
+    f.p.neft_noise_alpha = 0;
+    f.p.max_steps = 6;
+    RunControl ctl;
+    run_training(f.p, ctl, collect(c));
+    std::vector<double> l;
+    for (const auto& r : c.steps) l.push_back(r.loss);
+    return l;
+  };
+  Collected c32, c32p, c16;
+  const auto f32 = losses("f32", "f32", false, c32), f32p = losses("f32p", "f32", true, c32p);
+  const auto b16 = losses("bf16", "bf16", true, c16);
+  ASSERT_EQ(f32.size(), 6u);
+  ASSERT_EQ(b16.size(), 6u);
+  for (size_t i = 0; i < f32.size(); ++i) {
+    EXPECT_NEAR(f32p[i], f32[i], 1e-5 * f32[i]) << "packed, step " << i + 1;
+    EXPECT_NEAR(b16[i], f32[i], 0.02 * f32[i]) << "bf16, step " << i + 1;
+  }
+  EXPECT_LT(f32.back(), f32.front());
+  EXPECT_LT(b16.back(), b16.front());
+  EXPECT_NE(b16, f32);
+  auto said = [](const Collected& c, const std::string& what) {
+    for (const auto& m : c.messages)
+      if (m.find(what) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_FALSE(said(c32, "weights packed")) << "--no-pack-weights packs nothing";
+  if (cpu_avx512()) EXPECT_TRUE(said(c32p, "weights packed for the matmul kernels"));
 }
 
 TEST(Trainer, StopAtLossAndOutputs) {
