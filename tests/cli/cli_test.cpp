@@ -1,4 +1,5 @@
-// The tpro binary as a user runs it: every subcommand is listed, the demo trains and saves,
+// The tpro binary as a user runs it: every subcommand is listed, the demo's loss falls, it saves
+// and its greedy continuations match `tpro generate`, `tokenize` prints exact ids and pieces,
 // bad input gives one "tpro: error:" line and a non-zero exit, the other subcommands work on
 // the demo's model, `merge` scores text as base + adapter does, `convert` PEFT -> GGUF -> PEFT
 // gives back the same bytes, and Ctrl-C during training saves the adapter before exiting.
@@ -8,8 +9,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/file.h"
 
@@ -20,11 +24,12 @@ namespace {
 
 struct Result {
   int code = -1;
-  std::string out;  // stdout and stderr together
+  std::string out;  // stdout, and stderr after it when with_log
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(TPRO_BINARY_DIR) + "/tpro " + args + " 2>&1";
+// `tpro <args>`; stderr (the log) is dropped unless with_log.
+Result run(const std::string& args, bool with_log = true) {
+  const std::string cmd = std::string(TPRO_BINARY_DIR) + "/tpro " + args + (with_log ? " 2>&1" : " 2>/dev/null");
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -36,18 +41,45 @@ Result run(const std::string& args) {
   return r;
 }
 
+struct DemoRun {
+  fs::path dir;
+  std::string out;  // what `tpro demo` printed
+};
+
 // One demo run per test process (ctest runs each test in its own process, possibly in
 // parallel, so the folder is named after the test): model, tokenizer, sample text, adapter.
-const fs::path& demo_dir() {
-  static const fs::path dir = [] {
+const DemoRun& demo_run() {
+  static const DemoRun demo = [] {
     fs::path d = fs::path(TPRO_BINARY_DIR) / "test_scratch" /
                  (std::string("cli_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(d);
     Result r = run("demo --dir " + d.string() + " --steps 6");
     EXPECT_EQ(r.code, 0) << r.out;
-    return d;
+    return DemoRun{d, r.out};
   }();
-  return dir;
+  return demo;
+}
+
+const fs::path& demo_dir() { return demo_run().dir; }
+
+// The text between `from` and the next `to` in s ("" when either is missing).
+std::string between(const std::string& s, const std::string& from, const std::string& to) {
+  const size_t a = s.find(from);
+  if (a == std::string::npos) return "";
+  const size_t b = s.find(to, a + from.size());
+  return b == std::string::npos ? "" : s.substr(a + from.size(), b - a - from.size());
+}
+
+// The (step, loss) of every progress line ("step 3/6 (50.0%) | ... | loss 10.4423 | ...").
+std::vector<std::pair<long long, double>> step_losses(const std::string& out) {
+  std::vector<std::pair<long long, double>> v;
+  for (size_t at = out.find("\nstep "); at != std::string::npos; at = out.find("\nstep ", at + 1)) {
+    const size_t eol = out.find('\n', at + 1), loss = out.find("| loss ", at);
+    long long step = 0, total = 0;
+    if (loss < eol && std::sscanf(out.c_str() + at + 1, "step %lld/%lld", &step, &total) == 2)
+      v.emplace_back(step, std::strtod(out.c_str() + loss + 7, nullptr));
+  }
+  return v;
 }
 
 // `tpro perplexity <args>` on the demo's sample text: the printed mean NLL, NaN when it fails.
@@ -78,6 +110,44 @@ TEST(Cli, DemoTrainsSavesAndGenerates) {
                         "demo-lora/adapter_config.json", "demo-lora/adapter_model.safetensors",
                         "demo-lora/training_graph.png", "demo-lora/training_parameters.json"})
     EXPECT_TRUE(fs::exists(d / f)) << f;
+  // Progress lines (the first, the last, and one every 5 s in between): the loss falls.
+  const std::string& out = demo_run().out;
+  const auto losses = step_losses(out);
+  ASSERT_GE(losses.size(), 2u) << out;
+  EXPECT_EQ(losses.front().first, 1);
+  EXPECT_EQ(losses.back().first, 6);
+  EXPECT_GT(losses.front().second, 5.0) << out;  // random weights: far above a trained model's
+  EXPECT_LT(losses.back().second, losses.front().second - 0.2) << out;
+  double final_loss = NAN;
+  long long steps = 0;
+  const size_t at = out.find("(final loss ");
+  ASSERT_NE(at, std::string::npos) << out;
+  ASSERT_EQ(std::sscanf(out.c_str() + at, "(final loss %lf after %lld steps)", &final_loss, &steps), 2) << out;
+  EXPECT_EQ(steps, 6);
+  EXPECT_NEAR(final_loss, losses.back().second, 1e-4);
+  // Greedy continuations of the prompt with and without the adapter: long, and not the same.
+  const std::string prompt = "The lighthouse stood";
+  const std::string base = between(out, "\n[base model, no adapter] ", "\n\n[with the trained LoRA] ");
+  const std::string tuned = between(out, "\n[with the trained LoRA] ", "\n\nadapter: ");
+  ASSERT_EQ(base.rfind(prompt, 0), 0u) << out;
+  ASSERT_EQ(tuned.rfind(prompt, 0), 0u) << out;
+  EXPECT_GE(base.size(), prompt.size() + 32) << base;
+  EXPECT_GE(tuned.size(), prompt.size() + 32) << tuned;
+  EXPECT_NE(base, tuned);
+  // `tpro generate` at temperature 0 prints the same text (its streamer holds back a trailing
+  // partial UTF-8 character, which the demo prints as U+FFFD).
+  auto held_back = [](std::string t) {
+    while (t.size() >= 3 && t.compare(t.size() - 3, 3, "\xEF\xBF\xBD") == 0) t.resize(t.size() - 3);
+    return t + "\n";
+  };
+  const std::string gen = " --prompt \"" + prompt + "\" --max-new-tokens 160 --temperature 0";
+  Result r = run("generate --model " + (d / "model").string() + gen, false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, held_back(base));
+  r = run("generate --model " + (d / "model").string() + " --lora " + (d / "demo-lora").string() + gen,
+          false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, held_back(tuned));
 }
 
 TEST(Cli, BadInputGivesOneErrorLine) {
@@ -98,12 +168,36 @@ TEST(Cli, BadInputGivesOneErrorLine) {
 
 TEST(Cli, SubcommandsOnTheDemoModel) {
   const std::string model = (demo_dir() / "model").string(), lora = (demo_dir() / "demo-lora").string();
-  Result r = run("tokenize --model " + model + " --text hi --json");
+  // Byte-level: BOS, then one id per byte; the space's piece is GPT-2's "Ġ" (U+0120).
+  Result r = run("tokenize --model " + model + " --text 'hi yo' --json", false);
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("104"));  // 'h' in the byte-level vocabulary
-  r = run("generate --model " + model + " --lora " + lora + " --prompt The --max-new-tokens 4 --temperature 0");
+  EXPECT_EQ(r.out, "{\"count\":6,\"ids\":[256,104,105,32,121,111],"
+                   "\"pieces\":[\"<|bos|>\",\"h\",\"i\",\"\xC4\xA0\",\"y\",\"o\"]}\n");
+  r = run("tokenize --model " + model + " --text 'hi yo'", false);
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_THAT(r.out, HasSubstr("The"));
+  const std::string pad(23, ' ');  // pieces are padded to 24 characters
+  EXPECT_EQ(r.out, "6 tokens\n"
+                   " index       id  piece                   text\n"
+                   "     0      256  <|bos|>                 [special]\n"
+                   "     1      104  h" + pad + "\n"
+                   "     2      105  i" + pad + "\n"
+                   "     3       32  \xC4\xA0" + pad + "\" \"\n"
+                   "     4      121  y" + pad + "\n"
+                   "     5      111  o" + pad + "\n");
+  r = run("tokenize --model " + model + " --text 'hi yo' --no-special --json");
+  EXPECT_THAT(r.out, HasSubstr("{\"count\":5,\"ids\":[104,105,32,121,111],"));
+  // Greedy generation: new text after the echoed prompt, and 4 tokens are the start of 24.
+  const std::string gen = "generate --model " + model + " --lora " + lora + " --prompt The --temperature 0";
+  Result four = run(gen + " --max-new-tokens 4", false);
+  r = run(gen + " --max-new-tokens 24", false);
+  EXPECT_EQ(four.code, 0) << four.out;
+  EXPECT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(r.out.rfind("The", 0), 0u) << r.out;
+  EXPECT_GE(r.out.size(), std::string("The").size() + 16) << r.out;
+  ASSERT_FALSE(four.out.empty());
+  EXPECT_GT(four.out.size(), std::string("The\n").size()) << four.out;
+  EXPECT_LT(four.out.size(), r.out.size());
+  EXPECT_EQ(r.out.rfind(four.out.substr(0, four.out.size() - 1), 0), 0u) << four.out << " / " << r.out;
   const fs::path csv = demo_dir() / "evaluations.csv";
   r = run("perplexity --model " + model + " --lora " + lora + " --file " + (demo_dir() / "sample.txt").string() +
           " --stride 64 --max-length 128 --csv " + csv.string());

@@ -1,7 +1,9 @@
 // GGUF LoRA adapters: written in llama.cpp's layout (keys, shapes, lora_b rows permuted for
 // attn_q/attn_k, alpha·√r for rsLoRA), read back identical, PEFT -> GGUF -> PEFT identical,
-// the same logits on a GGUF base as the PEFT adapter on the safetensors base, and refusals
-// (another architecture, a model file, an incomplete pair, a wrong shape, wrong heads).
+// the same logits on a GGUF base as the PEFT adapter on the safetensors base, F16/BF16 files
+// within their rounding, the base shape read from the metadata, and refusals (another
+// architecture, a model file, an incomplete pair, a wrong shape, wrong heads, an undecodable
+// type, no LoRA tensors, a quantized type to write, missing or inconsistent shape keys).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -201,4 +203,98 @@ TEST(GgufAdapter, RefusesMismatches) {
                         "expected (64, 4) and (4, 192)"));
   EXPECT_THAT(error_of([&] { load_adapter_gguf(fx.dir / "hf" / "model.safetensors", fx.hf.cfg); }),
               HasSubstr("not a GGUF file"));
+}
+
+// F16 / BF16 adapters: every tensor is stored in that type, and each value reads back within
+// half an ulp of the type (round to nearest: 2^-11 relative for F16, 2^-8 for BF16; values
+// here are >= 2^-14 or round into F16 subnormals, whose spacing is 2^-24).
+TEST(GgufAdapter, SixteenBitTensorsReadBackWithinRounding) {
+  Fixture fx(temp_dir("a"));
+  const LoraWeights lw = random_lora(fx.hf.cfg, false);
+  const std::pair<GgmlType, double> types[] = {{GgmlType::F16, std::ldexp(1.0, -11)},
+                                                {GgmlType::BF16, std::ldexp(1.0, -8)}};
+  for (const auto& [type, rel] : types) {
+    const fs::path file = fx.dir / cat(ggml_type_name(type), ".gguf");
+    save_adapter_gguf(file, lw, fx.hf.cfg, "base", type);
+    {
+      const GgufFile f(file);
+      ASSERT_EQ(f.tensors().size(), 2u * 7u * 2u);
+      for (const GgufTensor& t : f.tensors()) EXPECT_EQ(t.type, type) << t.name;
+    }
+    const LoraWeights back = load_adapter_gguf(file, fx.hf.cfg);
+    ASSERT_EQ(back.params.size(), lw.params.size());
+    size_t rounded = 0;
+    for (size_t i = 0; i < lw.params.size(); ++i) {
+      const double want = lw.params[i], err = std::abs(double(back.params[i]) - want);
+      ASSERT_LE(err, rel * std::abs(want) + std::ldexp(1.0, -25)) << ggml_type_name(type) << " param " << i;
+      rounded += err > 0;
+    }
+    EXPECT_GT(rounded, lw.params.size() / 2) << ggml_type_name(type) << ": the values were not rounded";
+    EXPECT_EQ(back.cfg.alpha, 8.0);
+  }
+  EXPECT_THAT(error_of([&] { save_adapter_gguf(fx.dir / "q.gguf", lw, fx.hf.cfg, "", GgmlType::Q8_0); }),
+              HasSubstr("cannot write a GGUF adapter as Q8_0 (hint: use F32, F16 or BF16)"));
+  EXPECT_FALSE(fs::exists(fx.dir / "q.gguf"));
+}
+
+TEST(GgufAdapter, RefusesUndecodableAndEmptyFiles) {
+  Fixture fx(temp_dir("a"));
+  const fs::path good = fx.dir / "a.gguf", bad = fx.dir / "bad.gguf";
+  save_adapter_gguf(good, random_lora(fx.hf.cfg, false), fx.hf.cfg, "");
+  auto load_bad = [&](const GgufEdit& e) {
+    rewrite_gguf(good, bad, e);
+    return error_of([&] { load_adapter_gguf(bad, fx.hf.cfg); });
+  };
+  // F64 is a ggml type the file format allows and tpro does not decode.
+  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, GgmlType& t, std::vector<uint8_t>& bytes) {
+                          if (n == "blk.0.attn_v.weight.lora_a") {
+                            t = GgmlType::F64;
+                            bytes.assign(64 * 4 * 8, 0);
+                          }
+                          return n;
+                        }}),
+              HasSubstr("bad.gguf: tensor 'blk.0.attn_v.weight.lora_a' has type F64 (supported: F32, F16, BF16, "));
+  // Only a norm tensor (warned about and skipped, as llama.cpp does) is left.
+  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, auto&, auto&) {
+                          return std::string(n == "blk.0.attn_q.weight.lora_a" ? "blk.0.attn_norm.weight" : "");
+                        }}),
+              HasSubstr("bad.gguf: no LoRA tensors"));
+  LoraWeights three_layers = random_lora(fx.hf.cfg, false);
+  LlamaConfig deeper = fx.hf.cfg;
+  deeper.n_layer = 3;
+  EXPECT_THAT(error_of([&] { save_adapter_gguf(bad, three_layers, deeper, ""); }),
+              HasSubstr("bad.gguf: the adapter has 2 layers, the base model 3"));
+}
+
+// convert GGUF -> PEFT without --base reads the base's shape from the adapter's <arch>.* keys.
+TEST(GgufAdapter, BaseConfigFromTheMetadata) {
+  Fixture fx(temp_dir("a"));
+  const fs::path good = fx.dir / "a.gguf", bad = fx.dir / "bad.gguf";
+  save_adapter_gguf(good, random_lora(fx.hf.cfg, false), fx.hf.cfg, "");
+  const LlamaConfig c = gguf_adapter_base_config(GgufFile(good));
+  EXPECT_EQ(c.architecture, "LlamaForCausalLM");
+  EXPECT_EQ(c.n_embd, 64);
+  EXPECT_EQ(c.n_ff, 128);
+  EXPECT_EQ(c.n_layer, 2);
+  EXPECT_EQ(c.n_head, 4);
+  EXPECT_EQ(c.n_head_kv, 2);
+  EXPECT_EQ(c.head_dim, 16);
+  auto config_bad = [&](const std::function<void(GgufWriter&)>& meta) {
+    rewrite_gguf(good, bad, {meta, nullptr});
+    return error_of([&] { gguf_adapter_base_config(GgufFile(bad)); });
+  };
+  EXPECT_THAT(config_bad([](GgufWriter& w) { w.set("llama.attention.head_count_kv", uint32_t(3)); }),
+              HasSubstr("bad.gguf: inconsistent base shape metadata under llama.*"));
+  EXPECT_THAT(config_bad([](GgufWriter& w) { w.set("llama.attention.key_length", uint32_t(0)); }),
+              HasSubstr("bad.gguf: inconsistent base shape metadata under llama.*"));
+  EXPECT_THAT(config_bad([](GgufWriter& w) {
+                GgufWriter kept;
+                for (const GgufKV& kv : w.metadata())
+                  if (kv.key != "llama.attention.key_length") kept.set(kv.key, kv.value);
+                w = kept;
+              }),
+              HasSubstr("missing metadata key 'llama.attention.key_length' (hint: the adapter does not record its "
+                        "base model's shape; pass the base model)"));
+  EXPECT_THAT(config_bad([](GgufWriter& w) { w.set("general.architecture", "gemma2"); }),
+              HasSubstr("bad.gguf: general.architecture 'gemma2' is not supported (llama, qwen2)"));
 }

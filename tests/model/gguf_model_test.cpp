@@ -1,7 +1,8 @@
 // GGUF models: the same weights from safetensors and from GGUF (written the way llama.cpp's
 // converter writes them, Q/K rows permuted) give the same logits; quantized GGUF tensors give
 // the logits of their dequantized weights; metadata maps onto LlamaConfig; and files that lie
-// (architecture, missing tensor, wrong shape, an adapter, an undecodable type) are refused
+// (architecture, missing tensor, wrong shape, an adapter, an undecodable type, partial rotary,
+// unequal K/V head sizes, Qwen2 without its biases) are refused
 // with messages naming the file and the tensor.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -157,6 +158,23 @@ TEST(GgufModel, Qwen2KeepsRowOrderAndBiases) {
   EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
 }
 
+// Qwen2 has exactly the Q/K/V biases (read from blk.0's tensors): a file without them, or
+// with others, is not a Qwen2 model.
+TEST(GgufModel, RefusesQwen2WithOtherBiases) {
+  const fs::path d = temp_dir("m");
+  const Model hf = load_model(fs::path(TPRO_FIXTURES) / "golden" / "qwen2_bias");
+  const fs::path good = as_gguf(hf, d / "qwen2.gguf"), bad = d / "bad.gguf";
+  auto load_bad = [&](const std::string& from, const std::string& to) {
+    rewrite_gguf(good, bad, {nullptr, [&](const std::string& n, auto&, auto&, auto&) { return n == from ? to : n; }});
+    return error_of([&] { load_model(bad); });
+  };
+  const char* msg = "bad.gguf: a qwen2 model has attn_q/k/v biases and no others (hint: the file is not a Qwen2 model)";
+  EXPECT_THAT(load_bad("blk.0.attn_q.bias", ""), HasSubstr(msg));
+  EXPECT_THAT(load_bad("blk.1.attn_q.bias", "blk.0.attn_output.bias"), HasSubstr(msg));
+  EXPECT_THAT(load_bad("blk.1.attn_q.bias", "blk.0.ffn_up.bias"), HasSubstr(msg));
+  EXPECT_EQ(error_of([&] { load_model(good); }), "(no error)");
+}
+
 TEST(GgufModel, LlamaAttentionBiasesArePermutedToo) {
   const fs::path d = temp_dir("m");
   LlamaConfig c = small_config();
@@ -231,6 +249,11 @@ TEST(GgufModel, RefusesFilesThatLie) {
               HasSubstr("tensor 'blk.0.attn_k.weight' has ne (32, 64), expected (64, 32) (in 64, out 32"));
   EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.attention.head_count_kv", uint32_t(3)); }, nullptr}),
               HasSubstr("4 attention heads are not a multiple of 3 KV heads"));
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.attention.value_length", uint32_t(8)); }, nullptr}),
+              HasSubstr("value_length 8 differs from key_length 16 (tpro needs equal Q/K/V head sizes)"));
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.rope.dimension_count", uint32_t(8)); }, nullptr}),
+              HasSubstr("rope.dimension_count 8 differs from the head size 16 (hint: partial rotary embeddings are "
+                        "not supported)"));
   EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.rope.scaling.type", "yarn"); }, nullptr}),
               HasSubstr("llama.rope.scaling.type 'yarn' is not supported"));
   EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.vocab_size", uint32_t(100)); }, nullptr}),

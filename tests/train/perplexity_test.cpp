@@ -1,14 +1,18 @@
 // Sliding-window perplexity against the Hugging Face recipe computed in PyTorch (float64,
-// tests/model/gen_golden.py), the stride edge cases, and the evaluations CSV round trip.
+// tests/model/gen_golden.py), the stride edge cases and their messages, and the evaluations
+// CSV round trip and its errors.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "model/adapter.h"
 #include "train/perplexity.h"
 
 using namespace tpro;
+using ::testing::HasSubstr;
+using tpro::test::error_of;
 
 namespace {
 const fs::path kCase = fs::path(TPRO_FIXTURES) / "golden" / "llama_gqa_tied";
@@ -42,14 +46,18 @@ TEST(Perplexity, WindowsAndErrors) {
   // recipe loses one token per window, and so do we.
   EXPECT_EQ(tiled.n_scored, 27);
   EXPECT_GT(tiled.nll_sum, 0.0);
-  EXPECT_THROW(evaluate_perplexity(m, nullptr, toks, 11, 10), Error);
-  EXPECT_THROW(evaluate_perplexity(m, nullptr, {5}, 1, 10), Error);
-  try {
-    evaluate_perplexity(m, nullptr, {1, 500}, 1, 2);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), ::testing::HasSubstr("token id 500 is outside the model's vocabulary of 97"));
-  }
+  EXPECT_EQ(error_of([&] { evaluate_perplexity(m, nullptr, toks, 11, 10); }),
+            "perplexity stride 11 is larger than max_length 10 (tokens would be skipped)");
+  EXPECT_EQ(error_of([&] { evaluate_perplexity(m, nullptr, toks, 0, 10); }),
+            "perplexity needs stride > 0 and max_length > 1 (got 0, 10)");
+  EXPECT_EQ(error_of([&] { evaluate_perplexity(m, nullptr, toks, 1, 1); }),
+            "perplexity needs stride > 0 and max_length > 1 (got 1, 1)");
+  EXPECT_EQ(error_of([&] { evaluate_perplexity(m, nullptr, {5}, 1, 10); }),
+            "perplexity needs at least 2 tokens of text, got 1");
+  EXPECT_THAT(error_of([&] { evaluate_perplexity(m, nullptr, {1, 500}, 1, 2); }),
+              HasSubstr("token id 500 is outside the model's vocabulary of 97"));
+  EXPECT_THAT(error_of([&] { evaluate_perplexity(m, nullptr, {1, -1}, 1, 2); }),
+              HasSubstr("token id -1 is outside the model's vocabulary of 97"));
 }
 
 TEST(Perplexity, EvaluationCsvRoundTrip) {
@@ -65,6 +73,15 @@ TEST(Perplexity, EvaluationCsvRoundTrip) {
   EXPECT_EQ(rows[0].comment, "said \"hi\"");
   EXPECT_EQ(rows[0].perplexity, 12.5);
   EXPECT_EQ(rows[1].max_length, 1024);
+  // Errors name the file and the line; blank lines are skipped but counted.
   write_file_atomic(csv, "model,lora\nx,y\n");
-  EXPECT_THROW(read_evaluation_csv(csv), Error);
+  EXPECT_THAT(error_of([&] { read_evaluation_csv(csv); }),
+              HasSubstr("evaluations.csv:2: expected 9 fields (model,lora,dataset,perplexity,stride,max_length,"
+                        "tokens,date,comment), got 2"));
+  write_file_atomic(csv, "model,lora,dataset,perplexity,stride,max_length,tokens,date,comment\n"
+                         "m,,d,3.5,256,1024,10,now,\n\nm,,d,high,256,1024,10,now,\n");
+  EXPECT_THAT(error_of([&] { read_evaluation_csv(csv); }),
+              HasSubstr("evaluations.csv:4: perplexity, stride, max_length and tokens must be numbers"));
+  // A missing file is no evaluations yet.
+  EXPECT_TRUE(read_evaluation_csv(csv.parent_path() / "none.csv").empty());
 }
