@@ -117,14 +117,20 @@ std::vector<EvaluationRow> read_evaluation_csv(const fs::path& csv) {
     r.model = f[0];
     r.lora = f[1];
     r.dataset = f[2];
-    try {
-      r.perplexity = std::stod(f[3]);
-      r.stride = std::stoll(f[4]);
-      r.max_length = std::stoll(f[5]);
-      r.tokens = std::stoll(f[6]);
-    } catch (const std::exception&) {
-      fail(csv.string(), ":", line, ": perplexity, stride, max_length and tokens must be numbers");
-    }
+    // The whole field must be the number ("12.5x" is not 12.5).
+    auto whole = [&](const std::string& s, auto parse) {
+      size_t used = 0;
+      try {
+        auto v = parse(s, &used);
+        if (used == s.size()) return v;
+      } catch (const std::exception&) {
+      }
+      fail(csv.string(), ":", line, ": perplexity, stride, max_length and tokens must be numbers, got '", s, "'");
+    };
+    r.perplexity = whole(f[3], [](const std::string& s, size_t* n) { return std::stod(s, n); });
+    r.stride = whole(f[4], [](const std::string& s, size_t* n) { return std::stoll(s, n); });
+    r.max_length = whole(f[5], [](const std::string& s, size_t* n) { return std::stoll(s, n); });
+    r.tokens = whole(f[6], [](const std::string& s, size_t* n) { return std::stoll(s, n); });
     r.date = f[7];
     r.comment = f[8];
     rows.push_back(r);

@@ -81,7 +81,10 @@ TEST(Perplexity, EvaluationCsvRoundTrip) {
   write_file_atomic(csv, "model,lora,dataset,perplexity,stride,max_length,tokens,date,comment\n"
                          "m,,d,3.5,256,1024,10,now,\n\nm,,d,high,256,1024,10,now,\n");
   EXPECT_THAT(error_of([&] { read_evaluation_csv(csv); }),
-              HasSubstr("evaluations.csv:4: perplexity, stride, max_length and tokens must be numbers"));
+              HasSubstr("evaluations.csv:4: perplexity, stride, max_length and tokens must be numbers, got 'high'"));
+  write_file_atomic(csv, "model,lora,dataset,perplexity,stride,max_length,tokens,date,comment\n"
+                         "m,,d,12.5x,256,1024,10,now,\n");
+  EXPECT_THAT(error_of([&] { read_evaluation_csv(csv); }), HasSubstr("must be numbers, got '12.5x'"));
   // A missing file is no evaluations yet.
   EXPECT_TRUE(read_evaluation_csv(csv.parent_path() / "none.csv").empty());
 }
