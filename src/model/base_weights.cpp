@@ -147,7 +147,8 @@ size_t pack_weights(Model& m, int64_t rows_hint) {
     w->packed_bwd = p.bwd.get();
     for (auto& owner : {p.fwd, p.bwd})
       if (owner) m.owned.push_back(std::const_pointer_cast<PackedB>(owner));
-    if (p.fwd && p.bwd && w != &m.lm_head) release_pages(w->data, wtype_matrix_bytes(w->type, w->rows, w->cols));
+    const bool shared = w->data == m.embed.data;  // a tied head: the embedding lookups read it
+    if (p.fwd && p.bwd && !shared) release_pages(w->data, wtype_matrix_bytes(w->type, w->rows, w->cols));
   }
   return packed;
 }

@@ -36,9 +36,9 @@ void set_compute(Model& m, const std::string& compute);
 // True when some matrix of the model multiplies in bf16 (activations then keep bf16 copies).
 bool computes_bf16(const Model& m);
 
-// Blocked copies of the projections and the LM head for the matmul kernels (pack_weight in
-// kernels/cpu/linear.h), made once after the compute type is set, so no product repacks a
-// weight per call; rows_hint = rows of a micro-batch. The plain pages are then handed back to
+// Blocked copies of the f32 projections and LM head multiplied in f32, for the matmul kernels
+// (pack_weight in kernels/cpu/linear.h), made once after the compute type is set, so no product
+// repacks a weight per call; rows_hint = rows of a micro-batch. The plain pages are then handed back to
 // the OS (a mapped file pages them in again if a product ever needs them). Costs up to twice
 // the packed matrices' size, so it is skipped, returning 0, when that would exceed a quarter
 // of the machine's memory. Returns the bytes packed. set_compute() drops the copies.

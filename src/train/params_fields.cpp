@@ -160,8 +160,8 @@ std::vector<Field> advanced_fields() {
         " bf16 (AMX or AVX512-BF16), else f32",
         {"auto", "f32", "bf16"}),
       b("pack_weights", &P::pack_weights, "advanced",
-        "Keep the base matrices also in the blocked layouts the matmul kernels read (faster; up to twice their"
-        " memory, skipped when that would exceed a quarter of RAM)"),
+        "Keep f32 base matrices multiplied in f32 also in the blocked layouts the matmul kernels read (about 16%"
+        " faster; twice their memory, skipped when that would exceed a quarter of RAM)"),
       c("quantize", &P::quantize, "advanced",
         "QLoRA: store the frozen q/k/v/o/gate/up/down projections quantized (nf4 = 4-bit NormalFloat with double"
         " quantization; q8_0, q4_0, q4_k, q6_k = ggml blocks); embedding, LM head and norms stay as they are,"

@@ -21,8 +21,7 @@ void linear_forward(float* out, const float* inp, const WeightMatrix& W, const f
 void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int64_t N, bool accumulate = true,
                      const uint16_t* dout16 = nullptr);
 
-// Blocked copies of W for both products, in its compute type, for F32 and BF16 storage (F32
-// rounded to bf16 for bf16 compute; BF16 only for bf16 compute) when oneDNN reads a blocked
+// Blocked copies of an F32 W multiplied in f32, for both products, when oneDNN reads a blocked
 // layout for rows_hint rows; else null pointers (the plain path needs no copy).
 struct PackedWeight {
   std::shared_ptr<const PackedB> fwd, bwd;
