@@ -47,6 +47,17 @@ struct Fixture {
   }
 };
 
+// A valid adapter file (good), and the error that loading an edited copy of it (bad) gives.
+struct EditedAdapter {
+  Fixture fx{temp_dir("a")};
+  fs::path good = fx.dir / "a.gguf", bad = fx.dir / "bad.gguf";
+  EditedAdapter() { save_adapter_gguf(good, random_lora(fx.hf.cfg, false), fx.hf.cfg, ""); }
+  std::string load_error(const GgufEdit& e) const {
+    rewrite_gguf(good, bad, e);
+    return error_of([&] { load_adapter_gguf(bad, fx.hf.cfg); });
+  }
+};
+
 std::vector<float> tensor_f32(const GgufFile& f, const std::string& name) {
   const GgufTensor& t = f.tensor(name);
   EXPECT_EQ(t.type, GgmlType::F32) << name;
@@ -168,37 +179,32 @@ TEST(GgufAdapter, SameLogitsOnGgufBase) {
 }
 
 TEST(GgufAdapter, RefusesMismatches) {
-  Fixture fx(temp_dir("a"));
-  const fs::path good = fx.dir / "a.gguf", bad = fx.dir / "bad.gguf";
-  save_adapter_gguf(good, random_lora(fx.hf.cfg, false), fx.hf.cfg, "");
-  auto load_bad = [&](const GgufEdit& e) {
-    rewrite_gguf(good, bad, e);
-    return error_of([&] { load_adapter_gguf(bad, fx.hf.cfg); });
-  };
-  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("general.architecture", "qwen2"); }, nullptr}),
+  const EditedAdapter ea;
+  const Fixture& fx = ea.fx;
+  EXPECT_THAT(ea.load_error({[](GgufWriter& w) { w.set("general.architecture", "qwen2"); }, nullptr}),
               HasSubstr("the adapter is for architecture 'qwen2' but the base model is 'llama'"));
-  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("general.type", "model"); }, nullptr}),
+  EXPECT_THAT(ea.load_error({[](GgufWriter& w) { w.set("general.type", "model"); }, nullptr}),
               HasSubstr("general.type is 'model', expected 'adapter' (hint: this is a model; pass it as --model)"));
-  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("adapter.type", "control_vector"); }, nullptr}),
+  EXPECT_THAT(ea.load_error({[](GgufWriter& w) { w.set("adapter.type", "control_vector"); }, nullptr}),
               HasSubstr("adapter.type is 'control_vector', expected 'lora'"));
-  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.attention.head_count", uint32_t(8)); }, nullptr}),
+  EXPECT_THAT(ea.load_error({[](GgufWriter& w) { w.set("llama.attention.head_count", uint32_t(8)); }, nullptr}),
               HasSubstr("llama.attention.head_count is 8 but the base model has 4"));
-  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, auto&, auto&) {
-                          return n == "blk.1.ffn_up.weight.lora_b" ? std::string() : n;
-                        }}),
+  EXPECT_THAT(ea.load_error({nullptr, [](const std::string& n, auto&, auto&, auto&) {
+                                return n == "blk.1.ffn_up.weight.lora_b" ? std::string() : n;
+                              }}),
               HasSubstr("LoRA pair of 'blk.1.ffn_up.weight' lacks its lora_b tensor"));
-  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, auto&, auto&) {
-                          return n == "blk.0.attn_v.weight.lora_a" ? std::string("blk.0.attn_v.lora_a") : n;
-                        }}),
+  EXPECT_THAT(ea.load_error({nullptr, [](const std::string& n, auto&, auto&, auto&) {
+                                return n == "blk.0.attn_v.weight.lora_a" ? std::string("blk.0.attn_v.lora_a") : n;
+                              }}),
               HasSubstr("tensor 'blk.0.attn_v.lora_a' is not a LoRA weight tpro applies"));
-  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, auto&, auto&) {
-                          return n.rfind("blk.1.", 0) == 0 ? "blk.7." + n.substr(6) : n;
-                        }}),
+  EXPECT_THAT(ea.load_error({nullptr, [](const std::string& n, auto&, auto&, auto&) {
+                                return n.rfind("blk.1.", 0) == 0 ? "blk.7." + n.substr(6) : n;
+                              }}),
               HasSubstr("is for layer 7 but the base model has 2 layers (hint: maybe wrong base model?)"));
   // The same adapter on a base whose FFN is wider.
   LlamaConfig wide = fx.hf.cfg;
   wide.n_ff = 192;
-  EXPECT_THAT(error_of([&] { load_adapter_gguf(good, wide); }),
+  EXPECT_THAT(error_of([&] { load_adapter_gguf(ea.good, wide); }),
               HasSubstr("tensor 'blk.0.ffn_gate.weight' has incorrect shape: lora_a ne (64, 4), lora_b ne (4, 128), "
                         "expected (64, 4) and (4, 192)"));
   EXPECT_THAT(error_of([&] { load_adapter_gguf(fx.dir / "hf" / "model.safetensors", fx.hf.cfg); }),
@@ -238,31 +244,26 @@ TEST(GgufAdapter, SixteenBitTensorsReadBackWithinRounding) {
 }
 
 TEST(GgufAdapter, RefusesUndecodableAndEmptyFiles) {
-  Fixture fx(temp_dir("a"));
-  const fs::path good = fx.dir / "a.gguf", bad = fx.dir / "bad.gguf";
-  save_adapter_gguf(good, random_lora(fx.hf.cfg, false), fx.hf.cfg, "");
-  auto load_bad = [&](const GgufEdit& e) {
-    rewrite_gguf(good, bad, e);
-    return error_of([&] { load_adapter_gguf(bad, fx.hf.cfg); });
-  };
+  const EditedAdapter ea;
+  const Fixture& fx = ea.fx;
   // F64 is a ggml type the file format allows and tpro does not decode.
-  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, GgmlType& t, std::vector<uint8_t>& bytes) {
-                          if (n == "blk.0.attn_v.weight.lora_a") {
-                            t = GgmlType::F64;
-                            bytes.assign(64 * 4 * 8, 0);
-                          }
-                          return n;
-                        }}),
+  EXPECT_THAT(ea.load_error({nullptr, [](const std::string& n, auto&, GgmlType& t, std::vector<uint8_t>& bytes) {
+                                if (n == "blk.0.attn_v.weight.lora_a") {
+                                  t = GgmlType::F64;
+                                  bytes.assign(64 * 4 * 8, 0);
+                                }
+                                return n;
+                              }}),
               HasSubstr("bad.gguf: tensor 'blk.0.attn_v.weight.lora_a' has type F64 (supported: F32, F16, BF16, "));
   // Only a norm tensor (warned about and skipped, as llama.cpp does) is left.
-  EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, auto&, auto&) {
-                          return std::string(n == "blk.0.attn_q.weight.lora_a" ? "blk.0.attn_norm.weight" : "");
-                        }}),
+  EXPECT_THAT(ea.load_error({nullptr, [](const std::string& n, auto&, auto&, auto&) {
+                                return std::string(n == "blk.0.attn_q.weight.lora_a" ? "blk.0.attn_norm.weight" : "");
+                              }}),
               HasSubstr("bad.gguf: no LoRA tensors"));
   LoraWeights three_layers = random_lora(fx.hf.cfg, false);
   LlamaConfig deeper = fx.hf.cfg;
   deeper.n_layer = 3;
-  EXPECT_THAT(error_of([&] { save_adapter_gguf(bad, three_layers, deeper, ""); }),
+  EXPECT_THAT(error_of([&] { save_adapter_gguf(ea.bad, three_layers, deeper, ""); }),
               HasSubstr("bad.gguf: the adapter has 2 layers, the base model 3"));
 }
 
