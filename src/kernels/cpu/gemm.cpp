@@ -246,21 +246,21 @@ void gemm_bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float 
   sgemm(transA, transB, M, N, K, alpha, a, ac, b, bc, beta, C, ldc);
 }
 
+namespace {
+// Whether oneDNN runs kernels of (at least) the given ISA here.
+bool effective_isa_has(dnnl::cpu_isa want) {
+  const auto isa = uint32_t(dnnl::get_effective_cpu_isa()), w = uint32_t(want);
+  return (isa & w) == w;
+}
+}  // namespace
+
 bool cpu_avx512() {
-  static const bool avx512 = [] {
-    const auto isa = uint32_t(dnnl::get_effective_cpu_isa());
-    const auto core = uint32_t(dnnl::cpu_isa::avx512_core);
-    return (isa & core) == core;
-  }();
+  static const bool avx512 = effective_isa_has(dnnl::cpu_isa::avx512_core);
   return avx512;
 }
 
 bool cpu_native_bf16() {
-  static const bool native = [] {
-    const auto isa = uint32_t(dnnl::get_effective_cpu_isa());
-    const auto bf16 = uint32_t(dnnl::cpu_isa::avx512_core_bf16);
-    return (isa & bf16) == bf16;
-  }();
+  static const bool native = effective_isa_has(dnnl::cpu_isa::avx512_core_bf16);
   return native;
 }
 
