@@ -82,24 +82,24 @@ class Slicer {
     ++stats_.sentences_split;
     size_t b = s.begin;
     while (b < s.end) {
-      int64_t rest = count(b, s.end);
-      if (rest <= split_limit_) {
-        sents_.push_back({b, s.end, rest});
+      const std::vector<int32_t> rest = codec_.encode(std::string_view(doc_->text).substr(b, s.end - b));
+      if (int64_t(rest.size()) <= split_limit_) {
+        sents_.push_back({b, s.end, int64_t(rest.size())});
         break;
       }
-      size_t e = on_token_boundary(b, longest_fitting_prefix(b, s.end), s.end);
+      size_t e = on_token_boundary(b, longest_fitting_prefix(b, s.end), rest);
       sents_.push_back({b, e, count(b, e)});
       b = e;
     }
   }
 
   // The cut at or before `cut` (> b) where [b, cut) encodes exactly as the leading tokens of
-  // [b, e) do: the piece then holds whole tokens of the sentence's own encoding, no token is cut
-  // in two. Looks back a few characters (a token is rarely longer); keeps `cut` if none is.
-  size_t on_token_boundary(size_t b, size_t cut, size_t e) const {
+  // `full` (the encoding of the rest of the sentence from b) do: the piece then holds whole
+  // tokens of the sentence's own encoding, no token is cut in two. Looks back a few characters
+  // (a token is rarely longer); keeps `cut` if none is.
+  size_t on_token_boundary(size_t b, size_t cut, const std::vector<int32_t>& full) const {
     constexpr int kLookBack = 48;
-    const std::string_view t = std::string_view(doc_->text).substr(b, e - b);
-    const std::vector<int32_t> full = codec_.encode(t);
+    const std::string_view t = std::string_view(doc_->text).substr(b, cut - b);
     size_t c = cut - b;
     for (int tries = 0; c > 0 && tries < kLookBack; ++tries) {
       if (utf8_boundary(doc_->text, b + c)) {
