@@ -55,6 +55,14 @@ def cpu_name():
     return platform.processor()
 
 
+def torch_blas(env):
+    """The BLAS library Debian's torch loads (libtorch takes whatever libblas.so.3 points to)."""
+    probe = ("import torch\n"
+             "a = torch.ones(64, 64); (a @ a).sum()\n"
+             "print(sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower()}))")
+    return run(["/usr/bin/python3", "-c", probe], env=env).strip()
+
+
 def main():
     ap = argparse.ArgumentParser(description="tpro vs PyTorch LoRA training throughput")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -80,6 +88,12 @@ def main():
     torch_env["GLIBC_TUNABLES"] = "glibc.malloc.trim_threshold=17179869184:glibc.malloc.mmap_threshold=33554432"
     best_core = "SkylakeX" if "avx512f" in open("/proc/cpuinfo").read() else "Haswell"
     torch_envs = {"unset": torch_env, best_core: dict(torch_env, OPENBLAS_CORETYPE=best_core)}
+    # With Debian's reference BLAS (libblas3, what python3-torch gets when OpenBLAS is not
+    # installed) torch's f32 matmuls run ~40x slower than the anchor: no comparison then.
+    blas = torch_blas(torch_env)
+    if "openblas" not in blas:
+        sys.exit(f"torch does not load OpenBLAS (loaded: {blas}); the reference would be far slower than the "
+                 "issue's anchor. Install it: apt-get install libopenblas0-pthread")
     rows = []
     gemm_seen = {}
     for case in a.cases.split(","):

@@ -3,7 +3,9 @@
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-PKGS=(build-essential cmake ninja-build pkg-config python3 python3-torch python3-numpy
+# libopenblas0-pthread: the BLAS Debian's torch (the benchmark's reference) should run on;
+# without it libtorch takes the reference libblas3, ~40x slower, and bench/run.py refuses to run.
+PKGS=(build-essential cmake ninja-build pkg-config python3 python3-torch python3-numpy libopenblas0-pthread
       libdnnl-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libcli11-dev
       libpcre2-dev libcairo2-dev libgtest-dev libomp-dev chromium)
 missing=()
