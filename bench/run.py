@@ -57,10 +57,10 @@ def cpu_name():
 
 def torch_blas(env):
     """The BLAS library Debian's torch loads (libtorch takes whatever libblas.so.3 points to)."""
-    probe = ("import torch\n"
+    probe = ("import json, torch\n"
              "a = torch.ones(64, 64); (a @ a).sum()\n"
-             "print(sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower()}))")
-    return run(["/usr/bin/python3", "-c", probe], env=env).strip()
+             "print(json.dumps(sorted({l.split()[-1] for l in open('/proc/self/maps') if 'blas' in l.lower()})))")
+    return json.loads(run(["/usr/bin/python3", "-c", probe], env=env))
 
 
 def main():
@@ -91,8 +91,11 @@ def main():
     # With Debian's reference BLAS (libblas3, what python3-torch gets when OpenBLAS is not
     # installed) torch's f32 matmuls run ~40x slower than the anchor: no comparison then.
     blas = torch_blas(torch_env)
-    if "openblas" not in blas:
-        sys.exit(f"torch does not load OpenBLAS (loaded: {blas}); the reference would be far slower than the "
+    # libblas.so.3 is the library torch's symbols bind to: it must be OpenBLAS's (LAPACK may map
+    # OpenBLAS beside a reference libblas.so.3).
+    libblas = [p for p in blas if os.path.basename(p).startswith("libblas.so")]
+    if not any("openblas" in p for p in blas) or any("openblas" not in p for p in libblas):
+        sys.exit(f"torch's BLAS is not OpenBLAS (mapped: {', '.join(blas)}); the reference would be far slower than the "
                  "issue's anchor. Install it: apt-get install libopenblas0-pthread")
     rows = []
     gemm_seen = {}
