@@ -7,27 +7,16 @@
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
+#include "best_of.h"
+
 extern "C" char* openblas_get_corename();
 
 namespace {
-
-template <typename F>
-double best_of(F f) {
-  double best = 1e9;
-  for (int r = 0; r < 9; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
 
 // C (M,N) = A (M,K)·Bᵀ with B stored (N,K), through a matmul primitive of the given type.
 double matmul_seconds(dnnl::engine& eng, dnnl::stream& st, int M, int N, int K, dnnl::memory::data_type dt,

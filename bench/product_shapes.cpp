@@ -3,28 +3,20 @@
 // (q/k/v as one 960-column product, gate/up as one 3072-column product), and the rank-16 LoRA
 // products with f32 and with bf16 operands. Values are constants: only the time matters.
 // Run: bench/product_shapes.sh
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <vector>
 
+#include "best_of.h"
 #include "kernels/cpu/gemm.h"
 
 using namespace tpro;
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
 template <typename F>
 void time_it(const char* name, double flops, F f) {
   for (int i = 0; i < 3; ++i) f();
-  double best = 1e9;
-  for (int r = 0; r < 5; ++r) {
-    const double t0 = now();
-    for (int i = 0; i < 10; ++i) f();
-    best = std::min(best, (now() - t0) / 10);
-  }
+  const double best = best_of(f, 5, 10);
   std::printf("%-44s %9.1f us %8.1f GFLOP/s\n", name, best * 1e6, flops / best * 1e-9);
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "best_of.h"
 #include "core/error.h"
 #include "kernels/cpu/gemm.h"
 #include "model/base_weights.h"
@@ -51,16 +52,13 @@ double gemm_gflops(bool bf16) {
   std::vector<uint16_t> A16(A.size()), B16(B.size());
   convert_f32_to_bf16(A.data(), A16.data(), int64_t(A.size()));
   convert_f32_to_bf16(B.data(), B16.data(), int64_t(B.size()));
-  double best = 1e9;
-  for (int r = 0; r < 9; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
+  const double best = best_of([&] {
     if (bf16) {
       gemm_bf16(false, true, M, N, K, 1.0f, A16.data(), K, B16.data(), K, 0.0f, C.data(), N);
     } else {
       sgemm(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, C.data(), N);
     }
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
+  });
   return 2.0 * M * N * K / best / 1e9;
 }
 
