@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "core/error.h"
@@ -44,7 +45,7 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   json j;
   try {
     j = json::parse(read_file(sp));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for "1e400"
     fail(sp.string(), ": not valid JSON: ", e.what());
   }
   LoraWeights loaded = load_adapter(dir, model);
@@ -60,11 +61,23 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
     fail(dir.string(), "/optimizer.safetensors: moments have ", m.numel(), " elements, the adapter has ", n);
   std::copy(m.f32(), m.f32() + n, lw.m.begin());
   std::copy(v.f32(), v.f32() + n, lw.v.begin());
+  // Typed reads: nlohmann's value() throws type_error on another type, and converting a huge
+  // double to int64 is undefined behaviour (inputs fuzz/fuzz_checkpoint makes).
+  if (!j.is_object()) fail(sp.string(), ": expected a JSON object, got ", j.type_name());
+  auto number = [&](const char* key) {
+    auto it = j.find(key);
+    if (it == j.end()) return 0.0;
+    if (!it->is_number()) fail(sp.string(), ": '", key, "' must be a number, got ", it->type_name());
+    return it->get<double>();
+  };
   TrainerState st;
-  st.step = j.value("step", int64_t(0));
-  st.epoch = j.value("epoch", 0.0);
-  st.loss = j.value("loss", 0.0);
-  st.loss_threshold = j.value("loss_threshold", 0.0);
+  const double step = number("step");
+  if (!(step >= 0 && step <= 9.0e15 && step == std::floor(step)))
+    fail(sp.string(), ": 'step' must be a whole number >= 0, got ", step);
+  st.step = int64_t(step);
+  st.epoch = number("epoch");
+  st.loss = number("loss");
+  st.loss_threshold = number("loss_threshold");
   st.batcher = j.value("batcher", json());
   st.extra = j.value("extra", json::object());
   if (log && fs::exists(dir / "training_graph.json")) *log = RunLog::load(dir);
