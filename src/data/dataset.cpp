@@ -70,6 +70,7 @@ std::vector<Block> row_blocks(const std::string& path, const TokenCodec& codec, 
   std::vector<Block> out;
   for (size_t i = 0; i < rows.rows.size(); ++i) {
     const JsonRow& row = rows.rows[i];
+    check_cancel(opt.cancel, "building row ", i + 1, " of ", path);
     Block b;
     if (!opt.format.empty()) {
       b = text_block(format.render(row.value, row.where), after, codec, sp);

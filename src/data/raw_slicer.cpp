@@ -245,6 +245,7 @@ std::vector<Block> slice_raw_text(const std::vector<TextDoc>& docs, const TokenC
   Slicer slicer(codec, opt, stats);
   std::vector<Block> out;
   for (size_t d = 0; d < docs.size(); ++d) {
+    check_cancel(opt.cancel, "slicing ", docs[d].path);
     ++stats.files;
     bool blank = std::all_of(docs[d].text.begin(), docs[d].text.end(), is_space);
     if (blank) ++stats.empty_files;

@@ -6,8 +6,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <optional>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/cpu/gemm.h"
@@ -77,11 +80,15 @@ WeightMatrix& proj_weight(LayerWeights& L, Proj p) {
   return *all[int(p)];
 }
 
+const WeightMatrix& proj_weight(const LayerWeights& L, Proj p) { return proj_weight(const_cast<LayerWeights&>(L), p); }
+
 namespace {
 
-void store_matrices(Model& m, const std::optional<WType>& quant, const std::optional<WType>& dtype) {
+void store_matrices(Model& m, const std::optional<WType>& quant, const std::optional<WType>& dtype,
+                    const CancelFlag* cancel) {
   if (!quant && !dtype) return;
   for (int64_t l = 0; l < m.cfg.n_layer; ++l) {
+    check_cancel(cancel, "converting the base weights (layer ", l, " of ", m.cfg.n_layer, ")");
     for (int i = 0; i < kNumProj; ++i) {
       WeightMatrix& w = proj_weight(m.layers[size_t(l)], Proj(i));
       if (!is_plain(w.type)) continue;
@@ -103,7 +110,7 @@ void store_matrices(Model& m, const std::optional<WType>& quant, const std::opti
 
 void apply_base_options(Model& m, const BaseWeightOptions& o) {
   const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
-  store_matrices(m, quant, dtype);
+  store_matrices(m, quant, dtype, o.cancel);
   set_compute(m, o.compute);
 }
 
@@ -181,6 +188,45 @@ std::string describe_base_memory(const BaseMemory& b) {
   }
   out += cat(out.empty() ? "" : ", ", "f32 vectors ", human(b.vectors), ": ", human(b.total()), " in all");
   return out;
+}
+
+namespace {
+bool finite_all(const float* v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
+}
+
+bool matrix_finite(const WeightMatrix& w) {
+  if (!w.data) return true;
+  constexpr int64_t kRows = 64;
+  std::vector<float> buf(size_t(kRows * w.cols));
+  for (int64_t r = 0; r < w.rows; r += kRows) {
+    const int64_t n = std::min(kRows, w.rows - r);
+    dequantize_rows(w, r, n, buf.data());
+    if (!finite_all(buf.data(), size_t(n * w.cols))) return false;
+  }
+  return true;
+}
+}  // namespace
+
+std::string first_non_finite_weight(const Model& m) {
+  if (!matrix_finite(m.embed)) return "model.embed_tokens.weight";
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const LayerWeights& L = m.layers[l];
+    const std::string p = layer_prefix(int64_t(l));
+    if (!finite_all(L.ln1.data(), L.ln1.size())) return p + "input_layernorm.weight";
+    if (!finite_all(L.ln2.data(), L.ln2.size())) return p + "post_attention_layernorm.weight";
+    for (int i = 0; i < kNumProj; ++i) {
+      const Proj pr = Proj(i);
+      if (!matrix_finite(proj_weight(L, pr))) return p + proj_module(pr) + ".weight";
+    }
+    for (const auto* b : {&L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown})
+      if (!finite_all(b->data(), b->size())) return p + "(a projection bias)";
+  }
+  if (!finite_all(m.norm.data(), m.norm.size())) return "model.norm.weight";
+  if (m.lm_head.data != m.embed.data && !matrix_finite(m.lm_head)) return "lm_head.weight";
+  return "";
 }
 
 }  // namespace tpro

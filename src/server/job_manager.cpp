@@ -186,7 +186,7 @@ void JobManager::run_training_job(TrainParams p) {
   RunControl& ctl = *ctl_;  // not replaced while this job is active
   try {
     TrainSummary s = run_training(p, ctl, [this](const TrainEvent& e) { on_train_event(e); });
-    const bool stopped = s.stop_reason == "stop requested";
+    const bool stopped = s.stopped;
     finish(stopped ? "stopped" : "finished", "",  // the trainer's Done message said it
            {{"stop_reason", s.stop_reason},
             {"result", {{"adapter", s.adapter_dir.string()}, {"steps", s.steps}, {"final_loss", s.final_loss}}}});
