@@ -7,6 +7,7 @@
 #include "model/gguf_adapter.h"
 #include "model/generate.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tpro::cli {
@@ -17,29 +18,6 @@ struct GenArgs {
   bool chat = false;
   int64_t max_context = 0;
   SamplingParams sp;
-};
-
-// Prints decoded text as it grows, holding back an incomplete UTF-8 tail.
-class Streamer {
- public:
-  explicit Streamer(const Tokenizer& t) : tok_(t) {}
-  void push(int32_t id) {
-    static const std::string kReplacement = "\xEF\xBF\xBD";  // what decode gives a partial UTF-8 tail
-    ids_.push_back(id);
-    const std::string s = tok_.decode(ids_, true);
-    size_t keep = s.size();
-    while (keep >= printed_ + 3 && s.compare(keep - 3, 3, kReplacement) == 0) keep -= 3;
-    if (keep > printed_) {
-      std::fwrite(s.data() + printed_, 1, keep - printed_, stdout);
-      std::fflush(stdout);
-      printed_ = keep;
-    }
-  }
-
- private:
-  const Tokenizer& tok_;
-  std::vector<int32_t> ids_;
-  size_t printed_ = 0;
 };
 
 int run(const GenArgs& a) {
@@ -68,9 +46,13 @@ int run(const GenArgs& a) {
   const int64_t ctx = a.max_context > 0 ? a.max_context : int64_t(prompt.size()) + sp.max_new_tokens;
   Generator g(m, lp, ctx);
   std::fwrite(text.data(), 1, text.size(), stdout);
-  Streamer out(tok);
+  StreamDecoder out(tok, prompt);  // in context: keeps the space before the first new word
   g.generate(prompt, sp, [&](int32_t id) {
-    if (id != tok.eos_id()) out.push(id);
+    if (id != tok.eos_id()) {
+      const std::string piece = out.push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
     return true;
   });
   std::fputc('\n', stdout);
