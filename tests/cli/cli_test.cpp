@@ -274,6 +274,9 @@ TEST(Cli, ConvertPeftToGgufAndBackKeepsTheTensors) {
   EXPECT_TRUE(tpro::read_file(back / "adapter_model.safetensors") ==
               tpro::read_file(lora / "adapter_model.safetensors"));
   EXPECT_EQ(tpro::read_file(back / "adapter_config.json"), tpro::read_file(lora / "adapter_config.json"));
+  // perplexity takes either form of --lora, as generate and merge do.
+  EXPECT_NEAR(mean_nll("--model " + (demo_dir() / "model").string() + " --lora " + gguf.string()),
+              mean_nll("--model " + (demo_dir() / "model").string() + " --lora " + lora.string()), 1e-6);
   // GGUF -> PEFT needs a folder, not a .gguf name.
   r = run("convert --from " + gguf.string() + " --to " + (demo_dir() / "x.gguf").string());
   EXPECT_EQ(r.code, 1);
