@@ -135,6 +135,32 @@ TEST(WithTokenizer, LongSentenceSplitsAtItsOwnTokenBoundaries) {
   EXPECT_EQ(joined, tok.encode(text, false));
 }
 
+TEST(WithTokenizer, MultiMegabyteLineIsSlicedAtItsOwnTokenBoundaries) {
+  // A 3 MB line with no sentence end through Llama 3's tokenizer (the quadratic slicer took
+  // about 150 s a megabyte): every piece still ends between two tokens of the line's encoding.
+  Tokenizer tok;
+  if (!npm_tokenizer("tokenizer-llama3", tok)) return;
+  std::string text;
+  const char* words[] = {"internationalization", "tokenizers", "merge", "byte", "pairs", "quickly", "😀", "naïve"};
+  for (size_t i = 0; text.size() < (3u << 20); ++i) text += std::string(i ? " " : "") + words[(i * 7) % 8];
+  ScratchDir dir;
+  DataOptions o;
+  o.raw_text_file = dir.file("long.txt", text).string();
+  o.cutoff_len = 256;
+  o.precize_slicing_overlap = false;
+  Dataset ds = build_dataset(o, tok);
+  EXPECT_EQ(ds.stats.sentences_split, 1);
+  std::vector<int32_t> joined;
+  for (const Block& b : ds.train) {
+    ASSERT_LE(int64_t(b.tokens.size()), o.cutoff_len);
+    std::string piece = text.substr(size_t(b.begin), size_t(b.end - b.begin));
+    if (b.begin > 0 && text[size_t(b.begin) - 1] == ' ') piece = " " + piece;
+    const auto ids = tok.encode(piece, false);
+    joined.insert(joined.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(joined, tok.encode(text, false));
+}
+
 TEST(WithTokenizer, Llama2FormattedTrainOnlyAfter) {
   Tokenizer tok;
   ASSERT_TRUE(npm_tokenizer("tokenizer-llama2", tok));
