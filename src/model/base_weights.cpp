@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -84,19 +85,40 @@ const WeightMatrix& proj_weight(const LayerWeights& L, Proj p) { return proj_wei
 
 namespace {
 
-void store_matrices(Model& m, const std::optional<WType>& quant, const std::optional<WType>& dtype,
-                    const CancelFlag* cancel) {
-  if (!quant && !dtype) return;
+// Projections whose columns do not fill whole blocks of `quant` keep their plain type (or
+// `dtype`), as bitsandbytes quantizes any shape and refusing the model would be worse; they are
+// listed in the returned note.
+std::string store_matrices(Model& m, const std::optional<WType>& quant, const std::optional<WType>& dtype,
+                           const CancelFlag* cancel) {
+  if (!quant && !dtype) return "";
+  std::map<std::string, int64_t> ragged;  // projection name -> its columns
+  int64_t n_ragged = 0, n_quant = 0;
   for (int64_t l = 0; l < m.cfg.n_layer; ++l) {
     check_cancel(cancel, "converting the base weights (layer ", l, " of ", m.cfg.n_layer, ")");
     for (int i = 0; i < kNumProj; ++i) {
       WeightMatrix& w = proj_weight(m.layers[size_t(l)], Proj(i));
       if (!is_plain(w.type)) continue;
-      const std::optional<WType> to = quant ? quant : dtype;
+      std::optional<WType> to = quant ? quant : dtype;
+      if (quant) {
+        ++n_quant;
+        if (w.cols % wtype_block(*quant) != 0) {
+          ragged[proj_name(Proj(i))] = w.cols;
+          ++n_ragged;
+          to = dtype;
+        }
+      }
       if (to) store_as(m, w, *to, cat("layer ", l, " ", proj_name(Proj(i)), " (", w.rows, ", ", w.cols, ")"));
     }
   }
-  if (!dtype) return;
+  std::string note;
+  if (n_ragged > 0) {
+    std::string which;
+    for (const auto& [name, cols] : ragged) which += cat(which.empty() ? "" : ", ", name, " (", cols, " columns)");
+    note = cat("warning: ", n_ragged, " of ", n_quant, " projection matrices are kept unquantized: their columns are not a ",
+               "multiple of the ", wtype_name(*quant), " block of ", wtype_block(*quant), ": ", which,
+               wtype_block(*quant) > 32 ? " (hint: q8_0 and q4_0 have blocks of 32)" : "");
+  }
+  if (!dtype) return note;
   const bool tied = m.lm_head.data == m.embed.data;
   if (is_plain(m.embed.type)) store_as(m, m.embed, *dtype, "the token embedding");
   if (tied) {
@@ -104,14 +126,16 @@ void store_matrices(Model& m, const std::optional<WType>& quant, const std::opti
   } else if (is_plain(m.lm_head.type)) {
     store_as(m, m.lm_head, *dtype, "the LM head");
   }
+  return note;
 }
 
 }  // namespace
 
-void apply_base_options(Model& m, const BaseWeightOptions& o) {
+std::string apply_base_options(Model& m, const BaseWeightOptions& o) {
   const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
-  store_matrices(m, quant, dtype, o.cancel);
+  const std::string note = store_matrices(m, quant, dtype, o.cancel);
   set_compute(m, o.compute);
+  return note;
 }
 
 void set_compute(Model& m, const std::string& compute) {

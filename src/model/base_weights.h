@@ -30,9 +30,10 @@ struct BaseWeightOptions {
 };
 
 // Replaces the model's matrices in place and sets how each is multiplied (new storage kept in m.owned; the pages of the file
-// they came from are handed back to the OS as each one is done). Throws on an unknown option
-// or a matrix whose columns do not fit the quantization block (naming layer and projection).
-void apply_base_options(Model& m, const BaseWeightOptions& o);
+// they came from are handed back to the OS as each one is done). Throws on an unknown option.
+// A projection whose columns are not a multiple of the quantization block keeps its plain type
+// (or `dtype`); the returned warning lists them ("" when there is none), for the caller to show.
+std::string apply_base_options(Model& m, const BaseWeightOptions& o);
 // Only the multiplication precision (BaseWeightOptions::compute), for tools that keep the
 // storage as loaded (perplexity, generation).
 void set_compute(Model& m, const std::string& compute);

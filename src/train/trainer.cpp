@@ -187,7 +187,9 @@ struct Run {
     say(cat("loading model ", p.model));
     model = load_model(p.model);
     check_cancel(ctl.stop_flag(), "loading the model");
-    apply_base_options(model, {p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()});
+    if (const std::string note = apply_base_options(model, {p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()});
+        !note.empty())
+      say(note);
     say(cat("base weights held as ", describe_base_memory(base_memory(model))));
     tok = Tokenizer::load(p.model);
     if (tok.vocab_size() > model.cfg.vocab_size)
