@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/builtin_templates.h"
 #include "data/format_file.h"
 #include "data/json_rows.h"
 #include "data/raw_slicer.h"
@@ -81,7 +82,8 @@ std::vector<Block> row_blocks(const std::string& path, const TokenCodec& codec, 
              "{\"instruction\", \"output\"} need a format file)");
       if (!chat)
         fail(row.where, ": chat rows need a chat template, and the tokenizer has none (hint: set "
-             "chat_template_file, or use a format file)");
+             "chat_template_file to a .jinja file or a built-in template (", builtin_chat_template_names(),
+             "), or use a format file)");
       b = chat_block(parse_chat_row(row.value, row.where), chat, codec, sp, opt.train_on_inputs, row.where);
     }
     b.source = BlockSource::kDataset;

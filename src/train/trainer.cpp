@@ -34,6 +34,7 @@ DataOptions data_options_from(const TrainParams& p) {
   o.dataset = !p.dataset.empty() ? p.dataset : p.jsonl_dataset;
   o.format = p.dataset.empty() ? std::string() : p.format;
   o.eval_dataset = !p.eval_dataset.empty() ? p.eval_dataset : p.jsonl_eval_dataset;
+  o.chat_template_file = p.chat_template_file;
   o.eval_split = p.eval_split_percent;
   o.hybrid_training = p.hybrid_training;
   o.hybrid_text_ratio = p.hybrid_text_ratio;

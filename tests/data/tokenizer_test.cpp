@@ -202,3 +202,42 @@ TEST(WithTokenizer, ChatRowsWithoutATemplate) {
   o.chat_template_file = (dir.path() / "missing.jinja").string();
   EXPECT_NE(error_of([&] { build_dataset(o, tok); }).find("chat_template_file not found"), std::string::npos);
 }
+
+// The built-in templates by name, for base models: the text each renders, and only the
+// assistant's reply (with its end) trained.
+TEST(WithTokenizer, BuiltinChatTemplates) {
+  Tokenizer tok = byte_tokenizer();
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("c.jsonl", R"({"messages": [{"role": "system", "content": "Be brief."}, )"
+                                  R"({"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Yo."}]})"
+                                  "\n").string();
+  const std::string eos = tok.eos_token();
+  struct Case {
+    std::string name, text, trained;  // trained: the reply after the generation prompt, with its end
+  };
+  const std::vector<Case> cases = {
+      {"chatml",
+       "<|bos|><|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi?<|im_end|>\n<|im_start|>assistant\n"
+       "Yo.<|im_end|>\n",
+       "Yo.<|im_end|>\n"},
+      {"Alpaca", "<|bos|>Be brief.\n\n### Instruction:\nHi?\n\n### Response:\nYo." + eos + "\n\n", "Yo." + eos + "\n\n"},
+      {"llama-2", "<|bos|>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi? [/INST] Yo. " + eos, " Yo. " + eos},
+      {"vicuna", "<|bos|>Be brief.\n\nUSER: Hi?\nASSISTANT: Yo." + eos + "\n", " Yo." + eos + "\n"},
+  };
+  for (const Case& c : cases) {
+    o.chat_template_file = c.name;
+    Dataset ds = build_dataset(o, tok);
+    ASSERT_EQ(ds.train.size(), 1u) << c.name;
+    EXPECT_EQ(tok.decode(ds.train[0].tokens), c.text) << c.name;
+    std::string trained;
+    for (size_t i = 0; i < ds.train[0].tokens.size(); ++i)
+      if (ds.train[0].mask[i]) trained += tok.decode(std::vector<int32_t>{ds.train[0].tokens[i]});
+    EXPECT_EQ(trained, c.trained) << c.name;
+  }
+  o.chat_template_file = "chatml2";
+  EXPECT_NE(error_of([&] { build_dataset(o, tok); })
+                .find("chat_template_file not found: chatml2 (hint: a .jinja file, or one of the built-in templates: "
+                      "chatml, alpaca, llama-2, vicuna)"),
+            std::string::npos);
+}
