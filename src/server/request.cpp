@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "data/builtin_templates.h"
 #include "io/hf_config.h"
 #include "server/api_error.h"
 
@@ -67,6 +68,9 @@ void sandbox_paths(const json& body, const PathSandbox& sb, TrainParams& p) {
                              DataField{&TrainParams::jsonl_dataset, "jsonl_dataset", false},
                              DataField{&TrainParams::jsonl_eval_dataset, "jsonl_eval_dataset", false}})
     if (!(p.*d.member).empty()) p.*d.member = data_file(sb, p.*d.member, d.name, d.folder_ok).string();
+  // A template file is data too; a built-in template's name is no path.
+  if (!p.chat_template_file.empty() && !builtin_chat_template(p.chat_template_file))
+    p.chat_template_file = data_file(sb, p.chat_template_file, "chat_template_file", false).string();
   // output_dir only counts when the request names it: a copied or default value means --loras.
   const auto od = body.find("output_dir");
   if (od != body.end() && od->is_string() && !od->get<std::string>().empty())

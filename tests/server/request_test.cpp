@@ -175,3 +175,21 @@ TEST(Request, FieldInMessage) {
   EXPECT_EQ(field_in_message("jsonl_eval_dataset is set but jsonl_dataset is not"), "jsonl_eval_dataset");
   EXPECT_EQ(field_in_message("something else entirely"), "");
 }
+
+// chat_template_file is a built-in template's name as given, or a file inside the data folder;
+// a path outside it is refused naming the field.
+TEST(Request, ChatTemplateFileIsABuiltinOrInsideTheDataFolder) {
+  Fixture f;
+  const PathSandbox sb = f.sb();
+  json b = minimal();
+  b["chat_template_file"] = "chatml";
+  EXPECT_EQ(train_params_from_request(b, sb).chat_template_file, "chatml");
+  write_file_atomic(f.dir / "data" / "t.jinja", "{{ messages[0]['content'] }}");
+  b["chat_template_file"] = "t.jinja";
+  EXPECT_EQ(train_params_from_request(b, sb).chat_template_file, fs::canonical(f.dir / "data" / "t.jinja").string());
+  b["chat_template_file"] = "/etc/passwd";
+  const auto [field, msg] = api_error_of([&] { train_params_from_request(b, sb); });
+  EXPECT_EQ(field, "chat_template_file");
+  b["chat_template_file"] = "../models/tiny/config.json";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }).first, "chat_template_file");
+}
