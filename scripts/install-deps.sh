@@ -7,7 +7,8 @@ SUDO=""
 # without it libtorch takes the reference libblas3, ~40x slower, and bench/run.py refuses to run.
 PKGS=(build-essential cmake ninja-build pkg-config python3 python3-torch python3-numpy libopenblas0-pthread
       libdnnl-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libcli11-dev
-      libpcre2-dev libcairo2-dev libgtest-dev libomp-dev chromium)
+      libpcre2-dev libcairo2-dev libgtest-dev libomp-dev chromium
+      clang libclang-rt-14-dev)  # the fuzz harnesses (scripts/fuzz.sh): clang++ and libFuzzer's runtime
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -82,7 +82,7 @@ bool read_bool(GgufReader& r, const std::string& key) {
 template <typename T>
 std::vector<T> read_pod_array(GgufReader& r, uint64_t n) {  // n already checked against the file
   std::vector<T> v(static_cast<size_t>(n));
-  std::memcpy(v.data(), r.ptr(), size_t(n) * sizeof(T));
+  if (n > 0) std::memcpy(v.data(), r.ptr(), size_t(n) * sizeof(T));  // an empty vector's data() may be null
   r.pos += size_t(n) * sizeof(T);
   return v;
 }

@@ -30,7 +30,7 @@ AdapterConfig parse_adapter_config(const std::string& text, const std::string& o
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for "1e400"
     fail(origin, ": not valid JSON: ", e.what());
   }
   if (!j.is_object()) fail(origin, ": not a JSON object");

@@ -63,7 +63,7 @@ SafeTensorsFile::SafeTensorsFile(const fs::path& path) : file_(path) {
   json header;
   try {
     header = json::parse(file_.data() + 8, file_.data() + data_start_);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for "1e400"
     fail(where, ": header is not valid JSON: ", e.what());
   }
   if (!header.is_object()) fail(where, ": header is not a JSON object");
@@ -125,7 +125,7 @@ TensorSource TensorSource::open_dir(const fs::path& dir) {
     json j;
     try {
       j = json::parse(read_file(index));
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for "1e400"
       fail(index.string(), ": not valid JSON: ", e.what());
     }
     if (!j.contains("weight_map") || !j["weight_map"].is_object()) fail(index.string(), ": missing \"weight_map\"");

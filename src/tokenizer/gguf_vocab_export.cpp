@@ -29,7 +29,7 @@ const char* const kProbeTexts[] = {
     "Hello world! It's 2024; they'll say I'm 'fine' -- OK?",
     "  leading spaces,\ttabs\t\tand\n\nnewlines \n  \n end   ",
     "Numbers 1 12 123 1234 12345 3.14159 0x1F 1,000,000",
-    "na\xC3\xAFve caf\xC3\xA9 \xC3\x9Cn\xC3\xAF\xC3\xA7\xC3\xB6d\xC3\xA9 \xE6\x9D\xB1\xE4\xBA\xAC\xE3\x82\xBF\xE3\x83"
+    "na\xC3\xAFve caf\xC3\xA9 \xC3\x9Cn\xC3\xAF\xC3\xA7\xC3\xB6" "d\xC3\xA9 \xE6\x9D\xB1\xE4\xBA\xAC\xE3\x82\xBF\xE3\x83"
     "\xAF\xE3\x83\xBC \xEC\x95\x88\xEB\x85\x95 \xF0\x9F\x99\x82\xF0\x9F\x9A\x80",
     "for (int i = 0; i < n; ++i) { x[i] += y[i] * 2; }  // ABCdef123GHI",
     "THEY'RE WE'VE you'd SHE'LL __init__ self.x_y == None",

@@ -240,6 +240,8 @@ Json parse_json(std::string_view text, const std::string& origin) {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {
     syntax_error(text, origin, e.byte, e.what());
+  } catch (const Json::out_of_range& e) {  // a number beyond double, "1e400": no position given
+    tpro::fail(origin, ": invalid JSON: ", e.what());
   }
 }
 

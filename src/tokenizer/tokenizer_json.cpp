@@ -40,7 +40,9 @@ void parse_merges(const BulkLists& bulk, const JsonAt& at, Pipeline& p) {
   std::string merged;
   m.reserve_merges(bulk.merges.size());
   for (size_t i = 0; i < bulk.merges.size(); ++i) {
-    const auto& [a, b] = bulk.merges[i];
+    // Named references, not a structured binding: clang before 16 cannot capture those (fuzz build).
+    const std::string& a = bulk.merges[i].first;
+    const std::string& b = bulk.merges[i].second;
     auto ia = m.vocab.find(a), ib = m.vocab.find(b);
     auto bad = [&](const std::string& what) { at.at(i).fail("merge '" + a + " " + b + "' " + what); };
     if (ia == m.vocab.end()) bad("names unknown token '" + a + "'");

@@ -1,9 +1,10 @@
 // Checkpoint save/load; see checkpoint.h.
 #include "train/checkpoint.h"
 
-#include <algorithm>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "core/error.h"
@@ -63,6 +64,8 @@ std::string checkpoint_incomplete(const fs::path& dir) {
   if (!m.is_object() || !m.contains("files") || !m["files"].is_object())
     return cat(kCheckpointManifest, " has no \"files\" object");
   for (const auto& [name, size] : m["files"].items()) {
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+      return cat(kCheckpointManifest, " names '", name, "', which is not a file of the checkpoint");
     if (!size.is_number_unsigned()) return cat(kCheckpointManifest, ": size of ", name, " is not a number");
     const uintmax_t got = fs::file_size(dir / name, ec);
     if (ec) return cat(name, " is missing");
@@ -77,7 +80,7 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   json j;
   try {
     j = json::parse(read_file(sp));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for "1e400"
     fail(sp.string(), ": not valid JSON: ", e.what());
   }
   if (const std::string why = checkpoint_incomplete(dir); !why.empty())
@@ -96,11 +99,23 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
     fail(dir.string(), "/optimizer.safetensors: moments have ", m.numel(), " elements, the adapter has ", n);
   std::copy(m.f32(), m.f32() + n, lw.m.begin());
   std::copy(v.f32(), v.f32() + n, lw.v.begin());
+  // Typed reads: nlohmann's value() throws type_error on another type, and converting a huge
+  // double to int64 is undefined behaviour (inputs fuzz/fuzz_checkpoint makes).
+  if (!j.is_object()) fail(sp.string(), ": expected a JSON object, got ", j.type_name());
+  auto number = [&](const char* key) {
+    auto it = j.find(key);
+    if (it == j.end()) return 0.0;
+    if (!it->is_number()) fail(sp.string(), ": '", key, "' must be a number, got ", it->type_name());
+    return it->get<double>();
+  };
   TrainerState st;
-  st.step = j.value("step", int64_t(0));
-  st.epoch = j.value("epoch", 0.0);
-  st.loss = j.value("loss", 0.0);
-  st.loss_threshold = j.value("loss_threshold", 0.0);
+  const double step = number("step");
+  if (!(step >= 0 && step <= 9.0e15 && step == std::floor(step)))
+    fail(sp.string(), ": 'step' must be a whole number >= 0, got ", step);
+  st.step = int64_t(step);
+  st.epoch = number("epoch");
+  st.loss = number("loss");
+  st.loss_threshold = number("loss_threshold");
   st.batcher = j.value("batcher", json());
   st.extra = j.value("extra", json::object());
   if (log && fs::exists(dir / "training_graph.json")) *log = RunLog::load(dir);

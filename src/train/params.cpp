@@ -56,7 +56,9 @@ std::string expectation(const Field& f) {
 }
 
 [[noreturn]] void bad_value(const Field& f, const json& v, std::string_view where, const std::string& extra = "") {
-  fail(prefix(where), f.name, " expects ", expectation(f), ", got ", v.dump(), extra);
+  // replace: a YAML scalar may hold invalid UTF-8, which dump() would throw on.
+  fail(prefix(where), f.name, " expects ", expectation(f), ", got ", v.dump(-1, ' ', false, json::error_handler_t::replace),
+       extra);
 }
 
 bool parse_int_text(const std::string& s, int64_t* out) {
@@ -367,6 +369,8 @@ std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainPara
     j = json::parse(read_file(file));
   } catch (const json::parse_error& e) {
     fail(file.string(), ": invalid JSON at byte ", e.byte, " (", e.what(), ")");
+  } catch (const json::out_of_range& e) {  // a number beyond double, "1e400"
+    fail(file.string(), ": invalid JSON (", e.what(), ")");
   }
   if (!j.is_object()) fail(file.string(), ": expected a JSON object, got ", j.type_name());
   static const std::set<std::string> kNeverCopied = {"lora_name", "always_override", "copy_params_from",

@@ -116,11 +116,13 @@ ControlPoll ControlFileWatcher::poll(RunControl& ctl) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for "1e400" (no byte)
+    const auto* pe = dynamic_cast<const json::parse_error*>(&e);
     fs::path bad = file_;
     bad += ".bad";
     fs::rename(claimed, bad, ec);
-    out.errors.push_back(cat(file_.string(), ": invalid JSON at byte ", e.byte, ", kept as ", bad.filename().string(),
+    out.errors.push_back(cat(file_.string(), ": invalid JSON ", pe ? cat("at byte ", pe->byte) : cat("(", e.what(), ")"),
+                             ", kept as ", bad.filename().string(),
                              " (hint: write the command to another file, then rename it to ",
                              file_.filename().string(), ")"));
     return out;

@@ -136,6 +136,8 @@ RunLog RunLog::load(const fs::path& dir) {
     j = json::parse(read_file(file));
   } catch (const json::parse_error& e) {
     fail(file.string(), ": invalid JSON at byte ", e.byte, " (", e.what(), ")");
+  } catch (const json::out_of_range& e) {  // a number beyond double, "1e400"
+    fail(file.string(), ": invalid JSON (", e.what(), ")");
   }
   return from_graph_json(j, file.string());
 }

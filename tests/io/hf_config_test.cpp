@@ -93,3 +93,9 @@ TEST(HfConfig, Refusals) {
   rs.insert(rs.size() - 1, R"(,"rope_scaling":{"type":"yarn","factor":4})");
   EXPECT_NE(error_of(rs).find("unsupported rope_scaling type \"yarn\""), std::string::npos);
 }
+
+// Found while fuzzing: a number beyond double is nlohmann's out_of_range, not parse_error.
+TEST(HfConfig, NumberBeyondDoubleIsAnError) {
+  EXPECT_NE(error_of("{\"rope_theta\": 1e400}").find("m/config.json: not valid JSON: [json.exception.out_of_range.406]"),
+            std::string::npos);
+}

@@ -125,6 +125,9 @@ TEST(SafeTensors, CorruptFilesGiveSpecificErrors) {
        12, "tensors a and b overlap"},
       {"huge dims", R"({"t":{"dtype":"F32","shape":[1099511627775,1099511627775],"data_offsets":[0,4]}})", 4,
        "shape is too large"},
+      // Found by fuzz/fuzz_safetensors' family: nlohmann's out_of_range escaped as a crash.
+      {"number beyond double", R"({"t":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", 4,
+       "header is not valid JSON: [json.exception.out_of_range.406] number overflow"},
   };
   for (const auto& c : cases) {
     write_raw(d / "x.safetensors", c.header, c.data);

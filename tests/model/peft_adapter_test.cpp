@@ -144,3 +144,9 @@ TEST(PeftAdapter, RefusesPickleAndBiasAdapters) {
   write_file_atomic(d / "adapter_config.json", R"({"peft_type":"LORA","r":4,"target_modules":["q_proj"],"bias":"none"})");
   EXPECT_EQ(load_adapter(d, mc).cfg.r, 4);
 }
+
+// Found while fuzzing (fuzz/fuzz_peft_adapter): a number beyond double escaped as nlohmann's out_of_range.
+TEST(PeftAdapter, ConfigNumberBeyondDoubleIsAnError) {
+  const std::string e = error_of([] { parse_adapter_config(R"({"r": 8, "lora_alpha": 1e400})", "a/adapter_config.json"); });
+  EXPECT_THAT(e, HasSubstr("a/adapter_config.json: not valid JSON: [json.exception.out_of_range.406] number overflow"));
+}

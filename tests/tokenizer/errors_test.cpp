@@ -254,5 +254,17 @@ TEST(TokenizerErrors, GgufVocabularies) {
   EXPECT_HAS(error_of([&] { Tokenizer::from_vocab(v); }), "tokenizer.ggml.tokens is empty");
 }
 
+// A number beyond double is nlohmann's out_of_range, not parse_error; it escaped from
+// tokenizer_config.json's parse (tokenizer.json's SAX parse already reported it with a position).
+TEST(TokenizerErrors, NumberBeyondDoubleIsAnError) {
+  std::string e = load_error(small(), R"({"model_max_length": 1e400})");
+  EXPECT_HAS(e, "tokenizer_config.json: invalid JSON: [json.exception.out_of_range.406] number overflow");
+  std::string text = small().dump();
+  text.insert(text.size() - 1, R"(, "x": 1e400)");
+  e = error_of([&] { Tokenizer::from_json(text, "", "m/tokenizer.json"); });
+  EXPECT_HAS(e, "m/tokenizer.json: invalid JSON at line 1");
+  EXPECT_HAS(e, "number overflow");
+}
+
 }  // namespace
 }  // namespace tpro::test

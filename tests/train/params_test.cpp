@@ -355,3 +355,18 @@ TEST(ParamsCli, HelpShowsFlagsDefaultsAndGroups) {
   EXPECT_NE(help.find("Stops and checkpoints"), std::string::npos);
   EXPECT_NE(help.find("=32"), std::string::npos) << help.substr(0, 2000);  // lora_rank's default
 }
+
+// Found by fuzz/fuzz_train_params: a YAML value with invalid UTF-8 made the error message itself
+// throw (json::dump), and a number beyond double in training_parameters.json escaped as
+// nlohmann's out_of_range.
+TEST(Params, InvalidUtf8AndHugeNumbersAreErrors) {
+  auto dir = temp_dir("fuzzed");
+  write_file_atomic(dir / "utf8.yaml", "lora_rank: 8\nlora_alpha: a\xFF\n");
+  TrainParams p;
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "utf8.yaml", p), "utf8.yaml:2:1: lora_alpha expects an integer");
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "utf8.yaml", p), "got \"a\xEF\xBF\xBD\"");  // U+FFFD for the bad byte
+  write_file_atomic(dir / "training_parameters.json", "{\"lora_rank\": 1e400}");
+  EXPECT_ERROR_HAS(copy_params_from(dir, p),
+                   "training_parameters.json: invalid JSON ([json.exception.out_of_range.406] number overflow");
+  fs::remove_all(dir);
+}

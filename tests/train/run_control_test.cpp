@@ -138,3 +138,17 @@ TEST(SignalsDeathTest, SecondInterruptExitsAtOnce) {
       },
       testing::ExitedWithCode(128 + SIGINT), "interrupted again, exiting now");
 }
+
+// A number beyond double is nlohmann's out_of_range, not parse_error: still a reported bad file.
+TEST(ControlFile, NumberBeyondDoubleIsABadFile) {
+  fs::path dir = temp_dir("huge");
+  ControlFileWatcher w(dir / kControlFileName);
+  RunControl c;
+  write_file_atomic(w.path(), "{\"stop_at_loss\": 1e400}");
+  ControlPoll p = w.poll(c);
+  ASSERT_EQ(p.errors.size(), 1u);
+  EXPECT_TRUE(any_has(p.errors, "control.json: invalid JSON ([json.exception.out_of_range.406] number overflow"))
+      << p.errors[0];
+  EXPECT_TRUE(any_has(p.errors, "kept as control.json.bad"));
+  fs::remove_all(dir);
+}

@@ -145,3 +145,15 @@ TEST(Progress, OneLine) {
   open_ended.lr = 1e-3;
   EXPECT_EQ(format_progress(open_ended), "step 10 | epoch 0.00 | 2.00 it/s | 0:00:05 < -:--:-- | loss 2.0000 | lr 1.00e-03 | grad -");
 }
+
+// Found while fuzzing (fuzz/fuzz_checkpoint): a number beyond double escaped as nlohmann's out_of_range.
+TEST(RunLog, NumberBeyondDoubleIsAnError) {
+  const fs::path dir = fs::temp_directory_path() / ("tpro_runlog_huge_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  write_file_atomic(dir / "training_graph.json", "[{\"current_steps\": 1, \"epoch\": 1e400}]");
+  const std::string msg = error_of([&] { RunLog::load(dir); });
+  EXPECT_NE(msg.find("training_graph.json: invalid JSON ([json.exception.out_of_range.406] number overflow"),
+            std::string::npos)
+      << msg;
+  fs::remove_all(dir);
+}
