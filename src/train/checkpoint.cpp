@@ -83,22 +83,6 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   } catch (const json::exception& e) {  // parse_error, or out_of_range for "1e400"
     fail(sp.string(), ": not valid JSON: ", e.what());
   }
-  if (const std::string why = checkpoint_incomplete(dir); !why.empty())
-    fail(dir.string(), ": incomplete checkpoint (", why, "; hint: a run was killed while writing or removing it; ",
-         "resume from an earlier checkpoint)");
-  LoraWeights loaded = load_adapter(dir, model);
-  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets)
-    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(),
-         " projections but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
-         " (hint: resume with the checkpoint's training parameters)");
-  lw.params = loaded.params;
-  SafeTensorsFile opt(dir / "optimizer.safetensors");
-  const int64_t n = lw.n_params();
-  TensorView m = opt.view("adamw.exp_avg"), v = opt.view("adamw.exp_avg_sq");
-  if (m.numel() != n || v.numel() != n || m.dtype != DType::F32 || v.dtype != DType::F32)
-    fail(dir.string(), "/optimizer.safetensors: moments have ", m.numel(), " elements, the adapter has ", n);
-  std::copy(m.f32(), m.f32() + n, lw.m.begin());
-  std::copy(v.f32(), v.f32() + n, lw.v.begin());
   // Typed reads: nlohmann's value() throws type_error on another type, and converting a huge
   // double to int64 is undefined behaviour (inputs fuzz/fuzz_checkpoint makes).
   if (!j.is_object()) fail(sp.string(), ": expected a JSON object, got ", j.type_name());
@@ -118,6 +102,22 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   st.loss_threshold = number("loss_threshold");
   st.batcher = j.value("batcher", json());
   st.extra = j.value("extra", json::object());
+  if (const std::string why = checkpoint_incomplete(dir); !why.empty())
+    fail(dir.string(), ": incomplete checkpoint (", why, "; hint: a run was killed while writing or removing it; ",
+         "resume from an earlier checkpoint)");
+  LoraWeights loaded = load_adapter(dir, model);
+  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets)
+    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(),
+         " projections but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
+         " (hint: resume with the checkpoint's training parameters)");
+  lw.params = loaded.params;
+  SafeTensorsFile opt(dir / "optimizer.safetensors");
+  const int64_t n = lw.n_params();
+  TensorView m = opt.view("adamw.exp_avg"), v = opt.view("adamw.exp_avg_sq");
+  if (m.numel() != n || v.numel() != n || m.dtype != DType::F32 || v.dtype != DType::F32)
+    fail(dir.string(), "/optimizer.safetensors: moments have ", m.numel(), " elements, the adapter has ", n);
+  std::copy(m.f32(), m.f32() + n, lw.m.begin());
+  std::copy(v.f32(), v.f32() + n, lw.v.begin());
   if (log && fs::exists(dir / "training_graph.json")) *log = RunLog::load(dir);
   return st;
 }
