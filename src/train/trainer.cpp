@@ -199,6 +199,10 @@ struct Run {
     DataOptions dopt = data_options_from(p);
     dopt.cancel = ctl.stop_flag();
     data = build_dataset(dopt, tok);
+    for (const std::string& note : dataset_notes(data.stats, p.cutoff_len)) {
+      say("data: " + note);
+      log.add_warning(0, "data: " + note);
+    }
     const int32_t pad = tok.pad_id() >= 0 ? tok.pad_id() : (tok.eos_id() >= 0 ? tok.eos_id() : 0);
     BatcherConfig bc = BatcherConfig::from(dopt, int(p.micro_batch_size), pad);
     batcher = std::make_unique<Batcher>(data.train, bc);

@@ -241,3 +241,32 @@ TEST(WithTokenizer, BuiltinChatTemplates) {
                       "chatml, alpaca, llama-2, vicuna)"),
             std::string::npos);
 }
+
+// A template that refuses a system role (as Gemma's and Mistral v0.2's raise "System role not
+// supported") gets the system message folded into the first user turn, counted and reported.
+TEST(WithTokenizer, SystemMessageMergedWhenTheTemplateRefusesIt) {
+  Tokenizer tok = byte_tokenizer();
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("c.jsonl", R"({"messages": [{"role": "system", "content": "Be brief."}, )"
+                                  R"({"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Yo."}]})"
+                                  "\n"
+                                  R"({"messages": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "B"}]})"
+                                  "\n").string();
+  o.chat_template_file =
+      dir.file("t.jinja", "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+                          "{% endif %}{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+                          "{% if add_generation_prompt %}<assistant>{% endif %}")
+          .string();
+  Dataset ds = build_dataset(o, tok);
+  ASSERT_EQ(ds.train.size(), 2u);
+  EXPECT_EQ(tok.decode(ds.train[0].tokens), "<|bos|><user>Be brief.\n\nHi?\n<assistant>Yo.\n");
+  EXPECT_EQ(ds.stats.system_merged, 1);
+  const auto notes = dataset_notes(ds.stats, o.cutoff_len);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], "1 chat rows: the template refuses a system role, so the system message was merged into the "
+                      "first user turn (as llama.cpp does)");
+  // Any other template error is still an error.
+  o.chat_template_file = dir.file("u.jinja", "{{ raise_exception('Conversation roles must alternate') }}").string();
+  EXPECT_NE(error_of([&] { build_dataset(o, tok); }).find("Conversation roles must alternate"), std::string::npos);
+}

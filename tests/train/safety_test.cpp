@@ -322,3 +322,25 @@ TEST(Safety, ActivationsAreSizedByTheLongestBlockNotTheCutoff) {
 }
 
 }  // namespace
+
+namespace {
+// What the data pipeline skipped is said (and logged), not silently lost.
+TEST(Safety, SkippedDatasetLinesAreSaid) {
+  Fixture f = make_fixture("skipped");
+  std::string rows;
+  for (int i = 0; i < 6; ++i) rows += R"({"instruction": "Count to )" + std::to_string(i) + R"(.", "output": "Done."})" "\n";
+  rows += "{not json\n";
+  write_file_atomic(f.dir / "rows.jsonl", rows);
+  f.p.raw_text_file.clear();
+  f.p.dataset = (f.dir / "rows.jsonl").string();
+  f.p.format = std::string(TPRO_SOURCE_DIR) + "/formats/alpaca-format.json";
+  f.p.skip_bad_lines = true;
+  f.p.max_steps = 1;
+  RunControl c;
+  Collected col;
+  run_training(f.p, c, collect(col));
+  EXPECT_TRUE(any_contains(col.messages, "data: 1 malformed JSONL lines skipped (skip_bad_lines)"));
+  const json log = json::parse(read_file(adapter_dir(f.p) / "training_log.json"));
+  EXPECT_THAT(log["warnings"][0]["message"].get<std::string>(), HasSubstr("1 malformed JSONL lines skipped"));
+}
+}  // namespace
