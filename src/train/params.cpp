@@ -367,6 +367,8 @@ std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainPara
     j = json::parse(read_file(file));
   } catch (const json::parse_error& e) {
     fail(file.string(), ": invalid JSON at byte ", e.byte, " (", e.what(), ")");
+  } catch (const json::out_of_range& e) {  // a number too large for a double, e.g. 1e400
+    fail(file.string(), ": invalid JSON (", e.what(), ")");
   }
   if (!j.is_object()) fail(file.string(), ": expected a JSON object, got ", j.type_name());
   static const std::set<std::string> kNeverCopied = {"lora_name", "always_override", "copy_params_from",
