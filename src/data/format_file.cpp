@@ -45,7 +45,7 @@ FormatFile FormatFile::parse(std::string_view json, const std::string& origin) {
   ojson j;
   try {
     j = ojson::parse(json);
-  } catch (const ojson::parse_error& e) {
+  } catch (const ojson::exception& e) {  // parse_error, and out_of_range for a number like 1e400
     fail(origin, ": invalid JSON: ", e.what());
   }
   if (!j.is_object() || j.empty())

@@ -38,6 +38,8 @@ JsonRows parse_array(std::string_view text, const std::string& origin) {
   } catch (const ojson::parse_error& e) {
     fail(origin, ": invalid JSON at ", where_in(text, e.byte), ": ", detail(e),
          " (hint: a .json dataset is one array of objects; skip_bad_lines only works for JSON Lines)");
+  } catch (const ojson::out_of_range& e) {  // a number too large for a double, e.g. 1e400
+    fail(origin, ": invalid JSON: ", e.what());
   }
   if (!arr.is_array()) fail(origin, ": expected a JSON array of objects, got ", type_name(arr));
   JsonRows out;
@@ -67,6 +69,8 @@ JsonRows parse_lines(std::string_view text, const std::string& origin, bool skip
       if (!v.is_object()) problem = cat("expected a JSON object, got ", type_name(v));
     } catch (const ojson::parse_error& e) {
       problem = cat("invalid JSON at column ", e.byte, ": ", detail(e));
+    } catch (const ojson::out_of_range& e) {  // a number too large for a double, e.g. 1e400
+      problem = cat("invalid JSON: ", e.what());
     }
     if (problem.empty()) {
       out.rows.push_back({std::move(v), where});
