@@ -92,7 +92,10 @@ std::string read_file(const fs::path& path) {
 }
 
 AtomicFileWriter::AtomicFileWriter(const fs::path& path) : path_(path), tmp_(temp_sibling(path)) {
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A stale temp file (or a symlink planted under its predictable name) is removed, and O_EXCL
+  // creates a fresh file: the bytes never go through a link to somewhere else.
+  ::unlink(tmp_.c_str());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd_ < 0) fail("cannot write ", tmp_.string(), ": ", errno_str());
 }
 
@@ -125,6 +128,17 @@ void AtomicFileWriter::commit() {
     ::unlink(tmp_.c_str());
     fail("cannot rename ", tmp_.string(), " to ", path_.string(), ": ", err);
   }
+}
+
+bool is_within(const fs::path& dir, const fs::path& p) {
+  if (dir.empty()) return false;  // no folder holds anything
+  auto q = p.begin();
+  for (const fs::path& d : dir) {
+    if (d.empty()) break;  // a trailing separator ("dir/") adds an empty last element
+    if (q == p.end() || *q != d) return false;
+    ++q;
+  }
+  return true;
 }
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {

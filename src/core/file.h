@@ -34,6 +34,10 @@ class MappedFile {
 
 std::string read_file(const fs::path& path);  // throws Error "cannot read <path>: <reason>"
 
+// True when p is dir or below it, compared component by component (so /data2 is not inside
+// /data). Both should be canonical (fs::canonical / weakly_canonical): links are not followed here.
+bool is_within(const fs::path& dir, const fs::path& p);
+
 // Writes bytes to path atomically: path.tmp-<pid> then rename over path.
 void write_file_atomic(const fs::path& path, std::string_view bytes);
 

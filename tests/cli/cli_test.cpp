@@ -164,6 +164,26 @@ TEST(Cli, BadInputGivesOneErrorLine) {
   r = run("generate --model " + (demo_dir() / "model").string() + " --lora /nonexistent/adapter --prompt hi");
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.out, HasSubstr("adapter"));
+  // generate: the new tokens are bounded by the model's context (one ctest process, one demo run).
+  const std::string gen = "generate --model " + (demo_dir() / "model").string() + " --prompt hi --temperature 0 ";
+  // Far too many: refused before the model loads, not a std::bad_alloc from the KV cache.
+  r = run(gen + "--max-new-tokens 2000000000");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("tpro: error: --max-new-tokens 2000000000 is more than 1048576 (hint: "));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("bad_alloc")));
+  // More than the model's context (the demo model's is 2048; "hi" is BOS + 2 bytes).
+  r = run(gen + "--max-new-tokens 5000");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("tpro: error: --max-new-tokens 5000: the prompt (3 tokens) and the new tokens need "
+                               "5003 tokens, more than the model's context of 2048"));
+  EXPECT_THAT(r.out, HasSubstr("(hint: --max-new-tokens 2045 or less)"));
+  r = run(gen + "--max-context 99999");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("tpro: error: --max-context 99999 is larger than the model's context of 2048 tokens"));
+  // The largest that fits still runs.
+  r = run(gen + "--max-new-tokens 2045", false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("hi", 0), 0u) << r.out;
 }
 
 TEST(Cli, SubcommandsOnTheDemoModel) {

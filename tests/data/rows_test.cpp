@@ -35,6 +35,16 @@ TEST(JsonRows, MalformedLineNamesFileAndLine) {
   EXPECT_NE(e.find("d.jsonl:2: expected a JSON object, got array"), std::string::npos) << e;
 }
 
+TEST(JsonRows, NumbersTooLargeForADoubleAreBadRows) {
+  const std::string overflow = "[json.exception.out_of_range.406] number overflow parsing '1e400'";
+  EXPECT_EQ(error_of([] { parse_json_rows("[{\"a\": 1e400}]", "b.json", false); }),
+            "b.json: invalid JSON: " + overflow);
+  std::string e = error_of([] { parse_json_rows("{\"a\": 1}\n{\"a\": 1e400}\n", "d.jsonl", false); });
+  EXPECT_EQ(e.rfind("d.jsonl:2: invalid JSON: " + overflow + " (hint: ", 0), 0u) << e;
+  EXPECT_EQ(parse_json_rows("{\"a\": 1}\n{\"a\": 1e400}\n", "d.jsonl", true).skipped, 1);
+  EXPECT_EQ(error_of([] { FormatFile::parse(R"({"a": 1e400})", "f.json"); }), "f.json: invalid JSON: " + overflow);
+}
+
 TEST(JsonRows, BrokenArrayGivesLineAndColumn) {
   std::string e = error_of([&] { parse_json_rows("[\n {\"a\": 1},\n {\"a\" 2}\n]", "b.json", false); });
   EXPECT_NE(e.find("b.json: invalid JSON at line 3, column"), std::string::npos) << e;
