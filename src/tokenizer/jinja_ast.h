@@ -101,4 +101,8 @@ struct Template {
   Body body;
 };
 
+// Whether a tree reads `name` (macros bind varargs/kwargs/caller only if their body uses them).
+bool expr_uses(const Expr* e, const std::string& name);
+bool body_uses(const Body& body, const std::string& name);
+
 }  // namespace tpro::jinja
