@@ -26,6 +26,22 @@ void charge_built(uint64_t bytes) {
 MeterScope::MeterScope(RenderMeter& m) : prev_(t_meter) { t_meter = &m; }
 MeterScope::~MeterScope() { t_meter = prev_; }
 
+void check_ast_depth(int depth, int line, int col) {
+  if (depth > kMaxAstDepth)
+    throw JinjaError(cat("the template nests more than ", kMaxAstDepth,
+                         " levels deep (blocks, brackets, calls and operator, filter, attribute and call chains "
+                         "inside each other), the parse limit (hint: chat templates come with the model files "
+                         "and are untrusted, so parsing is bounded; real chat templates nest far less deep, and a "
+                         "long chain can be split with {% set %})"),
+                     line, col);
+}
+
+void check_render_depth(int levels) {
+  if (levels > kMaxRenderDepth)
+    jinja_fail("the template renders statements and expressions more than ", kMaxRenderDepth,
+               " levels inside each other (macro calls from deep inside macros), the render limit", kHint);
+}
+
 void count_step() {
   if (!t_meter) return;
   if (++t_meter->steps > kMaxRenderSteps)

@@ -1,8 +1,8 @@
-// Resource limits of one render. Chat templates come with model files, so they are untrusted:
-// every render is bounded in steps (statements, loop iterations, macro calls), in the size of
-// any one string (the output included) and list, in the bytes of strings and lists it builds
-// (which bounds quadratic `ns.s = ns.s ~ x` loops), and in value nesting. Each limit fails with
-// a JinjaError naming the limit and its value; the renderer adds the template line.
+// Resource limits of one parse and one render. Chat templates come with model files, so they
+// are untrusted: a parse is bounded in nesting depth, a render in steps (statements, loop
+// iterations, macro calls), string and list sizes, bytes built (which bounds quadratic
+// `ns.s = ns.s ~ x` loops), live scopes, value nesting and recursion depth. Each limit fails
+// with a JinjaError naming the limit and its value at the template line and column.
 // The meter is per thread (a render runs on one thread); outside a render nothing is counted.
 #pragma once
 #include <cstddef>
@@ -17,6 +17,13 @@ constexpr size_t kMaxListItems = size_t{1} << 20;     // one list (~100 MB of va
 constexpr uint64_t kMaxBuiltBytes = uint64_t{1} << 30;  // strings and lists built by one render
 constexpr int kMaxNesting = 512;                      // lists/dicts inside each other, for repr, tojson, ==
 constexpr size_t kMaxLiveScopes = 20000;              // variable scopes alive at once
+// Blocks, brackets, call arguments, unary operators and each link of an operator, filter,
+// test, attribute or call chain, inside each other; checked while parsing, so no deeper tree
+// is ever built (and rendering or freeing one recurses at most this deep per macro call).
+constexpr int kMaxAstDepth = 256;
+// Statements and expressions being rendered inside each other, across macro calls: a macro
+// recursing from deep inside its body would multiply the two depths (~1 KB of stack a level).
+constexpr int kMaxRenderDepth = 1000;
 
 struct RenderMeter {
   int64_t steps = 0;
@@ -35,6 +42,11 @@ class MeterScope {
   RenderMeter* prev_;
 };
 
+// Fails (located at line:col) when the template nests `depth` levels deep, past kMaxAstDepth.
+void check_ast_depth(int depth, int line, int col);
+// Fails when `levels` statements and expressions are being rendered inside each other, past
+// kMaxRenderDepth.
+void check_render_depth(int levels);
 // One more statement, loop iteration or macro call; fails past kMaxRenderSteps.
 void count_step();
 // `what` would produce a string of `bytes` / a list of `items`: fails past kMaxStringBytes /

@@ -1,9 +1,9 @@
 // Jinja interpreter (see jinja_render.h): statements write into an output string, expressions
 // evaluate to Values. A JinjaError without a position gets the innermost failing node's line
 // and column on its way out. Scopes live in a deque owned by the render, so macros can hold
-// plain pointers to them; each loop iteration and macro call frees the scopes it made when
-// its end (see ScopeMark), so a long loop runs in constant memory. Every statement, loop
-// iteration and macro call counts against the render's step budget (jinja_limits.h).
+// plain pointers to them; each loop iteration and macro call frees its scopes when it ends
+// (ScopeMark), so a long loop runs in constant memory. Steps and recursion depth (across macro
+// calls) are budgeted (jinja_limits.h).
 #include "tokenizer/jinja_render.h"
 
 #include <deque>
@@ -68,7 +68,8 @@ class Renderer {
   std::deque<Scope> scopes_;
   std::string* root_out_ = nullptr;
   std::vector<std::pair<size_t, size_t>> spans_;
-  int depth_ = 0;
+  int depth_ = 0;   // macro calls
+  int levels_ = 0;  // exec and eval calls inside each other (the stack), across macro calls
   RenderMeter meter_;
   // Scopes can be referenced after they end only by a macro (it keeps its defining scope), and
   // a value outlives the scopes made after a mark only through a namespace attribute or
@@ -91,6 +92,21 @@ class Renderer {
     Renderer& r_;
     size_t size_;
     uint64_t macros_, escapes_;
+  };
+
+  // One exec or eval level for the lifetime of the object; fails past kMaxRenderDepth.
+  class Level {
+   public:
+    explicit Level(Renderer& r) : r_(r) {
+      check_render_depth(r.levels_ + 1);
+      ++r.levels_;
+    }
+    ~Level() { --r_.levels_; }
+    Level(const Level&) = delete;
+    Level& operator=(const Level&) = delete;
+
+   private:
+    Renderer& r_;
   };
 
   Scope* new_scope(Scope* parent) {
@@ -117,6 +133,7 @@ class Renderer {
 
   Flow exec(const Stmt& s, Scope* scope, std::string& out) {
     try {
+      Level level(*this);
       count_step();
       return exec_inner(s, scope, out);
     } catch (JinjaError& e) {
@@ -140,6 +157,7 @@ class Renderer {
 
   Value eval(const Expr& e, Scope* scope) {
     try {
+      Level level(*this);
       return eval_inner(e, scope);
     } catch (JinjaError& err) {
       rethrow_located(err, e);
@@ -224,8 +242,9 @@ void Renderer::assign(const Stmt& s, Scope* scope, Value v) {
   ns->as_dict().set(Value(s.attr), std::move(v));
 }
 
-// `escapes` counts loop.changed calls: they keep their arguments beyond the iteration.
-Value make_loop(const List& items, size_t i, const std::shared_ptr<std::optional<List>>& last_changed, uint64_t* escapes) {
+// `escapes` counts loop.changed calls: they keep their arguments beyond the iteration. Not
+// inlined: its temporaries (kilobytes) would sit in every nested statement's stack frame.
+[[gnu::noinline]] Value make_loop(const List& items, size_t i, const std::shared_ptr<std::optional<List>>& last_changed, uint64_t* escapes) {
   auto d = make_dict(DictKind::Loop);
   int64_t n = static_cast<int64_t>(items.size()), k = static_cast<int64_t>(i);
   d->items = {{Value("index"), Value(k + 1)},         {Value("index0"), Value(k)},
@@ -383,9 +402,15 @@ Value Renderer::call_value(const Value& callee, CallArgs& args) {
 
 Value Renderer::apply_filter(const Expr& e, Scope* scope, const Value* seed) {
   // In {% filter a | b %} and {% set x | a %} the chain bottoms out in the block's text.
-  Value operand = !e.args[0] ? *seed
-                  : seed     ? apply_filter(*e.args[0], scope, seed)
-                             : eval(*e.args[0], scope);
+  Value operand;
+  if (!e.args[0]) {
+    operand = *seed;
+  } else if (seed) {
+    Level level(*this);
+    operand = apply_filter(*e.args[0], scope, seed);
+  } else {
+    operand = eval(*e.args[0], scope);
+  }
   CallArgs args = eval_args(e.call, scope);
   try {
     return e.filter(operand, args);
