@@ -1,5 +1,7 @@
 // `tpro generate`: test-drive a base model, with or without a LoRA adapter; streams text.
-// --chat wraps the prompt in the model's chat template as one user turn.
+// --chat wraps the prompt in the model's chat template as one user turn. The prompt plus
+// --max-new-tokens (and --max-context) must fit the model's context (max_position_embeddings):
+// the KV cache is sized from them, so a huge number is an error naming the flag, not an allocation.
 #include <cstdio>
 
 #include "cli/command.h"
@@ -7,39 +9,19 @@
 #include "model/gguf_adapter.h"
 #include "model/generate.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tpro::cli {
 namespace {
+
+constexpr int64_t kMaxNewTokens = int64_t(1) << 20;  // checked before the model loads (its context comes after)
 
 struct GenArgs {
   std::string model, lora, prompt, prompt_file;
   bool chat = false;
   int64_t max_context = 0;
   SamplingParams sp;
-};
-
-// Prints decoded text as it grows, holding back an incomplete UTF-8 tail.
-class Streamer {
- public:
-  explicit Streamer(const Tokenizer& t) : tok_(t) {}
-  void push(int32_t id) {
-    static const std::string kReplacement = "\xEF\xBF\xBD";  // what decode gives a partial UTF-8 tail
-    ids_.push_back(id);
-    const std::string s = tok_.decode(ids_, true);
-    size_t keep = s.size();
-    while (keep >= printed_ + 3 && s.compare(keep - 3, 3, kReplacement) == 0) keep -= 3;
-    if (keep > printed_) {
-      std::fwrite(s.data() + printed_, 1, keep - printed_, stdout);
-      std::fflush(stdout);
-      printed_ = keep;
-    }
-  }
-
- private:
-  const Tokenizer& tok_;
-  std::vector<int32_t> ids_;
-  size_t printed_ = 0;
 };
 
 int run(const GenArgs& a) {
@@ -65,12 +47,27 @@ int run(const GenArgs& a) {
   if (prompt.empty()) fail("the prompt encodes to no tokens (hint: give --prompt text)");
   SamplingParams sp = a.sp;
   if (tok.eos_id() >= 0) sp.stop_ids.push_back(tok.eos_id());
-  const int64_t ctx = a.max_context > 0 ? a.max_context : int64_t(prompt.size()) + sp.max_new_tokens;
+  const int64_t limit = m.cfg.max_position, n_prompt = int64_t(prompt.size());
+  if (a.max_context > limit)
+    fail("--max-context ", a.max_context, " is larger than the model's context of ", limit,
+         " tokens (max_position_embeddings in ", a.model, ") (hint: --max-context ", limit, " or less)");
+  if (n_prompt >= limit)
+    fail("the prompt is ", n_prompt, " tokens, the model's context is ", limit,
+         " tokens: no room for new tokens (hint: shorten the prompt)");
+  if (n_prompt + sp.max_new_tokens > limit)
+    fail("--max-new-tokens ", sp.max_new_tokens, ": the prompt (", n_prompt, " tokens) and the new tokens need ",
+         n_prompt + sp.max_new_tokens, " tokens, more than the model's context of ", limit,
+         " (max_position_embeddings in ", a.model, ") (hint: --max-new-tokens ", limit - n_prompt, " or less)");
+  const int64_t ctx = a.max_context > 0 ? a.max_context : n_prompt + sp.max_new_tokens;
   Generator g(m, lp, ctx);
   std::fwrite(text.data(), 1, text.size(), stdout);
-  Streamer out(tok);
+  StreamDecoder out(tok, prompt);  // in context: keeps the space before the first new word
   g.generate(prompt, sp, [&](int32_t id) {
-    if (id != tok.eos_id()) out.push(id);
+    if (id != tok.eos_id()) {
+      const std::string piece = out.push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    }
     return true;
   });
   std::fputc('\n', stdout);
@@ -84,15 +81,21 @@ Runner setup(CLI::App* sub) {
   sub->add_option("--prompt", a->prompt, "Prompt text");
   sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file");
   sub->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template as a user turn");
-  sub->add_option("--max-new-tokens", a->sp.max_new_tokens, "Tokens to generate")->default_val(128)->check(CLI::PositiveNumber);
+  sub->add_option("--max-new-tokens", a->sp.max_new_tokens, "Tokens to generate (prompt + these fit the context)")
+      ->default_val(128)
+      ->check(CLI::PositiveNumber);
   sub->add_option("--temperature", a->sp.temperature, "0 = greedy")->default_val(0.7)->check(CLI::Range(0.0, 100.0));
   sub->add_option("--top-k", a->sp.top_k, "Keep the k most likely tokens (0 = off)")->default_val(40)->check(CLI::NonNegativeNumber);
   sub->add_option("--top-p", a->sp.top_p, "Nucleus sampling mass (1 = off)")->default_val(0.95)->check(CLI::Range(0.0, 1.0));
   sub->add_option("--repetition-penalty", a->sp.repetition_penalty, "1 = off")->default_val(1.0)->check(CLI::Range(0.5, 10.0));
   sub->add_option("--seed", a->sp.seed, "Sampling seed")->default_val(0);
-  sub->add_option("--max-context", a->max_context, "KV-cache length (default: prompt + new tokens)");
+  sub->add_option("--max-context", a->max_context, "KV-cache length (default: prompt + new tokens)")
+      ->check(CLI::NonNegativeNumber);
   return [a] {
     if (a->prompt.empty() && a->prompt_file.empty()) fail("give --prompt or --prompt-file");
+    if (a->sp.max_new_tokens > kMaxNewTokens)
+      fail("--max-new-tokens ", a->sp.max_new_tokens, " is more than ", kMaxNewTokens,
+           " (hint: the prompt and the new tokens must fit the model's context, often 2048 to 131072 tokens)");
     return run(*a);
   };
 }

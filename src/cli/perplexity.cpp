@@ -5,6 +5,7 @@
 #include "cli/command.h"
 #include "core/log.h"
 #include "model/adapter.h"
+#include "model/gguf_adapter.h"
 #include "tokenizer/tokenizer.h"
 #include "train/perplexity.h"
 
@@ -23,7 +24,7 @@ int run(const PplArgs& a) {
   LoraWeights lw;
   const LoraWeights* lp = nullptr;
   if (!a.lora.empty()) {
-    lw = load_adapter(a.lora, m);
+    lw = load_adapter_any(a.lora, m.cfg);  // PEFT folder or GGUF adapter, as generate and merge
     lp = &lw;
   }
   std::vector<int32_t> ids = tok.encode(read_file(a.file), a.add_bos);

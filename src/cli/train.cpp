@@ -18,7 +18,7 @@ Runner setup(CLI::App* sub) {
     RunControl ctl;
     SignalStopper stopper(ctl);
     TrainSummary s = run_training(*p, ctl, console_observer());
-    return s.steps > 0 || s.total_steps == 0 ? 0 : 1;
+    return s.saved ? 0 : 1;  // stopped before the first step ended: nothing written
   };
 }
 

@@ -2,6 +2,7 @@
 #include "core/file.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,7 +92,10 @@ std::string read_file(const fs::path& path) {
 }
 
 AtomicFileWriter::AtomicFileWriter(const fs::path& path) : path_(path), tmp_(temp_sibling(path)) {
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A stale temp file (or a symlink planted under its predictable name) is removed, and O_EXCL
+  // creates a fresh file: the bytes never go through a link to somewhere else.
+  ::unlink(tmp_.c_str());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd_ < 0) fail("cannot write ", tmp_.string(), ": ", errno_str());
 }
 
@@ -126,11 +130,65 @@ void AtomicFileWriter::commit() {
   }
 }
 
+bool is_within(const fs::path& dir, const fs::path& p) {
+  if (dir.empty()) return false;  // no folder holds anything
+  auto q = p.begin();
+  for (const fs::path& d : dir) {
+    if (d.empty()) break;  // a trailing separator ("dir/") adds an empty last element
+    if (q == p.end() || *q != d) return false;
+    ++q;
+  }
+  return true;
+}
+
 void write_file_atomic(const fs::path& path, std::string_view bytes) {
   AtomicFileWriter w(path);
   w.write(bytes.data(), bytes.size());
   w.commit();
 }
+
+FolderLock FolderLock::acquire(const fs::path& dir, const std::string& what) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create ", dir.string(), ": ", ec.message());
+  FolderLock l;
+  l.path_ = dir / kFolderLockName;
+  l.fd_ = ::open(l.path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (l.fd_ < 0) fail("cannot open the lock file ", l.path_.string(), ": ", errno_str());
+  if (::flock(l.fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::string holder;
+    char buf[32] = {};
+    if (::pread(l.fd_, buf, sizeof buf - 1, 0) > 0) holder = std::string(buf).substr(0, std::string(buf).find('\n'));
+    if (err == EWOULDBLOCK)
+      fail(dir.string(), ": ", what, " is in use by another tpro run (pid ", holder.empty() ? "unknown" : holder,
+           ") (hint: wait for it to end or stop it, or choose another name)");
+    fail("cannot lock ", l.path_.string(), ": ", std::strerror(err));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(l.fd_, 0) != 0 || ::pwrite(l.fd_, pid.data(), pid.size(), 0) != ssize_t(pid.size()))
+    fail("cannot write the lock file ", l.path_.string(), ": ", errno_str());
+  return l;
+}
+
+FolderLock& FolderLock::operator=(FolderLock&& o) noexcept {
+  if (this != &o) {
+    release();
+    fd_ = o.fd_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+void FolderLock::release() {
+  if (fd_ < 0) return;
+  if (::ftruncate(fd_, 0) != 0) {}  // best effort: an empty file reads as "no holder"
+  ::close(fd_);  // closing the last descriptor releases the flock
+  fd_ = -1;
+}
+
+FolderLock::~FolderLock() { release(); }
 
 fs::path begin_atomic_dir(const fs::path& final_dir) {
   fs::path tmp = temp_sibling(final_dir);

@@ -58,6 +58,7 @@ struct DataStats {
   int64_t trimmed = 0;             // overlong rows trimmed to cutoff_len
   int64_t eliminated = 0;          // overlong rows dropped (eliminate_long_blocks)
   int64_t untrained_dropped = 0;   // rows with no trained token left (e.g. trimmed away)
+  int64_t system_merged = 0;       // chat rows whose system message went into the first user turn
   int64_t longest = 0;             // longest row in tokens before trimming
   int64_t hybrid_text_used = 0, hybrid_text_total = 0;  // raw-text blocks kept / available
   int64_t hybrid_data_used = 0, hybrid_data_total = 0;  // dataset blocks kept / available

@@ -2,6 +2,7 @@
 #include "data/chat.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "core/error.h"
 #include "tokenizer/chat_template.h"
@@ -163,6 +164,21 @@ std::pair<size_t, size_t> span_by_marker(const std::vector<ChatMessage>& msgs, s
 }
 
 }  // namespace
+
+std::optional<std::vector<ChatMessage>> merge_system_into_user(const std::vector<ChatMessage>& msgs) {
+  if (msgs.size() < 2 || msgs[0].role != "system" || msgs[1].role != "user") return std::nullopt;
+  std::vector<ChatMessage> out(msgs.begin() + 1, msgs.end());
+  out[0].content = msgs[0].content + "\n\n" + msgs[1].content;
+  return out;
+}
+
+bool is_system_role_refusal(const std::string& error_text) {
+  const size_t at = error_text.find("raise_exception:");
+  if (at == std::string::npos) return false;
+  std::string rest = error_text.substr(at);
+  std::transform(rest.begin(), rest.end(), rest.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return rest.find("system") != std::string::npos;
+}
 
 Block chat_block(const std::vector<ChatMessage>& msgs, const ChatRender& render, const TokenCodec& codec,
                  const SpecialTokens& sp, bool train_all, const std::string& where) {

@@ -6,6 +6,7 @@
 // the header, or re-render earlier turns (Qwen3), are handled; see docs/DATASETS.md.
 #pragma once
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ bool is_chat_row(const nlohmann::ordered_json& row);
 // Reads the row's messages; ShareGPT roles map human->user, gpt->assistant. Throws naming
 // `where` and the offending message on anything else.
 std::vector<ChatMessage> parse_chat_row(const nlohmann::ordered_json& row, const std::string& where);
+
+// For templates that refuse a system role (Gemma, Mistral v0.2: raise_exception("System role
+// not supported")): the conversation with a leading system message folded into the first user
+// turn ("<system>\n\n<user>"), as llama.cpp does; nullopt when there is nothing to fold.
+std::optional<std::vector<ChatMessage>> merge_system_into_user(const std::vector<ChatMessage>& msgs);
+// True for the error a template raises when it refuses a system message.
+bool is_system_role_refusal(const std::string& error_text);
 
 // Renders, tokenises and masks one conversation, then applies BOS/EOS (finish_block).
 Block chat_block(const std::vector<ChatMessage>& msgs, const ChatRender& render, const TokenCodec& codec,

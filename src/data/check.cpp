@@ -105,6 +105,7 @@ std::string format_check_report(const CheckReport& r) {
   if (s.rows) {
     o << "Dataset: " << s.rows << " rows";
     if (s.bad_lines_skipped) o << ", " << s.bad_lines_skipped << " bad lines skipped";
+    if (s.system_merged) o << ", " << s.system_merged << " system messages merged into the first user turn";
     o << ", " << s.untrained_dropped << " dropped with no trained token\n";
   }
   if (s.hybrid_text_total || s.hybrid_data_total)

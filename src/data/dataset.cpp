@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/builtin_templates.h"
 #include "data/format_file.h"
 #include "data/json_rows.h"
 #include "data/raw_slicer.h"
@@ -70,6 +71,7 @@ std::vector<Block> row_blocks(const std::string& path, const TokenCodec& codec, 
   std::vector<Block> out;
   for (size_t i = 0; i < rows.rows.size(); ++i) {
     const JsonRow& row = rows.rows[i];
+    check_cancel(opt.cancel, "building row ", i + 1, " of ", path);
     Block b;
     if (!opt.format.empty()) {
       b = text_block(format.render(row.value, row.where), after, codec, sp);
@@ -80,8 +82,17 @@ std::vector<Block> row_blocks(const std::string& path, const TokenCodec& codec, 
              "{\"instruction\", \"output\"} need a format file)");
       if (!chat)
         fail(row.where, ": chat rows need a chat template, and the tokenizer has none (hint: set "
-             "chat_template_file, or use a format file)");
-      b = chat_block(parse_chat_row(row.value, row.where), chat, codec, sp, opt.train_on_inputs, row.where);
+             "chat_template_file to a .jinja file or a built-in template (", builtin_chat_template_names(),
+             "), or use a format file)");
+      const std::vector<ChatMessage> msgs = parse_chat_row(row.value, row.where);
+      try {
+        b = chat_block(msgs, chat, codec, sp, opt.train_on_inputs, row.where);
+      } catch (const Error& e) {
+        const auto merged = merge_system_into_user(msgs);
+        if (!merged || !is_system_role_refusal(e.what())) throw;
+        b = chat_block(*merged, chat, codec, sp, opt.train_on_inputs, row.where);
+        ++st.system_merged;
+      }
     }
     b.source = BlockSource::kDataset;
     b.doc = int32_t(i);
@@ -237,6 +248,23 @@ Dataset build_dataset(const DataOptions& opt, const TokenCodec& codec, const Cha
     if (ds.train.empty()) fail_empty(st, opt);
   }
   return ds;
+}
+
+std::vector<std::string> dataset_notes(const DataStats& s, int64_t cutoff_len) {
+  std::vector<std::string> n;
+  if (s.bad_lines_skipped) n.push_back(cat(s.bad_lines_skipped, " malformed JSONL lines skipped (skip_bad_lines)"));
+  if (s.trimmed) n.push_back(cat(s.trimmed, " rows longer than cutoff_len ", cutoff_len, " were trimmed (longest ", s.longest, " tokens)"));
+  if (s.eliminated)
+    n.push_back(cat(s.eliminated, " rows longer than cutoff_len ", cutoff_len, " were dropped (eliminate_long_blocks)"));
+  if (s.untrained_dropped) n.push_back(cat(s.untrained_dropped, " rows were dropped: no trained token left"));
+  if (s.small_blocks_dropped) n.push_back(cat(s.small_blocks_dropped, " raw-text blocks dropped by min_chars"));
+  if (s.empty_files) n.push_back(cat(s.empty_files, " raw-text files are empty"));
+  if (s.system_merged)
+    n.push_back(cat(s.system_merged, " chat rows: the template refuses a system role, so the system message was merged ",
+                    "into the first user turn (as llama.cpp does)"));
+  if (s.eval_leak_dropped)
+    n.push_back(cat(s.eval_leak_dropped, " training blocks overlapping a held-out evaluation block were dropped"));
+  return n;
 }
 
 }  // namespace tpro

@@ -21,6 +21,10 @@ struct Dataset {
   DataStats stats;
 };
 
+// What the pipeline dropped, trimmed or changed, one line each ("3 rows longer than cutoff_len
+// 256 were trimmed", "2 bad JSONL lines skipped", ...), for the trainer to print and log.
+std::vector<std::string> dataset_notes(const DataStats& s, int64_t cutoff_len);
+
 // `chat` renders chat rows; an empty function makes chat rows an error. Throws Error for bad
 // options, bad inputs, and when no training block is left.
 Dataset build_dataset(const DataOptions& opt, const TokenCodec& codec, const ChatRender& chat);

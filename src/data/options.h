@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/cancel.h"
+
 namespace tpro {
 
 // Where EOS goes on raw-text blocks (Training PRO "EOS placement (Text file)").
@@ -72,6 +74,8 @@ struct DataOptions {
   int pad_to_multiple = 1;        // round each micro-batch's T up to a multiple (e.g. 8)
 
   uint64_t seed = 42;  // hybrid subsets, eval split, shuffling
+  // A stop request while the dataset is built (polled per document and per row); null = none.
+  const CancelFlag* cancel = nullptr;
 };
 
 // Decodes \n, \r, \t and \\ in a user-typed string (Training PRO decodes only \n); any other

@@ -73,6 +73,11 @@ class Slicer {
     return int64_t(codec_.encode(std::string_view(doc_->text).substr(b, e - b)).size());
   }
 
+  // A sentence longer than a block is cut into pieces of at most split_limit_ tokens, each
+  // ending between two tokens of the sentence's own encoding. Every step works on a window
+  // of about twice the piece, never on the rest of the sentence, so a sentence of n bytes
+  // costs O(n log(piece)) encoding, not O(n^2 / piece) (a 5 MB line without a sentence end
+  // used to take most of an hour).
   void add_sentence(const Span& s) {
     int64_t n = count(s.begin, s.end);
     if (n <= split_limit_) {
@@ -80,41 +85,73 @@ class Slicer {
       return;
     }
     ++stats_.sentences_split;
-    size_t b = s.begin;
-    while (b < s.end) {
-      const std::vector<int32_t> rest = codec_.encode(std::string_view(doc_->text).substr(b, s.end - b));
-      if (int64_t(rest.size()) <= split_limit_) {
-        sents_.push_back({b, s.end, int64_t(rest.size())});
+    for (size_t b = s.begin; b < s.end;) {
+      size_t cut = longest_fitting_prefix(b, s.end);
+      if (cut == s.end) {
+        sents_.push_back({b, s.end, count(b, s.end)});
         break;
       }
-      size_t e = on_token_boundary(b, longest_fitting_prefix(b, s.end), rest);
-      sents_.push_back({b, e, count(b, e)});
+      const std::vector<int32_t> ahead = codec_.encode(std::string_view(doc_->text).substr(b, window_end(b, cut, s.end) - b));
+      int64_t piece_tokens = 0;
+      size_t e = on_token_boundary(b, cut, ahead, piece_tokens);
+      sents_.push_back({b, e, piece_tokens});
       b = e;
     }
   }
 
+  // End of the text encoded to find a piece's token boundaries: the piece [b, cut) and as
+  // much again after it (at least kSlack bytes), on a UTF-8 boundary. Tokens merge only
+  // within a pre-token (a word, a number), so those of [b, cut) come out as in the encoding
+  // of the whole rest unless one word runs on past the window.
+  size_t window_end(size_t b, size_t cut, size_t e) const {
+    constexpr size_t kSlack = 1024;
+    size_t w = std::min(e, cut + std::max(cut - b, kSlack));
+    while (w < e && !utf8_boundary(doc_->text, w)) ++w;
+    return w;
+  }
+
   // The cut at or before `cut` (> b) where [b, cut) encodes exactly as the leading tokens of
-  // `full` (the encoding of the rest of the sentence from b) do: the piece then holds whole
-  // tokens of the sentence's own encoding, no token is cut in two. Looks back a few characters
-  // (a token is rarely longer); keeps `cut` if none is.
-  size_t on_token_boundary(size_t b, size_t cut, const std::vector<int32_t>& full) const {
+  // `ahead` (the encoding of the text from b on) do: the piece then holds whole tokens of
+  // the sentence's own encoding, no token is cut in two. Looks back a few characters (a
+  // token is rarely longer); keeps `cut` if none is. n_tokens gets the piece's token count.
+  size_t on_token_boundary(size_t b, size_t cut, const std::vector<int32_t>& ahead, int64_t& n_tokens) const {
     constexpr int kLookBack = 48;
     const std::string_view t = std::string_view(doc_->text).substr(b, cut - b);
     size_t c = cut - b;
     for (int tries = 0; c > 0 && tries < kLookBack; ++tries) {
       if (utf8_boundary(doc_->text, b + c)) {
         const auto prefix = codec_.encode(t.substr(0, c));
-        if (prefix.size() <= full.size() && std::equal(prefix.begin(), prefix.end(), full.begin())) return b + c;
+        if (prefix.size() <= ahead.size() && std::equal(prefix.begin(), prefix.end(), ahead.begin())) {
+          n_tokens = int64_t(prefix.size());
+          return b + c;
+        }
       }
       --c;
     }
+    n_tokens = count(b, cut);
     return cut;
   }
 
-  // Largest end in (b, e) on a UTF-8 boundary whose text [b, end) encodes to <= split_limit_.
+  // Largest end in (b, e] on a UTF-8 boundary whose text [b, end) encodes to <= split_limit_
+  // tokens (e itself when the whole rest fits). Gallops from split_limit_ bytes (a token is
+  // at least a byte in practice) doubling up to the first end that does not fit, then
+  // bisects: the encoded lengths sum to a few times the piece, whatever the rest's length.
   size_t longest_fitting_prefix(size_t b, size_t e) const {
     const std::string& t = doc_->text;
+    auto boundary_up = [&](size_t i) {
+      while (i < e && !utf8_boundary(t, i)) ++i;
+      return i;
+    };
     size_t lo = b, hi = e;  // invariant: [b, lo) fits (lo == b: nothing yet), [b, hi) does not
+    for (size_t step = size_t(std::max<int64_t>(split_limit_, 1));; step *= 2) {
+      size_t probe = boundary_up(b + std::min(step, e - b));
+      if (count(b, probe) > split_limit_) {
+        hi = probe;
+        break;
+      }
+      lo = probe;
+      if (probe == e) return e;
+    }
     while (hi - lo > 1) {
       size_t mid = lo + (hi - lo) / 2;
       while (mid > lo && !utf8_boundary(t, mid)) --mid;
@@ -245,6 +282,7 @@ std::vector<Block> slice_raw_text(const std::vector<TextDoc>& docs, const TokenC
   Slicer slicer(codec, opt, stats);
   std::vector<Block> out;
   for (size_t d = 0; d < docs.size(); ++d) {
+    check_cancel(opt.cancel, "slicing ", docs[d].path);
     ++stats.files;
     bool blank = std::all_of(docs[d].text.begin(), docs[d].text.end(), is_space);
     if (blank) ++stats.empty_files;

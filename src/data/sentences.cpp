@@ -1,6 +1,8 @@
 // Hard-cut sections and sentence boundaries; see sentences.h.
 #include "data/sentences.h"
 
+#include <cstdint>
+
 #include "data/text_files.h"
 
 namespace tpro {
@@ -55,6 +57,34 @@ bool ends_sentence(std::string_view text, size_t begin, size_t end, size_t i) {
   return c != '.' || !dot_keeps_sentence(text, begin, i);
 }
 
+// The code point of the 3-byte UTF-8 sequence at text[i] (every CJK mark below is one), or 0.
+char32_t cp3(std::string_view text, size_t i, size_t end) {
+  if (i + 3 > end || (uint8_t(text[i]) & 0xF0) != 0xE0) return 0;
+  return char32_t(uint8_t(text[i]) & 0x0F) << 12 | char32_t(uint8_t(text[i + 1]) & 0x3F) << 6 |
+         char32_t(uint8_t(text[i + 2]) & 0x3F);
+}
+
+// 。 ！ ？ ｡ (ideographic full stop, fullwidth ! and ?, halfwidth ideographic full stop).
+bool cjk_end(char32_t c) { return c == 0x3002 || c == 0xFF01 || c == 0xFF1F || c == 0xFF61; }
+// Closing quotes and brackets that stay with the sentence they close: 」』）】〕》〉”’.
+bool cjk_closer(char32_t c) {
+  return c == 0x300D || c == 0x300F || c == 0xFF09 || c == 0x3011 || c == 0x3015 || c == 0x300B ||
+         c == 0x3009 || c == 0x201D || c == 0x2019;
+}
+
+// When text[i] starts a CJK sentence end: the offset just after it and the end marks and
+// closers that follow ("？！", "。」"), else 0. CJK text has no spaces, so none is required.
+size_t after_cjk_end(std::string_view text, size_t i, size_t end) {
+  if (!cjk_end(cp3(text, i, end))) return 0;
+  size_t j = i + 3;
+  for (;;) {
+    char32_t c = cp3(text, j, end);
+    if (cjk_end(c) || cjk_closer(c)) j += 3;
+    else if (j < end && (text[j] == '!' || text[j] == '?' || text[j] == '"' || text[j] == '\'' || text[j] == ')')) ++j;
+    else return j;
+  }
+}
+
 }  // namespace
 
 std::vector<Span> split_sentences(std::string_view text, Span section) {
@@ -63,8 +93,8 @@ std::vector<Span> split_sentences(std::string_view text, Span section) {
   while (start < section.end && is_space(text[start])) ++start;
   size_t i = start;
   while (i < section.end) {
-    if (ends_sentence(text, section.begin, section.end, i)) {
-      size_t j = i + 1;
+    size_t j = ends_sentence(text, section.begin, section.end, i) ? i + 1 : after_cjk_end(text, i, section.end);
+    if (j != 0) {
       while (j < section.end && is_space(text[j])) ++j;
       out.push_back({start, j});
       start = i = j;

@@ -3,6 +3,8 @@
 // into sentences that end after '.', '?' or '!' (so also "...") followed by a space or a
 // newline; the delimiter and all whitespace after it stay with the sentence. No split after
 // the abbreviations below or after a single-capital initial ("J. Smith", "U.S. law").
+// CJK sentence ends (。！？ and halfwidth ｡) end a sentence with no space after them; closing
+// quotes/brackets and further end marks right after them ("？！」") stay with the sentence.
 // Byte ranges only; token counting is the slicer's job.
 #pragma once
 #include <cstddef>

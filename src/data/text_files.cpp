@@ -105,8 +105,21 @@ std::vector<fs::path> list_text_files(const fs::path& path) {
     fail("raw text file not found: ", path.string(), " (hint: give a .txt file or a folder of .txt files)");
   if (!fs::is_directory(st)) return {path};
   std::vector<fs::path> files;
+  const fs::path folder = fs::canonical(path, ec);
+  if (ec) fail("cannot resolve folder ", path.string(), ": ", ec.message());
   for (const auto& e : fs::directory_iterator(path, ec)) {
-    if (e.is_regular_file() && e.path().extension() == ".txt") files.push_back(e.path());
+    if (!e.is_regular_file() || e.path().extension() != ".txt") continue;
+    // A link in the folder must not pull in a file from elsewhere (the folder is what the user
+    // and `tpro serve`'s sandbox vetted): refused, never read and never silently dropped.
+    std::error_code lec;
+    if (e.is_symlink(lec)) {
+      const fs::path target = fs::canonical(e.path(), lec);
+      if (lec || !is_within(folder, target))
+        fail("raw text folder ", path.string(), ": ", e.path().filename().string(), " is a symlink to ",
+             lec ? fs::read_symlink(e.path(), lec).string() : target.string(),
+             ", outside the folder (hint: copy the file into the folder, or name it in raw_text_file itself)");
+    }
+    files.push_back(e.path());
   }
   if (ec) fail("cannot list folder ", path.string(), ": ", ec.message());
   if (files.empty()) fail("folder ", path.string(), " contains no .txt files");

@@ -20,7 +20,8 @@ struct TextDoc {
 std::string normalise_text(std::string_view raw, const std::string& origin);
 
 // The .txt files a raw_text_file option names: the file itself, or the folder's *.txt
-// (not recursive) in natural order. Throws when missing or when a folder has none.
+// (not recursive) in natural order. Throws when missing, when a folder has none, and when a
+// .txt in the folder is a symlink that leads outside it (named in the message).
 std::vector<std::filesystem::path> list_text_files(const std::filesystem::path& path);
 
 // list_text_files + read + normalise_text.

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "data/builtin_templates.h"
 #include "data/check.h"
 #include "data/dataset.h"
 #include "tokenizer/tokenizer.h"
@@ -13,14 +14,18 @@ namespace tpro {
 
 namespace {
 
-// The chat template to use: chat_template_file when set, else the tokenizer's; an empty
+// The chat template to use: chat_template_file when set (a built-in name or a file), else the tokenizer's; an empty
 // function when there is none (chat rows then fail with a hint).
 ChatRender chat_render_for(const DataOptions& opt, const Tokenizer& tok) {
   std::string source = tok.chat_template(), origin = "the tokenizer's chat template";
-  if (!opt.chat_template_file.empty()) {
+  if (const std::string* builtin = builtin_chat_template(opt.chat_template_file)) {
+    source = *builtin;
+    origin = "the built-in " + opt.chat_template_file + " chat template";
+  } else if (!opt.chat_template_file.empty()) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(opt.chat_template_file, ec))
-      fail("chat_template_file not found: ", opt.chat_template_file);
+      fail("chat_template_file not found: ", opt.chat_template_file, " (hint: a .jinja file, or one of the built-in ",
+           "templates: ", builtin_chat_template_names(), ")");
     source = read_file(opt.chat_template_file);
     origin = opt.chat_template_file;
   }

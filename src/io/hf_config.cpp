@@ -1,6 +1,7 @@
 // config.json parsing and writing; see hf_config.h.
 #include "io/hf_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -42,6 +43,40 @@ int64_t first_id(const json& j, const char* key) {  // eos_token_id may be a lis
 }
 }  // namespace
 
+void validate_config(const LlamaConfig& c, const std::string& origin) {
+  auto positive = [&](const char* key, double v, const char* why) {
+    if (!(std::isfinite(v) && v > 0.0))
+      fail(origin, ": ", key, " must be a positive finite number, got ", v, " (", why, ")");
+  };
+  positive("rms_norm_eps", c.rms_norm_eps, "RMSNorm divides by sqrt(mean(x^2) + eps)");
+  positive("rope_theta", c.rope_theta, "RoPE frequencies are rope_theta^(-2i/head_dim)");
+  if (c.n_head <= 0 || c.n_head_kv <= 0 || c.n_head % c.n_head_kv)
+    fail(origin, ": num_attention_heads ", c.n_head, " is not a multiple of num_key_value_heads ", c.n_head_kv);
+  if (c.head_dim <= 0 || c.head_dim % 2) fail(origin, ": head dimension ", c.head_dim, " must be positive and even for RoPE");
+  const RopeScaling& rs = c.rope_scaling;
+  if (!rs.type.empty()) {
+    positive("rope_scaling.factor", rs.factor, "frequencies are divided by it");
+    if (rs.type == "llama3") {
+      positive("rope_scaling.low_freq_factor", rs.low_freq_factor, "wavelength bounds are divided by it");
+      positive("rope_scaling.high_freq_factor", rs.high_freq_factor, "wavelength bounds are divided by it");
+      if (!(rs.high_freq_factor > rs.low_freq_factor))
+        fail(origin, ": rope_scaling.high_freq_factor ", rs.high_freq_factor, " must exceed low_freq_factor ",
+             rs.low_freq_factor, " (the interpolation divides by their difference)");
+      if (rs.original_max_position <= 0)
+        fail(origin, ": rope_scaling.original_max_position_embeddings must be positive, got ", rs.original_max_position);
+    }
+  }
+}
+
+void check_layers_present(const LlamaConfig& c, const std::vector<int64_t>& layer_indices, const std::string& origin,
+                          const char* key) {
+  int64_t top = -1;
+  for (int64_t l : layer_indices) top = std::max(top, l);
+  if (top >= c.n_layer)
+    fail(origin, ": the weights hold layer ", top, " but ", key, " is ", c.n_layer, " (hint: the config and the weights ",
+         "disagree; set ", key, " to ", top + 1, " or use the config that came with these weights)");
+}
+
 LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) {
   json j;
   try {
@@ -72,9 +107,6 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
     if (c.n_embd % c.n_head) fail(origin, ": hidden_size ", c.n_embd, " is not divisible by num_attention_heads ", c.n_head);
     c.head_dim = c.n_embd / c.n_head;
   }
-  if (c.head_dim % 2) fail(origin, ": head dimension ", c.head_dim, " must be even for RoPE");
-  if (c.n_head_kv <= 0 || c.n_head % c.n_head_kv)
-    fail(origin, ": num_attention_heads ", c.n_head, " is not a multiple of num_key_value_heads ", c.n_head_kv);
   c.rms_norm_eps = get_num(j, "rms_norm_eps", origin, 1e-6);
   c.rope_theta = get_num(j, "rope_theta", origin, 10000.0);
   c.max_position = get_int(j, "max_position_embeddings", origin, false, 2048);
@@ -105,6 +137,7 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
     c.rope_scaling.high_freq_factor = get_num(rs, "high_freq_factor", origin, 4.0);
     c.rope_scaling.original_max_position = get_int(rs, "original_max_position_embeddings", origin, false, 8192);
   }
+  validate_config(c, origin);
   return c;
 }
 

@@ -44,6 +44,17 @@ struct LlamaConfig {
   std::vector<float> rope_inv_freq() const;
 };
 
+// Checks the values a forward pass divides by or exponentiates (rms_norm_eps > 0, rope_theta > 0,
+// rope-scaling factors > 0, all finite) and the head arithmetic; throws Error naming origin and
+// the key. Both loaders (config.json and GGUF metadata) call it, so a NaN or zero epsilon is a
+// load error rather than a NaN loss.
+void validate_config(const LlamaConfig& c, const std::string& origin);
+
+// Fails when `layer_indices` (from the weight files' tensor names) holds a layer at or beyond
+// n_layer: a config that says 2 layers on a 4-layer file would otherwise train 2 silently.
+void check_layers_present(const LlamaConfig& c, const std::vector<int64_t>& layer_indices, const std::string& origin,
+                          const char* key);
+
 LlamaConfig parse_hf_config(const std::string& json_text, const std::string& origin);
 LlamaConfig load_hf_config(const fs::path& model_dir);  // <dir>/config.json
 std::string hf_config_json(const LlamaConfig& c);        // a config.json transformers loads

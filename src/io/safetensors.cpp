@@ -116,12 +116,42 @@ TensorSource TensorSource::open_file(const fs::path& file) {
   return src;
 }
 
-TensorSource TensorSource::open_dir(const fs::path& dir) {
-  TensorSource src;
-  src.dir_ = dir;
-  std::vector<fs::path> shards;
+namespace {
+
+// What open_dir reads: the shard files and, with an index, which shard holds each tensor.
+struct ShardPlan {
+  fs::path index;                                      // empty without model.safetensors.index.json
+  std::vector<fs::path> shards;                        // dir / name, checked by checked_shard
+  std::vector<std::pair<std::string, size_t>> where;  // index: tensor -> shards[i]
+};
+
+// A shard named `name` (by the index or a listing of dir) as a path inside dir. It must stay
+// there: an absolute name, a ".." or a symlink that leads out is refused. A Hugging Face hub
+// cache snapshot (<repo>/snapshots/<rev>/) holds links into <repo>/blobs/; those stay allowed.
+fs::path checked_shard(const fs::path& dir, const std::string& name, const std::string& origin,
+                       const std::string& tensor) {
+  const fs::path rel(name);
+  bool dotdot = false;
+  for (const fs::path& part : rel) dotdot = dotdot || part == "..";
+  if (name.empty() || rel.has_root_path() || dotdot)
+    fail(origin, ": shard '", name, "' is outside the model folder ", dir.string(),
+         " (hint: an index names each shard by its file name inside the model folder)");
+  std::error_code ec;
+  const fs::path real = fs::canonical(dir / rel, ec);
+  if (ec) fail(origin, ": shard ", name, tensor.empty() ? "" : " (for tensor " + tensor + ")", " does not exist");
+  const fs::path base = fs::canonical(dir, ec);
+  const bool snapshot = base.parent_path().filename() == "snapshots";
+  if (!is_within(base, real) && !(snapshot && is_within(base.parent_path().parent_path() / "blobs", real)))
+    fail(origin, ": shard '", name, "' leads outside the model folder ", dir.string(), " (it is a symlink to ",
+         real.string(), "; hint: copy the shard into the model folder)");
+  return dir / rel;
+}
+
+ShardPlan plan_shards(const fs::path& dir) {
+  ShardPlan plan;
   const fs::path index = dir / "model.safetensors.index.json";
   if (fs::exists(index)) {
+    plan.index = index;
     json j;
     try {
       j = json::parse(read_file(index));
@@ -132,39 +162,54 @@ TensorSource TensorSource::open_dir(const fs::path& dir) {
     std::map<std::string, size_t> shard_idx;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       if (!it.value().is_string()) fail(index.string(), ": weight_map[", it.key(), "] is not a file name");
-      std::string f = it.value();
+      const std::string f = it.value();
       if (!shard_idx.count(f)) {
-        if (!fs::exists(dir / f)) fail(index.string(), ": shard ", f, " (for tensor ", it.key(), ") does not exist");
-        shard_idx[f] = shards.size();
-        shards.push_back(dir / f);
+        plan.shards.push_back(checked_shard(dir, f, index.string(), it.key()));
+        shard_idx[f] = plan.shards.size() - 1;
       }
+      plan.where.emplace_back(it.key(), shard_idx[f]);
     }
-    for (const auto& p : shards) src.files_.push_back(std::make_unique<SafeTensorsFile>(p));
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      size_t k = shard_idx[it.value().get<std::string>()];
-      if (!src.files_[k]->has(it.key()))
-        fail(index.string(), ": tensor ", it.key(), " is mapped to ", shards[k].filename().string(),
+    return plan;
+  }
+  std::vector<std::string> names;
+  if (fs::exists(dir / "model.safetensors")) {
+    names.push_back("model.safetensors");
+  } else if (fs::is_directory(dir)) {
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".safetensors") names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+  }
+  if (names.empty())
+    fail(dir.string(), ": no model.safetensors, model.safetensors.index.json or *.safetensors found",
+         " (hint: pass a Hugging Face model folder; .bin/.pt checkpoints are not supported)");
+  for (const auto& n : names) plan.shards.push_back(checked_shard(dir, n, dir.string(), ""));
+  return plan;
+}
+
+}  // namespace
+
+std::vector<fs::path> safetensors_shards(const fs::path& dir) { return plan_shards(dir).shards; }
+
+TensorSource TensorSource::open_dir(const fs::path& dir) {
+  TensorSource src;
+  src.dir_ = dir;
+  const ShardPlan plan = plan_shards(dir);
+  for (const auto& p : plan.shards) src.files_.push_back(std::make_unique<SafeTensorsFile>(p));
+  if (!plan.index.empty()) {
+    for (const auto& [tensor, k] : plan.where) {
+      if (!src.files_[k]->has(tensor))
+        fail(plan.index.string(), ": tensor ", tensor, " is mapped to ", plan.shards[k].filename().string(),
              " but that shard does not contain it");
-      src.where_[it.key()] = k;
+      src.where_[tensor] = k;
     }
     return src;
   }
-  if (fs::exists(dir / "model.safetensors")) {
-    shards.push_back(dir / "model.safetensors");
-  } else if (fs::is_directory(dir)) {
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".safetensors") shards.push_back(e.path());
-    std::sort(shards.begin(), shards.end());
-  }
-  if (shards.empty())
-    fail(dir.string(), ": no model.safetensors, model.safetensors.index.json or *.safetensors found",
-         " (hint: pass a Hugging Face model folder; .bin/.pt checkpoints are not supported)");
-  for (const auto& p : shards) {
-    src.files_.push_back(std::make_unique<SafeTensorsFile>(p));
-    for (const auto& n : src.files_.back()->names()) {
+  for (size_t k = 0; k < src.files_.size(); ++k) {
+    for (const auto& n : src.files_[k]->names()) {
       if (src.where_.count(n))
-        fail(p.string(), ": tensor ", n, " also appears in ", src.files_[src.where_[n]]->path().filename().string());
-      src.where_[n] = src.files_.size() - 1;
+        fail(plan.shards[k].string(), ": tensor ", n, " also appears in ",
+             src.files_[src.where_[n]]->path().filename().string());
+      src.where_[n] = k;
     }
   }
   return src;

@@ -39,8 +39,13 @@ class SafeTensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// All tensors of a model folder: model.safetensors, or the shards named by
-// model.safetensors.index.json, or every *.safetensors when there is no index.
+// The shard files of a model folder: the ones model.safetensors.index.json names, else
+// model.safetensors, else every *.safetensors. Each must stay inside the folder: a name that
+// is absolute or holds "..", or a symlink that leads out, is an Error naming the shard and the
+// folder (except a Hugging Face hub cache snapshot's links into its repo's blobs/ folder).
+std::vector<fs::path> safetensors_shards(const fs::path& dir);
+
+// All tensors of a model folder (the files safetensors_shards names) as one source.
 class TensorSource {
  public:
   static TensorSource open_dir(const fs::path& dir);

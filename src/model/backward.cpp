@@ -39,6 +39,7 @@ void backward(const Model& m, LoraWeights& lw, Activations& a, const StepInputs&
   be.rmsnorm_backward(a.dx, a.dln, a.x_out, m.norm.data(), a.rstdf, N, D);
 
   for (int64_t l = c.n_layer - 1; l >= 0; --l) {
+    check_cancel(opt.cancel, "running layer ", l, " of a backward pass");
     // Recomputation: the layers share one set of buffers; refill it from the saved input.
     if (a.recompute) layer_forward(m, &lw, a, l, in, opt, be, a.x_scratch);
     LayerActs& L = a.layers[size_t(l)];

@@ -6,8 +6,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <map>
 #include <optional>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/cpu/gemm.h"
@@ -77,19 +81,44 @@ WeightMatrix& proj_weight(LayerWeights& L, Proj p) {
   return *all[int(p)];
 }
 
+const WeightMatrix& proj_weight(const LayerWeights& L, Proj p) { return proj_weight(const_cast<LayerWeights&>(L), p); }
+
 namespace {
 
-void store_matrices(Model& m, const std::optional<WType>& quant, const std::optional<WType>& dtype) {
-  if (!quant && !dtype) return;
+// Projections whose columns do not fill whole blocks of `quant` keep their plain type (or
+// `dtype`), as bitsandbytes quantizes any shape and refusing the model would be worse; they are
+// listed in the returned note.
+std::string store_matrices(Model& m, const std::optional<WType>& quant, const std::optional<WType>& dtype,
+                           const CancelFlag* cancel) {
+  if (!quant && !dtype) return "";
+  std::map<std::string, int64_t> ragged;  // projection name -> its columns
+  int64_t n_ragged = 0, n_quant = 0;
   for (int64_t l = 0; l < m.cfg.n_layer; ++l) {
+    check_cancel(cancel, "converting the base weights (layer ", l, " of ", m.cfg.n_layer, ")");
     for (int i = 0; i < kNumProj; ++i) {
       WeightMatrix& w = proj_weight(m.layers[size_t(l)], Proj(i));
       if (!is_plain(w.type)) continue;
-      const std::optional<WType> to = quant ? quant : dtype;
+      std::optional<WType> to = quant ? quant : dtype;
+      if (quant) {
+        ++n_quant;
+        if (w.cols % wtype_block(*quant) != 0) {
+          ragged[proj_name(Proj(i))] = w.cols;
+          ++n_ragged;
+          to = dtype;
+        }
+      }
       if (to) store_as(m, w, *to, cat("layer ", l, " ", proj_name(Proj(i)), " (", w.rows, ", ", w.cols, ")"));
     }
   }
-  if (!dtype) return;
+  std::string note;
+  if (n_ragged > 0) {
+    std::string which;
+    for (const auto& [name, cols] : ragged) which += cat(which.empty() ? "" : ", ", name, " (", cols, " columns)");
+    note = cat("warning: ", n_ragged, " of ", n_quant, " projection matrices are kept unquantized: their columns are not a ",
+               "multiple of the ", wtype_name(*quant), " block of ", wtype_block(*quant), ": ", which,
+               wtype_block(*quant) > 32 ? " (hint: q8_0 and q4_0 have blocks of 32)" : "");
+  }
+  if (!dtype) return note;
   const bool tied = m.lm_head.data == m.embed.data;
   if (is_plain(m.embed.type)) store_as(m, m.embed, *dtype, "the token embedding");
   if (tied) {
@@ -97,14 +126,16 @@ void store_matrices(Model& m, const std::optional<WType>& quant, const std::opti
   } else if (is_plain(m.lm_head.type)) {
     store_as(m, m.lm_head, *dtype, "the LM head");
   }
+  return note;
 }
 
 }  // namespace
 
-void apply_base_options(Model& m, const BaseWeightOptions& o) {
+std::string apply_base_options(Model& m, const BaseWeightOptions& o) {
   const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
-  store_matrices(m, quant, dtype);
+  const std::string note = store_matrices(m, quant, dtype, o.cancel);
   set_compute(m, o.compute);
+  return note;
 }
 
 void set_compute(Model& m, const std::string& compute) {
@@ -181,6 +212,45 @@ std::string describe_base_memory(const BaseMemory& b) {
   }
   out += cat(out.empty() ? "" : ", ", "f32 vectors ", human(b.vectors), ": ", human(b.total()), " in all");
   return out;
+}
+
+namespace {
+bool finite_all(const float* v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
+}
+
+bool matrix_finite(const WeightMatrix& w) {
+  if (!w.data) return true;
+  constexpr int64_t kRows = 64;
+  std::vector<float> buf(size_t(kRows * w.cols));
+  for (int64_t r = 0; r < w.rows; r += kRows) {
+    const int64_t n = std::min(kRows, w.rows - r);
+    dequantize_rows(w, r, n, buf.data());
+    if (!finite_all(buf.data(), size_t(n * w.cols))) return false;
+  }
+  return true;
+}
+}  // namespace
+
+std::string first_non_finite_weight(const Model& m) {
+  if (!matrix_finite(m.embed)) return "model.embed_tokens.weight";
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const LayerWeights& L = m.layers[l];
+    const std::string p = layer_prefix(int64_t(l));
+    if (!finite_all(L.ln1.data(), L.ln1.size())) return p + "input_layernorm.weight";
+    if (!finite_all(L.ln2.data(), L.ln2.size())) return p + "post_attention_layernorm.weight";
+    for (int i = 0; i < kNumProj; ++i) {
+      const Proj pr = Proj(i);
+      if (!matrix_finite(proj_weight(L, pr))) return p + proj_module(pr) + ".weight";
+    }
+    for (const auto* b : {&L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown})
+      if (!finite_all(b->data(), b->size())) return p + "(a projection bias)";
+  }
+  if (!finite_all(m.norm.data(), m.norm.size())) return "model.norm.weight";
+  if (m.lm_head.data != m.embed.data && !matrix_finite(m.lm_head)) return "lm_head.weight";
+  return "";
 }
 
 }  // namespace tpro

@@ -10,6 +10,7 @@
 #include <array>
 #include <string>
 
+#include "core/cancel.h"
 #include "model/lora.h"
 #include "model/model.h"
 
@@ -17,6 +18,7 @@ namespace tpro {
 
 // The frozen weight of projection p in a layer.
 WeightMatrix& proj_weight(LayerWeights& L, Proj p);
+const WeightMatrix& proj_weight(const LayerWeights& L, Proj p);
 
 struct BaseWeightOptions {
   std::string quantize = "none";  // none, nf4, q8_0, q4_0, q4_k, q6_k
@@ -24,12 +26,14 @@ struct BaseWeightOptions {
   // How the matrices are multiplied (WeightMatrix::bf16_compute): f32, bf16, or auto = bf16
   // for BF16 and quantized matrices when the CPU has native bf16 (cpu_native_bf16()), else f32.
   std::string compute = "auto";
+  const CancelFlag* cancel = nullptr;  // a stop request ends the conversion (Cancelled)
 };
 
 // Replaces the model's matrices in place and sets how each is multiplied (new storage kept in m.owned; the pages of the file
-// they came from are handed back to the OS as each one is done). Throws on an unknown option
-// or a matrix whose columns do not fit the quantization block (naming layer and projection).
-void apply_base_options(Model& m, const BaseWeightOptions& o);
+// they came from are handed back to the OS as each one is done). Throws on an unknown option.
+// A projection whose columns are not a multiple of the quantization block keeps its plain type
+// (or `dtype`); the returned warning lists them ("" when there is none), for the caller to show.
+std::string apply_base_options(Model& m, const BaseWeightOptions& o);
 // Only the multiplication precision (BaseWeightOptions::compute), for tools that keep the
 // storage as loaded (perplexity, generation).
 void set_compute(Model& m, const std::string& compute);
@@ -43,6 +47,11 @@ bool computes_bf16(const Model& m);
 // the packed matrices' size, so it is skipped, returning 0, when that would exceed a quarter
 // of the machine's memory. Returns the bytes packed. set_compute() drops the copies.
 size_t pack_weights(Model& m, int64_t rows_hint);
+
+// The name of the first base tensor ("model.layers.3.mlp.up_proj.weight", "model.norm.weight")
+// holding a NaN or infinity, or "" when all are finite. Reads every weight (dequantizing
+// quantized ones): a diagnosis after a non-finite loss, not a load-time check.
+std::string first_non_finite_weight(const Model& m);
 
 // Bytes of the base as held: 2-D weights by storage type (a tied head counted once, NF4 with
 // its scales) plus the f32 vectors (norms, biases).

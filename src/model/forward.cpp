@@ -148,6 +148,7 @@ StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const 
   if (opt.train && opt.neftune_alpha > 0.0) add_neftune_noise(a.layers[0].x_in, N, in.T, D, opt.neftune_alpha, opt.seed);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
+    check_cancel(opt.cancel, "running layer ", l, " of a forward pass");
     float* x_next = l + 1 < c.n_layer ? a.layers[size_t(l + 1)].x_in : a.x_out;
     layer_forward(m, lw, a, l, in, opt, be, x_next);
   }

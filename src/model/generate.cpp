@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 #include <numeric>
 
 #include "core/error.h"
@@ -15,8 +16,16 @@ Generator::Generator(const Model& m, const LoraWeights* lora, int64_t max_ctx, c
   const LlamaConfig& c = m.cfg;
   const size_t L = size_t(c.n_layer), KV = size_t(c.kv_dim()), D = size_t(c.n_embd), Q = size_t(c.q_dim()),
                F = size_t(c.n_ff), P = size_t(chunk_);
-  kcache_.assign(L * size_t(max_ctx) * KV, 0.0f);
-  vcache_.assign(L * size_t(max_ctx) * KV, 0.0f);
+  if (max_ctx < 1) fail("the generation window must be at least 1 token, got ", max_ctx);
+  const double cache_gib = 2.0 * double(L) * double(max_ctx) * double(KV) * sizeof(float) / double(1 << 30);
+  try {
+    if (cache_gib > 1024.0) throw std::bad_alloc();  // no machine has it; the size_t product may wrap
+    kcache_.assign(L * size_t(max_ctx) * KV, 0.0f);
+    vcache_.assign(L * size_t(max_ctx) * KV, 0.0f);
+  } catch (const std::bad_alloc&) {
+    fail("cannot allocate the KV cache for a window of ", max_ctx, " tokens (", cache_gib,
+         " GiB) (hint: fewer new tokens, or a smaller --max-context)");
+  }
   x_.resize(P * D);
   ln_.resize(P * D);
   q_.resize(P * Q);

@@ -227,6 +227,11 @@ LlamaConfig gguf_model_config(const GgufFile& f) {
   if (f.has("tokenizer.ggml.bos_token_id")) c.bos_token_id = f.get_int("tokenizer.ggml.bos_token_id");
   if (f.has("tokenizer.ggml.eos_token_id")) c.eos_token_id = f.get_int("tokenizer.ggml.eos_token_id");
   config_from_tensors(f, arch, c);
+  validate_config(c, cat("GGUF ", f.path().string(), " (", arch, ".attention.layer_norm_rms_epsilon, ", arch,
+                         ".rope.freq_base, ", arch, ".rope.scaling.factor)"));
+  std::vector<int64_t> layers;
+  for (const GgufTensor& t : f.tensors()) layers.push_back(layer_of(t.name, "blk."));
+  check_layers_present(c, layers, cat("GGUF ", f.path().string()), (arch + ".block_count").c_str());
   return c;
 }
 

@@ -2,6 +2,7 @@
 // Model views, and writing random models.
 #include "model/model.h"
 
+#include <cctype>
 #include <random>
 
 #include "core/error.h"
@@ -11,6 +12,18 @@
 namespace tpro {
 
 std::string layer_prefix(int64_t layer) { return cat("model.layers.", layer, "."); }
+
+int64_t layer_of(const std::string& name, std::string_view prefix) {
+  if (name.compare(0, prefix.size(), prefix) != 0) return -1;
+  int64_t l = 0;
+  size_t i = prefix.size();
+  if (i >= name.size() || !std::isdigit(static_cast<unsigned char>(name[i]))) return -1;
+  for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])); ++i) {
+    if (l > (int64_t(1) << 40)) return l;  // absurd index: large enough to fail the check
+    l = l * 10 + (name[i] - '0');
+  }
+  return l;
+}
 
 namespace {
 
@@ -58,6 +71,9 @@ Model load_model(const fs::path& dir) {
   m.tensors = std::make_shared<TensorSource>(TensorSource::open_dir(dir));
   const TensorSource& src = *m.tensors;
   const LlamaConfig& c = m.cfg;
+  std::vector<int64_t> layers;
+  for (const std::string& name : src.names()) layers.push_back(layer_of(name, "model.layers."));
+  check_layers_present(c, layers, (dir / "config.json").string() + " and " + src.describe(), "num_hidden_layers");
   const int64_t D = c.n_embd, F = c.n_ff, Q = c.q_dim(), KV = c.kv_dim();
   m.embed = matrix_view(src, "model.embed_tokens.weight", c.vocab_size, D);
   if (c.tie_word_embeddings) {

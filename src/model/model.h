@@ -6,6 +6,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "io/hf_config.h"
@@ -50,5 +51,7 @@ void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t se
 
 // The HF tensor name of a layer's projection, e.g. "model.layers.3.self_attn.q_proj".
 std::string layer_prefix(int64_t layer);
+// The layer index of a tensor named "<prefix><index>.…" ("model.layers.", "blk."), or -1.
+int64_t layer_of(const std::string& name, std::string_view prefix);
 
 }  // namespace tpro

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "core/cancel.h"
 #include "model/activations.h"
 #include "model/backend.h"
 #include "model/lora.h"
@@ -25,6 +26,7 @@ struct StepOptions {
   bool train = true;           // dropout, NEFTune and gradients
   uint64_t seed = 0;           // dropout / NEFTune noise for this micro-batch
   double neftune_alpha = 0.0;  // 0 = off
+  const CancelFlag* cancel = nullptr;  // polled between layers: a stop ends the step with Cancelled
 };
 
 struct StepResult {

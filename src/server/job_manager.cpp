@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "core/file.h"
+#include "model/gguf_adapter.h"
 #include "model/adapter.h"
 #include "server/api_error.h"
 #include "server/listings.h"
@@ -186,7 +187,7 @@ void JobManager::run_training_job(TrainParams p) {
   RunControl& ctl = *ctl_;  // not replaced while this job is active
   try {
     TrainSummary s = run_training(p, ctl, [this](const TrainEvent& e) { on_train_event(e); });
-    const bool stopped = s.stop_reason == "stop requested";
+    const bool stopped = s.stopped;
     finish(stopped ? "stopped" : "finished", "",  // the trainer's Done message said it
            {{"stop_reason", s.stop_reason},
             {"result", {{"adapter", s.adapter_dir.string()}, {"steps", s.steps}, {"final_loss", s.final_loss}}}});
@@ -209,7 +210,7 @@ void JobManager::run_perplexity_job(PerplexityJob job) {
     std::optional<LoraWeights> lora;
     if (!job.lora.empty()) {
       say(cat("loading adapter ", job.lora_name));
-      lora = load_adapter(job.lora, model);
+      lora = load_adapter_any(job.lora, model.cfg);
     }
     const std::vector<int32_t> ids = tok.encode(read_file(job.text_file), true);
     const PerplexityResult r = evaluate_perplexity(

@@ -40,9 +40,20 @@ std::string data_kind(const fs::path& p) {
   return "";
 }
 
-json read_json_or_null(const fs::path& f) {
+// A symlink that leads out of the root: not listed, and never read (using it is refused too).
+bool leads_out(const PathSandbox& sb, Root r, const fs::path& p) {
   std::error_code ec;
-  if (!fs::is_regular_file(f, ec)) return nullptr;
+  if (!fs::is_symlink(fs::symlink_status(p, ec))) return false;
+  try {
+    return !sb.contains(r, resolve_links(p));
+  } catch (const std::exception&) {
+    return true;  // a loop or an unreadable link
+  }
+}
+
+json read_json_or_null(const PathSandbox& sb, const fs::path& f) {
+  std::error_code ec;
+  if (!fs::is_regular_file(f, ec) || leads_out(sb, Root::Loras, f)) return nullptr;
   try {
     return json::parse(read_file(f));
   } catch (const std::exception&) {
@@ -67,6 +78,7 @@ json list_models(const PathSandbox& sb) {
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator() && names.size() < kMaxEntries; it.increment(ec)) {
     if (it.depth() >= 2) it.disable_recursion_pending();
+    if (leads_out(sb, Root::Models, it->path())) continue;
     if (it->is_directory() && fs::exists(it->path() / "config.json")) {
       names.push_back(it->path().lexically_relative(root).string());
       it.disable_recursion_pending();
@@ -86,6 +98,7 @@ json list_data_files(const PathSandbox& sb) {
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator() && rows.size() < kMaxEntries; it.increment(ec)) {
     if (it.depth() >= kMaxDepth - 1) it.disable_recursion_pending();
+    if (leads_out(sb, Root::Data, it->path())) continue;
     const std::string rel = it->path().lexically_relative(root).string();
     if (it->is_directory()) {
       rows.push_back({rel, {{"path", rel}, {"kind", "folder"}, {"size", 0}}});
@@ -103,14 +116,14 @@ json list_runs(const PathSandbox& sb) {
   std::vector<std::pair<int64_t, json>> runs;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(sb.root(Root::Loras), fs::directory_options::skip_permission_denied, ec)) {
-    if (!e.is_directory()) continue;
+    if (!e.is_directory() || leads_out(sb, Root::Loras, e.path())) continue;
     const fs::path dir = e.path();
     const fs::path ck = latest_checkpoint(dir);
     const bool adapter = fs::exists(dir / "adapter_config.json");
     const bool graph = fs::exists(dir / "training_graph.json");
     if (!adapter && !graph && ck.empty()) continue;
-    json log = read_json_or_null(dir / "training_log.json");
-    if (log.is_null() && !ck.empty()) log = read_json_or_null(ck / "training_log.json");
+    json log = read_json_or_null(sb, dir / "training_log.json");
+    if (log.is_null() && !ck.empty()) log = read_json_or_null(sb, ck / "training_log.json");
     json run = {{"name", dir.filename().string()}, {"has_adapter", adapter}, {"has_graph", graph || !ck.empty()},
                 {"modified", mtime_seconds(dir)}};
     if (log.is_object()) {

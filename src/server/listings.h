@@ -2,7 +2,8 @@
 // folders in --models, dataset/format/text files in --data, adapter folders (past runs, with
 // their training_graph.json for the chart and training_parameters.json for "copy parameters
 // from") in --loras. Listings are bounded (depth and count) so a huge folder cannot stall a
-// request. Not here: validating a chosen path (sandbox.h, request.h).
+// request; symlinks that lead out of their folder are left out. Not here: validating a chosen
+// path (sandbox.h, request.h).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

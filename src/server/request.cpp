@@ -3,7 +3,10 @@
 
 #include <cmath>
 
+#include "data/builtin_templates.h"
+#include "data/text_files.h"
 #include "io/hf_config.h"
+#include "io/safetensors.h"
 #include "server/api_error.h"
 
 namespace tpro {
@@ -26,14 +29,60 @@ fs::path model_folder(const PathSandbox& sb, const std::string& path, const std:
   if (!fs::is_directory(dir) || !fs::exists(dir / "config.json"))
     bad_request(field, cat(field, ": '", path, "' is not a model folder (no config.json in it; hint: a Hugging Face",
                            " folder with config.json, *.safetensors and tokenizer.json)"));
+  // config.json, the tokenizer files and the shards are read from here: none may lead out.
+  sb.check_links(Root::Models, dir, field, 0);
+  std::vector<fs::path> shards;
+  try {
+    shards = safetensors_shards(dir);
+  } catch (const Error& e) {
+    bad_request(field, cat(field, ": ", e.what()));
+  }
+  for (const fs::path& f : shards) {
+    std::error_code ec;
+    const fs::path real = fs::canonical(f, ec);
+    if (ec || !sb.contains(Root::Models, real))
+      bad_request(field, cat(field, ": shard '", sb.display(Root::Models, f), "' leads outside the models folder ",
+                             sb.root(Root::Models).string(), " (to ", real.string(), ")"));
+  }
   return dir;
+}
+
+// An adapter folder (or a file in one) the job reads or writes: links in it must stay in --loras.
+void check_adapter_links(const PathSandbox& sb, const fs::path& dir, const std::string& field, int depth) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) sb.check_links(Root::Loras, dir, field, depth);
+}
+
+// The folder a run writes, output_dir / lora_name, with every link followed (a link as
+// lora_name, dangling or not, or one inside an existing adapter folder) must stay in --loras.
+void check_run_folder(const PathSandbox& sb, const TrainParams& p) {
+  const fs::path dir = fs::path(p.output_dir) / p.lora_name;
+  fs::path real;
+  try {
+    real = resolve_links(dir);
+  } catch (const std::exception& e) {
+    bad_request("lora_name", cat("lora_name: cannot resolve '", p.lora_name, "': ", e.what()));
+  }
+  if (!sb.contains(Root::Loras, real))
+    bad_request("lora_name", cat("lora_name: '", p.lora_name, "' is a symlink that leads outside the loras folder ",
+                                 sb.root(Root::Loras).string(), " (to ", real.string(),
+                                 "; hint: tpro serve only writes inside --loras)"));
+  check_adapter_links(sb, real, "lora_name", 2);  // the adapter's files and checkpoint-*/ files
 }
 
 fs::path data_file(const PathSandbox& sb, const std::string& path, const std::string& field, bool folder_ok) {
   fs::path f = sb.resolve(Root::Data, path, field);
-  if (fs::is_directory(f) && !folder_ok) bad_request(field, cat(field, ": '", path, "' is a folder, expected a file"));
-  if (!fs::is_directory(f) && !fs::is_regular_file(f))
-    bad_request(field, cat(field, ": '", path, "' is not a regular file"));
+  const bool folder = fs::is_directory(f);
+  if (folder && !folder_ok) bad_request(field, cat(field, ": '", path, "' is a folder, expected a file"));
+  if (!folder && !fs::is_regular_file(f)) bad_request(field, cat(field, ": '", path, "' is not a regular file"));
+  if (folder) {
+    sb.check_links(Root::Data, f, field, 0);  // nothing in it leads out of --data
+    try {
+      list_text_files(f);  // and the data layer's own rules (a .txt, links stay in the folder)
+    } catch (const Error& e) {
+      bad_request(field, cat(field, ": ", e.what()));
+    }
+  }
   return f;
 }
 
@@ -67,6 +116,9 @@ void sandbox_paths(const json& body, const PathSandbox& sb, TrainParams& p) {
                              DataField{&TrainParams::jsonl_dataset, "jsonl_dataset", false},
                              DataField{&TrainParams::jsonl_eval_dataset, "jsonl_eval_dataset", false}})
     if (!(p.*d.member).empty()) p.*d.member = data_file(sb, p.*d.member, d.name, d.folder_ok).string();
+  // A template file is data too; a built-in template's name is no path.
+  if (!p.chat_template_file.empty() && !builtin_chat_template(p.chat_template_file))
+    p.chat_template_file = data_file(sb, p.chat_template_file, "chat_template_file", false).string();
   // output_dir only counts when the request names it: a copied or default value means --loras.
   const auto od = body.find("output_dir");
   if (od != body.end() && od->is_string() && !od->get<std::string>().empty())
@@ -75,8 +127,10 @@ void sandbox_paths(const json& body, const PathSandbox& sb, TrainParams& p) {
     p.output_dir = sb.root(Root::Loras).string();
   if (!p.copy_params_from.empty())
     p.copy_params_from = sb.resolve(Root::Loras, p.copy_params_from, "copy_params_from").string();
-  if (!p.resume_from_checkpoint.empty() && p.resume_from_checkpoint != "latest")
+  if (!p.resume_from_checkpoint.empty() && p.resume_from_checkpoint != "latest") {
     p.resume_from_checkpoint = sb.resolve(Root::Loras, p.resume_from_checkpoint, "resume_from_checkpoint").string();
+    check_adapter_links(sb, p.resume_from_checkpoint, "resume_from_checkpoint", 1);
+  }
 }
 
 int64_t int_value(const json& body, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
@@ -125,12 +179,28 @@ void reject_unknown(const json& body, std::initializer_list<const char*> known) 
 }  // namespace
 
 json parse_json_body(const std::string& body) {
+  // The parser reports a number too large for a double ("1e400") without a position: the
+  // last key it read is the field to name.
+  std::string top_key, key;
+  const json::parser_callback_t track = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key) {
+      key = parsed.get<std::string>();
+      if (depth == 1) top_key = key;
+    }
+    return true;
+  };
   try {
-    json j = json::parse(body);
+    json j = json::parse(body, track);
     if (!j.is_object()) bad_request("", cat("expected a JSON object, got ", j.type_name()));
     return j;
   } catch (const json::parse_error& e) {
     bad_request("", cat("invalid JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const json::out_of_range& e) {
+    const std::string what = e.what();
+    const size_t q = what.find('\'');
+    const std::string number = q == std::string::npos ? what : what.substr(q + 1, what.rfind('\'') - q - 1);
+    bad_request(top_key, cat(key.empty() ? std::string("a value") : key, ": the number ", number,
+                             " is out of range (JSON numbers must fit a double, at most about 1.8e308 in size)"));
   }
 }
 
@@ -139,6 +209,7 @@ fs::path adapter_folder(const PathSandbox& sb, const std::string& name, const st
     bad_request(field, cat(field, " must be the name of an adapter folder in the loras folder, got '", name, "'"));
   fs::path dir = sb.resolve(Root::Loras, name, field);
   if (!fs::is_directory(dir)) bad_request(field, cat(field, ": '", name, "' is not a folder"));
+  sb.check_links(Root::Loras, dir, field, 2);
   return dir;
 }
 
@@ -148,6 +219,7 @@ TrainParams train_params_from_request(const json& body, const PathSandbox& sb, b
   const auto cp = body.find("copy_params_from");
   if (cp != body.end() && cp->is_string() && !cp->get<std::string>().empty()) {
     const fs::path dir = sb.resolve(Root::Loras, cp->get<std::string>(), "copy_params_from");
+    check_adapter_links(sb, dir, "copy_params_from", 0);
     try {
       copy_params_from(dir, p);
     } catch (const Error& e) {
@@ -164,6 +236,7 @@ TrainParams train_params_from_request(const json& body, const PathSandbox& sb, b
     bad_request(field_in_message(e.what()), e.what());
   }
   if (placeholder) p.lora_name.clear();
+  else if (!for_check) check_run_folder(sb, p);
   return p;
 }
 

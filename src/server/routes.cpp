@@ -99,7 +99,14 @@ json check_report_json(const CheckReport& r, const Tokenizer& tok) {
           {"sample", sample}};
 }
 
-json dataset_check(const Request& req, ServerContext& ctx) {
+json dataset_check(const Request& req, Response& res, ServerContext& ctx) {
+  const auto slot = ctx.limits.dataset_checks.try_acquire();
+  if (!slot) {
+    res.set_header("Retry-After", "2");
+    throw ApiError(429, "too_many_requests",
+                   "a dataset check is already running: one runs at a time (hint: wait for its report, then check "
+                   "again)");
+  }
   const TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb, true);
   try {
     const Tokenizer tok = Tokenizer::load(p.model);
@@ -122,6 +129,17 @@ int64_t parse_event_id(const std::string& text) {
 }
 
 void event_stream(const Request& req, Response& res, ServerContext& ctx) {
+  // Held by the stream's content provider: released when the response is destroyed.
+  std::shared_ptr<void> slot = ctx.limits.event_streams.try_acquire();
+  if (!slot) {
+    res.set_header("Retry-After", "5");
+    send_json(res, 503,
+              ApiError(503, "unavailable",
+                       cat("too many open event streams: tpro serve keeps at most ", kMaxEventStreams,
+                           " open at once (hint: close other pages or tabs showing this server)"))
+                  .body());
+    return;
+  }
   std::string id = req.get_header_value("Last-Event-ID");
   if (id.empty() && req.has_param("after")) id = req.get_param_value("after");
   int64_t after = -1;
@@ -134,7 +152,7 @@ void event_stream(const Request& req, Response& res, ServerContext& ctx) {
   auto cursor = std::make_shared<int64_t>(after);
   auto first = std::make_shared<bool>(true);
   res.set_header("Cache-Control", "no-store");
-  res.set_chunked_content_provider("text/event-stream", [&ctx, cursor, first](size_t, httplib::DataSink& sink) {
+  res.set_chunked_content_provider("text/event-stream", [&ctx, cursor, first, slot](size_t, httplib::DataSink& sink) {
     std::string out;
     if (*first) out += "retry: 1000\n\n";  // reconnect quickly after a dropped connection
     *first = false;
@@ -165,6 +183,7 @@ json server_info(const ServerContext& ctx) {
 }
 
 json evaluations(const ServerContext& ctx) {
+  ctx.sb.check_file(Root::Loras, ctx.evaluations_csv, "evaluations.csv");
   json rows = json::array();
   for (const auto& r : read_evaluation_csv(ctx.evaluations_csv))
     rows.push_back({{"model", r.model}, {"lora", r.lora}, {"dataset", r.dataset}, {"perplexity", r.perplexity},
@@ -194,7 +213,7 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
              res.status = 202;
              return j;
            }));
-  svr.Post("/api/check", api([&ctx](R req, Response&) { return dataset_check(req, ctx); }));
+  svr.Post("/api/check", api([&ctx](R req, Response& res) { return dataset_check(req, res, ctx); }));
   svr.Post("/api/stop", api([&ctx](R, Response&) { return ctx.jobs.request_stop(); }));
   svr.Post("/api/save", api([&ctx](R, Response&) { return ctx.jobs.request_save(); }));
   svr.Post("/api/control", api([&ctx](R req, Response&) {
@@ -203,6 +222,7 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
            }));
   svr.Post("/api/perplexity", api([&ctx](R req, Response& res) {
              PerplexityJob job = perplexity_job_from_request(parse_json_body(req.body), ctx.sb);
+             ctx.sb.check_file(Root::Loras, ctx.evaluations_csv, "evaluations.csv");  // it is read, then replaced
              job.csv = ctx.evaluations_csv;
              json j = ctx.jobs.start_perplexity(job);
              res.status = 202;

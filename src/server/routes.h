@@ -1,6 +1,7 @@
 // The HTTP routes of `tpro serve` (internal to server/): static UI files, the JSON API and the
 // event stream. Every handler answers JSON; errors become {"error": {"message", "type",
-// "field"}} with the ApiError's status (400 for bad input, 409 for a busy or idle job).
+// "field"}} with the ApiError's status (400 for bad input, 409 for a busy or idle job, 429 for
+// a second concurrent dataset check, 503 past the cap of open event streams; see limits.h).
 //   GET  /api/info /api/schema /api/models /api/data /api/runs /api/job /api/evaluations
 //   GET  /api/runs/<name>/graph  /api/runs/<name>/params  /api/events (SSE)
 //   POST /api/train /api/check /api/stop /api/save /api/control /api/perplexity
@@ -9,6 +10,7 @@
 
 #include "server/event_buffer.h"
 #include "server/job_manager.h"
+#include "server/limits.h"
 #include "server/sandbox.h"
 #include "server/server.h"
 
@@ -27,6 +29,7 @@ struct ServerContext {
   EventBuffer events;
   JobManager jobs;
   std::filesystem::path evaluations_csv;
+  ServerLimits limits;
 };
 
 void add_routes(httplib::Server& svr, ServerContext& ctx);

@@ -133,7 +133,8 @@ Server::Server(const ServeOptions& opt) {
          "or leave --host at 127.0.0.1)");
   impl_ = std::make_unique<Impl>(opt);
   auto& svr = impl_->svr;
-  svr.new_task_queue = [] { return new httplib::ThreadPool(64); };  // each open event stream holds one
+  // Each open event stream holds a thread: limits.h caps them well below the pool.
+  svr.new_task_queue = [] { return new httplib::ThreadPool(kServerThreads); };
   svr.set_payload_max_length(4 << 20);
   add_request_guards(svr, impl_->ctx);
   add_routes(svr, impl_->ctx);
@@ -195,5 +196,7 @@ std::string Server::url() const {
 }
 
 JobManager& Server::jobs() { return impl_->ctx.jobs; }
+
+ServerLimits& Server::limits() { return impl_->ctx.limits; }
 
 }  // namespace tpro

@@ -12,6 +12,7 @@
 namespace tpro {
 
 class JobManager;
+struct ServerLimits;
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
@@ -45,6 +46,7 @@ class Server {
   int port() const;
   std::string url() const;  // "http://127.0.0.1:7860/" (+ "?token=..." when one is set)
   JobManager& jobs();
+  ServerLimits& limits();  // limits.h: the open event streams and dataset checks, and their caps
 
  private:
   struct Impl;

@@ -4,6 +4,7 @@
 #include "tokenizer/gguf_vocab.h"
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace tpro {
 
@@ -12,6 +13,12 @@ namespace {
 int32_t token_id(const GgufFile& f, const char* key, int32_t fallback, size_t n_tokens) {
   if (!f.has(key)) return fallback >= 0 && size_t(fallback) < n_tokens ? fallback : -1;
   const int64_t id = f.get_int(key);
+  // llama.cpp writes 0xFFFFFFFF (-1 as int32) for "no such token" (its llama2.c converter does
+  // so for padding) and only warns; so do we, and the token is absent.
+  if (id == int64_t(0xFFFFFFFFu) || id == -1) {
+    log_warn("GGUF ", f.path().string(), ": ", key, " is ", id, " (llama.cpp's \"no token\"); treated as absent");
+    return -1;
+  }
   if (id < 0 || size_t(id) >= n_tokens) {
     fail("GGUF ", f.path().string(), ": ", key, " is ", id, " but the vocabulary has ", n_tokens, " tokens");
   }

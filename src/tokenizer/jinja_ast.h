@@ -1,6 +1,7 @@
 // Syntax tree of a parsed Jinja template: expressions and statements as plain structs with a
 // kind tag and the source position every runtime error is reported at. Filters and tests are
-// resolved to function pointers at parse time, so an unknown one fails before rendering.
+// resolved to function pointers at parse time, so an unknown one fails before rendering. The
+// parser bounds the tree's depth (kMaxAstDepth), so walking or freeing it recursively is safe.
 #pragma once
 #include <memory>
 #include <string>
@@ -53,6 +54,7 @@ struct Expr {
   FilterFn filter = nullptr;
   TestFn test = nullptr;
   bool negated = false;
+  int height = 1;  // levels of this subtree (a leaf is 1); the parser keeps it within kMaxAstDepth
 };
 
 struct Stmt;
@@ -98,5 +100,9 @@ struct Stmt {
 struct Template {
   Body body;
 };
+
+// Whether a tree reads `name` (macros bind varargs/kwargs/caller only if their body uses them).
+bool expr_uses(const Expr* e, const std::string& name);
+bool body_uses(const Body& body, const std::string& name);
 
 }  // namespace tpro::jinja

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "tokenizer/jinja_builtins.h"
+#include "tokenizer/jinja_limits.h"
 #include "tokenizer/jinja_text.h"
 
 namespace tpro::jinja {
@@ -61,7 +62,9 @@ Value f_tojson(const Value& v, CallArgs& a) {
     if (args[1]->is_string()) {
       opt.indent = args[1]->as_string();
     } else if (args[1]->is_number() && !args[1]->is_float()) {
-      opt.indent = std::string(static_cast<size_t>(std::max<int64_t>(args[1]->as_int(), 0)), ' ');
+      int64_t width = std::max<int64_t>(args[1]->as_int(), 0);
+      check_string(uint64_t(width), "tojson indent");
+      opt.indent = std::string(static_cast<size_t>(width), ' ');
     } else {
       jinja_fail("tojson indent must be an int or a str, not ", args[1]->type_name());
     }
@@ -90,6 +93,7 @@ Value f_join(const Value& v, CallArgs& a) {
   for (const Value& item : iterate(v)) {
     if (i++) out += sep;
     out += (args[1] && !args[1]->is_none() ? get_attr_path(item, *args[1]) : item).str();
+    check_string(out.size(), "join");  // items may repeat one big string: check as it grows
   }
   return Value(std::move(out));
 }
@@ -219,8 +223,14 @@ Value select_impl(const Value& v, CallArgs& a, bool attr, bool keep) {
 
 Value f_indent(const Value& v, CallArgs& a) {
   auto args = bind_args("indent", a, {"width", "first", "blank"});
-  std::string ind = !args[0] ? "    " : args[0]->is_string() ? args[0]->as_string()
-                                                             : std::string(static_cast<size_t>(std::max<int64_t>(args[0]->as_int(), 0)), ' ');
+  std::string ind = "    ";
+  if (args[0] && args[0]->is_string()) {
+    ind = args[0]->as_string();
+  } else if (args[0]) {
+    int64_t width = std::max<int64_t>(args[0]->as_int(), 0);
+    check_string(uint64_t(width), "indent width");
+    ind = std::string(static_cast<size_t>(width), ' ');
+  }
   std::vector<std::string> lines = py_splitlines(v.str() + "\n", false);
   std::string out;
   bool blank = flag(args[2]);
@@ -228,6 +238,7 @@ Value f_indent(const Value& v, CallArgs& a) {
     if (i > 0) out += '\n';
     if (i > 0 && (blank || !lines[i].empty())) out += ind;  // blank lines stay empty unless blank=True
     out += lines[i];
+    check_string(out.size() + ind.size(), "indent");
   }
   return Value(flag(args[1]) ? ind + out : out);
 }

@@ -61,6 +61,9 @@ class Lexer {
   }
 
   std::vector<Token> run() {
+    // Room for a token per two bytes (up to 2^20 tokens), so a big template does not regrow
+    // and copy its tokens; pages of the reserve stay untouched until used.
+    out_.reserve(std::min<size_t>(src_.size() / 2 + 1, size_t{1} << 20));
     while (pos_ < src_.size()) root_step();
     push(TokenType::End, "", src_.size());
     return std::move(out_);
@@ -72,14 +75,21 @@ class Lexer {
   std::vector<Token> out_;
   std::vector<char> brackets_;  // expected closers while inside a tag
   size_t pos_ = 0;
+  mutable size_t memo_line_ = 0, memo_pos_ = 0;  // where()'s last answer
+  mutable int memo_col_ = 1;
   bool line_starting_ = true;  // the last consumed match ended with "\n" (or nothing yet)
 
+  // Tokens come in source order, so the column is counted on from the previous token's when
+  // both are on one line: a long one-line template lexes in linear time.
   std::pair<int, int> where(size_t pos) const {
     size_t line = std::upper_bound(line_starts_.begin(), line_starts_.end(), pos) - line_starts_.begin();
+    size_t from = line_starts_[line - 1];
     int col = 1;
-    for (size_t i = line_starts_[line - 1]; i < pos && i < src_.size(); ++i) {
+    if (line == memo_line_ && pos >= memo_pos_) from = memo_pos_, col = memo_col_;
+    for (size_t i = from; i < pos && i < src_.size(); ++i) {
       if ((static_cast<unsigned char>(src_[i]) & 0xC0) != 0x80) ++col;
     }
+    memo_line_ = line, memo_pos_ = pos, memo_col_ = col;
     return {static_cast<int>(line), col};
   }
 

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "tokenizer/jinja_builtins.h"
+#include "tokenizer/jinja_limits.h"
 #include "tokenizer/jinja_text.h"
 
 namespace tpro::jinja {
@@ -80,6 +81,7 @@ Value str_pad(const Value& self, CallArgs& a, const char* fn, int align) {  // -
   int64_t n = static_cast<int64_t>(utf8_length(self.as_string()));
   if (width <= n) return self;
   int64_t pad = width - n;
+  check_string(uint64_t(pad) * fill.size() + self.as_string().size(), std::string(fn) + "() width");
   // CPython's center puts the odd extra space on the right unless the length is odd.
   int64_t left = align < 0 ? 0 : align > 0 ? pad : pad / 2 + (pad & width & 1);
   std::string out;
@@ -172,7 +174,7 @@ const std::map<std::string, Method, std::less<>>& str_methods() {
          std::string str = s.as_string();
          int64_t pad = int_arg(args[0], "zfill", 0) - static_cast<int64_t>(utf8_length(str));
          size_t at = (!str.empty() && (str[0] == '-' || str[0] == '+')) ? 1 : 0;
-         if (pad > 0) str.insert(at, static_cast<size_t>(pad), '0');
+         if (pad > 0) check_string(uint64_t(pad) + str.size(), "zfill() width"), str.insert(at, static_cast<size_t>(pad), '0');
          return Value(str);
        }},
       {"find", [](const Value& s, CallArgs& a) { return str_find_impl(s, a, "find", false, false); }},
@@ -304,6 +306,13 @@ struct Spec {
   char conv = 's';
 };
 
+// One more digit of a width or precision; a number past kMaxStringBytes fails (before the
+// int could overflow: 67108864 * 10 + 9 still fits).
+void add_digit(int& n, char digit, const char* what) {
+  n = std::max(n, 0) * 10 + (digit - '0');
+  if (n > static_cast<int>(kMaxStringBytes)) check_string(uint64_t(n), what);
+}
+
 std::string pad_to(std::string s, const Spec& sp) {
   int64_t n = static_cast<int64_t>(utf8_length(s));
   if (sp.width <= n) return s;
@@ -372,10 +381,10 @@ std::string percent_format(const std::string& fmt, const Value& args) {
     Spec sp;
     while (i < fmt.size() && std::string_view("-+ #0").find(fmt[i]) != std::string_view::npos) sp.flags += fmt[i++];
     if (i < fmt.size() && fmt[i] == '*') jinja_fail("'*' widths are not supported in % formatting");
-    for (; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) sp.width = std::max(sp.width, 0) * 10 + (fmt[i] - '0');
+    for (; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) add_digit(sp.width, fmt[i], "a % format width");
     if (i < fmt.size() && fmt[i] == '.') {
       sp.precision = 0;
-      for (++i; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) sp.precision = sp.precision * 10 + (fmt[i] - '0');
+      for (++i; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) add_digit(sp.precision, fmt[i], "a % format precision");
     }
     while (i < fmt.size() && (fmt[i] == 'l' || fmt[i] == 'h' || fmt[i] == 'L')) ++i;
     if (i >= fmt.size()) jinja_fail("incomplete format");
@@ -417,10 +426,10 @@ std::string apply_format_spec(const Value& v, const std::string& spec) {
   }
   std::string rest = utf8_encode(u);
   Spec sp;
-  for (; i < rest.size() && rest[i] >= '0' && rest[i] <= '9'; ++i) sp.width = std::max(sp.width, 0) * 10 + (rest[i] - '0');
+  for (; i < rest.size() && rest[i] >= '0' && rest[i] <= '9'; ++i) add_digit(sp.width, rest[i], "a format width");
   if (i < rest.size() && rest[i] == '.') {
     sp.precision = 0;
-    for (++i; i < rest.size() && rest[i] >= '0' && rest[i] <= '9'; ++i) sp.precision = sp.precision * 10 + (rest[i] - '0');
+    for (++i; i < rest.size() && rest[i] >= '0' && rest[i] <= '9'; ++i) add_digit(sp.precision, rest[i], "a format precision");
   }
   if (i + 1 < rest.size()) jinja_fail("format spec '", spec, "' is not supported");
   sp.conv = i < rest.size() ? rest[i] : (v.is_string() ? 's' : v.is_float() && sp.precision >= 0 ? 'g' : 's');
@@ -431,6 +440,7 @@ std::string apply_format_spec(const Value& v, const std::string& spec) {
   if (width <= n) return body;
   if (!align) align = v.is_number() ? '>' : '<';
   int64_t pad = width - n, left = align == '<' ? 0 : align == '>' ? pad : pad / 2;
+  check_string(uint64_t(pad) * fill.size() + body.size(), "a format width");
   std::string out;
   for (int64_t k = 0; k < left; ++k) out += fill;
   out += body;

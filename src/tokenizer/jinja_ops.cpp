@@ -7,13 +7,12 @@
 #include <limits>
 
 #include "tokenizer/jinja_builtins.h"
+#include "tokenizer/jinja_limits.h"
 #include "tokenizer/jinja_text.h"
 
 namespace tpro::jinja {
 
 namespace {
-
-constexpr size_t kMaxRepeatBytes = 64u << 20;  // "x" * n beyond this is surely a bug
 
 // Jinja's object_type_repr: "None" or "<type> object".
 std::string object_repr(const Value& v) { return v.is_none() ? "None" : v.type_name() + " object"; }
@@ -51,13 +50,20 @@ Value repeat(const Value& seq, int64_t n) {
   if (n < 0) n = 0;
   if (seq.is_string()) {
     const std::string& s = seq.as_string();
-    if (!s.empty() && static_cast<uint64_t>(n) > kMaxRepeatBytes / s.size()) jinja_fail("string repetition too large");
+    if (!s.empty() && static_cast<uint64_t>(n) > kMaxStringBytes / s.size()) {
+      check_string(static_cast<uint64_t>(n) > UINT64_MAX / s.size() ? UINT64_MAX : static_cast<uint64_t>(n) * s.size(),
+                   "string repetition");
+    }
     std::string out;
+    out.reserve(s.size() * static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) out += s;
     return Value(std::move(out));
   }
   const List& l = seq.as_list();
-  if (!l.empty() && static_cast<uint64_t>(n) > kMaxRepeatBytes / l.size()) jinja_fail("list repetition too large");
+  if (!l.empty() && static_cast<uint64_t>(n) > kMaxListItems / l.size()) {
+    check_list(static_cast<uint64_t>(n) > UINT64_MAX / l.size() ? UINT64_MAX : static_cast<uint64_t>(n) * l.size(),
+               "list repetition");
+  }
   List out;
   for (int64_t i = 0; i < n; ++i) out.insert(out.end(), l.begin(), l.end());
   return seq.type() == Type::Tuple ? Value::tuple(std::move(out)) : Value::list(std::move(out));
@@ -68,8 +74,12 @@ Value add(const Value& a, const Value& b) {
     if (a.is_float() || b.is_float()) return Value(a.as_float() + b.as_float());
     return Value(add_i(a.as_int(), b.as_int()));
   }
-  if (a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
+  if (a.is_string() && b.is_string()) {
+    check_string(uint64_t(a.as_string().size()) + b.as_string().size(), "'+' concatenation");
+    return Value(a.as_string() + b.as_string());
+  }
   if (a.is_list() && a.type() == b.type()) {
+    check_list(uint64_t(a.as_list().size()) + b.as_list().size(), "'+' concatenation");
     List out = a.as_list();
     out.insert(out.end(), b.as_list().begin(), b.as_list().end());
     return a.type() == Type::Tuple ? Value::tuple(std::move(out)) : Value::list(std::move(out));
@@ -216,7 +226,16 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
 }
 
 Value binary_op(std::string_view op, const Value& a, const Value& b) {
-  if (op == "~") return Value(a.str() + b.str());
+  if (op == "~") {  // bounded like '*' (strings are copied once: ns.s ~ x runs in loops)
+    std::string ls = a.is_string() ? std::string() : a.str(), rs = b.is_string() ? std::string() : b.str();
+    const std::string& l = a.is_string() ? a.as_string() : ls;
+    const std::string& r = b.is_string() ? b.as_string() : rs;
+    check_string(uint64_t(l.size()) + r.size(), "'~' concatenation");
+    std::string out;
+    out.reserve(l.size() + r.size());
+    out.append(l).append(r);
+    return Value(std::move(out));
+  }
   if (a.is_undefined()) jinja_fail(a.undefined_hint());
   if (b.is_undefined()) jinja_fail(b.undefined_hint());
   return arith(op, a, b);

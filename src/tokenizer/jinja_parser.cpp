@@ -1,5 +1,9 @@
 // Jinja parser (see jinja_parser.h): recursive descent over the lexer's tokens, one function
 // per grammar rule as in jinja2/parser.py, so precedence and tuple/slice rules match Jinja.
+// Depth is bounded (kMaxAstDepth): `depth_` counts the blocks and sub-expressions the parser
+// is inside (its recursion), and each finished node's height is added to it (chains such as
+// a ~ b ~ c or x|f|g are built by loops, one level per link), so neither the parser nor any
+// walk over the finished tree recurses deeper than the limit.
 #include "tokenizer/jinja_parser.h"
 
 #include <algorithm>
@@ -7,6 +11,7 @@
 
 #include "tokenizer/jinja_builtins.h"
 #include "tokenizer/jinja_lexer.h"
+#include "tokenizer/jinja_limits.h"
 
 namespace tpro::jinja {
 
@@ -33,41 +38,6 @@ std::string quote_list(const Names& names) {
   return out + "'";
 }
 
-// Whether an expression tree reads `name` (macros bind varargs/kwargs/caller only if used).
-bool expr_uses(const Expr* e, const std::string& name) {
-  if (!e) return false;
-  if (e->kind == ExprKind::Name && e->name == name) return true;
-  for (const auto& a : e->args) {
-    if (expr_uses(a.get(), name)) return true;
-  }
-  for (const auto& a : e->call.pos) {
-    if (expr_uses(a.get(), name)) return true;
-  }
-  for (const auto& kv : e->call.kw) {
-    if (expr_uses(kv.second.get(), name)) return true;
-  }
-  return expr_uses(e->call.star.get(), name) || expr_uses(e->call.star_star.get(), name);
-}
-
-bool body_uses(const Body& body, const std::string& name) {
-  for (const auto& s : body) {
-    if (expr_uses(s->expr.get(), name) || expr_uses(s->cond.get(), name) || expr_uses(s->filter.get(), name)) {
-      return true;
-    }
-    for (const auto& br : s->branches) {
-      if (expr_uses(br.first.get(), name) || body_uses(br.second, name)) return true;
-    }
-    for (const auto& p : s->params) {
-      if (expr_uses(p.default_value.get(), name)) return true;
-    }
-    for (const auto& a : s->assigns) {
-      if (expr_uses(a.second.get(), name)) return true;
-    }
-    if (body_uses(s->body, name) || body_uses(s->else_body, name)) return true;
-  }
-  return false;
-}
-
 class Parser {
  public:
   explicit Parser(std::vector<Token> toks) : toks_(std::move(toks)) {}
@@ -87,6 +57,7 @@ class Parser {
   std::vector<Token> toks_;
   size_t i_ = 0;
   int loop_depth_ = 0;
+  int depth_ = 0;                // blocks and sub-expressions being parsed, inside each other
   std::vector<OpenBlock> open_;  // innermost last, for "unexpected end tag" messages
 
   const Token& cur() const { return toks_[i_]; }
@@ -115,6 +86,36 @@ class Parser {
   void expect_block_end(const char* what) {
     if (cur().type != TokenType::BlockEnd) unexpected(std::string("'%}' to end the '") + what + "' tag");
     next();
+  }
+
+  // One level deeper for the lifetime of the object: a nested block or sub-expression.
+  class Nest {
+   public:
+    Nest(Parser& p, const Token& at) : p_(p), saved_(p.depth_) { check_ast_depth(++p.depth_, at.line, at.col); }
+    ~Nest() { p_.depth_ = saved_; }
+    Nest(const Nest&) = delete;
+    Nest& operator=(const Nest&) = delete;
+
+   private:
+    Parser& p_;
+    int saved_;
+  };
+
+  // Every node with children passes here once they are attached: its height is one more than
+  // its tallest child's, and with the levels the parser is inside it stays within the limit.
+  ExprPtr sealed(ExprPtr e) const {
+    int h = 0;
+    auto see = [&h](const ExprPtr& c) {
+      if (c) h = std::max(h, c->height);
+    };
+    for (const auto& a : e->args) see(a);
+    for (const auto& a : e->call.pos) see(a);
+    for (const auto& kv : e->call.kw) see(kv.second);
+    see(e->call.star);
+    see(e->call.star_star);
+    e->height = h + 1;
+    check_ast_depth(depth_ + e->height, e->line, e->col);
+    return e;
   }
 
   ExprPtr make(ExprKind kind, const Token& at) {
@@ -175,7 +176,7 @@ class Parser {
     e->name = op;
     e->args.push_back(std::move(a));
     e->args.push_back(std::move(b));
-    return e;
+    return sealed(std::move(e));
   }
 };
 
@@ -201,6 +202,7 @@ Body Parser::subparse(const Names& end_names, const std::string& block, const To
       s->text = next().text;
       body.push_back(std::move(s));
     } else if (t.type == TokenType::VarBegin) {
+      Nest nest(*this, t);
       auto s = make_stmt(StmtKind::Print, next());
       if (cur().type == TokenType::VarEnd) unexpected("an expression");
       s->expr = parse_tuple(false, true, nullptr, false);
@@ -224,6 +226,7 @@ StmtPtr Parser::parse_statement() {
   next();  // {%
   const Token& at = cur();
   if (at.type != TokenType::Name) unexpected("a statement name");
+  Nest nest(*this, at);
   const std::string tag = next().text;
   if (tag == "if") return parse_if(at);
   if (tag == "for") return parse_for(at);
@@ -425,7 +428,10 @@ StmtPtr Parser::parse_with(const Token& at) {
 
 // ---- expressions ----
 
-ExprPtr Parser::parse_expression(bool with_condexpr) { return with_condexpr ? parse_condexpr() : parse_or(); }
+ExprPtr Parser::parse_expression(bool with_condexpr) {
+  Nest nest(*this, cur());
+  return with_condexpr ? parse_condexpr() : parse_or();
+}
 
 ExprPtr Parser::parse_condexpr() {
   ExprPtr expr = parse_or();
@@ -433,11 +439,15 @@ ExprPtr Parser::parse_condexpr() {
     const Token& at = next();
     auto e = make(ExprKind::CondExpr, at);
     ExprPtr cond = parse_or();
-    ExprPtr otherwise = skip_name("else") ? parse_condexpr() : nullptr;
+    ExprPtr otherwise;
+    if (is_name("else")) {
+      Nest nest(*this, next());  // a if b else c if d else ...: one level per else
+      otherwise = parse_condexpr();
+    }
     e->args.push_back(std::move(expr));
     e->args.push_back(std::move(cond));
     e->args.push_back(std::move(otherwise));
-    expr = std::move(e);
+    expr = sealed(std::move(e));
   }
   return expr;
 }
@@ -462,10 +472,14 @@ ExprPtr Parser::parse_and() {
 
 ExprPtr Parser::parse_not() {
   if (is_name("not")) {
-    auto e = make(ExprKind::Unary, next());
+    const Token& at = next();
+    auto e = make(ExprKind::Unary, at);
     e->name = "not";
-    e->args.push_back(parse_not());
-    return e;
+    {
+      Nest nest(*this, at);
+      e->args.push_back(parse_not());
+    }
+    return sealed(std::move(e));
   }
   return parse_compare();
 }
@@ -490,7 +504,7 @@ ExprPtr Parser::parse_compare() {
     e->args.push_back(parse_math1());
   }
   if (e->ops.empty()) return std::move(e->args[0]);
-  return e;
+  return sealed(std::move(e));
 }
 
 ExprPtr Parser::parse_math1() {
@@ -537,7 +551,11 @@ ExprPtr Parser::parse_unary(bool with_filter) {
     const Token& at = next();
     node = make(ExprKind::Unary, at);
     node->name = at.text;
-    node->args.push_back(parse_unary(false));
+    {
+      Nest nest(*this, at);
+      node->args.push_back(parse_unary(false));
+    }
+    node = sealed(std::move(node));
   } else {
     node = parse_primary();
   }
@@ -602,7 +620,7 @@ ExprPtr Parser::parse_tuple(bool simplified, bool with_condexpr, const char* ext
     if (!e->args.empty()) return std::move(e->args[0]);
     if (!explicit_parens) unexpected("an expression");
   }
-  return e;
+  return sealed(std::move(e));
 }
 
 ExprPtr Parser::parse_list() {
@@ -613,7 +631,7 @@ ExprPtr Parser::parse_list() {
     e->args.push_back(parse_expression());
   }
   next();
-  return e;
+  return sealed(std::move(e));
 }
 
 ExprPtr Parser::parse_dict() {
@@ -626,7 +644,7 @@ ExprPtr Parser::parse_dict() {
     e->args.push_back(parse_expression());
   }
   next();
-  return e;
+  return sealed(std::move(e));
 }
 
 ExprPtr Parser::parse_postfix(ExprPtr node) {
@@ -663,7 +681,7 @@ ExprPtr Parser::parse_subscript(ExprPtr node) {
       auto e = make(ExprKind::Getattr, next());
       e->name = t.text;
       e->args.push_back(std::move(node));
-      return e;
+      return sealed(std::move(e));
     }
     if (t.type != TokenType::Int) unexpected("an attribute name or index after '.'");
     auto e = make(ExprKind::Getitem, t);
@@ -671,7 +689,7 @@ ExprPtr Parser::parse_subscript(ExprPtr node) {
     idx->value = Value(t.int_value);
     e->args.push_back(std::move(node));
     e->args.push_back(std::move(idx));
-    return e;
+    return sealed(std::move(e));
   }
   auto e = make(ExprKind::Getitem, at);
   auto index = make(ExprKind::Tuple, at);
@@ -682,8 +700,8 @@ ExprPtr Parser::parse_subscript(ExprPtr node) {
   next();
   e->args.push_back(std::move(node));
   if (index->args.empty()) fail_at(at, "expected an index or slice inside '[]'");
-  e->args.push_back(index->args.size() == 1 ? std::move(index->args[0]) : std::move(index));
-  return e;
+  e->args.push_back(index->args.size() == 1 ? std::move(index->args[0]) : sealed(std::move(index)));
+  return sealed(std::move(e));
 }
 
 ExprPtr Parser::parse_subscribed() {
@@ -705,7 +723,7 @@ ExprPtr Parser::parse_subscribed() {
   }
   auto e = make(ExprKind::Slice, at);
   e->args = std::move(parts);
-  return e;
+  return sealed(std::move(e));
 }
 
 void Parser::parse_call_args(CallSpec& spec) {
@@ -741,7 +759,7 @@ ExprPtr Parser::parse_call(ExprPtr callee) {
   e->col = callee->col;
   parse_call_args(e->call);
   e->args.push_back(std::move(callee));
-  return e;
+  return sealed(std::move(e));
 }
 
 ExprPtr Parser::parse_filter(ExprPtr node, bool start_inline) {
@@ -759,7 +777,7 @@ ExprPtr Parser::parse_filter(ExprPtr node, bool start_inline) {
     }
     if (is_op("(")) parse_call_args(e->call);
     e->args.push_back(std::move(node));
-    node = std::move(e);
+    node = sealed(std::move(e));
   }
   return node;
 }
@@ -784,7 +802,7 @@ ExprPtr Parser::parse_test(ExprPtr node) {
     e->call.pos.push_back(parse_postfix(parse_primary()));
   }
   e->args.push_back(std::move(node));
-  return e;
+  return sealed(std::move(e));
 }
 
 }  // namespace

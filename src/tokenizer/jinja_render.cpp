@@ -1,12 +1,15 @@
 // Jinja interpreter (see jinja_render.h): statements write into an output string, expressions
 // evaluate to Values. A JinjaError without a position gets the innermost failing node's line
-// and column on its way out. Scopes live in a deque owned by the render, so macros and loop
-// objects can hold plain pointers to them.
+// and column on its way out. Scopes live in a deque owned by the render, so macros can hold
+// plain pointers to them; each loop iteration and macro call frees its scopes when it ends
+// (ScopeMark), so a long loop runs in constant memory. Steps and recursion depth (across macro
+// calls) are budgeted (jinja_limits.h).
 #include "tokenizer/jinja_render.h"
 
 #include <deque>
 
 #include "tokenizer/jinja_builtins.h"
+#include "tokenizer/jinja_limits.h"
 
 namespace tpro::jinja {
 
@@ -51,6 +54,7 @@ template <typename Node>
 class Renderer {
  public:
   RenderResult run(const Template& tmpl, const std::vector<std::pair<std::string, Value>>& globals) {
+    MeterScope metered(meter_);
     Scope* root = new_scope(nullptr);
     for (const auto& [name, value] : globals) root->set(name, value);
     RenderResult result;
@@ -64,12 +68,59 @@ class Renderer {
   std::deque<Scope> scopes_;
   std::string* root_out_ = nullptr;
   std::vector<std::pair<size_t, size_t>> spans_;
-  int depth_ = 0;
+  int depth_ = 0;   // macro calls
+  int levels_ = 0;  // exec and eval calls inside each other (the stack), across macro calls
+  RenderMeter meter_;
+  // Scopes can be referenced after they end only by a macro (it keeps its defining scope), and
+  // a value outlives the scopes made after a mark only through a namespace attribute or
+  // loop.changed ("escapes").
+  uint64_t macros_made_ = 0;
+  uint64_t escapes_ = 0;
+
+  // Frees the scopes made since construction when the region ends, unless a macro made in
+  // the region may have escaped it (then they stay until the render ends).
+  class ScopeMark {
+   public:
+    explicit ScopeMark(Renderer& r) : r_(r), size_(r.scopes_.size()), macros_(r.macros_made_), escapes_(r.escapes_) {}
+    ~ScopeMark() {
+      if (r_.macros_made_ == macros_ || r_.escapes_ == escapes_) r_.scopes_.resize(size_);
+    }
+    ScopeMark(const ScopeMark&) = delete;
+    ScopeMark& operator=(const ScopeMark&) = delete;
+
+   private:
+    Renderer& r_;
+    size_t size_;
+    uint64_t macros_, escapes_;
+  };
+
+  // One exec or eval level for the lifetime of the object; fails past kMaxRenderDepth.
+  class Level {
+   public:
+    explicit Level(Renderer& r) : r_(r) {
+      check_render_depth(r.levels_ + 1);
+      ++r.levels_;
+    }
+    ~Level() { --r_.levels_; }
+    Level(const Level&) = delete;
+    Level& operator=(const Level&) = delete;
+
+   private:
+    Renderer& r_;
+  };
 
   Scope* new_scope(Scope* parent) {
+    check_live_scopes(scopes_.size() + 1);
     scopes_.emplace_back();
     scopes_.back().parent = parent;
     return &scopes_.back();
+  }
+
+  // Appends to a statement's output: no output buffer grows past kMaxStringBytes.
+  static void emit(std::string& out, std::string_view piece) {
+    check_string(uint64_t(out.size()) + piece.size(), "the template's output");
+    charge_built(piece.size());
+    out += piece;
   }
 
   Flow exec_body(const Body& body, Scope* scope, std::string& out) {
@@ -82,6 +133,8 @@ class Renderer {
 
   Flow exec(const Stmt& s, Scope* scope, std::string& out) {
     try {
+      Level level(*this);
+      count_step();
       return exec_inner(s, scope, out);
     } catch (JinjaError& e) {
       rethrow_located(e, s);
@@ -104,6 +157,7 @@ class Renderer {
 
   Value eval(const Expr& e, Scope* scope) {
     try {
+      Level level(*this);
       return eval_inner(e, scope);
     } catch (JinjaError& err) {
       rethrow_located(err, e);
@@ -119,8 +173,8 @@ class Renderer {
 
 Flow Renderer::exec_inner(const Stmt& s, Scope* scope, std::string& out) {
   switch (s.kind) {
-    case StmtKind::Text: out += s.text; return Flow::Normal;
-    case StmtKind::Print: out += eval(*s.expr, scope).str(); return Flow::Normal;
+    case StmtKind::Text: emit(out, s.text); return Flow::Normal;
+    case StmtKind::Print: emit(out, eval(*s.expr, scope).str()); return Flow::Normal;
     case StmtKind::If:
       for (const auto& [cond, body] : s.branches) {
         if (eval(*cond, scope).truthy()) return exec_body(body, scope, out);
@@ -134,10 +188,10 @@ Flow Renderer::exec_inner(const Stmt& s, Scope* scope, std::string& out) {
       return Flow::Normal;
     }
     case StmtKind::Macro: scope->set(s.text, make_macro(s, scope, "macro '" + s.text + "'")); return Flow::Normal;
-    case StmtKind::CallBlock: out += exec_call_block(s, scope).str(); return Flow::Normal;
+    case StmtKind::CallBlock: emit(out, exec_call_block(s, scope).str()); return Flow::Normal;
     case StmtKind::FilterBlock: {
       Value v(capture(s.body, new_scope(scope)));
-      out += apply_filter(*s.filter, scope, &v).str();
+      emit(out, apply_filter(*s.filter, scope, &v).str());
       return Flow::Normal;
     }
     case StmtKind::With: {
@@ -184,10 +238,13 @@ void Renderer::assign(const Stmt& s, Scope* scope, Value v) {
     jinja_fail("cannot assign attribute on non-namespace object '", s.targets[0], "' (a ", ns->type_name(),
                "; hint: create it with namespace())");
   }
+  ++escapes_;
   ns->as_dict().set(Value(s.attr), std::move(v));
 }
 
-Value make_loop(const List& items, size_t i, const std::shared_ptr<std::optional<List>>& last_changed) {
+// `escapes` counts loop.changed calls: they keep their arguments beyond the iteration. Not
+// inlined: its temporaries (kilobytes) would sit in every nested statement's stack frame.
+[[gnu::noinline]] Value make_loop(const List& items, size_t i, const std::shared_ptr<std::optional<List>>& last_changed, uint64_t* escapes) {
   auto d = make_dict(DictKind::Loop);
   int64_t n = static_cast<int64_t>(items.size()), k = static_cast<int64_t>(i);
   d->items = {{Value("index"), Value(k + 1)},         {Value("index0"), Value(k)},
@@ -202,7 +259,8 @@ Value make_loop(const List& items, size_t i, const std::shared_ptr<std::optional
                           if (a.pos.empty()) jinja_fail("no items for cycling given");
                           return a.pos[static_cast<size_t>(k) % a.pos.size()];
                         }));
-  d->items.emplace_back(Value("changed"), Value::callable("loop.changed", [last_changed](CallArgs& a) {
+  d->items.emplace_back(Value("changed"), Value::callable("loop.changed", [last_changed, escapes](CallArgs& a) {
+                          ++*escapes;
                           if (*last_changed && py_equal(Value::tuple(**last_changed), Value::tuple(a.pos))) return Value(false);
                           *last_changed = a.pos;
                           return Value(true);
@@ -215,6 +273,7 @@ Flow Renderer::exec_for(const Stmt& s, Scope* scope, std::string& out) {
   if (s.cond) {  // {% for x in xs if cond %}: filtered before loop.length is known
     List kept;
     for (const Value& item : items) {
+      ScopeMark mark(*this);
       Scope* probe = new_scope(scope);
       bind_targets(s, probe, item);
       if (eval(*s.cond, probe).truthy()) kept.push_back(item);
@@ -224,8 +283,10 @@ Flow Renderer::exec_for(const Stmt& s, Scope* scope, std::string& out) {
   if (items.empty()) return exec_body(s.else_body, new_scope(scope), out);
   auto last_changed = std::make_shared<std::optional<List>>();
   for (size_t i = 0; i < items.size(); ++i) {
+    count_step();
+    ScopeMark mark(*this);
     Scope* it = new_scope(scope);
-    it->set("loop", make_loop(items, i, last_changed));
+    it->set("loop", make_loop(items, i, last_changed, &escapes_));
     bind_targets(s, it, items[i]);
     if (exec_body(s.body, it, out) == Flow::Break) break;
   }
@@ -233,6 +294,7 @@ Flow Renderer::exec_for(const Stmt& s, Scope* scope, std::string& out) {
 }
 
 Value Renderer::make_macro(const Stmt& s, Scope* defining, const std::string& display) {
+  ++macros_made_;
   return Value::callable(display, [this, &s, defining, display](CallArgs& a) {
     return call_macro(s, defining, display, a);
   });
@@ -240,6 +302,8 @@ Value Renderer::make_macro(const Stmt& s, Scope* defining, const std::string& di
 
 Value Renderer::call_macro(const Stmt& s, Scope* defining, const std::string& display, CallArgs& a) {
   if (depth_ >= kMaxCallDepth) jinja_fail("maximum macro recursion depth (", kMaxCallDepth, ") exceeded in ", display);
+  count_step();
+  ScopeMark mark(*this);
   Scope* scope = new_scope(defining);
   std::vector<std::pair<std::string, Value>> kw = a.kw;
   auto take_kw = [&](const std::string& name) -> std::optional<Value> {
@@ -338,9 +402,15 @@ Value Renderer::call_value(const Value& callee, CallArgs& args) {
 
 Value Renderer::apply_filter(const Expr& e, Scope* scope, const Value* seed) {
   // In {% filter a | b %} and {% set x | a %} the chain bottoms out in the block's text.
-  Value operand = !e.args[0] ? *seed
-                  : seed     ? apply_filter(*e.args[0], scope, seed)
-                             : eval(*e.args[0], scope);
+  Value operand;
+  if (!e.args[0]) {
+    operand = *seed;
+  } else if (seed) {
+    Level level(*this);
+    operand = apply_filter(*e.args[0], scope, seed);
+  } else {
+    operand = eval(*e.args[0], scope);
+  }
   CallArgs args = eval_args(e.call, scope);
   try {
     return e.filter(operand, args);

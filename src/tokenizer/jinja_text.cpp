@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "tokenizer/jinja_error.h"
+#include "tokenizer/jinja_limits.h"
 
 namespace tpro::jinja {
 
@@ -264,6 +265,7 @@ std::string py_replace(std::string_view s, std::string_view old_s, std::string_v
     for (char32_t c : u) {
       if (count < 0 || done < count) out += new_s, ++done;
       utf8_append(out, c);
+      check_string(out.size(), "replace");
     }
     if (count < 0 || done < count) out += new_s;
     return out;
@@ -273,6 +275,7 @@ std::string py_replace(std::string_view s, std::string_view old_s, std::string_v
     size_t hit = s.find(old_s, pos);
     if (hit == std::string_view::npos) break;
     out.append(s.substr(pos, hit - pos)).append(new_s);
+    check_string(out.size(), "replace");
     pos = hit + old_s.size();
     ++done;
   }

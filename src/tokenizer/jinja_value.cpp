@@ -6,11 +6,64 @@
 #include <cmath>
 #include <cstdio>
 
+#include "tokenizer/jinja_limits.h"
 #include "tokenizer/jinja_text.h"
 
 namespace tpro::jinja {
 
-Value::Value(std::string s) : type_(Type::String), s_(std::make_shared<const std::string>(std::move(s))) {}
+namespace {
+
+// Containers are freed through a queue, not recursively: a list nested a million deep (a
+// template can build one with `ns.x = [ns.x]`) would otherwise overflow the stack on its way out.
+thread_local bool t_graveyard_gone = false;  // trivially destructible: valid to the very end
+struct Graveyard {
+  std::vector<const List*> lists;
+  std::vector<const Dict*> dicts;
+  std::vector<const IterState*> iters;
+  bool draining = false;
+  ~Graveyard() { t_graveyard_gone = true; }
+};
+thread_local Graveyard t_graveyard;
+
+template <typename T>
+void bury(std::vector<const T*> Graveyard::*pile, const T* p) {
+  if (t_graveyard_gone) {  // a value outliving this thread's queue (a static, at exit)
+    delete p;
+    return;
+  }
+  Graveyard& g = t_graveyard;
+  (g.*pile).push_back(p);
+  if (g.draining) return;  // a container being freed: its children wait in the queue
+  g.draining = true;
+  while (!g.lists.empty() || !g.dicts.empty() || !g.iters.empty()) {
+    if (!g.lists.empty()) {
+      const List* l = g.lists.back();
+      g.lists.pop_back();
+      delete l;
+    } else if (!g.dicts.empty()) {
+      const Dict* d = g.dicts.back();
+      g.dicts.pop_back();
+      delete d;
+    } else {
+      const IterState* it = g.iters.back();
+      g.iters.pop_back();
+      delete it;
+    }
+  }
+  g.draining = false;
+}
+
+void bury_list(const List* p) { bury(&Graveyard::lists, p); }
+void bury_dict(const Dict* p) { bury(&Graveyard::dicts, p); }
+void bury_iter(const IterState* p) { bury(&Graveyard::iters, p); }
+
+}  // namespace
+
+Value::Value(std::string s) : type_(Type::String) {
+  check_string(s.size(), "this operation");
+  charge_built(s.size());
+  s_ = std::make_shared<const std::string>(std::move(s));
+}
 
 Value Value::none() {
   Value v;
@@ -27,7 +80,9 @@ Value Value::undefined(std::string hint) {
 Value Value::list(List items) {
   Value v;
   v.type_ = Type::List;
-  v.l_ = std::make_shared<const List>(std::move(items));
+  check_list(items.size(), "this operation");
+  charge_built(items.size() * sizeof(Value));
+  v.l_ = std::shared_ptr<const List>(new List(std::move(items)), bury_list);
   return v;
 }
 
@@ -62,8 +117,9 @@ Value Value::view(ViewKind kind, List items, std::string range_repr) {
 Value Value::iterator(List items, std::string type_name) {
   Value v;
   v.type_ = Type::Iterator;
-  v.it_ = std::make_shared<IterState>();
-  v.it_->items = std::move(items);
+  check_list(items.size(), "this operation");
+  charge_built(items.size() * sizeof(Value));
+  v.it_ = std::shared_ptr<IterState>(new IterState{std::move(items)}, bury_iter);
   v.s_ = std::make_shared<const std::string>(std::move(type_name));
   return v;
 }
@@ -103,21 +159,29 @@ bool Value::truthy() const {
 
 namespace {
 
+// repr()/str() of containers check the size as they grow: items repeat shared values, so the
+// text can be far larger than the memory the value holds.
 std::string join_repr(const List& items, const char* open, const char* close, bool tuple) {
+  NestingGuard guard("repr");
   std::string out = open;
   for (size_t i = 0; i < items.size(); ++i) {
     if (i) out += ", ";
     out += items[i].repr();
+    check_string(out.size(), "printing a list");
   }
   if (tuple && items.size() == 1) out += ",";
   return out + close;
 }
 
 std::string dict_repr(const Dict& d) {
+  NestingGuard guard("repr");
   std::string out = "{";
   for (size_t i = 0; i < d.items.size(); ++i) {
     if (i) out += ", ";
-    out += d.items[i].first.repr() + ": " + d.items[i].second.repr();
+    out += d.items[i].first.repr();
+    out += ": ";
+    out += d.items[i].second.repr();
+    check_string(out.size(), "printing a dict");
   }
   return out + "}";
 }
@@ -211,7 +275,7 @@ void Dict::set(Value key, Value value) {
 }
 
 std::shared_ptr<Dict> make_dict(DictKind kind) {
-  auto d = std::make_shared<Dict>();
+  auto d = std::shared_ptr<Dict>(new Dict, bury_dict);
   d->kind = kind;
   return d;
 }
@@ -228,6 +292,7 @@ bool py_equal(const Value& a, const Value& b) {
     case Type::List: case Type::Tuple: case Type::View: {
       const List &x = a.as_list(), &y = b.as_list();
       if (x.size() != y.size()) return false;
+      NestingGuard guard("comparison");
       for (size_t i = 0; i < x.size(); ++i) {
         if (!py_equal(x[i], y[i])) return false;
       }
@@ -237,6 +302,7 @@ bool py_equal(const Value& a, const Value& b) {
       if (!a.is_mapping() || !b.is_mapping()) return &a.as_dict() == &b.as_dict();
       const Dict &x = a.as_dict(), &y = b.as_dict();
       if (x.items.size() != y.items.size()) return false;
+      NestingGuard guard("comparison");
       for (const auto& kv : x.items) {
         const Value* other = y.find(kv.first);
         if (!other || !py_equal(kv.second, *other)) return false;
@@ -264,6 +330,7 @@ int py_compare(const Value& a, const Value& b, std::string_view op) {
     return c < 0 ? -1 : c > 0 ? 1 : 0;
   }
   if (a.is_list() && a.type() == b.type()) {
+    NestingGuard guard("comparison");
     const List &x = a.as_list(), &y = b.as_list();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
       if (!py_equal(x[i], y[i])) return py_compare(x[i], y[i], op);
@@ -329,6 +396,7 @@ void json_value(std::string& out, const Value& v, const JsonDumpOptions& opt, in
   const std::string item_sep = opt.separators ? opt.separators->first : opt.indent ? "," : ", ";
   const std::string key_sep = opt.separators ? opt.separators->second : ": ";
   auto newline = [&](int level) {
+    check_string(out.size() + 1 + uint64_t(level) * opt.indent->size(), "tojson");
     out.push_back('\n');
     for (int i = 0; i < level; ++i) out += *opt.indent;
   };
@@ -344,11 +412,13 @@ void json_value(std::string& out, const Value& v, const JsonDumpOptions& opt, in
         out += "[]";
         return;
       }
+      NestingGuard guard("tojson");
       out.push_back('[');
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += item_sep;
         if (opt.indent) newline(depth + 1);
         json_value(out, items[i], opt, depth + 1);
+        check_string(out.size(), "tojson");
       }
       if (opt.indent) newline(depth);
       out.push_back(']');
@@ -366,6 +436,7 @@ void json_value(std::string& out, const Value& v, const JsonDumpOptions& opt, in
         out += "{}";
         return;
       }
+      NestingGuard guard("tojson");
       out.push_back('{');
       for (size_t i = 0; i < items.size(); ++i) {
         if (i) out += item_sep;
@@ -373,6 +444,7 @@ void json_value(std::string& out, const Value& v, const JsonDumpOptions& opt, in
         json_string(out, json_key(items[i]->first), opt.ensure_ascii);
         out += key_sep;
         json_value(out, items[i]->second, opt, depth + 1);
+        check_string(out.size(), "tojson");
       }
       if (opt.indent) newline(depth);
       out.push_back('}');
@@ -397,12 +469,14 @@ Value convert_json(const Json& j) {
     case nlohmann::json::value_t::number_float: return Value(j.template get<double>());
     case nlohmann::json::value_t::string: return Value(j.template get_ref<const std::string&>());
     case nlohmann::json::value_t::array: {
+      NestingGuard guard("template data");
       List items;
       items.reserve(j.size());
       for (const auto& e : j) items.push_back(convert_json(e));
       return Value::list(std::move(items));
     }
     case nlohmann::json::value_t::object: {
+      NestingGuard guard("template data");
       auto d = make_dict();
       d->items.reserve(j.size());
       for (auto it = j.begin(); it != j.end(); ++it) d->items.emplace_back(Value(it.key()), convert_json(it.value()));

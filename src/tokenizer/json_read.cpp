@@ -7,15 +7,50 @@
 
 namespace tpro::tok {
 
-JsonAt JsonAt::at(std::string_view key) const {
-  return {origin, path.empty() ? std::string(key) : path + "." + std::string(key)};
+JsonAt::JsonAt(std::string origin, std::string path) : origin(std::move(origin)) {
+  if (!path.empty()) last_ = std::make_shared<const Step>(Step{nullptr, std::move(path)});
 }
 
-JsonAt JsonAt::at(size_t index) const { return {origin, path + "[" + std::to_string(index) + "]"}; }
+JsonAt JsonAt::at(std::string_view key) const {
+  JsonAt r(origin);
+  r.last_ = std::make_shared<const Step>(Step{last_, std::string(key)});
+  return r;
+}
+
+JsonAt JsonAt::at(size_t index) const {
+  JsonAt r(origin);
+  r.last_ = std::make_shared<const Step>(Step{last_, {}, index, true});
+  return r;
+}
+
+std::string JsonAt::path() const {
+  std::vector<const Step*> steps;
+  for (const Step* s = last_.get(); s; s = s->parent.get()) steps.push_back(s);
+  // A very deep path keeps its first and last steps: "a.b[0].c...x[0].y (130 steps)".
+  constexpr size_t kEnds = 6;
+  const bool elide = steps.size() > 4 * kEnds;
+  std::string out;
+  size_t k = 0;
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it, ++k) {
+    if (elide && k == kEnds) out += "...";
+    if (elide && k >= kEnds && k < steps.size() - kEnds) continue;
+    if ((*it)->is_index) {
+      out += '[';
+      out += std::to_string((*it)->index);
+      out += ']';
+    } else {
+      if (!out.empty() && !out.ends_with("...")) out += '.';
+      out += (*it)->key;
+    }
+  }
+  if (elide) out += " (" + std::to_string(steps.size()) + " steps)";
+  return out;
+}
 
 void JsonAt::fail(const std::string& msg) const {
-  if (path.empty()) tpro::fail(origin, ": ", msg);
-  tpro::fail(origin, ": ", path, ": ", msg);
+  std::string p = path();
+  if (p.empty()) tpro::fail(origin, ": ", msg);
+  tpro::fail(origin, ": ", p, ": ", msg);
 }
 
 namespace {

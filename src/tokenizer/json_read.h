@@ -3,6 +3,7 @@
 // expected. Internal to the tokenizer module.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,14 +13,27 @@ namespace tpro::tok {
 
 using Json = nlohmann::json;
 
-// A location in a JSON document.
-struct JsonAt {
+// A location in a JSON document. at() is O(1): a step is chained onto its parent and the
+// path text ("model.merges[12]") is only built by path() or fail(), so walking a deep
+// document costs no more than its size.
+class JsonAt {
+ public:
   std::string origin;
-  std::string path;
 
+  JsonAt(std::string origin, std::string path = {});
   JsonAt at(std::string_view key) const;
   JsonAt at(size_t index) const;
+  std::string path() const;
   [[noreturn]] void fail(const std::string& msg) const;  // "<origin>: <path>: <msg>"
+
+ private:
+  struct Step {
+    std::shared_ptr<const Step> parent;
+    std::string key;     // object key (or the whole path of a root made from text)
+    size_t index = 0;
+    bool is_index = false;
+  };
+  std::shared_ptr<const Step> last_;  // null at the document root
 };
 
 // Parses text; a syntax error becomes "<origin>: invalid JSON at line L, column C (byte B): ...".

@@ -25,7 +25,7 @@ Pattern parse_pattern(const Json& j, const JsonAt& at) {
   if (const Json* s = optional(j, "String")) return Pattern{get_string(*s, at.at("String")), nullptr};
   if (const Json* r = optional(j, "Regex")) {
     JsonAt rat = at.at("Regex");
-    return Pattern{"", Regex::compile(get_string(*r, rat), rat.origin + ": " + rat.path)};
+    return Pattern{"", Regex::compile(get_string(*r, rat), rat.origin + ": " + rat.path())};
   }
   at.fail("expected {\"String\": ...} or {\"Regex\": ...}");
 }
@@ -115,16 +115,26 @@ int32_t pair_id(const Json& j, const char* key, const JsonAt& at) {
   return int32_t(get_int(v[1], at.at(key).at(size_t(1))));
 }
 
+// A Sequence inside `depth` others: refuses to go deeper than kMaxSequenceDepth, before
+// recursing (a file nesting them 20000 deep would otherwise take the stack and the time).
+void check_sequence_depth(int depth, const JsonAt& at, const char* what) {
+  if (depth < kMaxSequenceDepth) return;
+  at.fail(std::string(what) + " Sequences are nested " + std::to_string(depth + 1) + " deep, over the limit of " +
+          std::to_string(kMaxSequenceDepth) +
+          " (hint: real tokenizer.json files nest them one or two deep; this file is malformed or hostile)");
+}
+
 }  // namespace
 
-void parse_normalizer(const Json& j, const JsonAt& at, std::vector<Normalizer>& out) {
+void parse_normalizer(const Json& j, const JsonAt& at, std::vector<Normalizer>& out, int depth) {
   if (j.is_null()) return;
   std::string type = type_of(j, at, "normalizer");
   Normalizer n;
   if (type == "Sequence") {
+    check_sequence_depth(depth, at, "normalizer");
     const Json& list = require(j, "normalizers", at);
     require_array(list, at.at("normalizers"));
-    for (size_t i = 0; i < list.size(); ++i) parse_normalizer(list[i], at.at("normalizers").at(i), out);
+    for (size_t i = 0; i < list.size(); ++i) parse_normalizer(list[i], at.at("normalizers").at(i), out, depth + 1);
     return;
   } else if (type == "NFC") {
     n.kind = Normalizer::Kind::Nfc;
@@ -150,14 +160,15 @@ void parse_normalizer(const Json& j, const JsonAt& at, std::vector<Normalizer>& 
   out.push_back(std::move(n));
 }
 
-void parse_pre_tokenizer(const Json& j, const JsonAt& at, std::vector<PreTokenizer>& out) {
+void parse_pre_tokenizer(const Json& j, const JsonAt& at, std::vector<PreTokenizer>& out, int depth) {
   if (j.is_null()) return;
   std::string type = type_of(j, at, "pre-tokenizer");
   PreTokenizer p;
   if (type == "Sequence") {
+    check_sequence_depth(depth, at, "pre-tokenizer");
     const Json& list = require(j, "pretokenizers", at);
     require_array(list, at.at("pretokenizers"));
-    for (size_t i = 0; i < list.size(); ++i) parse_pre_tokenizer(list[i], at.at("pretokenizers").at(i), out);
+    for (size_t i = 0; i < list.size(); ++i) parse_pre_tokenizer(list[i], at.at("pretokenizers").at(i), out, depth + 1);
     return;
   } else if (type == "ByteLevel") {
     p.kind = PreTokenizer::Kind::ByteLevel;
@@ -190,14 +201,15 @@ void parse_pre_tokenizer(const Json& j, const JsonAt& at, std::vector<PreTokeniz
   out.push_back(std::move(p));
 }
 
-void parse_decoder(const Json& j, const JsonAt& at, std::vector<Decoder>& out) {
+void parse_decoder(const Json& j, const JsonAt& at, std::vector<Decoder>& out, int depth) {
   if (j.is_null()) return;
   std::string type = type_of(j, at, "decoder");
   Decoder d;
   if (type == "Sequence") {
+    check_sequence_depth(depth, at, "decoder");
     const Json& list = require(j, "decoders", at);
     require_array(list, at.at("decoders"));
-    for (size_t i = 0; i < list.size(); ++i) parse_decoder(list[i], at.at("decoders").at(i), out);
+    for (size_t i = 0; i < list.size(); ++i) parse_decoder(list[i], at.at("decoders").at(i), out, depth + 1);
     return;
   } else if (type == "ByteLevel") {
     d.kind = Decoder::Kind::ByteLevel;
@@ -224,13 +236,15 @@ void parse_decoder(const Json& j, const JsonAt& at, std::vector<Decoder>& out) {
   out.push_back(std::move(d));
 }
 
-void parse_post_processor(const Json& j, const JsonAt& at, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix) {
+void parse_post_processor(const Json& j, const JsonAt& at, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix,
+                          int depth) {
   if (j.is_null()) return;
   std::string type = type_of(j, at, "post-processor");
   if (type == "Sequence") {
+    check_sequence_depth(depth, at, "post-processor");
     const Json& list = require(j, "processors", at);
     require_array(list, at.at("processors"));
-    for (size_t i = 0; i < list.size(); ++i) parse_post_processor(list[i], at.at("processors").at(i), prefix, suffix);
+    for (size_t i = 0; i < list.size(); ++i) parse_post_processor(list[i], at.at("processors").at(i), prefix, suffix, depth + 1);
   } else if (type == "TemplateProcessing") {
     parse_template(j, at, prefix, suffix);
   } else if (type == "RobertaProcessing" || type == "BertProcessing") {

@@ -1,11 +1,14 @@
 // Checkpoint save/load; see checkpoint.h.
 #include "train/checkpoint.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/file.h"
 #include "io/safetensors.h"
 #include "model/adapter.h"
 
@@ -35,8 +38,40 @@ fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, con
   write_file_atomic(tmp / "trainer_state.json", j.dump(1));
   write_file_atomic(tmp / "training_parameters.json", params_json.dump(2));
   log.write(tmp);
+  // The manifest goes last: a folder counts as a checkpoint only when it lists every file.
+  json manifest = json::object();
+  for (const auto& e : fs::directory_iterator(tmp))
+    if (e.is_regular_file()) manifest[e.path().filename().string()] = e.file_size();
+  write_file_atomic(tmp / kCheckpointManifest, json({{"files", manifest}}).dump(1));
   commit_atomic_dir(tmp, final_dir);
   return final_dir;
+}
+
+std::string checkpoint_incomplete(const fs::path& dir) {
+  std::error_code ec;
+  const fs::path mp = dir / kCheckpointManifest;
+  if (!fs::exists(mp, ec)) {  // written before manifests: every file a resume reads must be there
+    for (const char* f : {"trainer_state.json", "adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors"})
+      if (!fs::exists(dir / f, ec)) return cat(f, " is missing");
+    return "";
+  }
+  json m;
+  try {
+    m = json::parse(read_file(mp));
+  } catch (const std::exception& e) {
+    return cat(kCheckpointManifest, " is unreadable: ", e.what());
+  }
+  if (!m.is_object() || !m.contains("files") || !m["files"].is_object())
+    return cat(kCheckpointManifest, " has no \"files\" object");
+  for (const auto& [name, size] : m["files"].items()) {
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+      return cat(kCheckpointManifest, " names '", name, "', which is not a file of the checkpoint");
+    if (!size.is_number_unsigned()) return cat(kCheckpointManifest, ": size of ", name, " is not a number");
+    const uintmax_t got = fs::file_size(dir / name, ec);
+    if (ec) return cat(name, " is missing");
+    if (got != size.get<uintmax_t>()) return cat(name, " has ", got, " bytes, the manifest says ", size.get<uintmax_t>());
+  }
+  return "";
 }
 
 TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeights& lw, RunLog* log) {
@@ -48,19 +83,6 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   } catch (const json::exception& e) {  // parse_error, or out_of_range for "1e400"
     fail(sp.string(), ": not valid JSON: ", e.what());
   }
-  LoraWeights loaded = load_adapter(dir, model);
-  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets)
-    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(),
-         " projections but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
-         " (hint: resume with the checkpoint's training parameters)");
-  lw.params = loaded.params;
-  SafeTensorsFile opt(dir / "optimizer.safetensors");
-  const int64_t n = lw.n_params();
-  TensorView m = opt.view("adamw.exp_avg"), v = opt.view("adamw.exp_avg_sq");
-  if (m.numel() != n || v.numel() != n || m.dtype != DType::F32 || v.dtype != DType::F32)
-    fail(dir.string(), "/optimizer.safetensors: moments have ", m.numel(), " elements, the adapter has ", n);
-  std::copy(m.f32(), m.f32() + n, lw.m.begin());
-  std::copy(v.f32(), v.f32() + n, lw.v.begin());
   // Typed reads: nlohmann's value() throws type_error on another type, and converting a huge
   // double to int64 is undefined behaviour (inputs fuzz/fuzz_checkpoint makes).
   if (!j.is_object()) fail(sp.string(), ": expected a JSON object, got ", j.type_name());
@@ -80,6 +102,22 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   st.loss_threshold = number("loss_threshold");
   st.batcher = j.value("batcher", json());
   st.extra = j.value("extra", json::object());
+  if (const std::string why = checkpoint_incomplete(dir); !why.empty())
+    fail(dir.string(), ": incomplete checkpoint (", why, "; hint: a run was killed while writing or removing it; ",
+         "resume from an earlier checkpoint)");
+  LoraWeights loaded = load_adapter(dir, model);
+  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets)
+    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(),
+         " projections but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
+         " (hint: resume with the checkpoint's training parameters)");
+  lw.params = loaded.params;
+  SafeTensorsFile opt(dir / "optimizer.safetensors");
+  const int64_t n = lw.n_params();
+  TensorView m = opt.view("adamw.exp_avg"), v = opt.view("adamw.exp_avg_sq");
+  if (m.numel() != n || v.numel() != n || m.dtype != DType::F32 || v.dtype != DType::F32)
+    fail(dir.string(), "/optimizer.safetensors: moments have ", m.numel(), " elements, the adapter has ", n);
+  std::copy(m.f32(), m.f32() + n, lw.m.begin());
+  std::copy(v.f32(), v.f32() + n, lw.v.begin());
   if (log && fs::exists(dir / "training_graph.json")) *log = RunLog::load(dir);
   return st;
 }
@@ -95,7 +133,7 @@ std::vector<fs::path> list_checkpoints(const fs::path& adapter_dir) {
         name.find(".old-") != std::string::npos)
       continue;
     if (std::sscanf(name.c_str(), "checkpoint-%lld-", &step) != 1) continue;
-    if (!fs::exists(e.path() / "trainer_state.json")) continue;  // unfinished: never a resume point
+    if (!checkpoint_incomplete(e.path()).empty()) continue;  // unfinished: never a resume point
     found.emplace_back(step, e.path());
   }
   std::sort(found.begin(), found.end());
@@ -114,12 +152,47 @@ std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t kee
   if (keep <= 0) return removed;
   auto all = list_checkpoints(adapter_dir);
   for (size_t i = 0; i + size_t(keep) < all.size(); ++i) {
+    // Renamed first (atomic), so a kill during the removal leaves a ".deleting-" folder that is
+    // never taken for a checkpoint, rather than a half-deleted one under its real name.
+    const fs::path doomed = all[i].parent_path() / cat(all[i].filename().string(), kDeletingTag, ::getpid());
     std::error_code ec;
-    fs::remove_all(all[i], ec);
+    fs::rename(all[i], doomed, ec);
     if (ec) fail("cannot remove old checkpoint ", all[i].string(), ": ", ec.message());
+    fs::remove_all(doomed, ec);
+    if (ec) fail("cannot remove old checkpoint ", doomed.string(), ": ", ec.message());
     removed.push_back(all[i]);
   }
   return removed;
+}
+
+std::vector<std::string> clean_stale_temporaries(const fs::path& adapter_dir) {
+  std::vector<std::string> cleaned;
+  std::error_code ec;
+  if (!fs::is_directory(adapter_dir, ec)) return cleaned;
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(adapter_dir, ec)) entries.push_back(e.path());
+  for (const fs::path& p : entries) {
+    const std::string name = p.filename().string();
+    for (const char* tag : {".tmp-", kDeletingTag, ".old-"}) {
+      const size_t at = name.rfind(tag);
+      if (at == std::string::npos || at == 0) continue;
+      const std::string pid = name.substr(at + std::string(tag).size());
+      if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      const fs::path base = adapter_dir / name.substr(0, at);
+      if (std::string(tag) == ".old-" && !fs::exists(base, ec)) {
+        // Killed between the two renames of commit_atomic_dir: the old folder is the only copy.
+        fs::rename(p, base, ec);
+        if (ec) fail("cannot restore ", p.string(), " to ", base.string(), ": ", ec.message());
+        cleaned.push_back(cat(name, " (restored as ", base.filename().string(), ")"));
+      } else {
+        fs::remove_all(p, ec);
+        if (ec) fail("cannot remove the stale ", p.string(), ": ", ec.message());
+        cleaned.push_back(name);
+      }
+      break;
+    }
+  }
+  return cleaned;
 }
 
 }  // namespace tpro

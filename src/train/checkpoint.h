@@ -35,6 +35,14 @@ fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, con
 // Loads a checkpoint written by save_checkpoint into lw (params and moments) and returns its state.
 TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeights& lw, RunLog* log);
 
+// Written last into each checkpoint: {"files": {name: bytes}}. A folder whose manifest is
+// missing (older tpro: then the four files a resume reads must exist) or disagrees with the
+// files is incomplete and never a resume point.
+inline constexpr const char* kCheckpointManifest = "checkpoint_manifest.json";
+inline constexpr const char* kDeletingTag = ".deleting-";  // "<checkpoint>.deleting-<pid>" while pruned
+// "" when dir is a complete checkpoint, else why not ("optimizer.safetensors is missing").
+std::string checkpoint_incomplete(const fs::path& dir);
+
 // Complete checkpoint folders of adapter_dir, oldest (lowest step) first.
 std::vector<fs::path> list_checkpoints(const fs::path& adapter_dir);
 // The checkpoint with the highest step in adapter_dir, or empty when there is none.
@@ -42,5 +50,11 @@ fs::path latest_checkpoint(const fs::path& adapter_dir);
 // Removes the oldest checkpoints until at most `keep` remain (keep <= 0: keep all); returns
 // the folders removed.
 std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t keep);
+
+// Leftovers of killed runs in adapter_dir: "<name>.tmp-<pid>" (unfinished atomic writes and
+// checkpoints) and "<name>.deleting-<pid>" (interrupted pruning) are removed; "<name>.old-<pid>"
+// is removed, or renamed back to <name> when that is missing (killed mid-replacement). Call
+// only while holding the folder's lock. Returns what it did, one entry per item.
+std::vector<std::string> clean_stale_temporaries(const fs::path& adapter_dir);
 
 }  // namespace tpro

@@ -1,6 +1,8 @@
 // Accumulated forward/backward, clipping and AdamW; see optimizer_step.h.
 #include "train/optimizer_step.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "core/rng.h"
 
@@ -31,12 +33,15 @@ StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::s
     opt.train = true;
     opt.seed = splitmix64(seed ^ splitmix64(i + 1));
     opt.neftune_alpha = cfg.neftune_alpha;
+    opt.cancel = cfg.cancel;
     nll += forward(m, &lw, a, in, opt).nll_sum;
     backward(m, lw, a, in, opt);
   }
   st.loss = nll / double(st.n_trained);
   const int64_t n = lw.n_params();
   st.grad_norm = grad_l2_norm(lw.grads.data(), n);
+  st.finite = std::isfinite(st.loss) && std::isfinite(st.grad_norm);
+  if (!st.finite) return st;  // never let a NaN reach the weights or the moments
   if (cfg.max_grad_norm > 0.0 && st.grad_norm > cfg.max_grad_norm)  // as torch clip_grad_norm_
     scale_in_place(lw.grads.data(), n, float(cfg.max_grad_norm / (st.grad_norm + 1e-6)));
   AdamWHyper h = cfg.adam;

@@ -25,12 +25,16 @@ struct OptimConfig {
   AdamWHyper adam;
   double max_grad_norm = 1.0;  // 0 = no clipping
   double neftune_alpha = 0.0;
+  const CancelFlag* cancel = nullptr;  // a stop abandons the step (Cancelled) before any update
 };
 
 struct StepStats {
   double loss = 0.0;       // mean −log p over the trained tokens of the whole step
   double grad_norm = 0.0;  // before clipping
   int64_t n_trained = 0, n_tokens = 0;
+  // False when the loss or the gradient norm is NaN or infinite: then no update was made
+  // (parameters and moments are as before the step) and the caller must not go on.
+  bool finite = true;
 };
 
 // `step` is the 1-based optimizer step (AdamW bias correction); `seed` makes dropout and

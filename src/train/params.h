@@ -96,6 +96,7 @@ struct TrainParams {
   // JSONL chat
   std::string jsonl_dataset;
   std::string jsonl_eval_dataset;
+  std::string chat_template_file;  // a .jinja file or a built-in (chatml, alpaca, llama-2, vicuna)
   // hybrid
   bool hybrid_training = false;
   double hybrid_data_ratio = 100.0;  // percent of the JSON/JSONL dataset used

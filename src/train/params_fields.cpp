@@ -229,6 +229,9 @@ std::vector<Field> source_fields() {
         "JSONL chat dataset ({\"messages\": [{\"role\", \"content\"}...]} per line), formatted by the "
         "model's chat template"),
       s("jsonl_eval_dataset", &P::jsonl_eval_dataset, "jsonl", "JSONL chat dataset for evaluation"),
+      s("chat_template_file", &P::chat_template_file, "jsonl",
+        "Chat template for JSONL rows instead of the tokenizer's: a .jinja file, or a built-in: chatml, alpaca, "
+        "llama-2, vicuna (for base models whose tokenizer has none)"),
       b("hybrid_training", &P::hybrid_training, "hybrid",
         "Train on raw text and a JSON/JSONL dataset together"),
       d("hybrid_data_ratio", &P::hybrid_data_ratio, "hybrid",

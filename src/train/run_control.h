@@ -12,12 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "core/cancel.h"
+
 namespace tpro {
 
 class RunControl {
  public:
   void request_stop() { stop_.store(true); }
   bool stop_requested() const { return stop_.load(); }
+  // The stop request as a cancellation flag for long phases (loading, slicing, a step).
+  const CancelFlag* stop_flag() const { return &stop_; }
   void request_save() { save_.store(true); }
   bool take_save_request() { return save_.exchange(false); }  // true once per request
   void set_stop_at_loss(double loss) { stop_loss_.store(loss > 0 ? loss : 0.0); }  // 0 = off

@@ -63,6 +63,11 @@ void RunLog::add_eval(int64_t step, double epoch, double eval_loss) {
 
 void RunLog::set_info(const std::string& key, json value) { info_[key] = std::move(value); }
 
+void RunLog::add_warning(int64_t step, const std::string& text) {
+  if (!info_.contains("warnings")) info_["warnings"] = json::array();
+  info_["warnings"].push_back({{"step", step}, {"message", text}});
+}
+
 json RunLog::graph_json() const {
   json a = json::array();
   for (const auto& r : records_) a.push_back(record_json(r));

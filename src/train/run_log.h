@@ -33,6 +33,9 @@ class RunLog {
   void add_eval(int64_t step, double epoch, double eval_loss);
   // Run metadata for training_log.json (base_model_name, projections, stop_reason, ...).
   void set_info(const std::string& key, nlohmann::json value);
+  // Appends {"step", "message"} to training_log.json's "warnings" (divergence, changed
+  // parameters on resume, ...), so what the console said stays in the folder.
+  void add_warning(int64_t step, const std::string& text);
 
   const std::vector<LogRecord>& records() const { return records_; }
   bool empty() const { return records_.empty(); }

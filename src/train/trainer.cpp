@@ -3,11 +3,14 @@
 #include "train/trainer.h"
 
 #include <omp.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
 
+#include "core/cancel.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/batcher.h"
@@ -31,6 +34,7 @@ DataOptions data_options_from(const TrainParams& p) {
   o.dataset = !p.dataset.empty() ? p.dataset : p.jsonl_dataset;
   o.format = p.dataset.empty() ? std::string() : p.format;
   o.eval_dataset = !p.eval_dataset.empty() ? p.eval_dataset : p.jsonl_eval_dataset;
+  o.chat_template_file = p.chat_template_file;
   o.eval_split = p.eval_split_percent;
   o.hybrid_training = p.hybrid_training;
   o.hybrid_text_ratio = p.hybrid_text_ratio;
@@ -95,16 +99,23 @@ struct Run {
   }
 
   bool continue_existing = false;  // Training PRO: an existing adapter keeps training unless overridden
+  FolderLock lock;                 // one writer per adapter folder, for the run's life
+  bool created_out = false;        // the folder did not exist before this run
+  bool replace_existing = false;   // always_override with an adapter there: moved aside just before training
+  fs::path replaced;               // where that adapter waits until this run ends well
+  bool saved_any = false;          // a checkpoint or the adapter of this run is on disk
 
   void prepare_output() {
     out = adapter_dir(p);
+    std::error_code ec;
+    created_out = !fs::exists(out, ec);
+    lock = FolderLock::acquire(out, "the adapter folder");
+    for (const std::string& c : clean_stale_temporaries(out)) say("removed a leftover of a killed run: " + c);
     const bool has_adapter = fs::exists(out / "adapter_config.json");
     const bool has_checkpoint = !latest_checkpoint(out).empty();
     if ((has_adapter || has_checkpoint) && p.resume_from_checkpoint.empty()) {
       if (p.always_override) {
-        std::error_code ec;
-        fs::remove_all(out, ec);
-        if (ec) fail("cannot clear ", out.string(), ": ", ec.message());
+        replace_existing = true;  // nothing is touched until model, data and LoRA are ready
       } else if (has_adapter) {
         continue_existing = true;
       } else {
@@ -112,22 +123,86 @@ struct Run {
              "continue it exactly, or --always-override to start over)");
       }
     }
+  }
+
+  // always_override: every input has been read and checked; move the old adapter (files and
+  // checkpoints) into a sibling folder, kept until this run ends well.
+  void set_old_adapter_aside() {
+    if (!replace_existing) return;
+    replaced = out.parent_path() / cat(out.filename().string(), ".replaced-", ::getpid());
+    move_entries(out, replaced);
+    say(cat("always_override: the previous adapter is moved to ", replaced.string(),
+            " and removed when this run has saved its adapter"));
+  }
+
+  // The run ended well: the replaced adapter can go.
+  void drop_old_adapter() {
+    if (replaced.empty()) return;
     std::error_code ec;
-    fs::create_directories(out, ec);
-    if (ec) fail("cannot create ", out.string(), ": ", ec.message());
+    fs::remove_all(replaced, ec);
+    if (ec) say(cat("warning: could not remove the replaced adapter ", replaced.string(), ": ", ec.message()));
+    replaced.clear();
+  }
+
+  // The run failed: put back what was there (if this run saved nothing), remove an empty folder
+  // this run created. Never throws (it runs while an error propagates).
+  void undo_output(const std::string& why) noexcept {
+    try {
+      if (!replaced.empty()) {
+        if (!saved_any) {
+          for (const auto& e : fs::directory_iterator(out))
+            if (e.path().filename() != kFolderLockName) fs::remove_all(e.path());
+          move_entries(replaced, out);
+          fs::remove(replaced);
+          say(cat("the previous adapter is restored in ", out.string(), " (", why, ")"));
+        } else {
+          say(cat("the previous adapter is kept in ", replaced.string(), " (this run saved checkpoints before: ", why, ")"));
+        }
+      }
+      lock.release();
+      std::error_code ec;
+      if (created_out && !saved_any) {
+        fs::remove(out / kFolderLockName, ec);
+        fs::remove(out, ec);  // only when empty
+      }
+    } catch (const std::exception& e) {
+      say(cat("warning: could not restore ", out.string(), ": ", e.what()));
+    }
+  }
+
+  // Moves every entry of `from` except the lock file into `to` (created), one rename each.
+  static void move_entries(const fs::path& from, const fs::path& to) {
+    std::error_code ec;
+    fs::create_directories(to, ec);
+    if (ec) fail("cannot create ", to.string(), ": ", ec.message());
+    std::vector<fs::path> entries;
+    for (const auto& e : fs::directory_iterator(from)) entries.push_back(e.path());
+    for (const fs::path& e : entries) {
+      if (e.filename() == kFolderLockName) continue;
+      fs::rename(e, to / e.filename(), ec);
+      if (ec) fail("cannot move ", e.string(), " to ", to.string(), ": ", ec.message());
+    }
   }
 
   void load_model_and_data() {
     say(cat("loading model ", p.model));
     model = load_model(p.model);
-    apply_base_options(model, {p.quantize, p.dtype, p.compute_dtype});
+    check_cancel(ctl.stop_flag(), "loading the model");
+    if (const std::string note = apply_base_options(model, {p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()});
+        !note.empty())
+      say(note);
     say(cat("base weights held as ", describe_base_memory(base_memory(model))));
     tok = Tokenizer::load(p.model);
     if (tok.vocab_size() > model.cfg.vocab_size)
       fail(p.model, ": tokenizer has ", tok.vocab_size(), " tokens but the model's vocab_size is ",
            model.cfg.vocab_size);
-    const DataOptions dopt = data_options_from(p);
+    DataOptions dopt = data_options_from(p);
+    dopt.cancel = ctl.stop_flag();
     data = build_dataset(dopt, tok);
+    for (const std::string& note : dataset_notes(data.stats, p.cutoff_len)) {
+      say("data: " + note);
+      log.add_warning(0, "data: " + note);
+    }
     const int32_t pad = tok.pad_id() >= 0 ? tok.pad_id() : (tok.eos_id() >= 0 ? tok.eos_id() : 0);
     BatcherConfig bc = BatcherConfig::from(dopt, int(p.micro_batch_size), pad);
     batcher = std::make_unique<Batcher>(data.train, bc);
@@ -174,6 +249,7 @@ struct Run {
       fs::path ck = p.resume_from_checkpoint == "latest" ? latest_checkpoint(out) : fs::path(p.resume_from_checkpoint);
       if (ck.empty()) fail(out.string(), ": no checkpoint to resume from (hint: save_steps or save_each_epoch)");
       st = load_checkpoint(ck, model, lw, &log);
+      warn_changed_parameters(ck);
       batcher->restore(st.batcher);
       if (!log.empty()) elapsed_before = log.records().back().elapsed_s;
       say(cat("resumed from ", ck.string(), " at step ", st.step));
@@ -191,17 +267,61 @@ struct Run {
       }
     }
     say(cat("LoRA rank ", lc.r, ", alpha ", lc.alpha, " on ", spec_targets, ": ", lw.n_params(), " trainable parameters"));
-    make_activations(acts, model.cfg, &lw, p.micro_batch_size, std::max<int64_t>(p.cutoff_len, 8) + 8,
-                     p.use_grad_checkpoint, computes_bf16(model));
-    say(cat("activations: ", acts.arena.bytes() >> 20, " MiB", p.use_grad_checkpoint ? " (recomputed per layer)" : ""));
-    if (const size_t packed =
-            p.pack_weights ? pack_weights(model, p.micro_batch_size * (std::max<int64_t>(p.cutoff_len, 8) + 8)) : 0)
-      say(cat("weights packed for the matmul kernels: ", packed >> 20, " MiB"));
+    // Sized by the longest row a batch can hold (rows are padded to their batch's longest, rounded
+    // up to pad_to_multiple), never by cutoff_len alone: cutoff 99999 on short blocks is no reason
+    // to plan for 99999 tokens.
+    const int64_t T = longest_batch_row();
+    check_cancel(ctl.stop_flag(), "allocating the activations");
+    make_activations(acts, model.cfg, &lw, p.micro_batch_size, T, p.use_grad_checkpoint, computes_bf16(model));
+    say(cat("activations: ", acts.arena.bytes() >> 20, " MiB for ", p.micro_batch_size, " rows of up to ", T, " tokens",
+            p.use_grad_checkpoint ? " (recomputed per layer)" : ""));
+    if (p.pack_weights) {
+      check_cancel(ctl.stop_flag(), "packing the weights");
+      if (const size_t packed = pack_weights(model, p.micro_batch_size * T))
+        say(cat("weights packed for the matmul kernels: ", packed >> 20, " MiB"));
+    }
+  }
+
+  int64_t longest_batch_row() const {
+    int64_t longest = 2;
+    for (const Block& b : batcher->rows()) longest = std::max(longest, b.size());
+    for (const Batch& b : eval_batches) longest = std::max<int64_t>(longest, b.T);
+    const int64_t m = std::max<int64_t>(1, p.pad_to_multiple);
+    return (longest + m - 1) / m * m;
+  }
+
+  // Resuming with other parameters is allowed (a longer run, another stop), but the result is
+  // no longer the run the checkpoint began: every difference is said and logged.
+  void warn_changed_parameters(const fs::path& ck) {
+    const fs::path f = ck / "training_parameters.json";
+    if (!fs::exists(f)) return;
+    json before;
+    try {
+      before = json::parse(read_file(f));
+    } catch (const std::exception& e) {
+      fail(f.string(), ": not valid JSON: ", e.what());
+    }
+    std::vector<std::string> changed;
+    for (const auto& [key, now] : params_json.items()) {
+      if (key == "resume_from_checkpoint" || !before.is_object()) continue;
+      const json was = before.contains(key) ? before[key] : json();
+      if (was != now) changed.push_back(cat(key, " ", was.is_null() ? "(unset)" : was.dump(), " -> ", now.dump()));
+    }
+    if (changed.empty()) return;
+    std::string list;
+    for (const auto& c : changed) list += (list.empty() ? "" : ", ") + c;
+    const std::string w = cat("warning: resuming ", ck.filename().string(), " with ", changed.size(),
+                              " changed parameter", changed.size() == 1 ? "" : "s",
+                              " (the run is no longer an exact continuation): ", list);
+    say(w);
+    log.add_warning(st.step, w);
   }
 
   void checkpoint(const std::string& why) {
     st.batcher = batcher->state();
+    require_finite_lora("checkpoint");
     fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model);
+    saved_any = true;
     obs({TrainEvent::Kind::Checkpoint, d.string() + " (" + why + ")", {}, total_steps});
     for (const auto& old : prune_checkpoints(out, p.save_total_limit))
       say(cat("removed ", old.filename().string(), " (save_total_limit ", p.save_total_limit, ")"));
@@ -244,7 +364,14 @@ struct Run {
       const double lr = lr_at(spec, st.step);
       const auto v = views_of(micro);
       const auto t_step = std::chrono::steady_clock::now();
-      StepStats s = optimizer_step(model, lw, acts, v, lr, st.step + 1, splitmix64(uint64_t(p.seed) ^ uint64_t(st.step + 1)), oc);
+      StepStats s;
+      try {
+        s = optimizer_step(model, lw, acts, v, lr, st.step + 1, splitmix64(uint64_t(p.seed) ^ uint64_t(st.step + 1)), oc);
+      } catch (const Cancelled&) {
+        say(cat("stop requested during step ", st.step + 1, ": that step is abandoned (no update was made)"));
+        return "stop requested";
+      }
+      if (!s.finite) fail(non_finite_message(s, lr));
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_step).count();
       const Batch& last = micro.back();
       ++st.step;
@@ -255,6 +382,7 @@ struct Run {
                   elapsed()};
       log.add(r);
       obs({TrainEvent::Kind::Step, "", r, total_steps});
+      watch_divergence(s.loss);
       if (p.eval_steps > 0 && st.step % p.eval_steps == 0) evaluate();
       maybe_checkpoint(last.last_in_epoch);
       std::string why = ctl.stop_reason(s.loss, st.epoch);
@@ -263,12 +391,72 @@ struct Run {
     return "completed";
   }
 
+  // Why a step's loss or gradient is NaN/infinite, as far as can be told: a damaged base weight,
+  // the base model itself (the first step, before any update), or an update too large.
+  std::string non_finite_message(const StepStats& s, double lr) const {
+    const int64_t step = st.step + 1;
+    std::string cause;
+    if (const std::string w = first_non_finite_weight(model); !w.empty()) {
+      cause = cat("the base weight ", w, " holds a NaN or infinite value (hint: the model file is damaged; ",
+                  "download or convert it again)");
+    } else if (!std::all_of(lw.params.begin(), lw.params.end(), [](float x) { return std::isfinite(x); })) {
+      cause = cat("the LoRA weights continued from ", out.string(), " hold a NaN or infinite value (hint: ",
+                  "--always-override to start a fresh adapter, or resume from an earlier checkpoint)");
+    } else if (st.step == 0) {
+      cause = cat("the base model gives a non-finite loss before any update (hint: check its config values, e.g. ",
+                  "rms_norm_eps ", model.cfg.rms_norm_eps, " and rope_theta ", model.cfg.rope_theta,
+                  ", or try --compute-dtype f32)");
+    } else {
+      cause = cat("the last finite loss was ", st.loss, " at step ", st.step, "; the updates grew too large (hint: lower ",
+                  "--learning-rate, now ", p.learning_rate, " (this step ", lr, "), add --warmup-steps, and keep ",
+                  "--max-grad-norm above 0)");
+    }
+    return cat("step ", step, ": the loss is ", s.loss, " and the gradient norm ", s.grad_norm,
+               " (not finite); training stopped before this step's update, and nothing of it is saved. ",
+               saved_any ? cat("Checkpoints saved before it are in ", out.string(), ". ")
+                         : cat("The adapter folder ", out.string(), " is left as it was. "),
+               "Likely cause: ", cause);
+  }
+
+  // Warns once when the loss stays well above where it started (a learning rate too high): the
+  // mean of the last kWindow steps against the first step's loss, 1.3 times and 0.5 nats above.
+  static constexpr size_t kWindow = 10;
+  double start_loss = NAN;  // the first step's loss: measured before this run changed anything
+  std::vector<double> recent_losses;
+  bool divergence_warned = false;
+  void watch_divergence(double loss) {
+    if (std::isnan(start_loss)) {
+      start_loss = loss;
+      return;
+    }
+    recent_losses.push_back(loss);
+    if (recent_losses.size() > kWindow) recent_losses.erase(recent_losses.begin());
+    if (divergence_warned || recent_losses.size() < kWindow) return;
+    double now = 0;
+    for (double x : recent_losses) now += x / double(kWindow);
+    if (!(now > 1.3 * start_loss && now > start_loss + 0.5)) return;
+    divergence_warned = true;
+    const std::string w = cat("warning: the loss is diverging: ", now, " over the last ", kWindow, " steps against ",
+                              start_loss, " at the first step (step ", st.step, "); hint: lower --learning-rate (now ",
+                              p.learning_rate, "), add --warmup-steps, keep --max-grad-norm above 0, or stop and ",
+                              "resume from an earlier checkpoint");
+    say(w);
+    log.add_warning(st.step, w);
+  }
+
+  void require_finite_lora(const char* what) const {
+    for (float x : lw.params)
+      if (!std::isfinite(x)) fail("refusing to write a ", what, " with non-finite LoRA weights into ", out.string());
+  }
+
   void finish(const std::string& why) {
     if (!eval_batches.empty() && (log.empty() || !log.records().back().eval_loss)) evaluate();
     log.set_info("base_model_name", p.model);
     log.set_info("stop_reason", why);
     log.set_info("lora_params", lw.n_params());
+    require_finite_lora("adapter");
     save_adapter(out, lw, p.model);
+    saved_any = true;
     if (p.save_gguf) save_adapter_gguf(out / "adapter.gguf", lw, model.cfg, p.model);
     write_file_atomic(out / "training_parameters.json", params_json.dump(2));
     log.write(out);
@@ -286,16 +474,35 @@ TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObse
   run.oc.adam = {p.learning_rate, p.adam_beta1, p.adam_beta2, p.adam_epsilon, p.weight_decay};
   run.oc.max_grad_norm = p.max_grad_norm;
   run.oc.neftune_alpha = p.neft_noise_alpha;
+  run.oc.cancel = ctl.stop_flag();
   if (p.stop_at_loss > 0) ctl.set_stop_at_loss(p.stop_at_loss);
   if (p.stop_at_epoch > 0) ctl.set_stop_at_epoch(p.stop_at_epoch);
   run.prepare_output();
-  run.load_model_and_data();
-  run.setup_lora();
-  const std::string why = run.loop();
-  run.finish(why);
-  TrainSummary sum{run.st.step, run.total_steps, run.st.loss, why, run.out};
-  observer({TrainEvent::Kind::Done, cat("saved ", run.out.string(), " after ", run.st.step, " steps (", why, ")"), {},
-            run.total_steps});
+  TrainSummary sum;
+  try {
+    run.load_model_and_data();
+    run.setup_lora();
+    run.set_old_adapter_aside();
+    const std::string why = run.loop();
+    if (run.st.step == 0 && why == "stop requested" && run.total_steps > 0) {
+      throw Cancelled("stopped before the first step was done");
+    }
+    run.finish(why);
+    run.drop_old_adapter();
+    sum = {run.st.step, run.total_steps, run.st.loss, why, run.out, true, why == "stop requested"};
+  } catch (const Cancelled& e) {
+    // A stop before anything was trained: nothing to save, the folder is as it was.
+    run.undo_output(e.what());
+    sum = {0, run.total_steps, 0.0, e.what(), run.out, false, true};
+    observer({TrainEvent::Kind::Done, cat(e.what(), "; nothing was trained, so no adapter was written"), {},
+              run.total_steps});
+    return sum;
+  } catch (const std::exception& e) {
+    run.undo_output(e.what());
+    throw;
+  }
+  observer({TrainEvent::Kind::Done, cat("saved ", run.out.string(), " after ", run.st.step, " steps (", sum.stop_reason, ")"),
+            {}, run.total_steps});
   return sum;
 }
 

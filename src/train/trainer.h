@@ -29,13 +29,22 @@ struct TrainSummary {
   double final_loss = 0.0;
   std::string stop_reason;  // "completed", "stop requested", "loss 1.20 <= stop_at_loss 1.5", ...
   fs::path adapter_dir;
+  bool saved = false;    // the adapter was written (false: stopped before the first step ended)
+  bool stopped = false;  // ended by a stop request (signal, control file, HTTP)
 };
 
 // The data pipeline's options from the run parameters.
 DataOptions data_options_from(const TrainParams& p);
 
 // Validates p, runs the job and writes the adapter. Errors in inputs throw tpro::Error before
-// any step runs; a stop (signal, control file, HTTP) ends the loop and still saves.
+// any step runs; a stop (signal, control file, HTTP) ends the loop and still saves, and a stop
+// while loading, slicing, allocating or during the first step returns at once with nothing
+// written (saved = false). The adapter folder is locked for the run (a second writer is
+// refused naming this pid); leftovers of killed runs in it are removed first. always_override
+// moves the previous adapter aside only after every input has been checked, restores it when
+// the run fails before saving anything, and removes it once the new adapter is saved. A NaN or
+// infinite loss or gradient ends the run with an Error naming the step and the likely cause,
+// before any non-finite value reaches the weights or a file.
 TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObserver& observer);
 
 }  // namespace tpro

@@ -1,5 +1,6 @@
 // core/: dtype conversions, atomic writes, mmap errors, RNG state, arena bounds.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -91,6 +92,29 @@ TEST(File, AtomicDirReplacesOld) {
   for (auto& e : fs::directory_iterator(base)) (void)e, ++n;
   EXPECT_EQ(n, 1);
   fs::remove_all(base);
+}
+
+TEST(File, AtomicWriteNeverFollowsALinkPlantedAsItsTempFile) {
+  auto dir = fs::temp_directory_path() / ("tpro_core_link_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "out");
+  write_file_atomic(dir / "victim.txt", "keep");
+  // The temp name is predictable ("<name>.tmp-<pid>"): a link placed there must not be written through.
+  fs::create_symlink(dir / "victim.txt", dir / "out" / ("a.json.tmp-" + std::to_string(::getpid())));
+  write_file_atomic(dir / "out" / "a.json", "new");
+  EXPECT_EQ(read_file(dir / "victim.txt"), "keep");
+  EXPECT_EQ(read_file(dir / "out" / "a.json"), "new");
+  EXPECT_FALSE(fs::is_symlink(dir / "out" / "a.json"));
+  fs::remove_all(dir);
+}
+
+TEST(File, IsWithinComparesWholeComponents) {
+  EXPECT_TRUE(is_within("/srv/loras", "/srv/loras"));
+  EXPECT_TRUE(is_within("/srv/loras", "/srv/loras/run/x.json"));
+  EXPECT_TRUE(is_within("/srv/loras/", "/srv/loras/run"));
+  EXPECT_FALSE(is_within("/srv/loras", "/srv/loras2/run"));  // a string prefix is not a folder prefix
+  EXPECT_FALSE(is_within("/srv/loras", "/srv"));
+  EXPECT_FALSE(is_within("/srv/loras", "/etc/passwd"));
 }
 
 TEST(Rng, StateRoundTripAndRange) {

@@ -3,6 +3,8 @@
 // block's length is its character count plus its special tokens.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "data/raw_slicer.h"
 #include "data_test_util.h"
 
@@ -141,6 +143,49 @@ TEST(RawSlicer, LongSentenceSplitsOnUtf8Boundaries) {
     joined += t.substr(3);
   }
   EXPECT_EQ(joined, text);
+}
+
+TEST(RawSlicer, CjkSentenceEndsSplitSentences) {
+  // Three sentences of 4 characters (12 bytes) each; cutoff 28 = BOS + two of them.
+  const std::string text = "一二三。四五六！七八九？";
+  DataStats st;
+  auto blocks = slice(text, opts(28, false), &st);
+  EXPECT_EQ(st.sentences, 3);
+  EXPECT_EQ(st.sentences_split, 0);
+  EXPECT_EQ(texts(blocks, byte_codec()), (Strings{"<s>一二三。四五六！", "<s>七八九？"}));
+}
+
+TEST(RawSlicer, MultiMegabyteLineWithoutSentenceEndIsSlicedInLinearWork) {
+  // A 4 MB line with no sentence end. Every piece used to re-encode the rest of the sentence
+  // (about 20 times, bisecting over it): some 10^12 bytes encoded here, hours of work. Now
+  // each piece encodes a window of a few times its own size: the bytes handed to the codec
+  // are bounded by a small multiple of the text.
+  std::string text;
+  const char* words[] = {"alpha ", "beta ", "gamma ", "delta ", "\xC3\xA9t\xC3\xA9 ", "x "};
+  for (size_t i = 0; text.size() < (4u << 20); ++i) text += words[(i * 7) % 6];
+  auto encoded = std::make_shared<int64_t>(0);
+  TokenCodec c = byte_codec();
+  c.encode = [inner = c.encode, encoded](std::string_view s) {
+    *encoded += int64_t(s.size());
+    return inner(s);
+  };
+  DataStats st;
+  auto blocks = slice(text, opts(512, false), &st, c);
+  EXPECT_EQ(st.sentences_split, 1);
+  EXPECT_LE(*encoded, 40 * int64_t(text.size())) << "encoding work grows faster than the text";
+  // The pieces cover the text in order, at most 511 bytes each; only the spaces at the cuts
+  // (stripped from the blocks) lie between them.
+  ASSERT_GE(blocks.size(), text.size() / 511);
+  size_t at = 0;
+  for (const Block& blk : blocks) {
+    ASSERT_EQ(blk.size(), int64_t(blk.end - blk.begin) + 1);
+    ASSERT_LE(blk.size(), 512);
+    while (at < size_t(blk.begin) && text[at] == ' ') ++at;
+    ASSERT_EQ(at, size_t(blk.begin));
+    at = size_t(blk.end);
+  }
+  while (at < text.size() && text[at] == ' ') ++at;
+  EXPECT_EQ(at, text.size());
 }
 
 TEST(RawSlicer, MinCharsDropsSmallBlocks) {

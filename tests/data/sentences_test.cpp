@@ -81,3 +81,16 @@ TEST(Options, EosPlacementNames) {
     EXPECT_NE(std::string(e.what()).find("unknown value 'sometimes'"), std::string::npos) << e.what();
   }
 }
+
+TEST(Sentences, CjkSentenceEndsNeedNoSpace) {
+  // 。！？ end a sentence with nothing after them; ASCII '.' still needs a space.
+  EXPECT_EQ(sentences("今天很好。明天下雨！你去吗？好"),
+            (std::vector<std::string>{"今天很好。", "明天下雨！", "你去吗？", "好"}));
+  EXPECT_EQ(sentences("日本語です｡次です"), (std::vector<std::string>{"日本語です｡", "次です"}));
+  // Closing quotes/brackets and repeated marks stay with the sentence; whitespace after it too.
+  EXPECT_EQ(sentences("他说：「走吧。」然后走了？！ 真的"),
+            (std::vector<std::string>{"他说：「走吧。」", "然后走了？！ ", "真的"}));
+  EXPECT_EQ(sentences("“好。”他说。"), (std::vector<std::string>{"“好。”", "他说。"}));
+  // The ideographic comma and the ellipsis do not end a sentence.
+  EXPECT_EQ(sentences("一、二……三。"), (std::vector<std::string>{"一、二……三。"}));
+}

@@ -135,6 +135,32 @@ TEST(WithTokenizer, LongSentenceSplitsAtItsOwnTokenBoundaries) {
   EXPECT_EQ(joined, tok.encode(text, false));
 }
 
+TEST(WithTokenizer, MultiMegabyteLineIsSlicedAtItsOwnTokenBoundaries) {
+  // A 3 MB line with no sentence end through Llama 3's tokenizer (the quadratic slicer took
+  // about 150 s a megabyte): every piece still ends between two tokens of the line's encoding.
+  Tokenizer tok;
+  if (!npm_tokenizer("tokenizer-llama3", tok)) return;
+  std::string text;
+  const char* words[] = {"internationalization", "tokenizers", "merge", "byte", "pairs", "quickly", "😀", "naïve"};
+  for (size_t i = 0; text.size() < (3u << 20); ++i) text += std::string(i ? " " : "") + words[(i * 7) % 8];
+  ScratchDir dir;
+  DataOptions o;
+  o.raw_text_file = dir.file("long.txt", text).string();
+  o.cutoff_len = 256;
+  o.precize_slicing_overlap = false;
+  Dataset ds = build_dataset(o, tok);
+  EXPECT_EQ(ds.stats.sentences_split, 1);
+  std::vector<int32_t> joined;
+  for (const Block& b : ds.train) {
+    ASSERT_LE(int64_t(b.tokens.size()), o.cutoff_len);
+    std::string piece = text.substr(size_t(b.begin), size_t(b.end - b.begin));
+    if (b.begin > 0 && text[size_t(b.begin) - 1] == ' ') piece = " " + piece;
+    const auto ids = tok.encode(piece, false);
+    joined.insert(joined.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(joined, tok.encode(text, false));
+}
+
 TEST(WithTokenizer, Llama2FormattedTrainOnlyAfter) {
   Tokenizer tok;
   ASSERT_TRUE(npm_tokenizer("tokenizer-llama2", tok));
@@ -175,4 +201,72 @@ TEST(WithTokenizer, ChatRowsWithoutATemplate) {
   EXPECT_EQ(ds.train[0].n_trained(), 2);  // "b\n"
   o.chat_template_file = (dir.path() / "missing.jinja").string();
   EXPECT_NE(error_of([&] { build_dataset(o, tok); }).find("chat_template_file not found"), std::string::npos);
+}
+
+// The built-in templates by name, for base models: the text each renders, and only the
+// assistant's reply (with its end) trained.
+TEST(WithTokenizer, BuiltinChatTemplates) {
+  Tokenizer tok = byte_tokenizer();
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("c.jsonl", R"({"messages": [{"role": "system", "content": "Be brief."}, )"
+                                  R"({"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Yo."}]})"
+                                  "\n").string();
+  const std::string eos = tok.eos_token();
+  struct Case {
+    std::string name, text, trained;  // trained: the reply after the generation prompt, with its end
+  };
+  const std::vector<Case> cases = {
+      {"chatml",
+       "<|bos|><|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi?<|im_end|>\n<|im_start|>assistant\n"
+       "Yo.<|im_end|>\n",
+       "Yo.<|im_end|>\n"},
+      {"Alpaca", "<|bos|>Be brief.\n\n### Instruction:\nHi?\n\n### Response:\nYo." + eos + "\n\n", "Yo." + eos + "\n\n"},
+      {"llama-2", "<|bos|>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi? [/INST] Yo. " + eos, " Yo. " + eos},
+      {"vicuna", "<|bos|>Be brief.\n\nUSER: Hi?\nASSISTANT: Yo." + eos + "\n", " Yo." + eos + "\n"},
+  };
+  for (const Case& c : cases) {
+    o.chat_template_file = c.name;
+    Dataset ds = build_dataset(o, tok);
+    ASSERT_EQ(ds.train.size(), 1u) << c.name;
+    EXPECT_EQ(tok.decode(ds.train[0].tokens), c.text) << c.name;
+    std::string trained;
+    for (size_t i = 0; i < ds.train[0].tokens.size(); ++i)
+      if (ds.train[0].mask[i]) trained += tok.decode(std::vector<int32_t>{ds.train[0].tokens[i]});
+    EXPECT_EQ(trained, c.trained) << c.name;
+  }
+  o.chat_template_file = "chatml2";
+  EXPECT_NE(error_of([&] { build_dataset(o, tok); })
+                .find("chat_template_file not found: chatml2 (hint: a .jinja file, or one of the built-in templates: "
+                      "chatml, alpaca, llama-2, vicuna)"),
+            std::string::npos);
+}
+
+// A template that refuses a system role (as Gemma's and Mistral v0.2's raise "System role not
+// supported") gets the system message folded into the first user turn, counted and reported.
+TEST(WithTokenizer, SystemMessageMergedWhenTheTemplateRefusesIt) {
+  Tokenizer tok = byte_tokenizer();
+  ScratchDir dir;
+  DataOptions o;
+  o.dataset = dir.file("c.jsonl", R"({"messages": [{"role": "system", "content": "Be brief."}, )"
+                                  R"({"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Yo."}]})"
+                                  "\n"
+                                  R"({"messages": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "B"}]})"
+                                  "\n").string();
+  o.chat_template_file =
+      dir.file("t.jinja", "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+                          "{% endif %}{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+                          "{% if add_generation_prompt %}<assistant>{% endif %}")
+          .string();
+  Dataset ds = build_dataset(o, tok);
+  ASSERT_EQ(ds.train.size(), 2u);
+  EXPECT_EQ(tok.decode(ds.train[0].tokens), "<|bos|><user>Be brief.\n\nHi?\n<assistant>Yo.\n");
+  EXPECT_EQ(ds.stats.system_merged, 1);
+  const auto notes = dataset_notes(ds.stats, o.cutoff_len);
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_EQ(notes[0], "1 chat rows: the template refuses a system role, so the system message was merged into the "
+                      "first user turn (as llama.cpp does)");
+  // Any other template error is still an error.
+  o.chat_template_file = dir.file("u.jinja", "{{ raise_exception('Conversation roles must alternate') }}").string();
+  EXPECT_NE(error_of([&] { build_dataset(o, tok); }).find("Conversation roles must alternate"), std::string::npos);
 }

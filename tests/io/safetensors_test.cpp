@@ -101,6 +101,67 @@ TEST(SafeTensors, FolderAndIndexErrors) {
   EXPECT_EQ(src.get("x", {2}).f32()[1], 2.0f);
 }
 
+TEST(SafeTensors, ShardsMustStayInsideTheModelFolder) {
+  auto root = temp_dir("shard_escape");
+  const fs::path d = root / "model", outside = root / "outside";
+  fs::create_directories(d);
+  fs::create_directories(outside);
+  float x[2] = {1, 2};
+  SafeTensorsWriter w;
+  w.add_f32("x", {2}, x);
+  w.write(outside / "stolen.safetensors");  // a valid file: only the path rule can refuse it
+  const auto index_error = [&](const std::string& shard) {
+    write_file_atomic(d / "model.safetensors.index.json", R"({"weight_map":{"x":")" + shard + R"("}})");
+    return error_of([&] { TensorSource::open_dir(d); });
+  };
+  const std::string index = (d / "model.safetensors.index.json").string();
+  // By "..": refused before anything is opened.
+  EXPECT_EQ(index_error("../outside/stolen.safetensors"),
+            index + ": shard '../outside/stolen.safetensors' is outside the model folder " + d.string() +
+                " (hint: an index names each shard by its file name inside the model folder)");
+  // By an absolute path.
+  const std::string abs = (outside / "stolen.safetensors").string();
+  EXPECT_EQ(index_error(abs), index + ": shard '" + abs + "' is outside the model folder " + d.string() +
+                                  " (hint: an index names each shard by its file name inside the model folder)");
+  // By a symlink in the folder, for the index and for a folder without one.
+  fs::create_symlink(outside / "stolen.safetensors", d / "model-00001.safetensors");
+  const std::string real = fs::canonical(outside / "stolen.safetensors").string();
+  EXPECT_EQ(index_error("model-00001.safetensors"),
+            index + ": shard 'model-00001.safetensors' leads outside the model folder " + d.string() +
+                " (it is a symlink to " + real + "; hint: copy the shard into the model folder)");
+  fs::remove(d / "model.safetensors.index.json");
+  EXPECT_EQ(error_of([&] { safetensors_shards(d); }),
+            d.string() + ": shard 'model-00001.safetensors' leads outside the model folder " + d.string() +
+                " (it is a symlink to " + real + "; hint: copy the shard into the model folder)");
+  // A link that stays inside the folder is fine.
+  fs::remove(d / "model-00001.safetensors");
+  w.write(d / "real.safetensors");
+  fs::create_symlink("real.safetensors", d / "model-00001.safetensors");
+  EXPECT_EQ(index_error("model-00001.safetensors"), "(no error)");
+  EXPECT_EQ(TensorSource::open_dir(d).get("x", {2}).f32()[1], 2.0f);
+}
+
+TEST(SafeTensors, HubCacheSnapshotsMayLinkIntoTheirBlobs) {
+  // huggingface_hub's cache: snapshots/<rev>/<file> -> ../../blobs/<sha>. `tpro train --model
+  // <snapshot>` must keep working, while a link elsewhere is still refused.
+  auto repo = temp_dir("hub_cache") / "models--org--tiny";
+  const fs::path snap = repo / "snapshots" / "abc123";
+  fs::create_directories(snap);
+  fs::create_directories(repo / "blobs");
+  float x[2] = {1, 2};
+  SafeTensorsWriter w;
+  w.add_f32("x", {2}, x);
+  w.write(repo / "blobs" / "f00d");
+  fs::create_symlink("../../blobs/f00d", snap / "model.safetensors");
+  EXPECT_EQ(TensorSource::open_dir(snap).get("x", {2}).f32()[0], 1.0f);
+  w.write(repo / "elsewhere.safetensors");
+  fs::remove(snap / "model.safetensors");
+  fs::create_symlink("../../elsewhere.safetensors", snap / "model.safetensors");
+  EXPECT_NE(error_of([&] { TensorSource::open_dir(snap); })
+                .find("shard 'model.safetensors' leads outside the model folder"),
+            std::string::npos);
+}
+
 struct BadCase {
   const char* name;
   std::string header;

@@ -103,9 +103,25 @@ TEST(QloraBase, Refusals) {
   EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "f8"}); }), HasSubstr("unknown dtype 'f8'"));
   EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "auto", "f16"}); }),
               HasSubstr("unknown compute dtype 'f16' (expected auto, f32 or bf16)"));
-  EXPECT_THAT(error_of([&] { apply_base_options(m, {"nf4", "auto"}); }),
-              HasSubstr("cannot store layer 0 q_proj (32, 32) as NF4: cannot store a (32, 32) matrix as NF4: its 32 "
-                        "columns are not a multiple of the NF4 block of 64 (hint: use Q8_0, Q4_0"));
+}
+
+// Columns that do not fill whole blocks (stories-size models, the demo's 172) keep such a
+// projection unquantized, with a warning naming it, rather than refusing the model.
+TEST(QloraBase, RaggedProjectionsStayUnquantizedWithAWarning) {
+  const fs::path d = temp_dir("ragged");
+  Model m = model_at(d / "hf", small_config(64, 96));  // D = 64 fits NF4 blocks, F = 96 does not
+  const std::string note = apply_base_options(m, {"nf4", "auto"});
+  EXPECT_EQ(note, "warning: 2 of 14 projection matrices are kept unquantized: their columns are not a multiple of the "
+                  "NF4 block of 64: down_proj (96 columns) (hint: q8_0 and q4_0 have blocks of 32)");
+  for (const LayerWeights& L : m.layers) {
+    EXPECT_EQ(L.wq.type, WType::NF4);
+    EXPECT_EQ(L.wgate.type, WType::NF4);  // (96, 64): 64 columns
+    EXPECT_EQ(L.wdown.type, WType::F32);  // (64, 96)
+  }
+  // Everything fits q8_0's 32: no warning.
+  Model q = model_at(d / "hf2", small_config(64, 96));
+  EXPECT_EQ(apply_base_options(q, {"q8_0", "auto"}), "");
+  EXPECT_EQ(q.layers[0].wdown.type, WType::Q8_0);
 }
 
 TEST(Merge, MergedModelComputesBasePlusAdapter) {

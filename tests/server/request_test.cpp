@@ -32,6 +32,8 @@ std::pair<std::string, std::string> api_error_of(const std::function<void()>& f)
   return {"", "(no error)"};
 }
 
+const std::string kSandboxHint = " (hint: tpro serve only reads and writes inside --models, --data and --loras)";
+
 json minimal() { return {{"model", "tiny"}, {"lora_name", "a"}, {"raw_text_file", "sample.txt"}}; }
 
 }  // namespace
@@ -71,6 +73,16 @@ TEST(Request, CopyParamsFromIsAppliedFirst) {
   EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }).first, "copy_params_from");
   b["copy_params_from"] = "missing";
   EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }).first, "copy_params_from");
+  // A number too large for a double in the file: a 400 about copy_params_from, not a 500.
+  fs::create_directories(f.dir / "loras" / "huge");
+  write_file_atomic(f.dir / "loras" / "huge" / "training_parameters.json", R"({"learning_rate": 1e400})");
+  b["copy_params_from"] = "huge";
+  const auto [field, message] = api_error_of([&] { train_params_from_request(b, sb); });
+  EXPECT_EQ(field, "copy_params_from");
+  EXPECT_NE(message.find("training_parameters.json: invalid JSON ([json.exception.out_of_range.406] number overflow "
+                         "parsing '1e400')"),
+            std::string::npos)
+      << message;
 }
 
 TEST(Request, EveryMistakeNamesItsField) {
@@ -111,6 +123,135 @@ TEST(Request, EveryMistakeNamesItsField) {
   json b = minimal();
   b.erase("lora_name");
   EXPECT_EQ(train_params_from_request(b, sb, true).lora_name, "");
+}
+
+TEST(Request, RunFolderLinksMustStayInLoras) {
+  Fixture f;
+  const PathSandbox sb = f.sb();
+  const fs::path loras = fs::canonical(f.dir / "loras");
+  const fs::path outside = f.dir / "outside";
+  fs::create_directories(outside);
+  const std::string out = fs::canonical(outside).string();
+  const std::string hint = "; hint: tpro serve only writes inside --loras)";
+  // lora_name is a link to a folder outside: the run would write its files there.
+  fs::create_symlink(outside, loras / "evil");
+  json b = minimal();
+  b["lora_name"] = "evil";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }),
+            FieldMsg("lora_name", "lora_name: 'evil' is a symlink that leads outside the loras folder " +
+                                      loras.string() + " (to " + out + hint));
+  // A dangling link: a mkdir through it would create the folder outside.
+  fs::create_symlink(outside / "new_run", loras / "dangling");
+  b["lora_name"] = "dangling";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }),
+            FieldMsg("lora_name", "lora_name: 'dangling' is a symlink that leads outside the loras folder " +
+                                      loras.string() + " (to " + out + "/new_run" + hint));
+  EXPECT_FALSE(fs::exists(outside / "new_run"));
+  // A linked folder on the way (output_dir) is refused as output_dir.
+  fs::create_symlink(outside, loras / "team");
+  b["lora_name"] = "a";
+  b["output_dir"] = "team";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }).first, "output_dir");
+  // An existing adapter folder whose checkpoint is a link out: resuming would read it, saving write it.
+  b.erase("output_dir");
+  fs::create_directories(loras / "run");
+  fs::create_symlink(outside, loras / "run" / "checkpoint-5");
+  b["lora_name"] = "run";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }),
+            FieldMsg("lora_name", "lora_name: 'run/checkpoint-5' is a symlink that leads outside the loras folder " +
+                                      loras.string() + " (to " + out +
+                                      ")" + kSandboxHint));
+  // Links that stay inside are fine, and the check (which writes nothing) does not look.
+  fs::create_directories(loras / "real");
+  fs::create_symlink(loras / "real", loras / "alias");
+  b["lora_name"] = "alias";
+  EXPECT_EQ(train_params_from_request(b, sb).lora_name, "alias");
+  b["lora_name"] = "evil";
+  EXPECT_EQ(train_params_from_request(b, sb, true).lora_name, "evil");
+}
+
+TEST(Request, DataAndModelFolderLinksMustStayInTheirRoots) {
+  Fixture f;
+  const PathSandbox sb = f.sb();
+  const fs::path data = fs::canonical(f.dir / "data"), models = fs::canonical(f.dir / "models");
+  const fs::path outside = f.dir / "outside";
+  fs::create_directories(outside);
+  write_file_atomic(outside / "secret.txt", "A secret from outside the data folder.");
+  const std::string secret = fs::canonical(outside / "secret.txt").string();
+  // A raw-text folder with a .txt that links out of --data: the check's sample would show it.
+  fs::create_directories(data / "texts");
+  write_file_atomic(data / "texts" / "1.txt", "Inside.");
+  fs::create_symlink(outside / "secret.txt", data / "texts" / "2.txt");
+  json b = minimal();
+  b["raw_text_file"] = "texts";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb, true); }),
+            FieldMsg("raw_text_file", "raw_text_file: 'texts/2.txt' is a symlink that leads outside the data folder " +
+                                          data.string() + " (to " + secret +
+                                          ")" + kSandboxHint));
+  // One that stays in --data but leaves the folder: the data layer's own rule.
+  fs::remove(data / "texts" / "2.txt");
+  fs::create_symlink(data / "sample.txt", data / "texts" / "2.txt");
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb, true); }),
+            FieldMsg("raw_text_file", "raw_text_file: raw text folder " + (data / "texts").string() +
+                                          ": 2.txt is a symlink to " + (data / "sample.txt").string() +
+                                          ", outside the folder (hint: copy the file into the folder, or name it in "
+                                          "raw_text_file itself)"));
+  // The model folder: its tokenizer.json, and a shard named by the index.
+  const fs::path tiny = models / "tiny";
+  fs::rename(tiny / "tokenizer.json", outside / "tokenizer.json");
+  fs::create_symlink(outside / "tokenizer.json", tiny / "tokenizer.json");
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(minimal(), sb); }),
+            FieldMsg("model", "model: 'tiny/tokenizer.json' is a symlink that leads outside the models folder " +
+                                  models.string() + " (to " + fs::canonical(outside / "tokenizer.json").string() +
+                                  ")" + kSandboxHint));
+  fs::remove(tiny / "tokenizer.json");
+  fs::rename(outside / "tokenizer.json", tiny / "tokenizer.json");
+  EXPECT_EQ(train_params_from_request(minimal(), sb).model, tiny.string());
+  write_file_atomic(tiny / "model.safetensors.index.json",
+                    R"({"weight_map": {"model.embed_tokens.weight": "../../outside/secret.safetensors"}})");
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(minimal(), sb); }),
+            FieldMsg("model", "model: " + (tiny / "model.safetensors.index.json").string() +
+                                  ": shard '../../outside/secret.safetensors' is outside the model folder " +
+                                  tiny.string() + " (hint: an index names each shard by its file name inside the "
+                                  "model folder)"));
+}
+
+TEST(Request, AdapterFoldersReadByTheServerStayInLoras) {
+  Fixture f;
+  const PathSandbox sb = f.sb();
+  const fs::path loras = fs::canonical(f.dir / "loras");
+  const fs::path outside = f.dir / "outside";
+  fs::create_directories(outside / "adapter");
+  write_file_atomic(outside / "adapter" / "adapter_config.json", "{}");
+  write_file_atomic(outside / "training_parameters.json", R"({"lora_rank": 8})");
+  // A whole adapter folder linked from outside (perplexity's lora, the past-run pages).
+  fs::create_symlink(outside / "adapter", loras / "linked");
+  EXPECT_EQ(api_error_of([&] {
+              perplexity_job_from_request({{"model", "tiny"}, {"text_file", "short.txt"}, {"lora", "linked"}}, sb);
+            }).second.rfind("lora: 'linked' is outside the loras folder " + loras.string(), 0),
+            0u);
+  // A real folder whose training_parameters.json links out ("copy parameters from").
+  fs::create_directories(loras / "old");
+  fs::create_symlink(outside / "training_parameters.json", loras / "old" / "training_parameters.json");
+  json b = minimal();
+  b["copy_params_from"] = "old";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }).second,
+            "copy_params_from: 'old/training_parameters.json' is a symlink that leads outside the loras folder " +
+                loras.string() + " (to " + fs::canonical(outside / "training_parameters.json").string() +
+                ")" + kSandboxHint);
+  EXPECT_EQ(api_error_of([&] { adapter_folder(sb, "old", "name"); }).first, "name");
+}
+
+TEST(Request, NumbersTooLargeForADoubleNameTheirField) {
+  EXPECT_EQ(api_error_of([] { parse_json_body(R"({"lora_rank": 4, "learning_rate": 1e400})"); }),
+            FieldMsg("learning_rate", "learning_rate: the number 1e400 is out of range (JSON numbers must fit a "
+                                      "double, at most about 1.8e308 in size)"));
+  EXPECT_EQ(api_error_of([] { parse_json_body(R"({"stop_at_loss": -2e999})"); }).first, "stop_at_loss");
+  // Nested: the top-level key is the field, the inner one is named in the message.
+  EXPECT_EQ(api_error_of([] { parse_json_body(R"({"target_modules": {"q": 1e400}})"); }),
+            FieldMsg("target_modules", "q: the number 1e400 is out of range (JSON numbers must fit a double, at "
+                                       "most about 1.8e308 in size)"));
+  EXPECT_EQ(parse_json_body(R"({"learning_rate": 1e300})")["learning_rate"].get<double>(), 1e300);
 }
 
 TEST(Request, StopChanges) {
@@ -174,4 +315,22 @@ TEST(Request, FieldInMessage) {
             "raw_text_file");
   EXPECT_EQ(field_in_message("jsonl_eval_dataset is set but jsonl_dataset is not"), "jsonl_eval_dataset");
   EXPECT_EQ(field_in_message("something else entirely"), "");
+}
+
+// chat_template_file is a built-in template's name as given, or a file inside the data folder;
+// a path outside it is refused naming the field.
+TEST(Request, ChatTemplateFileIsABuiltinOrInsideTheDataFolder) {
+  Fixture f;
+  const PathSandbox sb = f.sb();
+  json b = minimal();
+  b["chat_template_file"] = "chatml";
+  EXPECT_EQ(train_params_from_request(b, sb).chat_template_file, "chatml");
+  write_file_atomic(f.dir / "data" / "t.jinja", "{{ messages[0]['content'] }}");
+  b["chat_template_file"] = "t.jinja";
+  EXPECT_EQ(train_params_from_request(b, sb).chat_template_file, fs::canonical(f.dir / "data" / "t.jinja").string());
+  b["chat_template_file"] = "/etc/passwd";
+  const auto [field, msg] = api_error_of([&] { train_params_from_request(b, sb); });
+  EXPECT_EQ(field, "chat_template_file");
+  b["chat_template_file"] = "../models/tiny/config.json";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }).first, "chat_template_file");
 }

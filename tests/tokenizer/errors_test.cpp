@@ -154,6 +154,42 @@ TEST(TokenizerErrors, StageFields) {
   EXPECT_HAS(load_error(j), "post_processor: adds token id 99, which is not in the vocabulary (size 3)");
 }
 
+// tokenizer.json text whose `stage` is `depth` Sequences (list key `key`) around `leaf`, built
+// as text: a DOM this deep is not what the test is about.
+std::string nested_stage(const char* stage, const char* key, int depth, const std::string& leaf) {
+  std::string head = small().dump(), open, close;
+  for (int i = 0; i < depth; ++i) {
+    open += std::string(R"({"type":"Sequence",")") + key + "\":[";
+    close += "]}";
+  }
+  head.pop_back();  // the closing brace
+  return head + ",\"" + stage + "\":" + open + leaf + close + "}";
+}
+
+TEST(TokenizerErrors, SequenceNestingIsCapped) {
+  // 20000 nested normalizer Sequences took 24 s (a path string rebuilt at every level); now
+  // the 65th level fails at once, naming the (shortened) path, the depth and the limit.
+  auto err = [](const std::string& text) {
+    return error_of([&] { Tokenizer::from_json(text, "", "m/tokenizer.json"); });
+  };
+  std::string msg = err(nested_stage("normalizer", "normalizers", 20000, R"({"type":"NFC"})"));
+  EXPECT_HAS(msg, "m/tokenizer.json: normalizer.normalizers[0].normalizers[0].normalizers...normalizers[0].normalizers[0]"
+                  ".normalizers[0] (129 steps): "
+                  "normalizer Sequences are nested 65 deep, over the limit of 64 (hint: real tokenizer.json files");
+  EXPECT_HAS(err(nested_stage("pre_tokenizer", "pretokenizers", 65, R"({"type":"Whitespace"})")),
+             "pre-tokenizer Sequences are nested 65 deep, over the limit of 64");
+  EXPECT_HAS(err(nested_stage("decoder", "decoders", 65, R"({"type":"Fuse"})")),
+             "decoder Sequences are nested 65 deep, over the limit of 64");
+  EXPECT_HAS(err(nested_stage("post_processor", "processors", 65, R"({"type":"ByteLevel"})")),
+             "post-processor Sequences are nested 65 deep, over the limit of 64");
+  // 64 levels, the limit itself, still load and work.
+  Tokenizer t = Tokenizer::from_json(nested_stage("normalizer", "normalizers", 64,
+                                                  R"({"type":"Replace","pattern":{"String":"b"},"content":"a"})"),
+                                     "", "m/tokenizer.json");
+  EXPECT_EQ(t.encode("bb", false), (std::vector<int32_t>{0, 0}));
+  EXPECT_EQ(err(nested_stage("decoder", "decoders", 64, R"({"type":"Fuse"})")), "");
+}
+
 TEST(TokenizerErrors, ConfigTokens) {
   EXPECT_HAS(load_error(small(), R"({"bos_token": "<s>"})"),
              "m/tokenizer_config.json: bos_token: token '<s>' is not in the vocabulary");

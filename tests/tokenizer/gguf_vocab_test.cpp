@@ -115,6 +115,23 @@ TEST(GgufVocab, Refusals) {
               HasSubstr("no tokenizer.ggml.model / tokenizer.ggml.tokens (hint: this GGUF has no embedded vocabulary"));
 }
 
+// llama.cpp's "no token" (0xFFFFFFFF, written by its llama2.c converter for padding) is an
+// absent id with a warning, as llama.cpp treats it, not a refused model.
+TEST(GgufVocab, NoTokenIdIsAbsentWithAWarning) {
+  const Tokenizer json = Tokenizer::from_json(byte_level_tokenizer_json(), byte_level_tokenizer_config_json());
+  const fs::path p = temp_file("no_pad.gguf");
+  GgufWriter w = byte_level_gguf(json);
+  w.set("tokenizer.ggml.padding_token_id", uint32_t(0xFFFFFFFFu));
+  w.write(p);
+  ::testing::internal::CaptureStderr();
+  const Tokenizer t = Tokenizer::load(p);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(t.pad_id(), -1);
+  EXPECT_EQ(t.eos_id(), kByteLevelEosId);
+  EXPECT_THAT(err, HasSubstr("no_pad.gguf: tokenizer.ggml.padding_token_id is 4294967295 (llama.cpp's \"no token\"); "
+                             "treated as absent"));
+}
+
 // tokenizer.json -> tokenizer.ggml.* -> Tokenizer encodes the conformance corpus like the
 // tokenizer.json itself, for byte-level (GPT-2, Llama 3, Qwen3) and SentencePiece-style
 // (Llama 2) BPE vocabularies from the npm oracle packages.

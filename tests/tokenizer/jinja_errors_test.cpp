@@ -133,7 +133,10 @@ TEST(JinjaErrors, RuntimeTypeErrors) {
   EXPECT_EQ(error_of("{{ messages.append(1) }}"),
             "tmpl.jinja:1:13: access to attribute 'append' of 'list' object is unsafe (hint: templates cannot modify "
             "values; build a new one with + or use namespace())");
-  EXPECT_EQ(error_of("{{ 'a' * 100000000 }}"), "tmpl.jinja:1:8: string repetition too large");
+  EXPECT_EQ(error_of("{{ 'a' * 100000000 }}"),
+            "tmpl.jinja:1:8: string repetition would make a string of 100000000 bytes, over the limit of 67108864 "
+            "bytes (hint: chat templates come with the model files and are untrusted, so a render is bounded; real "
+            "chat templates stay far below this)");
 }
 
 TEST(JinjaErrors, BadContextAndConfig) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "train/optimizer_step.h"
 
@@ -112,4 +113,33 @@ TEST(Clipping, NormBelowTheLimitLeavesGradientsAlone) {
   fx.step(loose, 2.0 * norm);
   EXPECT_EQ(loose.grads, raw.grads);
   EXPECT_EQ(loose.params, raw.params);
+}
+
+// A NaN anywhere in the step (here one LoRA weight) is reported and makes no update: the
+// weights and AdamW moments stay as they were, so nothing non-finite reaches a saved file.
+TEST(NonFinite, StepReportsItAndLeavesWeightsAndMomentsAlone) {
+  ClipFixture fx;
+  LoraWeights lw = fx.start;
+  lw.params[lw.slots[0].b] = std::nanf("");
+  const LoraWeights before = lw;
+  const StepStats s = fx.step(lw, 1.0);
+  EXPECT_FALSE(s.finite);
+  EXPECT_TRUE(std::isnan(s.loss) || std::isnan(s.grad_norm));
+  EXPECT_EQ(std::memcmp(lw.params.data(), before.params.data(), lw.params.size() * sizeof(float)), 0);
+  EXPECT_EQ(lw.m, before.m);
+  EXPECT_EQ(lw.v, before.v);
+  LoraWeights good = fx.start;
+  EXPECT_TRUE(fx.step(good, 1.0).finite);
+}
+
+// A stop request abandons the step between layers, before any update.
+TEST(Cancel, StopDuringAStepMakesNoUpdate) {
+  ClipFixture fx;
+  LoraWeights lw = fx.start;
+  CancelFlag stop{true};
+  OptimConfig oc;
+  oc.cancel = &stop;
+  EXPECT_THROW(optimizer_step(fx.m, lw, fx.a, {&fx.mb, 1}, 1e-2, ClipFixture::kStep, 77, oc), Cancelled);
+  EXPECT_EQ(lw.params, fx.start.params);
+  EXPECT_EQ(lw.m, fx.start.m);
 }
