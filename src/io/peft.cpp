@@ -34,8 +34,10 @@ AdapterConfig parse_adapter_config(const std::string& text, const std::string& o
     fail(origin, ": not valid JSON: ", e.what());
   }
   if (!j.is_object()) fail(origin, ": not a JSON object");
-  const std::string type = j.value("peft_type", std::string("LORA"));
-  if (type != "LORA") fail(origin, ": peft_type is ", type, ", tpro reads LORA adapters");
+  // find(), not value(): value() throws nlohmann's type_error for a key of another type (fuzz_peft_adapter).
+  const auto pt = j.find("peft_type");
+  if (pt != j.end() && *pt != "LORA")
+    fail(origin, ": peft_type is ", pt->is_string() ? pt->get<std::string>() : pt->dump(), ", tpro reads LORA adapters");
   AdapterConfig c;
   if (!j.contains("r") || !j["r"].is_number_integer() || j["r"].get<int64_t>() <= 0)
     fail(origin, ": \"r\" must be a positive integer");
@@ -45,7 +47,7 @@ AdapterConfig parse_adapter_config(const std::string& text, const std::string& o
   if (j.contains("use_rslora") && j["use_rslora"].is_boolean()) c.use_rslora = j["use_rslora"].get<bool>();
   if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
     c.base_model_name_or_path = j["base_model_name_or_path"];
-  if (j.value("fan_in_fan_out", false)) fail(origin, ": fan_in_fan_out adapters (GPT-2 Conv1D) are not supported");
+  if (j.contains("fan_in_fan_out") && j["fan_in_fan_out"] == true) fail(origin, ": fan_in_fan_out adapters (GPT-2 Conv1D) are not supported");
   if (j.contains("bias") && j["bias"].is_string() && j["bias"] != "none")
     fail(origin, ": bias \"", j["bias"].get<std::string>(), "\" adapters are not supported (hint: bias must be none)");
   if (!j.contains("target_modules")) fail(origin, ": missing \"target_modules\"");

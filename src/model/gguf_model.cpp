@@ -175,6 +175,13 @@ void config_from_tensors(const GgufFile& f, const std::string& arch, LlamaConfig
   }
   const GgmlType t = emb.type;
   c.torch_dtype = t == GgmlType::BF16 ? "bfloat16" : t == GgmlType::F32 ? "float32" : "float16";
+  // block_count sizes per-layer allocations: the file must hold that many layers (a lying
+  // count of billions was an out-of-memory, found by fuzz/fuzz_gguf).
+  const std::string last = cat("blk.", c.n_layer - 1, ".attn_norm.weight");
+  if (!f.find_tensor(last)) {
+    fail("GGUF ", f.path().string(), ": ", arch, ".block_count is ", c.n_layer, " but there is no tensor '", last,
+         "' (hint: the file is truncated or its metadata is wrong)");
+  }
 }
 
 // llama.cpp divides each RoPE frequency by rope_freqs[i] (Llama 3.1 scaling, stored as data).

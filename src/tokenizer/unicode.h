@@ -20,10 +20,13 @@ inline int utf8_seq_len(uint8_t lead) {
   return 1;
 }
 
-// Decodes the code point at s[i] and advances i. `s` must be valid UTF-8.
+// Decodes the code point at s[i] and advances i. `s` should be valid UTF-8; a sequence cut off
+// by the end of `s` is taken byte by byte instead of read past the end (a GGUF vocabulary piece
+// can hold any bytes: found by fuzz/fuzz_gguf through the Strip decoder).
 inline uint32_t next_codepoint(std::string_view s, size_t& i) {
   uint8_t c = uint8_t(s[i]);
   int n = utf8_seq_len(c);
+  if (size_t(n) > s.size() - i) n = 1;
   uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1Fu) : n == 3 ? (c & 0x0Fu) : (c & 0x07u);
   for (int k = 1; k < n; ++k) cp = (cp << 6) | (uint8_t(s[i + size_t(k)]) & 0x3Fu);
   i += size_t(n);

@@ -99,7 +99,7 @@ json parse_number(const Field& f, const json& v, std::string_view where) {
   } else if (v.is_number_float()) {
     x = v.get<double>();
     if (!std::isfinite(x) || (is_int && (x != std::floor(x) || std::fabs(x) > 9e15))) bad_value(f, v, where);
-    n = int64_t(x);
+    if (is_int) n = int64_t(x);  // only then is x known to fit (found by fuzz_train_params: 2e89 into int64)
   } else if (v.is_string()) {
     const std::string& s = v.get_ref<const std::string&>();
     if (is_int ? !parse_int_text(s, &n) : !parse_float_text(s, &x)) bad_value(f, v, where);

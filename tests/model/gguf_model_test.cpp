@@ -258,6 +258,10 @@ TEST(GgufModel, RefusesFilesThatLie) {
               HasSubstr("llama.rope.scaling.type 'yarn' is not supported"));
   EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.vocab_size", uint32_t(100)); }, nullptr}),
               HasSubstr("llama.vocab_size is 100 but token_embd.weight has 96 rows"));
+  // Found by fuzz/fuzz_gguf: a huge block_count allocated its layers before any tensor was checked.
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("llama.block_count", uint32_t(3000000000u)); }, nullptr}),
+              HasSubstr("llama.block_count is 3000000000 but there is no tensor 'blk.2999999999.attn_norm.weight' "
+                        "(hint: the file is truncated or its metadata is wrong)"));
   // Q5_0 is a valid ggml type tpro does not decode: 64 columns = 2 blocks of 22 bytes per row.
   EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, GgmlType& t, std::vector<uint8_t>& bytes) {
                           if (n == "blk.0.ffn_up.weight") {

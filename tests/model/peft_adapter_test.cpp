@@ -150,3 +150,16 @@ TEST(PeftAdapter, ConfigNumberBeyondDoubleIsAnError) {
   const std::string e = error_of([] { parse_adapter_config(R"({"r": 8, "lora_alpha": 1e400})", "a/adapter_config.json"); });
   EXPECT_THAT(e, HasSubstr("a/adapter_config.json: not valid JSON: [json.exception.out_of_range.406] number overflow"));
 }
+
+// Found by fuzz/fuzz_peft_adapter: keys of another type escaped as nlohmann's type_error.
+TEST(PeftAdapter, ConfigKeysOfAnotherTypeAreErrors) {
+  const auto error = [](const std::string& text) {
+    return error_of([&] { parse_adapter_config(text, "a/adapter_config.json"); });
+  };
+  EXPECT_THAT(error(R"({"peft_type": true, "r": 8, "target_modules": ["q_proj"]})"),
+              HasSubstr("a/adapter_config.json: peft_type is true, tpro reads LORA adapters"));
+  EXPECT_THAT(error(R"({"r": 8, "fan_in_fan_out": true, "target_modules": ["q_proj"]})"),
+              HasSubstr("fan_in_fan_out adapters (GPT-2 Conv1D) are not supported"));
+  const AdapterConfig c = parse_adapter_config(R"({"r": 8, "fan_in_fan_out": "no", "target_modules": ["q_proj"]})", "a");
+  EXPECT_EQ(c.target_modules, std::vector<std::string>{"q_proj"});
+}

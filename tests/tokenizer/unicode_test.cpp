@@ -73,3 +73,10 @@ TEST(Unicode, ByteAlphabetIsABijection) {
 
 }  // namespace
 }  // namespace tpro::tok
+
+// Found by fuzz/fuzz_gguf: a vocabulary piece ending in a cut-off sequence was read past its end.
+TEST(Unicode, CutOffSequenceIsNotReadPastTheEnd) {
+  EXPECT_EQ(tpro::tok::to_codepoints("a\xE2\x82"), (std::vector<uint32_t>{0x61, 0xE2, 0x82}));
+  EXPECT_EQ(tpro::tok::to_codepoints("\xF0\x9F\x99"), (std::vector<uint32_t>{0xF0, 0x9F, 0x99}));
+  EXPECT_EQ(tpro::tok::to_codepoints("\xE2\x82\xAC"), (std::vector<uint32_t>{0x20AC}));  // whole: unchanged
+}

@@ -365,6 +365,9 @@ TEST(Params, InvalidUtf8AndHugeNumbersAreErrors) {
   TrainParams p;
   EXPECT_ERROR_HAS(load_yaml_file(dir / "utf8.yaml", p), "utf8.yaml:2:1: lora_alpha expects an integer");
   EXPECT_ERROR_HAS(load_yaml_file(dir / "utf8.yaml", p), "got \"a\xEF\xBF\xBD\"");  // U+FFFD for the bad byte
+  // A float field given a value beyond int64 was converted to int64 anyway (UBSan).
+  write_file_atomic(dir / "training_parameters.json", "{\"learning_rate\": 2e89}");
+  EXPECT_ERROR_HAS(copy_params_from(dir, p), "training_parameters.json: key 'learning_rate': learning_rate expects");
   write_file_atomic(dir / "training_parameters.json", "{\"lora_rank\": 1e400}");
   EXPECT_ERROR_HAS(copy_params_from(dir, p),
                    "training_parameters.json: invalid JSON ([json.exception.out_of_range.406] number overflow");
