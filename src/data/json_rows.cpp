@@ -15,7 +15,7 @@ using ojson = nlohmann::ordered_json;
 const char* type_name(const ojson& v) { return v.type_name(); }
 
 // nlohmann's message without its "[json.exception...] parse error at line 1, column 5: " lead.
-std::string detail(const ojson::parse_error& e) {
+std::string detail(const ojson::exception& e) {
   std::string m = e.what();
   size_t b = m.find("] ");
   if (b != std::string::npos) m = m.substr(b + 2);
@@ -39,7 +39,7 @@ JsonRows parse_array(std::string_view text, const std::string& origin) {
     fail(origin, ": invalid JSON at ", where_in(text, e.byte), ": ", detail(e),
          " (hint: a .json dataset is one array of objects; skip_bad_lines only works for JSON Lines)");
   } catch (const ojson::out_of_range& e) {  // a number beyond double, "1e400": no position given
-    fail(origin, ": invalid JSON: ", e.what());
+    fail(origin, ": invalid JSON: ", detail(e));
   }
   if (!arr.is_array()) fail(origin, ": expected a JSON array of objects, got ", type_name(arr));
   JsonRows out;
@@ -70,7 +70,7 @@ JsonRows parse_lines(std::string_view text, const std::string& origin, bool skip
     } catch (const ojson::parse_error& e) {
       problem = cat("invalid JSON at column ", e.byte, ": ", detail(e));
     } catch (const ojson::out_of_range& e) {  // a number beyond double, "1e400"
-      problem = cat("invalid JSON: ", e.what());
+      problem = cat("invalid JSON: ", detail(e));
     }
     if (problem.empty()) {
       out.rows.push_back({std::move(v), where});
