@@ -54,8 +54,8 @@ int train(const fs::path& dir, const std::string& quant, int64_t steps, int64_t 
   p.output_dir = (dir / "runs").string();
   p.lora_name = "bench-" + quant;
   p.always_override = true;
-  p.raw_text_file = (dir / "text.txt").string();
-  p.cutoff_len = seq;
+  p.data.raw_text_file = (dir / "text.txt").string();
+  p.data.cutoff_len = seq;
   p.micro_batch_size = 1;
   p.lora_rank = 16;
   p.lora_alpha = 32;

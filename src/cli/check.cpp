@@ -22,7 +22,7 @@ struct CheckArgs {
 int run(const CheckArgs& a) {
   const TrainParams& p = a.p;
   if (p.model.empty()) fail("check needs --model (the tokenizer decides the token counts)");
-  if (p.raw_text_file.empty() && p.dataset.empty() && p.jsonl_dataset.empty())
+  if (p.data.raw_text_file.empty() && p.data.rows_path().empty())
     fail("check needs a dataset: --raw-text-file, --dataset (with --format) or --jsonl-dataset");
   Tokenizer tok = Tokenizer::load(p.model);
   CheckReport r = check_dataset(data_options_from(p), tok, int(p.micro_batch_size),

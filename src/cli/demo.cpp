@@ -61,8 +61,8 @@ int run(const DemoArgs& a) {
   p.output_dir = dir.string();
   p.lora_name = "demo-lora";
   p.always_override = true;
-  p.raw_text_file = (dir / "sample.txt").string();
-  p.cutoff_len = 128;
+  p.data.raw_text_file = (dir / "sample.txt").string();
+  p.data.cutoff_len = 128;
   p.micro_batch_size = 4;
   p.grad_accumulation = 1;
   p.lora_rank = 16;

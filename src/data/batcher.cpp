@@ -167,7 +167,7 @@ void Batcher::start_epoch() {
     if (switch_pending_) {
       switch_pending_ = false;
       leave_length_phase(pending_reason_);
-    } else if (s.switch_epoch > 0 && epoch_ >= s.switch_epoch) {
+    } else if (s.switch_epoch() > 0 && epoch_ >= s.switch_epoch()) {
       leave_length_phase("epoch");
     }
   }
@@ -201,8 +201,8 @@ Batch Batcher::next() {
 void Batcher::observe_loss(int64_t step, double loss) {
   if (phase_ != BatchPhase::kLength || switch_pending_) return;
   const LengthSchedule& s = cfg_.length_schedule;
-  if (s.switch_step > 0 && step >= s.switch_step) pending_reason_ = "step";
-  else if (s.switch_loss > 0.0 && std::isfinite(loss) && loss <= s.switch_loss) pending_reason_ = "loss";
+  if (s.switch_step() > 0 && step >= s.switch_step()) pending_reason_ = "step";
+  else if (s.switch_loss() > 0.0 && std::isfinite(loss) && loss <= s.switch_loss()) pending_reason_ = "loss";
   else return;
   switch_pending_ = true;
 }

@@ -65,7 +65,8 @@ std::vector<Block> row_blocks(const std::string& path, const TokenCodec& codec, 
   st.rows += int64_t(rows.rows.size());
   st.bad_lines_skipped += rows.skipped;
   FormatFile format;
-  if (!opt.format.empty()) format = FormatFile::load(opt.format);
+  const std::string format_file = opt.rows_format();
+  if (!format_file.empty()) format = FormatFile::load(format_file);
   SpecialTokens sp{opt.add_bos_token, opt.add_eos_token};
   std::string after = opt.train_on_inputs ? "" : opt.train_only_after;
   std::vector<Block> out;
@@ -73,7 +74,7 @@ std::vector<Block> row_blocks(const std::string& path, const TokenCodec& codec, 
     const JsonRow& row = rows.rows[i];
     check_cancel(opt.cancel, "building row ", i + 1, " of ", path);
     Block b;
-    if (!opt.format.empty()) {
+    if (!format_file.empty()) {
       b = text_block(format.render(row.value, row.where), after, codec, sp);
       b.kind = BlockKind::kFormatted;
     } else {
@@ -136,16 +137,16 @@ void validate_data_options(const DataOptions& opt) {
   check_percent("hybrid_text_ratio", opt.hybrid_text_ratio, true);
   check_percent("hybrid_data_ratio", opt.hybrid_data_ratio, true);
   check_percent("eval_split", opt.eval_split, false);
-  bool raw = !opt.raw_text_file.empty(), data = !opt.dataset.empty();
+  bool raw = !opt.raw_text_file.empty(), data = !opt.rows_path().empty();
   if (!raw && !data) fail("no training data: set raw_text_file and/or dataset");
   if (raw && data && !opt.hybrid_training)
     fail("both raw_text_file and dataset are set (hint: set hybrid_training to train on both)");
   if (opt.hybrid_training && !(raw && data))
     fail("hybrid_training needs both raw_text_file and dataset");
-  if (opt.eval_split > 0.0 && !opt.eval_dataset.empty())
+  if (opt.eval_split > 0.0 && !opt.eval_path().empty())
     fail("set either eval_dataset or eval_split, not both");
-  if (data && is_raw_text_path(opt.dataset))
-    fail("dataset ", opt.dataset, " is raw text (hint: use raw_text_file for .txt files and folders)");
+  if (data && is_raw_text_path(opt.rows_path()))
+    fail("dataset ", opt.rows_path(), " is raw text (hint: use raw_text_file for .txt files and folders)");
   if (opt.pad_to_multiple < 1) fail("pad_to_multiple must be >= 1, got ", opt.pad_to_multiple);
 }
 
@@ -229,7 +230,7 @@ Dataset build_dataset(const DataOptions& opt, const TokenCodec& codec, const Cha
       fail("raw_text_file ", opt.raw_text_file, " is not a .txt file or a folder (hint: use dataset for JSON)");
     text = raw_blocks(opt.raw_text_file, codec, opt, st, false);
   }
-  if (!opt.dataset.empty()) rows = row_blocks(opt.dataset, codec, chat, opt, st);
+  if (!opt.rows_path().empty()) rows = row_blocks(opt.rows_path(), codec, chat, opt, st);
   if (opt.hybrid_training) {
     text = take_share(std::move(text), opt.hybrid_text_ratio, opt.seed ^ 0x74657874ull, st.hybrid_text_used,
                       st.hybrid_text_total);
@@ -239,10 +240,10 @@ Dataset build_dataset(const DataOptions& opt, const TokenCodec& codec, const Cha
   ds.train = std::move(text);
   for (Block& b : rows) ds.train.push_back(std::move(b));
   if (ds.train.empty()) fail_empty(st, opt);
-  if (!opt.eval_dataset.empty()) {
+  if (!opt.eval_path().empty()) {
     DataStats eval_stats;  // eval drops are not training drops
-    ds.eval = source_blocks(opt.eval_dataset, codec, chat, opt, eval_stats, true);
-    if (ds.eval.empty()) fail("eval_dataset ", opt.eval_dataset, " gave no blocks");
+    ds.eval = source_blocks(opt.eval_path(), codec, chat, opt, eval_stats, true);
+    if (ds.eval.empty()) fail("eval_dataset ", opt.eval_path(), " gave no blocks");
   } else if (opt.eval_split > 0.0) {
     split_eval(ds, opt);
     if (ds.train.empty()) fail_empty(st, opt);

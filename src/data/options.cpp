@@ -1,4 +1,4 @@
-// DataOptions helpers: EOS placement names, escape decoding; Block helpers.
+// DataOptions helpers: EOS placement and length-switch names, escape decoding; Block helpers.
 #include "data/options.h"
 
 #include "core/error.h"
@@ -16,6 +16,16 @@ EosPlacement parse_eos_placement(std::string_view s) {
 
 const char* eos_placement_name(EosPlacement p) {
   return p == EosPlacement::kEveryBlock ? "every_block" : "hard_cut_only";
+}
+
+const char* length_switch_name(LengthSwitch s) {
+  switch (s) {
+    case LengthSwitch::kNever: return "never";
+    case LengthSwitch::kEpoch: return "epoch";
+    case LengthSwitch::kStep: return "step";
+    case LengthSwitch::kLoss: return "loss";
+  }
+  return "?";
 }
 
 std::string decode_escapes(std::string_view s) {

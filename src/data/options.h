@@ -3,6 +3,7 @@
 // CLI/YAML/JSON schema and training_parameters.json onto this one-to-one.
 // No parsing of flags here: the CLI owns that. docs/DATASETS.md explains every field.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,26 +24,41 @@ EosPlacement parse_eos_placement(std::string_view s);
 const char* eos_placement_name(EosPlacement p);  // "every_block" / "hard_cut_only"
 
 // Training PRO issue #15: length-grouped batches first, then the original order.
-// Active when group_by_length is on and at least one switch is set; the first switch that
-// fires ends the length phase. A pairing phase (consecutive rows kept side by side, pairs
-// still grouped by length) may sit between the two.
+// Active when group_by_length is on and the switch is set; it ends the length phase. A pairing
+// phase (consecutive rows kept side by side, pairs still grouped by length) may sit between
+// the two. Held as the user states it (length_to_sequential, length_to_sequential_at).
+enum class LengthSwitch { kNever, kEpoch, kStep, kLoss };  // "never", "epoch", "step", "loss"
+const char* length_switch_name(LengthSwitch s);
+
 struct LengthSchedule {
-  int switch_epoch = 0;      // epochs [0, switch_epoch) length-grouped; 0 = no epoch switch
-  int64_t switch_step = 0;   // switch once observe_loss reports step >= this; 0 = off
-  double switch_loss = 0.0;  // switch once observe_loss reports loss <= this; 0 = off
-  int pairing_epochs = 0;    // epochs of pairing before sequential; 0 = straight to sequential
-  bool active(bool group_by_length) const {
-    return group_by_length && (switch_epoch > 0 || switch_step > 0 || switch_loss > 0.0);
+  LengthSwitch to_sequential = LengthSwitch::kNever;  // what ends the length-grouped phase
+  double at = 0.0;         // the epoch, step or loss at which it ends
+  int pairing_epochs = 0;  // epochs of pairing before sequential; 0 = straight to sequential
+  // Epochs [0, n) length-grouped; 0 = no epoch switch (a fractional epoch rounds down).
+  int switch_epoch() const {
+    return to_sequential == LengthSwitch::kEpoch && at >= 1 ? int(std::min(at, 1e9)) : 0;
   }
+  // Switch once observe_loss reports step >= this; 0 = off.
+  int64_t switch_step() const {
+    return to_sequential == LengthSwitch::kStep && at >= 1 ? int64_t(std::min(at, 1e18)) : 0;
+  }
+  // Switch once observe_loss reports loss <= this; 0 = off.
+  double switch_loss() const { return to_sequential == LengthSwitch::kLoss && at > 0 ? at : 0.0; }
+  bool active(bool group_by_length) const {
+    return group_by_length && (switch_epoch() > 0 || switch_step() > 0 || switch_loss() > 0.0);
+  }
+  bool operator==(const LengthSchedule&) const = default;
 };
 
 struct DataOptions {
   // --- sources (any mix; raw text + dataset together needs hybrid_training) ---
   std::string raw_text_file;       // a .txt file or a folder of .txt files (natural sort)
   std::string dataset;             // .json (array) or .jsonl: formatted rows or chat rows
-  std::string format;              // format file for formatted rows; empty = chat rows
+  std::string format;              // format file for dataset's rows; empty = chat rows
+  std::string jsonl_dataset;       // .jsonl chat rows (Training PRO's own key); used when dataset is empty
   std::string chat_template_file;  // Jinja file overriding the tokenizer's chat template
   std::string eval_dataset;        // separate evaluation source (.txt/folder or .json/.jsonl)
+  std::string jsonl_eval_dataset;  // evaluation chat rows; used when eval_dataset is empty
   double eval_split = 0.0;         // percent of training blocks held out when no eval_dataset
 
   // --- hybrid: raw text and instruct data together, each share taken exactly ---
@@ -76,6 +92,13 @@ struct DataOptions {
   uint64_t seed = 42;  // hybrid subsets, eval split, shuffling
   // A stop request while the dataset is built (polled per document and per row); null = none.
   const CancelFlag* cancel = nullptr;
+
+  // The rows trained on and how they render: dataset with format (none = chat rows), else
+  // jsonl_dataset as chat rows; the evaluation source likewise.
+  const std::string& rows_path() const { return dataset.empty() ? jsonl_dataset : dataset; }
+  std::string rows_format() const { return dataset.empty() ? std::string() : format; }
+  const std::string& eval_path() const { return eval_dataset.empty() ? jsonl_eval_dataset : eval_dataset; }
+  bool operator==(const DataOptions&) const = default;
 };
 
 // Decodes \n, \r, \t and \\ in a user-typed string (Training PRO decodes only \n); any other

@@ -45,13 +45,13 @@ TokenCodec codec_of(const Tokenizer& tok) {
 }
 
 Dataset build_dataset(const DataOptions& opt, const Tokenizer& tok) {
-  ChatRender chat = opt.dataset.empty() ? ChatRender{} : chat_render_for(opt, tok);
+  ChatRender chat = opt.rows_path().empty() ? ChatRender{} : chat_render_for(opt, tok);
   return build_dataset(opt, codec_of(tok), chat);
 }
 
 CheckReport check_dataset(const DataOptions& opt, const Tokenizer& tok, int micro_batch_size, int grad_accumulation,
                           double epochs) {
-  ChatRender chat = opt.dataset.empty() ? ChatRender{} : chat_render_for(opt, tok);
+  ChatRender chat = opt.rows_path().empty() ? ChatRender{} : chat_render_for(opt, tok);
   return check_dataset(opt, codec_of(tok), chat, micro_batch_size, grad_accumulation, epochs);
 }
 

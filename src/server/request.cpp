@@ -105,20 +105,20 @@ void apply_body_keys(const json& body, TrainParams& p) {
 void sandbox_paths(const json& body, const PathSandbox& sb, TrainParams& p) {
   p.model = model_folder(sb, p.model, "model").string();
   struct DataField {
-    std::string TrainParams::*member;
+    std::string DataOptions::*member;
     const char* name;
     bool folder_ok;
   };
-  for (const DataField& d : {DataField{&TrainParams::raw_text_file, "raw_text_file", true},
-                             DataField{&TrainParams::dataset, "dataset", false},
-                             DataField{&TrainParams::eval_dataset, "eval_dataset", false},
-                             DataField{&TrainParams::format, "format", false},
-                             DataField{&TrainParams::jsonl_dataset, "jsonl_dataset", false},
-                             DataField{&TrainParams::jsonl_eval_dataset, "jsonl_eval_dataset", false}})
-    if (!(p.*d.member).empty()) p.*d.member = data_file(sb, p.*d.member, d.name, d.folder_ok).string();
+  for (const DataField& d : {DataField{&DataOptions::raw_text_file, "raw_text_file", true},
+                             DataField{&DataOptions::dataset, "dataset", false},
+                             DataField{&DataOptions::eval_dataset, "eval_dataset", false},
+                             DataField{&DataOptions::format, "format", false},
+                             DataField{&DataOptions::jsonl_dataset, "jsonl_dataset", false},
+                             DataField{&DataOptions::jsonl_eval_dataset, "jsonl_eval_dataset", false}})
+    if (std::string& v = p.data.*d.member; !v.empty()) v = data_file(sb, v, d.name, d.folder_ok).string();
   // A template file is data too; a built-in template's name is no path.
-  if (!p.chat_template_file.empty() && !builtin_chat_template(p.chat_template_file))
-    p.chat_template_file = data_file(sb, p.chat_template_file, "chat_template_file", false).string();
+  if (std::string& t = p.data.chat_template_file; !t.empty() && !builtin_chat_template(t))
+    t = data_file(sb, t, "chat_template_file", false).string();
   // output_dir only counts when the request names it: a copied or default value means --loras.
   const auto od = body.find("output_dir");
   if (od != body.end() && od->is_string() && !od->get<std::string>().empty())

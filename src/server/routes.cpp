@@ -74,9 +74,10 @@ void serve_static(const Request& req, Response& res) {
 
 // The data field whose file an error message names (dataset errors quote the path).
 std::string field_of_data_error(const std::string& msg, const TrainParams& p) {
-  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"raw_text_file", &p.raw_text_file},
-                                    {"dataset", &p.dataset}, {"eval_dataset", &p.eval_dataset}, {"format", &p.format},
-                                    {"jsonl_dataset", &p.jsonl_dataset}, {"jsonl_eval_dataset", &p.jsonl_eval_dataset}})
+  const DataOptions& d = p.data;
+  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"raw_text_file", &d.raw_text_file},
+                                    {"dataset", &d.dataset}, {"eval_dataset", &d.eval_dataset}, {"format", &d.format},
+                                    {"jsonl_dataset", &d.jsonl_dataset}, {"jsonl_eval_dataset", &d.jsonl_eval_dataset}})
     if (!value->empty() && msg.find(*value) != std::string::npos) return name;
   if (msg.find(p.model) != std::string::npos) return "model";  // e.g. its tokenizer.json
   return field_in_message(msg);

@@ -310,11 +310,12 @@ void validate(const TrainParams& p) {
   if (p.batch_size > 0 && p.batch_size < p.micro_batch_size)
     fail("batch_size (legacy) must be 0 or >= micro_batch_size (", p.micro_batch_size, "), got ", p.batch_size,
          " (hint: use grad_accumulation instead)");
-  if (p.length_to_sequential != "never" && !p.group_by_length)
-    fail("length_to_sequential = '", p.length_to_sequential, "' needs group_by_length = true");
-  if (p.length_to_sequential != "never" && p.length_to_sequential_at <= 0)
-    fail("length_to_sequential_at must be > 0 when length_to_sequential is '", p.length_to_sequential, "', got ",
-         p.length_to_sequential_at);
+  const LengthSchedule& ls = p.data.length_schedule;
+  if (ls.to_sequential != LengthSwitch::kNever && !p.data.group_by_length)
+    fail("length_to_sequential = '", length_switch_name(ls.to_sequential), "' needs group_by_length = true");
+  if (ls.to_sequential != LengthSwitch::kNever && ls.at <= 0)
+    fail("length_to_sequential_at must be > 0 when length_to_sequential is '", length_switch_name(ls.to_sequential),
+         "', got ", ls.at);
 }
 
 namespace {
@@ -324,17 +325,18 @@ void check_run_inputs(const TrainParams& p) {
   if (p.lora_name.empty()) fail("lora_name is required: the name of the adapter folder to create");
   if (p.lora_name == "." || p.lora_name == ".." || p.lora_name.find_first_of("/\\") != std::string::npos)
     fail("lora_name must be a plain folder name, got '", p.lora_name, "' (hint: put the parent folder in output_dir)");
-  bool raw = !p.raw_text_file.empty(), js = !p.dataset.empty(), jl = !p.jsonl_dataset.empty();
+  const DataOptions& d = p.data;
+  bool raw = !d.raw_text_file.empty(), js = !d.dataset.empty(), jl = !d.jsonl_dataset.empty();
   if (!raw && !js && !jl) fail("no training data: set raw_text_file, dataset (with format) or jsonl_dataset");
-  if (js && jl) fail("dataset ('", p.dataset, "') and jsonl_dataset ('", p.jsonl_dataset, "') are both set; use one");
-  if (js && p.format.empty()) fail("dataset '", p.dataset, "' needs format: the file that turns records into prompts");
-  if (!p.eval_dataset.empty() && !js) fail("eval_dataset is set but dataset is not (hint: jsonl_eval_dataset goes with jsonl_dataset)");
-  if (!p.jsonl_eval_dataset.empty() && !jl) fail("jsonl_eval_dataset is set but jsonl_dataset is not");
-  if (p.eval_split_percent > 0 && (!p.eval_dataset.empty() || !p.jsonl_eval_dataset.empty()))
-    fail("eval_split_percent = ", p.eval_split_percent, " and an eval dataset are both set; use one");
-  if (p.hybrid_training && !(raw && (js || jl)))
+  if (js && jl) fail("dataset ('", d.dataset, "') and jsonl_dataset ('", d.jsonl_dataset, "') are both set; use one");
+  if (js && d.format.empty()) fail("dataset '", d.dataset, "' needs format: the file that turns records into prompts");
+  if (!d.eval_dataset.empty() && !js) fail("eval_dataset is set but dataset is not (hint: jsonl_eval_dataset goes with jsonl_dataset)");
+  if (!d.jsonl_eval_dataset.empty() && !jl) fail("jsonl_eval_dataset is set but jsonl_dataset is not");
+  if (d.eval_split > 0 && (!d.eval_dataset.empty() || !d.jsonl_eval_dataset.empty()))
+    fail("eval_split_percent = ", d.eval_split, " and an eval dataset are both set; use one");
+  if (d.hybrid_training && !(raw && (js || jl)))
     fail("hybrid_training needs raw_text_file and a dataset or jsonl_dataset");
-  if (!p.hybrid_training && raw && (js || jl))
+  if (!d.hybrid_training && raw && (js || jl))
     fail("raw_text_file and ", js ? "dataset" : "jsonl_dataset",
          " are both set (hint: set hybrid_training to mix them, or clear one)");
 }

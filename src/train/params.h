@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "data/options.h"
 #include "train/scheduler.h"
 
 namespace YAML {
@@ -20,6 +21,13 @@ class Node;
 }
 
 namespace tpro {
+
+// DataOptions' defaults, except that Training PRO pads micro-batches to a multiple of 8.
+inline DataOptions train_data_defaults() {
+  DataOptions o;
+  o.pad_to_multiple = 8;
+  return o;
+}
 
 struct TrainParams {
   // general
@@ -66,41 +74,11 @@ struct TrainParams {
   std::string compute_dtype = "auto";  // matmul precision: auto, f32, bf16 (see BaseWeightOptions)
   bool pack_weights = true;  // blocked weight copies for the matmul kernels (see pack_weights())
   bool use_grad_checkpoint = false;  // recompute activations per layer in backward
-  // dataset (all sources)
-  int64_t cutoff_len = 256;
-  bool add_bos_token = true;
-  bool add_eos_token = false;
-  std::string add_eos_token_type = "Every Block";  // or "Hard Cut Blocks Only" (raw text)
-  std::string train_only_after;
-  bool train_on_inputs = false;         // JSONL chat: true = loss on every token, not just assistant turns
-  bool eliminate_long_blocks = false;   // over-long blocks: false = trim, true = drop
-  bool group_by_length = false;
-  std::string length_to_sequential = "never";  // switch grouped order to sequential at: epoch/step/loss
-  double length_to_sequential_at = 0.0;
-  int64_t length_pairing_epochs = 0;  // pairing phase between length-grouped and sequential
-  bool shuffle = true;
-  int64_t pad_to_multiple = 8;
-  bool packing = false;
-  double eval_split_percent = 0.0;
-  bool skip_bad_lines = false;
-  // raw text
-  std::string raw_text_file;
-  std::string hard_cut_string = "\\n\\n\\n";  // escapes as typed in Training PRO
-  int64_t min_chars = 0;
-  bool precize_slicing_overlap = true;
-  bool sliding_window = false;  // DEMENTOR slicing
-  // JSON + format
-  std::string dataset;
-  std::string eval_dataset;
-  std::string format;
-  // JSONL chat
-  std::string jsonl_dataset;
-  std::string jsonl_eval_dataset;
-  std::string chat_template_file;  // a .jinja file or a built-in (chatml, alpaca, llama-2, vicuna)
-  // hybrid
-  bool hybrid_training = false;
-  double hybrid_data_ratio = 100.0;  // percent of the JSON/JSONL dataset used
-  double hybrid_text_ratio = 100.0;  // percent of the raw text used
+  // dataset, raw text, JSON + format, JSONL chat, hybrid: the data pipeline's own options, each
+  // bound to its key in params_fields.cpp (eval_split_percent -> eval_split, packing ->
+  // pack_samples, length_to_sequential[_at] -> length_schedule). The data seed is `seed` above
+  // (data_options_from in trainer.h); cancel is the run's stop flag.
+  DataOptions data = train_data_defaults();
   // stops and checkpoints
   double stop_at_loss = 0.0;
   int64_t stop_at_epoch = 0;

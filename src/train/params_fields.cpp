@@ -1,8 +1,12 @@
 // The field table behind TrainParams: key, type, UI group, help, bounds, choices and the
-// accessors, in the order the web form and `tpro train --help` show them. Defaults are the
-// struct's initialisers (Training PRO's UI defaults where it has the field).
+// accessors, in the order the web form and `tpro train --help` show them. Data keys bind the
+// DataOptions inside TrainParams directly. Defaults are the structs' initialisers (Training
+// PRO's UI defaults where it has the field).
+#include <algorithm>
 #include <limits>
+#include <type_traits>
 
+#include "core/error.h"
 #include "train/params.h"
 #include "train/scheduler.h"
 
@@ -12,15 +16,24 @@ namespace {
 
 using json = nlohmann::json;
 
-template <typename T>
-Field make(const char* name, FieldType type, T TrainParams::*member, const char* group, const char* help) {
+// Where a field lives: a member of TrainParams, of its DataOptions `data`, or of the length
+// schedule inside that. Binding the data pipeline's own struct means no copy between them.
+template <typename Params, typename C, typename T>
+auto& slot(Params& p, T C::*member) {
+  if constexpr (std::is_same_v<C, DataOptions>) return p.data.*member;
+  else if constexpr (std::is_same_v<C, LengthSchedule>) return p.data.length_schedule.*member;
+  else return p.*member;
+}
+
+template <typename C, typename T>
+Field make(const char* name, FieldType type, T C::*member, const char* group, const char* help) {
   Field f;
   f.name = name;
   f.type = type;
   f.group = group;
   f.help = help;
-  f.get = [member](const TrainParams& p) { return json(p.*member); };
-  f.put = [member](TrainParams& p, const json& v) { p.*member = v.get<T>(); };
+  f.get = [member](const TrainParams& p) { return json(slot(p, member)); };
+  f.put = [member](TrainParams& p, const json& v) { slot(p, member) = v.get<T>(); };
   return f;
 }
 
@@ -38,20 +51,44 @@ Field bounded(Field f, double lo, double hi, bool lo_excl = false, bool hi_excl 
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-Field i(const char* n, int64_t TrainParams::*m, const char* g, const char* h, double lo, double hi = kInf) {
+// Int fields are int64_t, or int in DataOptions: their bounds keep every accepted value in range.
+template <typename C, typename N>
+Field i(const char* n, N C::*m, const char* g, const char* h, double lo, double hi = kInf) {
   return bounded(make(n, FieldType::Int, m, g, h), lo, hi);
 }
-Field d(const char* n, double TrainParams::*m, const char* g, const char* h, double lo, double hi = kInf,
-        bool lo_excl = false, bool hi_excl = false) {
+template <typename C>
+Field d(const char* n, double C::*m, const char* g, const char* h, double lo, double hi = kInf, bool lo_excl = false,
+        bool hi_excl = false) {
   return bounded(make(n, FieldType::Float, m, g, h), lo, hi, lo_excl, hi_excl);
 }
-Field b(const char* n, bool TrainParams::*m, const char* g, const char* h) { return make(n, FieldType::Bool, m, g, h); }
-Field s(const char* n, std::string TrainParams::*m, const char* g, const char* h) {
+template <typename C>
+Field b(const char* n, bool C::*m, const char* g, const char* h) {
+  return make(n, FieldType::Bool, m, g, h);
+}
+template <typename C>
+Field s(const char* n, std::string C::*m, const char* g, const char* h) {
   return make(n, FieldType::String, m, g, h);
 }
 Field c(const char* n, std::string TrainParams::*m, const char* g, const char* h, std::vector<std::string> ch) {
   Field f = make(n, FieldType::Choice, m, g, h);
   f.choices = std::move(ch);
+  return f;
+}
+// A choice held as an enum: names[k] is the key's value for the enumerator k.
+template <typename C, typename E>
+Field e(const char* n, E C::*m, const char* g, const char* h, std::vector<std::string> names) {
+  Field f;
+  f.name = n;
+  f.type = FieldType::Choice;
+  f.group = g;
+  f.help = h;
+  f.choices = names;
+  f.get = [m, names](const TrainParams& p) { return json(names.at(size_t(slot(p, m)))); };
+  f.put = [n, m, names](TrainParams& p, const json& v) {
+    const auto k = std::find(names.begin(), names.end(), v.get<std::string>());
+    if (k == names.end()) fail(n, ": unknown value ", v.dump());  // parse_field_value rejects it first
+    slot(p, m) = E(k - names.begin());
+  };
   return f;
 }
 Field l(const char* n, std::vector<std::string> TrainParams::*m, const char* g, const char* h,
@@ -62,6 +99,8 @@ Field l(const char* n, std::vector<std::string> TrainParams::*m, const char* g, 
 }
 
 using P = TrainParams;
+using D = DataOptions;
+using L = LengthSchedule;
 
 std::vector<Field> general_fields() {
   return {
@@ -174,69 +213,69 @@ std::vector<Field> advanced_fields() {
 
 std::vector<Field> dataset_fields() {
   return {
-      i("cutoff_len", &P::cutoff_len, "dataset",
+      i("cutoff_len", &D::cutoff_len, "dataset",
         "Maximum block length in tokens (all dataset kinds); longer blocks are trimmed or eliminated", 16, 1 << 20),
-      b("add_bos_token", &P::add_bos_token, "dataset", "Start every block with the BOS token"),
-      b("add_eos_token", &P::add_eos_token, "dataset",
+      b("add_bos_token", &D::add_bos_token, "dataset", "Start every block with the BOS token"),
+      b("add_eos_token", &D::add_eos_token, "dataset",
         "End every block (or hard-cut block, see add_eos_token_type) with the EOS token"),
-      c("add_eos_token_type", &P::add_eos_token_type, "dataset",
+      e("add_eos_token_type", &D::add_eos_token_type, "dataset",
         "Raw text: where EOS goes", {"Every Block", "Hard Cut Blocks Only"}),
-      s("train_only_after", &P::train_only_after, "dataset",
+      s("train_only_after", &D::train_only_after, "dataset",
         "Only train on text after this string in each block (e.g. '### Response:')"),
-      b("train_on_inputs", &P::train_on_inputs, "dataset",
+      b("train_on_inputs", &D::train_on_inputs, "dataset",
         "JSONL chat: train on every token; off = only on the assistant turns"),
-      b("eliminate_long_blocks", &P::eliminate_long_blocks, "dataset",
+      b("eliminate_long_blocks", &D::eliminate_long_blocks, "dataset",
         "Drop blocks longer than cutoff_len instead of trimming them"),
-      b("group_by_length", &P::group_by_length, "dataset",
+      b("group_by_length", &D::group_by_length, "dataset",
         "Batch blocks of similar length together (less padding)"),
-      c("length_to_sequential", &P::length_to_sequential, "dataset",
+      e("length_to_sequential", &L::to_sequential, "dataset",
         "Switch from length-grouped to sequential order at an epoch, a step, or when the loss falls below"
         " a value", {"never", "epoch", "step", "loss"}),
-      d("length_to_sequential_at", &P::length_to_sequential_at, "dataset",
+      d("length_to_sequential_at", &L::at, "dataset",
         "The epoch, step or loss at which length_to_sequential switches", 0, 1e12),
-      i("length_pairing_epochs", &P::length_pairing_epochs, "dataset",
+      i("length_pairing_epochs", &L::pairing_epochs, "dataset",
         "Epochs of a pairing phase (neighbouring blocks kept together, pairs grouped by length) between the"
         " length-grouped and the sequential order", 0, 1e6),
-      b("shuffle", &P::shuffle, "dataset", "Shuffle the block order every epoch (off: original order)"),
-      i("pad_to_multiple", &P::pad_to_multiple, "dataset",
+      b("shuffle", &D::shuffle, "dataset", "Shuffle the block order every epoch (off: original order)"),
+      i("pad_to_multiple", &D::pad_to_multiple, "dataset",
         "Round each micro-batch's padded length up to a multiple of this", 1, 1024),
-      b("packing", &P::packing, "dataset",
+      b("packing", &D::pack_samples, "dataset",
         "Pack several short blocks into one cutoff_len sequence (attention stays inside each block)"),
-      d("eval_split_percent", &P::eval_split_percent, "dataset",
+      d("eval_split_percent", &D::eval_split, "dataset",
         "Hold out this percent of the training blocks for evaluation when no eval dataset is given", 0, 50),
-      b("skip_bad_lines", &P::skip_bad_lines, "dataset",
+      b("skip_bad_lines", &D::skip_bad_lines, "dataset",
         "Skip unparsable or malformed dataset records with a warning instead of stopping"),
   };
 }
 
 std::vector<Field> source_fields() {
   return {
-      s("raw_text_file", &P::raw_text_file, "raw_text",
+      s("raw_text_file", &D::raw_text_file, "raw_text",
         "Plain-text file, or a folder of .txt files, sliced into blocks"),
-      s("hard_cut_string", &P::hard_cut_string, "raw_text",
+      s("hard_cut_string", &D::hard_cut_string, "raw_text",
         "String marking a hard break between unrelated text (escapes such as \\n are interpreted); blocks"
         " never cross it"),
-      i("min_chars", &P::min_chars, "raw_text", "Ignore blocks with this many characters or fewer", 0, 1e9),
-      b("precize_slicing_overlap", &P::precize_slicing_overlap, "raw_text",
+      i("min_chars", &D::min_chars, "raw_text", "Ignore blocks with this many characters or fewer", 0, 1e9),
+      b("precize_slicing_overlap", &D::precize_slicing_overlap, "raw_text",
         "Add overlapping blocks between sentence-aligned blocks (never across a hard cut)"),
-      b("sliding_window", &P::sliding_window, "raw_text",
+      b("sliding_window", &D::sliding_window, "raw_text",
         "DEMENTOR long-form learning: sliding-window slicing (experimental, use low epochs)"),
-      s("dataset", &P::dataset, "json", "JSON dataset: a list of records formatted by the format file"),
-      s("eval_dataset", &P::eval_dataset, "json", "JSON dataset for evaluation (same format)"),
-      s("format", &P::format, "json",
+      s("dataset", &D::dataset, "json", "JSON dataset: a list of records formatted by the format file"),
+      s("eval_dataset", &D::eval_dataset, "json", "JSON dataset for evaluation (same format)"),
+      s("format", &D::format, "json",
         "Format file: maps a record's keys to a prompt (Training PRO formats/*.json)"),
-      s("jsonl_dataset", &P::jsonl_dataset, "jsonl",
+      s("jsonl_dataset", &D::jsonl_dataset, "jsonl",
         "JSONL chat dataset ({\"messages\": [{\"role\", \"content\"}...]} per line), formatted by the "
         "model's chat template"),
-      s("jsonl_eval_dataset", &P::jsonl_eval_dataset, "jsonl", "JSONL chat dataset for evaluation"),
-      s("chat_template_file", &P::chat_template_file, "jsonl",
+      s("jsonl_eval_dataset", &D::jsonl_eval_dataset, "jsonl", "JSONL chat dataset for evaluation"),
+      s("chat_template_file", &D::chat_template_file, "jsonl",
         "Chat template for JSONL rows instead of the tokenizer's: a .jinja file, or a built-in: chatml, alpaca, "
         "llama-2, vicuna (for base models whose tokenizer has none)"),
-      b("hybrid_training", &P::hybrid_training, "hybrid",
+      b("hybrid_training", &D::hybrid_training, "hybrid",
         "Train on raw text and a JSON/JSONL dataset together"),
-      d("hybrid_data_ratio", &P::hybrid_data_ratio, "hybrid",
+      d("hybrid_data_ratio", &D::hybrid_data_ratio, "hybrid",
         "Percent of the JSON/JSONL dataset used in hybrid training", 0, 100),
-      d("hybrid_text_ratio", &P::hybrid_text_ratio, "hybrid",
+      d("hybrid_text_ratio", &D::hybrid_text_ratio, "hybrid",
         "Percent of the raw text used in hybrid training", 0, 100),
   };
 }

@@ -29,37 +29,8 @@ namespace tpro {
 using nlohmann::json;
 
 DataOptions data_options_from(const TrainParams& p) {
-  DataOptions o;
-  o.raw_text_file = p.raw_text_file;
-  o.dataset = !p.dataset.empty() ? p.dataset : p.jsonl_dataset;
-  o.format = p.dataset.empty() ? std::string() : p.format;
-  o.eval_dataset = !p.eval_dataset.empty() ? p.eval_dataset : p.jsonl_eval_dataset;
-  o.chat_template_file = p.chat_template_file;
-  o.eval_split = p.eval_split_percent;
-  o.hybrid_training = p.hybrid_training;
-  o.hybrid_text_ratio = p.hybrid_text_ratio;
-  o.hybrid_data_ratio = p.hybrid_data_ratio;
-  o.cutoff_len = int(p.cutoff_len);
-  o.hard_cut_string = p.hard_cut_string;
-  o.min_chars = int(p.min_chars);
-  o.precize_slicing_overlap = p.precize_slicing_overlap;
-  o.sliding_window = p.sliding_window;
-  o.add_bos_token = p.add_bos_token;
-  o.add_eos_token = p.add_eos_token;
-  o.add_eos_token_type = parse_eos_placement(p.add_eos_token_type);
-  o.train_only_after = p.train_only_after;
-  o.train_on_inputs = p.train_on_inputs;
-  o.eliminate_long_blocks = p.eliminate_long_blocks;
-  o.skip_bad_lines = p.skip_bad_lines;
-  o.group_by_length = p.group_by_length;
-  if (p.length_to_sequential == "epoch") o.length_schedule.switch_epoch = int(p.length_to_sequential_at);
-  if (p.length_to_sequential == "step") o.length_schedule.switch_step = int64_t(p.length_to_sequential_at);
-  if (p.length_to_sequential == "loss") o.length_schedule.switch_loss = p.length_to_sequential_at;
-  o.length_schedule.pairing_epochs = int(p.length_pairing_epochs);
-  o.shuffle = p.shuffle;
-  o.pad_to_multiple = int(p.pad_to_multiple);
-  o.pack_samples = p.packing;
-  o.seed = uint64_t(p.seed);
+  DataOptions o = p.data;
+  o.seed = uint64_t(p.seed);  // one seed for the run: LoRA init, dropout, and the data's order
   return o;
 }
 
@@ -199,7 +170,7 @@ struct Run {
     DataOptions dopt = data_options_from(p);
     dopt.cancel = ctl.stop_flag();
     data = build_dataset(dopt, tok);
-    for (const std::string& note : dataset_notes(data.stats, p.cutoff_len)) {
+    for (const std::string& note : dataset_notes(data.stats, p.data.cutoff_len)) {
       say("data: " + note);
       log.add_warning(0, "data: " + note);
     }
@@ -286,7 +257,7 @@ struct Run {
     int64_t longest = 2;
     for (const Block& b : batcher->rows()) longest = std::max(longest, b.size());
     for (const Batch& b : eval_batches) longest = std::max<int64_t>(longest, b.T);
-    const int64_t m = std::max<int64_t>(1, p.pad_to_multiple);
+    const int64_t m = std::max<int64_t>(1, p.data.pad_to_multiple);
     return (longest + m - 1) / m * m;
   }
 

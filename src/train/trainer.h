@@ -33,7 +33,7 @@ struct TrainSummary {
   bool stopped = false;  // ended by a stop request (signal, control file, HTTP)
 };
 
-// The data pipeline's options from the run parameters.
+// The data pipeline's options of a run: p.data with the run's seed.
 DataOptions data_options_from(const TrainParams& p);
 
 // Validates p, runs the job and writes the adapter. Errors in inputs throw tpro::Error before

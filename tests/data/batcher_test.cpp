@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "core/rng.h"
@@ -139,7 +140,7 @@ TEST(Batcher, Issue15SwitchesAtAnEpoch) {
   auto blocks = random_blocks(12, 3);
   BatcherConfig c = cfg(4);
   c.group_by_length = true;
-  c.length_schedule.switch_epoch = 2;
+  c.length_schedule = {LengthSwitch::kEpoch, 2};
   Batcher b(blocks, c);
   EXPECT_EQ(b.phase(), BatchPhase::kLength);
   expect_length_grouped(blocks, epoch_batches(b));
@@ -157,7 +158,7 @@ TEST(Batcher, Issue15PairingPhaseKeepsNeighboursTogether) {
   auto blocks = random_blocks(11, 4);
   BatcherConfig c = cfg(1);  // pairs are then two consecutive steps
   c.group_by_length = true;
-  c.length_schedule.switch_epoch = 1;
+  c.length_schedule = {LengthSwitch::kEpoch, 1};
   c.length_schedule.pairing_epochs = 2;
   Batcher b(blocks, c);
   epoch_batches(b);
@@ -185,7 +186,7 @@ TEST(Batcher, Issue15LossSwitchReordersTheRestOfTheEpoch) {
   auto blocks = random_blocks(20, 5);
   BatcherConfig c = cfg(2);
   c.group_by_length = true;
-  c.length_schedule.switch_loss = 1.5;
+  c.length_schedule = {LengthSwitch::kLoss, 1.5};
   Batcher b(blocks, c);
   std::vector<int32_t> seen;
   for (int i = 0; i < 3; ++i) {
@@ -216,7 +217,7 @@ TEST(Batcher, Issue15LossSwitchReordersTheRestOfTheEpoch) {
 TEST(Batcher, Issue15StepSwitch) {
   BatcherConfig c = cfg(2);
   c.group_by_length = true;
-  c.length_schedule.switch_step = 5;
+  c.length_schedule = {LengthSwitch::kStep, 5};
   Batcher b(random_blocks(20, 6), c);
   for (int step = 1; step <= 4; ++step) b.next(), b.observe_loss(step, 9.0);
   EXPECT_EQ(b.phase(), BatchPhase::kLength);
@@ -278,7 +279,7 @@ TEST(Batcher, ResumeIsBitExact) {
   BatcherConfig c = cfg(3);
   c.group_by_length = true;
   c.pad_to_multiple = 8;
-  c.length_schedule.switch_loss = 1.0;
+  c.length_schedule = {LengthSwitch::kLoss, 1.0};
   c.length_schedule.pairing_epochs = 1;
   auto drive = [](Batcher& b, int from, int to, std::vector<Batch>* out) {
     for (int i = from; i < to; ++i) {
@@ -332,4 +333,31 @@ TEST(Batcher, RestoreRejectsForeignState) {
 TEST(Batcher, BadConfig) {
   EXPECT_NE(error_of([] { Batcher({}, cfg(2)); }).find("no training blocks to batch"), std::string::npos);
   EXPECT_NE(error_of([] { Batcher({blk(0, 2)}, cfg(0)); }).find("micro_batch_size must be >= 1"), std::string::npos);
+}
+
+// The schedule holds what the user typed (length_to_sequential, length_to_sequential_at); the
+// batcher reads one switch from it. A fractional epoch or step rounds down, below 1 it is off,
+// and a huge value saturates instead of overflowing.
+TEST(Batcher, LengthScheduleReadsTheSwitchAsTyped) {
+  LengthSchedule s{LengthSwitch::kEpoch, 2.7};
+  EXPECT_EQ(s.switch_epoch(), 2);
+  EXPECT_EQ(s.switch_step(), 0);
+  EXPECT_EQ(s.switch_loss(), 0.0);
+  EXPECT_TRUE(s.active(true));
+  EXPECT_FALSE(s.active(false));
+  s.at = 0.5;
+  EXPECT_FALSE(s.active(true));
+  s.at = 1e12;
+  EXPECT_EQ(s.switch_epoch(), 1000000000);
+  s = {LengthSwitch::kStep, 1e12};
+  EXPECT_EQ(s.switch_step(), 1000000000000);
+  EXPECT_EQ(s.switch_epoch(), 0);
+  s = {LengthSwitch::kLoss, 0.25};
+  EXPECT_EQ(s.switch_loss(), 0.25);
+  EXPECT_TRUE(s.active(true));
+  s.at = std::nan("");
+  EXPECT_FALSE(s.active(true));
+  s = {LengthSwitch::kNever, 3};
+  EXPECT_FALSE(s.active(true));
+  EXPECT_STREQ(length_switch_name(LengthSwitch::kLoss), "loss");
 }

@@ -296,3 +296,36 @@ TEST(Dataset, EosNeedsATokenizerEos) {
   o.add_eos_token = false;
   EXPECT_EQ(texts(build_dataset(o, byte_codec(false, false), nullptr).train, byte_codec()), (Strings{"A."}));
 }
+
+// Training PRO keeps chat JSONL in its own keys: jsonl_dataset is read as chat rows when dataset
+// is empty (a format set alongside is for dataset only), and jsonl_eval_dataset likewise.
+TEST(Dataset, JsonlDatasetKeysAreChatRows) {
+  ScratchDir dir;
+  DataOptions o;
+  const std::string chat = R"({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]})";
+  o.jsonl_dataset = dir.file("c.jsonl", chat + "\n").string();
+  o.jsonl_eval_dataset = dir.file("e.jsonl", chat + "\n" + chat + "\n").string();
+  o.format = dir.file("f.json", R"({"q,a": "%q%|%a%"})").string();
+  o.add_bos_token = false;
+  auto render = [](const std::vector<ChatMessage>& m, bool gen) {
+    std::string s;
+    for (const auto& x : m) s += x.role + ": " + x.content + "\n";
+    return s + (gen ? "assistant: " : "");
+  };
+  EXPECT_EQ(o.rows_path(), o.jsonl_dataset);
+  EXPECT_EQ(o.rows_format(), "");
+  Dataset ds = build(o, render);
+  ASSERT_EQ(ds.train.size(), 1u);
+  EXPECT_EQ(show(ds.train[0], byte_codec()), "u[ser: Hi\nassistant: ]Yo\n");
+  EXPECT_EQ(ds.eval.size(), 2u);
+  // dataset wins over jsonl_dataset, and its rows go through the format.
+  o.dataset = dir.file("d.jsonl", "{\"q\": \"a\", \"a\": \"b\"}\n").string();
+  o.eval_dataset = o.dataset;
+  EXPECT_EQ(o.rows_format(), o.format);
+  ds = build(o, render);
+  ASSERT_EQ(ds.train.size(), 1u);
+  EXPECT_EQ(show(ds.train[0], byte_codec()), "a|b");
+  EXPECT_EQ(ds.eval.size(), 1u);
+  o.dataset = dir.file("t.txt", "A.").string();
+  EXPECT_NE(error_of([&] { build(o, render); }).find("dataset " + o.dataset + " is raw text"), std::string::npos);
+}

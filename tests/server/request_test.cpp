@@ -43,7 +43,7 @@ TEST(Request, PathsResolveInsideTheFoldersAndOutputDefaultsToLoras) {
   const PathSandbox sb = f.sb();
   TrainParams p = train_params_from_request(minimal(), sb);
   EXPECT_EQ(p.model, fs::canonical(f.dir / "models" / "tiny").string());
-  EXPECT_EQ(p.raw_text_file, fs::canonical(f.dir / "data" / "sample.txt").string());
+  EXPECT_EQ(p.data.raw_text_file, fs::canonical(f.dir / "data" / "sample.txt").string());
   EXPECT_EQ(p.output_dir, fs::canonical(f.dir / "loras").string());
   json b = minimal();
   b["output_dir"] = "team/x";
@@ -324,10 +324,10 @@ TEST(Request, ChatTemplateFileIsABuiltinOrInsideTheDataFolder) {
   const PathSandbox sb = f.sb();
   json b = minimal();
   b["chat_template_file"] = "chatml";
-  EXPECT_EQ(train_params_from_request(b, sb).chat_template_file, "chatml");
+  EXPECT_EQ(train_params_from_request(b, sb).data.chat_template_file, "chatml");
   write_file_atomic(f.dir / "data" / "t.jinja", "{{ messages[0]['content'] }}");
   b["chat_template_file"] = "t.jinja";
-  EXPECT_EQ(train_params_from_request(b, sb).chat_template_file, fs::canonical(f.dir / "data" / "t.jinja").string());
+  EXPECT_EQ(train_params_from_request(b, sb).data.chat_template_file, fs::canonical(f.dir / "data" / "t.jinja").string());
   b["chat_template_file"] = "/etc/passwd";
   const auto [field, msg] = api_error_of([&] { train_params_from_request(b, sb); });
   EXPECT_EQ(field, "chat_template_file");

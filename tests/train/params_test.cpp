@@ -11,6 +11,7 @@
 #include "core/file.h"
 #include "train/params.h"
 #include "train/params_cli.h"
+#include "train/trainer.h"
 #include "common/test_util.h"
 
 using namespace tpro;
@@ -36,7 +37,7 @@ TrainParams runnable() {
   TrainParams p;
   p.model = "models/tiny";
   p.lora_name = "my-lora";
-  p.raw_text_file = "data/book.txt";
+  p.data.raw_text_file = "data/book.txt";
   return p;
 }
 
@@ -62,8 +63,8 @@ TEST(Params, JsonRoundTripKeepsEveryField) {
   p.target_modules = {"q_proj", "o_proj"};
   p.learning_rate = 1.5e-4;
   p.lr_scheduler_type = "FP_low_epoch_annealing";
-  p.hard_cut_string = "\\n\\n";
-  p.add_eos_token_type = "Hard Cut Blocks Only";
+  p.data.hard_cut_string = "\\n\\n";
+  p.data.add_eos_token_type = EosPlacement::kHardCutOnly;
   p.stop_at_loss = 1.25;
   TrainParams q;
   apply_json(json::parse(to_json(p).dump()), q);
@@ -128,10 +129,10 @@ TEST(Params, YamlFileWithLineNumbers) {
   TrainParams p;
   load_yaml_file(dir / "run.yaml", p);
   EXPECT_EQ(p.lora_rank, 16);
-  EXPECT_FALSE(p.add_bos_token);
+  EXPECT_FALSE(p.data.add_bos_token);
   EXPECT_EQ(p.target_modules, (std::vector<std::string>{"q_proj", "v_proj"}));
   EXPECT_DOUBLE_EQ(p.learning_rate, 2e-4);
-  EXPECT_EQ(p.train_only_after, "");
+  EXPECT_EQ(p.data.train_only_after, "");
   EXPECT_NO_THROW(validate(p));
 
   write_file_atomic(dir / "bad.yaml", "lora_rank: 8\nlora_alpha: 16\nlora_rnak: 4\n");
@@ -163,15 +164,15 @@ TEST(Params, ValidateNamesKeyExpectationAndValue) {
   p.lora_name = "../escape";
   EXPECT_ERROR_HAS(validate(p), "lora_name must be a plain folder name, got '../escape'");
   p = runnable();
-  p.raw_text_file.clear();
+  p.data.raw_text_file.clear();
   EXPECT_ERROR_HAS(validate(p), "no training data");
   p = runnable();
-  p.dataset = "alpaca.json";
-  p.format = "alpaca-format.json";
+  p.data.dataset = "alpaca.json";
+  p.data.format = "alpaca-format.json";
   EXPECT_ERROR_HAS(validate(p), "raw_text_file and dataset are both set (hint: set hybrid_training");
-  p.hybrid_training = true;
+  p.data.hybrid_training = true;
   EXPECT_NO_THROW(validate(p));
-  p.format.clear();
+  p.data.format.clear();
   EXPECT_ERROR_HAS(validate(p), "dataset 'alpaca.json' needs format");
   p = runnable();
   p.lr_scheduler_type = "FP_3epoch_raise_hold_fall";
@@ -192,7 +193,7 @@ TEST(Params, ValidateNamesKeyExpectationAndValue) {
   p.batch_size = 2;
   EXPECT_ERROR_HAS(validate(p), "batch_size (legacy) must be 0 or >= micro_batch_size (4), got 2");
   p = runnable();
-  p.length_to_sequential = "epoch";
+  p.data.length_schedule.to_sequential = LengthSwitch::kEpoch;
   EXPECT_ERROR_HAS(validate(p), "needs group_by_length = true");
 }
 
@@ -243,15 +244,15 @@ TEST(Params, CopyParamsFromTrainingProFolder) {
   write_file_atomic(dir / "training_parameters.json", tp.dump(2));
   TrainParams p;
   p.lora_name = "new-lora";
-  p.dataset = "stale.json";
+  p.data.dataset = "stale.json";
   auto ignored = copy_params_from(dir, p);
   EXPECT_EQ(p.lora_name, "new-lora");
   EXPECT_FALSE(p.always_override);
   EXPECT_EQ(p.lora_rank, 128);
   EXPECT_DOUBLE_EQ(p.learning_rate, 3e-4);
   EXPECT_EQ(p.lr_scheduler_type, "FP_low_epoch_annealing");
-  EXPECT_EQ(p.dataset, "");  // "None" is Training PRO's empty choice
-  EXPECT_EQ(p.raw_text_file, "novel");
+  EXPECT_EQ(p.data.dataset, "");  // "None" is Training PRO's empty choice
+  EXPECT_EQ(p.data.raw_text_file, "novel");
   EXPECT_EQ(p.training_projection, "q-k-v-o");
   EXPECT_EQ(p.grad_accumulation, 2);
   EXPECT_TRUE(p.use_rslora);
@@ -308,12 +309,12 @@ TEST(ParamsCli, YamlThenFlagsOverride) {
                              "q_proj,k_proj", "--learning-rate=1e-4"});
   EXPECT_EQ(p.lora_rank, 32);    // flag beats YAML
   EXPECT_EQ(p.lora_alpha, 16);   // YAML beats default
-  EXPECT_FALSE(p.add_bos_token);
+  EXPECT_FALSE(p.data.add_bos_token);
   EXPECT_EQ(p.target_modules, (std::vector<std::string>{"q_proj", "k_proj"}));
   EXPECT_DOUBLE_EQ(p.learning_rate, 1e-4);
   EXPECT_EQ(p.epochs, 3);        // default untouched
   TrainParams q = parse_cli({"-c", cfg, "--add-bos-token=false", "--use-rslora"});
-  EXPECT_FALSE(q.add_bos_token);
+  EXPECT_FALSE(q.data.add_bos_token);
   EXPECT_TRUE(q.use_rslora);
   EXPECT_ERROR_HAS(parse_cli({"--config", cfg, "--lora-rank", "abc"}), "--lora-rank: lora_rank expects an integer");
   EXPECT_ERROR_HAS(parse_cli({"--config", cfg, "--lr-scheduler-type", "cosin"}), "did you mean 'cosine'?");
@@ -372,4 +373,46 @@ TEST(Params, InvalidUtf8AndHugeNumbersAreErrors) {
   EXPECT_ERROR_HAS(copy_params_from(dir, p),
                    "training_parameters.json: invalid JSON ([json.exception.out_of_range.406] number overflow");
   fs::remove_all(dir);
+}
+
+// The data keys bind the DataOptions inside TrainParams: what a key sets is what the data
+// pipeline reads (no copy in between), and to_json gives back Training PRO's spellings.
+TEST(Params, DataKeysBindTheDataOptionsDirectly) {
+  TrainParams p;
+  EXPECT_EQ(p.data.pad_to_multiple, 8);  // Training PRO's default, not the data pipeline's 1
+  apply_json(json{{"packing", true},
+                  {"eval_split_percent", "12.5"},
+                  {"add_eos_token_type", "Hard Cut Blocks Only"},
+                  {"length_to_sequential", "step"},
+                  {"length_to_sequential_at", 40},
+                  {"length_pairing_epochs", 2},
+                  {"cutoff_len", 96},
+                  {"jsonl_dataset", "chat.jsonl"},
+                  {"format", "f.json"},
+                  {"seed", 7}},
+             p);
+  EXPECT_TRUE(p.data.pack_samples);
+  EXPECT_EQ(p.data.eval_split, 12.5);
+  EXPECT_EQ(p.data.add_eos_token_type, EosPlacement::kHardCutOnly);
+  EXPECT_EQ(p.data.length_schedule.to_sequential, LengthSwitch::kStep);
+  EXPECT_EQ(p.data.length_schedule.switch_step(), 40);
+  EXPECT_EQ(p.data.length_schedule.pairing_epochs, 2);
+  EXPECT_EQ(p.data.cutoff_len, 96);
+  EXPECT_EQ(p.data.rows_path(), "chat.jsonl");
+  EXPECT_EQ(p.data.rows_format(), "");  // format is for dataset; JSONL rows are chat rows
+  const json back = to_json(p);
+  EXPECT_EQ(back["add_eos_token_type"], "Hard Cut Blocks Only");
+  EXPECT_EQ(back["length_to_sequential"], "step");
+  EXPECT_EQ(back["length_to_sequential_at"], 40.0);
+  EXPECT_EQ(back["packing"], true);
+  EXPECT_EQ(back["eval_split_percent"], 12.5);
+  EXPECT_EQ(back["jsonl_dataset"], "chat.jsonl");
+  // The run's options are p.data with the run's seed; nothing else is copied or changed.
+  DataOptions o = data_options_from(p);
+  EXPECT_EQ(o.seed, 7u);
+  o.seed = p.data.seed;
+  EXPECT_EQ(o, p.data);
+  // An enum key still refuses what it does not know, with the same message as any choice.
+  EXPECT_ERROR_HAS(apply_json(json{{"length_to_sequential", "Epoch"}}, p),
+                   "JSON: length_to_sequential expects one of");
 }

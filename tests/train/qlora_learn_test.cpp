@@ -88,8 +88,8 @@ TrainParams run_params(const fs::path& model, const fs::path& out, const fs::pat
   p.output_dir = out.string();
   p.lora_name = "qlora";
   p.always_override = true;
-  p.raw_text_file = text.string();
-  p.cutoff_len = 32;
+  p.data.raw_text_file = text.string();
+  p.data.cutoff_len = 32;
   p.micro_batch_size = 2;
   p.lora_rank = 4;
   p.lora_alpha = 8;

@@ -311,7 +311,7 @@ TEST(Safety, StopEndsTheRunAtEveryMoment) {
 
 TEST(Safety, ActivationsAreSizedByTheLongestBlockNotTheCutoff) {
   Fixture f = make_fixture("cutoff");
-  f.p.cutoff_len = 99999;
+  f.p.data.cutoff_len = 99999;
   f.p.max_steps = 1;
   RunControl c;
   Collected col;
@@ -331,10 +331,10 @@ TEST(Safety, SkippedDatasetLinesAreSaid) {
   for (int i = 0; i < 6; ++i) rows += R"({"instruction": "Count to )" + std::to_string(i) + R"(.", "output": "Done."})" "\n";
   rows += "{not json\n";
   write_file_atomic(f.dir / "rows.jsonl", rows);
-  f.p.raw_text_file.clear();
-  f.p.dataset = (f.dir / "rows.jsonl").string();
-  f.p.format = std::string(TPRO_SOURCE_DIR) + "/formats/alpaca-format.json";
-  f.p.skip_bad_lines = true;
+  f.p.data.raw_text_file.clear();
+  f.p.data.dataset = (f.dir / "rows.jsonl").string();
+  f.p.data.format = std::string(TPRO_SOURCE_DIR) + "/formats/alpaca-format.json";
+  f.p.data.skip_bad_lines = true;
   f.p.max_steps = 1;
   RunControl c;
   Collected col;

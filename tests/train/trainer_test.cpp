@@ -197,11 +197,11 @@ TEST(Trainer, SaveTotalLimitKeepsTheNewest) {
 
 TEST(Trainer, EvalLossAccumulationWarningAndExistingAdapter) {
   Fixture f = make_fixture("eval");
-  f.p.eval_split_percent = 20;
+  f.p.data.eval_split = 20;
   f.p.grad_accumulation = 1000;  // more micro-batches than an epoch has
   f.p.max_steps = 2;
   f.p.eval_steps = 1;
-  f.p.precize_slicing_overlap = false;
+  f.p.data.precize_slicing_overlap = false;
   RunControl ctl;
   Collected c;
   TrainSummary s = run_training(f.p, ctl, collect(c));
@@ -231,8 +231,8 @@ TEST(Trainer, EvalLossAccumulationWarningAndExistingAdapter) {
 
 TEST(Trainer, EvaluatesEveryEvalStepsAndAtTheEnd) {
   Fixture f = make_fixture("eval_steps");
-  f.p.eval_split_percent = 20;
-  f.p.precize_slicing_overlap = false;
+  f.p.data.eval_split = 20;
+  f.p.data.precize_slicing_overlap = false;
   f.p.eval_steps = 2;
   f.p.max_steps = 5;  // evaluations after steps 2 and 4, and the final one after step 5
   RunControl ctl;

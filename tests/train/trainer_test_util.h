@@ -30,10 +30,10 @@ inline Fixture make_fixture(const std::string& name) {
   write_byte_level_model(f.dir / "model", byte_level_llama(32, 64, 2, 4, 2), 3);
   write_file_atomic(f.dir / "text.txt", kText);
   f.p.model = (f.dir / "model").string();
-  f.p.raw_text_file = (f.dir / "text.txt").string();
+  f.p.data.raw_text_file = (f.dir / "text.txt").string();
   f.p.output_dir = f.dir.string();
   f.p.lora_name = "run";
-  f.p.cutoff_len = 48;
+  f.p.data.cutoff_len = 48;
   f.p.micro_batch_size = 2;
   f.p.grad_accumulation = 2;
   f.p.lora_rank = 4;
