@@ -12,12 +12,13 @@ ALLOWED = {
     "io": {"core"},
     "quant": {"core"},
     "kernels": {"core", "quant"},
-    "tokenizer": {"core", "io"},
-    "data": {"core", "io", "tokenizer"},
+    "jinja": {"core"},
+    "tokenizer": {"core", "io", "jinja"},
+    "data": {"core", "io", "tokenizer", "jinja"},
     "model": {"core", "io", "quant", "kernels"},
-    "train": {"core", "io", "quant", "kernels", "tokenizer", "data", "model"},
-    "server": {"core", "io", "quant", "kernels", "tokenizer", "data", "model", "train"},
-    "cli": {"core", "io", "quant", "kernels", "tokenizer", "data", "model", "train", "server"},
+    "train": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model"},
+    "server": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "train"},
+    "cli": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "train", "server"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/')
 

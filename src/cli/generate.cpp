@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "model/gguf_adapter.h"
 #include "model/generate.h"
-#include "tokenizer/chat_template.h"
+#include "jinja/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 
