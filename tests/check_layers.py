@@ -15,12 +15,13 @@ ALLOWED = {
     # reached only through the backend registry (kernels/backend.cpp).
     "kernels": {"core", "quant", "kernels/cpu"},
     "kernels/cpu": {"core", "quant", "kernels"},
-    "tokenizer": {"core", "io"},
-    "data": {"core", "io", "tokenizer"},
+    "jinja": {"core"},
+    "tokenizer": {"core", "io", "jinja"},
+    "data": {"core", "io", "tokenizer", "jinja"},
     "model": {"core", "io", "quant", "kernels"},
-    "train": {"core", "io", "quant", "kernels", "tokenizer", "data", "model"},
-    "server": {"core", "io", "quant", "kernels", "tokenizer", "data", "model", "train"},
-    "cli": {"core", "io", "quant", "kernels", "tokenizer", "data", "model", "train", "server"},
+    "train": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model"},
+    "server": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "train"},
+    "cli": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "train", "server"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([a-z_]+/)?')
 

@@ -8,8 +8,8 @@
 #include "core/error.h"
 #include "kernels/backend.h"
 #include "model/generate.h"
+#include "jinja/chat_template.h"
 #include "model/gguf_adapter.h"
-#include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 
