@@ -11,7 +11,6 @@
 
 #include "io/hf_config.h"
 #include "io/safetensors.h"
-#include "kernels/cpu/norm_rope_swiglu.h"
 #include "quant/qmatrix.h"
 
 namespace tpro {
