@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    tpro::testing::write_serve_fixture(argv[1]);
+    tpro::test::write_serve_fixture(argv[1]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tpro_serve_fixture: %s\n", e.what());
     return 1;

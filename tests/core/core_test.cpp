@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "common/test_util.h"
 #include "core/arena.h"
 #include "core/dtype.h"
 #include "core/error.h"
@@ -67,12 +68,7 @@ TEST(File, AtomicWriteReplacesAndLeavesNoTemp) {
 }
 
 TEST(File, MissingFileNamesPath) {
-  try {
-    MappedFile m("/nonexistent/tpro/file.safetensors");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/tpro/file.safetensors"), std::string::npos);
-  }
+  EXPECT_ERROR_HAS(MappedFile m("/nonexistent/tpro/file.safetensors"), "/nonexistent/tpro/file.safetensors");
   EXPECT_THROW(read_file("/nonexistent/x"), Error);
 }
 

@@ -255,8 +255,7 @@ TEST(Packing, BestFitDecreasingWithPerDocumentPositions) {
   EXPECT_EQ(st.rows, 3);
   EXPECT_EQ(st.tokens, 20);
   EXPECT_NEAR(st.fill(), 20.0 / 24.0, 1e-12);
-  EXPECT_NE(error_of([&] { pack_blocks(blocks, 5); }).find("cannot pack a block of 6 tokens into rows of 5"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(pack_blocks(blocks, 5), "cannot pack a block of 6 tokens into rows of 5");
 }
 
 TEST(Packing, BatcherCarriesPositionsAndSegments) {
@@ -331,8 +330,8 @@ TEST(Batcher, RestoreRejectsForeignState) {
 }
 
 TEST(Batcher, BadConfig) {
-  EXPECT_NE(error_of([] { Batcher({}, cfg(2)); }).find("no training blocks to batch"), std::string::npos);
-  EXPECT_NE(error_of([] { Batcher({blk(0, 2)}, cfg(0)); }).find("micro_batch_size must be >= 1"), std::string::npos);
+  EXPECT_ERROR_HAS(Batcher({}, cfg(2)), "no training blocks to batch");
+  EXPECT_ERROR_HAS(Batcher({blk(0, 2)}, cfg(0)), "micro_batch_size must be >= 1");
 }
 
 // The schedule holds what the user typed (length_to_sequential, length_to_sequential_at); the

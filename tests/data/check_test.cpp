@@ -132,8 +132,6 @@ TEST(Check, SampleTakesAFewOfEachKind) {
 
 TEST(Check, BadArguments) {
   DataOptions o;
-  EXPECT_NE(error_of([&] { check_dataset(o, byte_codec(), nullptr, 0, 1, 1); }).find("micro_batch_size must be >= 1"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { check_dataset(o, byte_codec(), nullptr, 1, 1, 0); }).find("epochs must be > 0"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(check_dataset(o, byte_codec(), nullptr, 0, 1, 1), "micro_batch_size must be >= 1");
+  EXPECT_ERROR_HAS(check_dataset(o, byte_codec(), nullptr, 1, 1, 0), "epochs must be > 0");
 }

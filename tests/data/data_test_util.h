@@ -1,6 +1,7 @@
 // Helpers for the data tests: a one-token-per-byte codec (ids 0..255 are bytes, 256 = BOS
 // "<s>", 257 = EOS "</s>", matched in text like a real tokenizer's special tokens) so golden
-// block lists can be checked by counting characters, and a scratch folder per test.
+// block lists can be checked by counting characters, and a scratch folder per test. Errors:
+// EXPECT_ERROR_HAS and error_of from common/test_util.h.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.h"
 #include "core/file.h"
 #include "data/block.h"
 #include "data/codec.h"
@@ -76,16 +78,5 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
-
-// Runs fn and returns the tpro::Error message it throws ("" when it does not throw).
-template <typename F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace tpro::test

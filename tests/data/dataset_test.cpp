@@ -227,7 +227,7 @@ TEST(Dataset, SkippedBadLinesAreCounted) {
   o.dataset = dir.file("d.jsonl", "{\"instruction\": \"a\", \"output\": \"b\"}\n{oops\n[1]\n"
                                   "{\"instruction\": \"c\", \"output\": \"d\"}\n\"str\"\n").string();
   o.format = std::string(TPRO_SOURCE_DIR) + "/formats/alpaca-chatbot-format.json";
-  EXPECT_NE(error_of([&] { build(o); }).find("d.jsonl:2: invalid JSON"), std::string::npos);
+  EXPECT_ERROR_HAS(build(o), "d.jsonl:2: invalid JSON");
   o.skip_bad_lines = true;
   Dataset ds = build(o);
   EXPECT_EQ(ds.train.size(), 2u);
@@ -327,5 +327,5 @@ TEST(Dataset, JsonlDatasetKeysAreChatRows) {
   EXPECT_EQ(show(ds.train[0], byte_codec()), "a|b");
   EXPECT_EQ(ds.eval.size(), 1u);
   o.dataset = dir.file("t.txt", "A.").string();
-  EXPECT_NE(error_of([&] { build(o, render); }).find("dataset " + o.dataset + " is raw text"), std::string::npos);
+  EXPECT_ERROR_HAS(build(o, render), "dataset " + o.dataset + " is raw text");
 }

@@ -244,7 +244,7 @@ TEST(RawSlicer, TrainOnlyAfterMasksTheStart) {
 TEST(RawSlicer, CutoffTooSmallIsAnError) {
   DataOptions o = opts(2, false);
   o.add_eos_token = true;
-  EXPECT_NE(error_of([&] { slice("Hi.", o); }).find("cutoff_len 2 leaves no room"), std::string::npos);
+  EXPECT_ERROR_HAS(slice("Hi.", o), "cutoff_len 2 leaves no room");
 }
 
 TEST(RawSlicer, SpecialTokensAreNeverDoubled) {

@@ -92,14 +92,10 @@ TEST(FormatFile, NoMatchNamesRowAndKeys) {
 }
 
 TEST(FormatFile, BadFormatFiles) {
-  EXPECT_NE(error_of([] { FormatFile::parse("[1]", "f.json"); }).find("a format file is a JSON object"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { FormatFile::parse(R"({"a": 1})", "f.json"); }).find("entry \"a\" must be a string"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { FormatFile::parse(R"({" , ": "x"})", "f.json"); }).find("names no keys"),
-            std::string::npos);
-  EXPECT_NE(error_of([] { FormatFile::load("/nonexistent/f.json"); }).find("format file not found"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(FormatFile::parse("[1]", "f.json"), "a format file is a JSON object");
+  EXPECT_ERROR_HAS(FormatFile::parse(R"({"a": 1})", "f.json"), "entry \"a\" must be a string");
+  EXPECT_ERROR_HAS(FormatFile::parse(R"({" , ": "x"})", "f.json"), "names no keys");
+  EXPECT_ERROR_HAS(FormatFile::load("/nonexistent/f.json"), "format file not found");
 }
 
 TEST(FormatFile, ShippedFormatsRender) {

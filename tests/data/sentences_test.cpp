@@ -1,6 +1,7 @@
 // Sentence and hard-cut splitting: delimiters, abbreviations, initials, whitespace rules.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
 #include "data/options.h"
 #include "data/sentences.h"
 
@@ -74,12 +75,7 @@ TEST(Options, EosPlacementNames) {
   EXPECT_EQ(parse_eos_placement("Every Block"), EosPlacement::kEveryBlock);
   EXPECT_EQ(parse_eos_placement("hard_cut_only"), EosPlacement::kHardCutOnly);
   EXPECT_EQ(parse_eos_placement("Hard Cut Blocks Only"), EosPlacement::kHardCutOnly);
-  try {
-    parse_eos_placement("sometimes");
-    FAIL();
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown value 'sometimes'"), std::string::npos) << e.what();
-  }
+  EXPECT_ERROR_HAS(parse_eos_placement("sometimes"), "unknown value 'sometimes'");
 }
 
 TEST(Sentences, CjkSentenceEndsNeedNoSpace) {

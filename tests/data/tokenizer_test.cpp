@@ -200,7 +200,7 @@ TEST(WithTokenizer, ChatRowsWithoutATemplate) {
   EXPECT_EQ(tok.decode(ds.train[0].tokens), "<|bos|>user: a\nassistant: b\n");
   EXPECT_EQ(ds.train[0].n_trained(), 2);  // "b\n"
   o.chat_template_file = (dir.path() / "missing.jinja").string();
-  EXPECT_NE(error_of([&] { build_dataset(o, tok); }).find("chat_template_file not found"), std::string::npos);
+  EXPECT_ERROR_HAS(build_dataset(o, tok), "chat_template_file not found");
 }
 
 // The built-in templates by name, for base models: the text each renders, and only the
@@ -236,10 +236,9 @@ TEST(WithTokenizer, BuiltinChatTemplates) {
     EXPECT_EQ(trained, c.trained) << c.name;
   }
   o.chat_template_file = "chatml2";
-  EXPECT_NE(error_of([&] { build_dataset(o, tok); })
-                .find("chat_template_file not found: chatml2 (hint: a .jinja file, or one of the built-in templates: "
-                      "chatml, alpaca, llama-2, vicuna)"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(build_dataset(o, tok),
+                   "chat_template_file not found: chatml2 (hint: a .jinja file, or one of the built-in templates: "
+                   "chatml, alpaca, llama-2, vicuna)");
 }
 
 // A template that refuses a system role (as Gemma's and Mistral v0.2's raise "System role not
@@ -268,5 +267,5 @@ TEST(WithTokenizer, SystemMessageMergedWhenTheTemplateRefusesIt) {
                       "first user turn (as llama.cpp does)");
   // Any other template error is still an error.
   o.chat_template_file = dir.file("u.jinja", "{{ raise_exception('Conversation roles must alternate') }}").string();
-  EXPECT_NE(error_of([&] { build_dataset(o, tok); }).find("Conversation roles must alternate"), std::string::npos);
+  EXPECT_ERROR_HAS(build_dataset(o, tok), "Conversation roles must alternate");
 }

@@ -8,7 +8,7 @@
 #include "io/gguf_test_util.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include "io/gguf_writer.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 using nlohmann::json;
 
 namespace {

@@ -7,12 +7,13 @@
 #include <numeric>
 #include <random>
 
+#include "common/test_util.h"
 #include "io/gguf.h"
 #include "io/gguf_test_util.h"
 #include "io/gguf_writer.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 
 namespace {
 
@@ -152,14 +153,6 @@ TEST(Gguf, TypedGettersNameKeyAndTypes) {
   EXPECT_EQ(f.get_int("t.i8"), -100);
   EXPECT_EQ(f.get_or<uint32_t>("llama.missing", 7u), 7u);
   EXPECT_EQ(f.get_or<uint32_t>("t.u32", 7u), 4000000000u);
-  auto error_of = [](auto&& fn) -> std::string {
-    try {
-      fn();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
   EXPECT_EQ(error_of([&] { f.get_u32("llama.block_count"); }), P + ": missing metadata key 'llama.block_count'");
   const std::string e1 = error_of([&] { f.get_u32("t.u64"); });
   EXPECT_TRUE(e1.starts_with(P + " at byte ")) << e1;
@@ -181,28 +174,15 @@ TEST(Gguf, UnsupportedTensorTypeNamesTensorAndType) {
   w.write(p);
   GgufFile f(p);  // known types open fine, whether or not tpro computes with them
   EXPECT_EQ(f.supported_tensor("blk.0.ffn_up.weight").type, GgmlType::Q8_0);
-  try {
-    f.supported_tensor("blk.0.ffn_down.weight");
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "GGUF " + p.string() +
-                  ": tensor 'blk.0.ffn_down.weight' has type Q5_K, which tpro cannot compute with (supported: F32, F16, "
-                  "BF16, Q8_0, Q4_0, Q4_K, Q6_K) (hint: requantize the model to one of those with llama-quantize, or "
-                  "load the original safetensors)");
-  }
+  EXPECT_EQ(error_of([&] { f.supported_tensor("blk.0.ffn_down.weight"); }),
+            "GGUF " + p.string() +
+                ": tensor 'blk.0.ffn_down.weight' has type Q5_K, which tpro cannot compute with (supported: F32, F16, "
+                "BF16, Q8_0, Q4_0, Q4_K, Q6_K) (hint: requantize the model to one of those with llama-quantize, or "
+                "load the original safetensors)");
 }
 
 TEST(Gguf, WriterRejectsBadInput) {
   GgufWriter w;
-  auto error_of = [](auto&& fn) -> std::string {
-    try {
-      fn();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
   const std::vector<uint8_t> b(64);
   EXPECT_EQ(error_of([&] { w.set("general.alignment", uint64_t(32)); }),
             "cannot write GGUF: general.alignment must be u32, got u64");
@@ -272,12 +252,7 @@ TEST(QkPermute, InverseUndoesForwardOnWholeRows) {
 
 TEST(QkPermute, RejectsRowsThatDoNotSplitIntoEvenHeads) {
   float x[12] = {}, y[12];
-  try {
-    permute_qk_rows(x, y, 12, sizeof(float), 4);  // heads of 3 rows: odd
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(),
-                 "cannot permute Q/K rows: 12 rows do not split into 4 heads of an even size (hint: pass n_head for "
-                 "attn_q and n_head_kv for attn_k)");
-  }
+  EXPECT_EQ(error_of([&] { permute_qk_rows(x, y, 12, sizeof(float), 4); }),  // heads of 3 rows: odd
+            "cannot permute Q/K rows: 12 rows do not split into 4 heads of an even size (hint: pass n_head for "
+            "attn_q and n_head_kv for attn_k)");
 }

@@ -12,7 +12,7 @@
 #include "core/file.h"
 #include "io/gguf.h"
 
-namespace tpro::testing {
+namespace tpro::test {
 
 struct Bytes {
   std::string b;
@@ -69,4 +69,4 @@ inline std::string open_error(const fs::path& p) {
   return "";
 }
 
-}  // namespace tpro::testing
+}  // namespace tpro::test

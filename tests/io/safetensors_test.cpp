@@ -63,13 +63,12 @@ TEST(SafeTensors, ShardedIndex) {
                     R"({"metadata":{},"weight_map":{"x":"model-00001-of-00002.safetensors","y":"model-00002-of-00002.safetensors"}})");
   auto src = TensorSource::open_dir(d);
   EXPECT_EQ(src.get("y", {3}).f32()[2], 5.0f);
-  EXPECT_NE(error_of([&] { src.get("y", {4}); }).find("tensor y has shape (3,), expected (4,)"), std::string::npos);
-  EXPECT_NE(error_of([&] { src.get("z"); }).find("missing tensor z"), std::string::npos);
+  EXPECT_ERROR_HAS(src.get("y", {4}), "tensor y has shape (3,), expected (4,)");
+  EXPECT_ERROR_HAS(src.get("z"), "missing tensor z");
   write_file_atomic(d / "model.safetensors.index.json", R"({"weight_map":{"x":"nope.safetensors"}})");
-  EXPECT_NE(error_of([&] { TensorSource::open_dir(d); }).find("shard nope.safetensors (for tensor x) does not exist"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(TensorSource::open_dir(d), "shard nope.safetensors (for tensor x) does not exist");
   write_file_atomic(d / "model.safetensors.index.json", R"({"weight_map":{"y":"model-00001-of-00002.safetensors"}})");
-  EXPECT_NE(error_of([&] { TensorSource::open_dir(d); }).find("but that shard does not contain it"), std::string::npos);
+  EXPECT_ERROR_HAS(TensorSource::open_dir(d), "but that shard does not contain it");
 }
 
 TEST(SafeTensors, FolderAndIndexErrors) {
@@ -157,9 +156,7 @@ TEST(SafeTensors, HubCacheSnapshotsMayLinkIntoTheirBlobs) {
   w.write(repo / "elsewhere.safetensors");
   fs::remove(snap / "model.safetensors");
   fs::create_symlink("../../elsewhere.safetensors", snap / "model.safetensors");
-  EXPECT_NE(error_of([&] { TensorSource::open_dir(snap); })
-                .find("shard 'model.safetensors' leads outside the model folder"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(TensorSource::open_dir(snap), "shard 'model.safetensors' leads outside the model folder");
 }
 
 struct BadCase {
@@ -197,15 +194,12 @@ TEST(SafeTensors, CorruptFilesGiveSpecificErrors) {
     EXPECT_NE(msg.find("x.safetensors"), std::string::npos) << c.name << ": message must name the file";
   }
   write_raw(d / "y.safetensors", "{}", 0, /*truncate_len=*/true);
-  EXPECT_NE(error_of([&] { SafeTensorsFile f(d / "y.safetensors"); }).find("shorter than the 8-byte header length"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(SafeTensorsFile f(d / "y.safetensors"), "shorter than the 8-byte header length");
   // Header length larger than the file.
   std::string s(8, '\0');
   s[0] = char(0xff);
   s[1] = char(0x10);
   write_file_atomic(d / "z.safetensors", s + "{}");
-  EXPECT_NE(error_of([&] { SafeTensorsFile f(d / "z.safetensors"); }).find("points past the end of the file"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { TensorSource::open_dir(d / "empty_nonexistent"); }).find("no model.safetensors"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(SafeTensorsFile f(d / "z.safetensors"), "points past the end of the file");
+  EXPECT_ERROR_HAS(TensorSource::open_dir(d / "empty_nonexistent"), "no model.safetensors");
 }

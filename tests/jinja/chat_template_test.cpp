@@ -6,11 +6,13 @@
 #include <ctime>
 #include <thread>
 
+#include "common/test_util.h"
 #include "core/error.h"
 #include "core/file.h"
 #include "jinja/chat_template.h"
 
 using namespace tpro;
+using tpro::test::error_of;
 using Json = nlohmann::ordered_json;
 
 TEST(ChatTemplate, SelectsTheTemplateFromConfigValue) {
@@ -123,22 +125,14 @@ TEST(ChatTemplate, LoadsFromAModelFolderAsTransformersDoes) {
   EXPECT_EQ(ChatTemplate::load(dir, "rag").render(Json::object()), "file-rag");
   EXPECT_EQ(ChatTemplate::load(dir / "chat_template.jinja").origin(), (dir / "chat_template.jinja").string());
   fs::remove_all(dir / "chat_templates");
-  try {
-    ChatTemplate::load(dir, "tool_use");
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), (dir / "tokenizer_config.json").string() +
-                                         ": no chat template named 'tool_use' (available: 'default', 'rag')");
-  }
+  EXPECT_EQ(error_of([&] { ChatTemplate::load(dir, "tool_use"); }),
+            (dir / "tokenizer_config.json").string() +
+                ": no chat template named 'tool_use' (available: 'default', 'rag')");
   write_file_atomic(dir / "tokenizer_config.json", "{\"bos_token\": \"<s>\"}");
   fs::remove(dir / "chat_template.jinja");
-  try {
-    ChatTemplate::load(dir);
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), (dir / "tokenizer_config.json").string() +
-                                         ": no \"chat_template\" (hint: add chat_template.jinja next to it or pass a "
-                                         "template explicitly)");
-  }
+  EXPECT_EQ(error_of([&] { ChatTemplate::load(dir); }),
+            (dir / "tokenizer_config.json").string() +
+                ": no \"chat_template\" (hint: add chat_template.jinja next to it or pass a "
+                "template explicitly)");
   fs::remove_all(dir);
 }

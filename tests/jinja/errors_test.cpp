@@ -3,6 +3,7 @@
 // never render wrong text.
 #include <gtest/gtest.h>
 
+#include "common/test_util.h"
 #include "core/error.h"
 #include "jinja/chat_template.h"
 
@@ -153,16 +154,8 @@ TEST(JinjaErrors, BadContextAndConfig) {
       Error);
   EXPECT_THROW(t.apply(Json::object(), true), Error);
   Json named = Json::array({{{"name", "default"}, {"template", "D"}}, {{"name", "tool_use"}, {"template", "T"}}});
-  try {
-    select_chat_template(named, "rag", "cfg.json");
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "cfg.json: no chat template named 'rag' (available: 'default', 'tool_use')");
-  }
-  try {
-    select_chat_template(Json(42), "default", "cfg.json");
-    ADD_FAILURE() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "cfg.json: chat_template must be a string or a list of {\"name\", \"template\"}, got number");
-  }
+  EXPECT_EQ(test::error_of([&] { select_chat_template(named, "rag", "cfg.json"); }),
+            "cfg.json: no chat template named 'rag' (available: 'default', 'tool_use')");
+  EXPECT_EQ(test::error_of([&] { select_chat_template(Json(42), "default", "cfg.json"); }),
+            "cfg.json: chat_template must be a string or a list of {\"name\", \"template\"}, got number");
 }

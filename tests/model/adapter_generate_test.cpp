@@ -21,7 +21,7 @@ using tpro::test::error_of;
 namespace {
 const fs::path kCase = fs::path(TPRO_FIXTURES) / "golden" / "llama_gqa_tied";
 
-using tpro::testing::logits_of;
+using tpro::test::logits_of;
 
 fs::path temp_dir(const std::string& n) {
   fs::path d = fs::temp_directory_path() / ("tpro_model_" + n);

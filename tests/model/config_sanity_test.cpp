@@ -14,7 +14,7 @@
 #include "model_test_util.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 using ::testing::HasSubstr;
 using nlohmann::json;
 

@@ -15,7 +15,7 @@
 #include "quant/quantized_matrix.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 using ::testing::HasSubstr;
 
 namespace {

@@ -8,8 +8,8 @@
 
 using namespace tpro;
 using tpro::test::error_of;
-using tpro::testing::small_config;
-using tpro::testing::temp_dir;
+using tpro::test::small_config;
+using tpro::test::temp_dir;
 using ::testing::HasSubstr;
 
 namespace {

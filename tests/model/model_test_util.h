@@ -10,13 +10,13 @@
 
 #include "common/backend_util.h"
 #include "common/test_util.h"
+#include "common/tiny_config.h"
 #include "core/error.h"
 #include "io/gguf_writer.h"
 #include "model/step.h"
 
-namespace tpro::testing {
+namespace tpro::test {
 
-using tpro::test::error_of;
 
 inline fs::path temp_dir(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -29,16 +29,7 @@ inline fs::path temp_dir(const std::string& name) {
 
 // Llama with GQA and an untied head; dims fit every block size when n_embd is a multiple of 256.
 inline LlamaConfig small_config(int64_t n_embd = 64, int64_t n_ff = 128) {
-  LlamaConfig c;
-  c.vocab_size = 96;
-  c.n_embd = n_embd;
-  c.n_ff = n_ff;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = n_embd / 4;
-  c.max_position = 256;
-  c.rms_norm_eps = 1e-5;
+  LlamaConfig c = tiny_config(n_embd, n_ff, 96);
   c.tie_word_embeddings = false;
   return c;
 }
@@ -94,4 +85,4 @@ inline void rewrite_gguf(const fs::path& src, const fs::path& dst, const GgufEdi
   w.write(dst);
 }
 
-}  // namespace tpro::testing
+}  // namespace tpro::test

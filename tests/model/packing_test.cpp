@@ -12,7 +12,7 @@
 #include "model_test_util.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 
 namespace {
 

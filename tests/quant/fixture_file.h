@@ -11,7 +11,7 @@
 
 #include "core/file.h"
 
-namespace tpro::testing {
+namespace tpro::test {
 
 class QuantFixtures {
  public:
@@ -67,4 +67,4 @@ inline size_t bit_mismatches(const float* a, const float* b, size_t n, size_t* f
   return bad;
 }
 
-}  // namespace tpro::testing
+}  // namespace tpro::test

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "common/test_util.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "quant/fixture_file.h"
@@ -15,8 +16,9 @@
 #include "quant/quantized_matrix.h"
 
 using namespace tpro;
-using tpro::testing::bit_mismatches;
-using tpro::testing::QuantFixtures;
+using tpro::test::error_of;
+using tpro::test::bit_mismatches;
+using tpro::test::QuantFixtures;
 
 namespace {
 
@@ -174,25 +176,16 @@ TEST(GgmlQuantize, ZeroAndTinyBlocksDecodeToZero) {
 
 TEST(QuantizeMatrix, RejectsColumnsThatDoNotFitTheBlock) {
   std::vector<float> x(3 * 96, 0.5f);
-  try {
-    quantize_matrix(x.data(), 3, 96, WType::Q4_K);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(),
-                 "cannot store a (3, 96) matrix as Q4_K: its 96 columns are not a multiple of the Q4_K block of 256 "
-                 "(hint: use Q8_0, Q4_0, or a plain float type)");
-  }
+  EXPECT_EQ(error_of([&] { quantize_matrix(x.data(), 3, 96, WType::Q4_K); }),
+            "cannot store a (3, 96) matrix as Q4_K: its 96 columns are not a multiple of the Q4_K block of 256 "
+            "(hint: use Q8_0, Q4_0, or a plain float type)");
 }
 
 TEST(QuantizeMatrix, RejectsNonFiniteWeightsNamingTheElement) {
   std::vector<float> x(2 * 64, 0.5f);
   x[64 + 5] = NAN;
-  try {
-    quantize_matrix(x.data(), 2, 64, WType::NF4);
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "cannot quantize to NF4: weight at row 1, column 5 is nan (hint: the source weights are corrupt)");
-  }
+  EXPECT_EQ(error_of([&] { quantize_matrix(x.data(), 2, 64, WType::NF4); }),
+            "cannot quantize to NF4: weight at row 1, column 5 is nan (hint: the source weights are corrupt)");
 }
 
 TEST(QuantizeMatrix, RequantizesFromAnyWeightPanelByPanel) {

@@ -7,14 +7,16 @@
 #include <cmath>
 #include <random>
 
+#include "common/test_util.h"
 #include "core/error.h"
 #include "quant/fixture_file.h"
 #include "quant/nf4.h"
 #include "quant/quantized_matrix.h"
 
 using namespace tpro;
-using tpro::testing::bit_mismatches;
-using tpro::testing::QuantFixtures;
+using tpro::test::error_of;
+using tpro::test::bit_mismatches;
+using tpro::test::QuantFixtures;
 
 namespace {
 
@@ -171,10 +173,6 @@ TEST(Nf4, SetNf4ChecksArraySizes) {
   Nf4Storage s;
   s.qabsmax.resize(7);
   s.absmax_scale.resize(1);
-  try {
-    q.set_nf4(std::move(s));
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "NF4 matrix (4, 128) needs 8 absmax codes and 1 absmax scales, got 7 and 1");
-  }
+  EXPECT_EQ(error_of([&] { q.set_nf4(std::move(s)); }),
+            "NF4 matrix (4, 128) needs 8 absmax codes and 1 absmax scales, got 7 and 1");
 }

@@ -11,7 +11,7 @@
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"
 
-namespace tpro::testing {
+namespace tpro::test {
 
 inline LlamaConfig tiny_serve_config() {
   LlamaConfig c = byte_level_llama(64, 128, 2, 4, 2);
@@ -29,4 +29,4 @@ inline void write_serve_fixture(const fs::path& root) {
                     "The lighthouse keeper climbed the stairs every evening to light the lamp.\n");
 }
 
-}  // namespace tpro::testing
+}  // namespace tpro::test

@@ -10,7 +10,7 @@
 #include "server_test_util.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 using ::testing::HasSubstr;
 
 namespace {

@@ -11,7 +11,7 @@
 #include "server/server_test_util.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 
 TEST(Limits, SlotsAreCountedAndGivenBackByTheLastHolder) {
   Slots s(2);

@@ -9,7 +9,7 @@
 #include "server/server_test_util.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 
 using FieldMsg = std::pair<std::string, std::string>;
 

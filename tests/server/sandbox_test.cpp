@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "common/test_util.h"
 #include "core/file.h"
 #include "server/api_error.h"
 #include "server/sandbox.h"
 
 using namespace tpro;
+using tpro::test::error_of;
 
 using FieldMsg = std::pair<std::string, std::string>;
 
@@ -138,12 +140,6 @@ TEST(Sandbox, LinksInsideAFolderMustStayInTheRoot) {
 
 TEST(Sandbox, RootsMustExist) {
   Folders f;
-  try {
-    PathSandbox(f.root / "models", f.root / "nodata", f.root / "loras");
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()).rfind("--data: '" + (f.root / "nodata").string() + "' is not an existing folder", 0),
-              0u)
-        << e.what();
-  }
+  EXPECT_THAT(error_of([&] { PathSandbox(f.root / "models", f.root / "nodata", f.root / "loras"); }),
+              ::testing::StartsWith("--data: '" + (f.root / "nodata").string() + "' is not an existing folder"));
 }

@@ -7,11 +7,12 @@
 
 #include <thread>
 
+#include "common/test_util.h"
 #include "server/server_test_util.h"
 #include "train/params.h"
 
 using namespace tpro;
-using namespace tpro::testing;
+using namespace tpro::test;
 
 namespace {
 
@@ -139,14 +140,9 @@ TEST(Server, TokenWhenSet) {
   ServeOptions o;
   o.host = "0.0.0.0";
   o.models = o.data = o.loras = s.dir();
-  try {
-    Server open(o);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "--host 0.0.0.0 is reachable from other machines: a token is required (hint: --token SECRET, or leave "
-              "--host at 127.0.0.1)");
-  }
+  EXPECT_EQ(error_of([&] { Server open(o); }),
+            "--host 0.0.0.0 is reachable from other machines: a token is required (hint: --token SECRET, or leave "
+            "--host at 127.0.0.1)");
   EXPECT_TRUE(is_loopback_host("127.0.0.1"));
   EXPECT_TRUE(is_loopback_host("127.1.2.3"));
   EXPECT_TRUE(is_loopback_host("::1"));

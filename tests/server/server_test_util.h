@@ -11,21 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "common/test_util.h"
 #include "server/fixture_folders.h"
 #include "server/server.h"
 
-namespace tpro::testing {
+namespace tpro::test {
 
 using nlohmann::json;
-
-inline fs::path fresh_dir(const std::string& name) {
-  static int counter = 0;
-  fs::path d = fs::temp_directory_path() / ("tpro_serve_" + name + "_" + std::to_string(getpid()) + "_" +
-                                            std::to_string(counter++));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 struct Reply {
   int status = 0;
@@ -134,4 +126,4 @@ inline json endless_run(const std::string& name) {
           {"warmup_steps", 0},   {"learning_rate", 1e-3},     {"lora_rank", 4}, {"lora_alpha", 8}};
 }
 
-}  // namespace tpro::testing
+}  // namespace tpro::test

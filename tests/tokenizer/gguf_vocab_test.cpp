@@ -96,23 +96,21 @@ TEST(GgufVocab, Refusals) {
   GgufWriter w = byte_level_gguf(json);
   w.set("tokenizer.ggml.eos_token_id", uint32_t(999));
   w.write(p);
-  EXPECT_THAT(error_of([&] { Tokenizer::load(p); }),
-              HasSubstr("bad.gguf: tokenizer.ggml.eos_token_id is 999 but the vocabulary has 259 tokens"));
+  EXPECT_ERROR_HAS(Tokenizer::load(p),
+                   "bad.gguf: tokenizer.ggml.eos_token_id is 999 but the vocabulary has 259 tokens");
   w = byte_level_gguf(json);
   w.set("tokenizer.ggml.token_type", std::vector<uint8_t>(259, 1));
   w.write(p);
-  EXPECT_THAT(error_of([&] { Tokenizer::load(p); }),
-              HasSubstr("metadata 'tokenizer.ggml.token_type' is array of u8, expected array of i32"));
+  EXPECT_ERROR_HAS(Tokenizer::load(p), "metadata 'tokenizer.ggml.token_type' is array of u8, expected array of i32");
   w = byte_level_gguf(json);
   w.set("tokenizer.ggml.pre", "made-up");
   w.write(p);
-  EXPECT_THAT(error_of([&] { Tokenizer::load(p); }),
-              HasSubstr("bad.gguf: GGUF vocabulary: tokenizer.ggml.pre 'made-up' is not supported"));
+  EXPECT_ERROR_HAS(Tokenizer::load(p), "bad.gguf: GGUF vocabulary: tokenizer.ggml.pre 'made-up' is not supported");
   GgufWriter empty;
   empty.set("general.architecture", "llama");
   empty.write(p);
-  EXPECT_THAT(error_of([&] { Tokenizer::load(p); }),
-              HasSubstr("no tokenizer.ggml.model / tokenizer.ggml.tokens (hint: this GGUF has no embedded vocabulary"));
+  EXPECT_ERROR_HAS(Tokenizer::load(p),
+                   "no tokenizer.ggml.model / tokenizer.ggml.tokens (hint: this GGUF has no embedded vocabulary");
 }
 
 // llama.cpp's "no token" (0xFFFFFFFF, written by its llama2.c converter for padding) is an

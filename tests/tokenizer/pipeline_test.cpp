@@ -8,7 +8,8 @@
 
 #include "tokenizer/added_tokens.h"
 
-namespace tpro::tok {
+namespace tpro::test {
+using namespace tpro::tok;  // the tokenizer internals under test
 namespace {
 
 std::vector<std::string> run(const std::vector<PreTokenizer>& steps, const std::string& text, bool at_start = true) {
@@ -204,4 +205,4 @@ TEST(AddedTokens, SingleWordOnlyMatchesWholeWords) {
 }
 
 }  // namespace
-}  // namespace tpro::tok
+}  // namespace tpro::test

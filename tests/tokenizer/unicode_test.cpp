@@ -9,7 +9,8 @@
 
 #include "core/file.h"
 
-namespace tpro::tok {
+namespace tpro::test {
+using namespace tpro::tok;  // the tokenizer internals under test
 namespace {
 
 TEST(Unicode, NfcAndNfdMatchPythonUnicodedata) {
@@ -72,7 +73,7 @@ TEST(Unicode, ByteAlphabetIsABijection) {
 }
 
 }  // namespace
-}  // namespace tpro::tok
+}  // namespace tpro::test
 
 // Found by fuzz/fuzz_gguf: a vocabulary piece ending in a cut-off sequence was read past its end.
 TEST(Unicode, CutOffSequenceIsNotReadPastTheEnd) {

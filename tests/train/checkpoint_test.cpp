@@ -5,22 +5,18 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "common/tiny_config.h"
 #include "core/file.h"
 #include "core/rng.h"
 #include "train/checkpoint.h"
 #include "common/test_util.h"
 
 using namespace tpro;
-using tpro::test::error_of;
-using ::testing::HasSubstr;
 
 TEST(Checkpoint, LyingTrainerStateIsAnError) {
   const fs::path root = fs::temp_directory_path() / ("tpro_checkpoint_" + std::to_string(::getpid()));
   fs::remove_all(root);
-  LlamaConfig c;
-  c.vocab_size = 16, c.n_embd = 8, c.n_ff = 16, c.n_layer = 1, c.n_head = 2, c.n_head_kv = 1, c.head_dim = 4;
-  c.tie_word_embeddings = true;
-  write_random_model(root / "base", c, 1, DType::F32);
+  write_random_model(root / "base", test::tiny_config(8, 16, 16), 1, DType::F32);
   const Model m = load_model(root / "base");
   LoraConfig lc;
   lc.r = 2;
@@ -43,7 +39,7 @@ TEST(Checkpoint, LyingTrainerStateIsAnError) {
   };
   for (const auto& [text, want] : cases) {
     write_file_atomic(sp, text);
-    EXPECT_THAT(error_of([&] { load_checkpoint(ck, m, lw, nullptr); }), HasSubstr(want)) << text;
+    EXPECT_ERROR_HAS(load_checkpoint(ck, m, lw, nullptr), want) << text;
   }
   fs::remove_all(root);
 }

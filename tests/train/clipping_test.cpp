@@ -7,22 +7,15 @@
 #include <cstring>
 
 #include "common/backend_util.h"
+#include "common/tiny_config.h"
 #include "train/optimizer_step.h"
 
 using namespace tpro;
 
 namespace {
 LlamaConfig clip_config() {
-  LlamaConfig c;
-  c.vocab_size = 64;
-  c.n_embd = 32;
-  c.n_ff = 64;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 8;
+  LlamaConfig c = test::tiny_config(32, 64, 64);
   c.max_position = 64;
-  c.tie_word_embeddings = true;
   return c;
 }
 

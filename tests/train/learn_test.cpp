@@ -7,25 +7,15 @@
 #include <string>
 
 #include "common/backend_util.h"
+#include "common/tiny_config.h"
 #include "model/generate.h"
 #include "train/optimizer_step.h"
 
 using namespace tpro;
 
+using tpro::test::tiny_config;
+
 namespace {
-LlamaConfig tiny_config() {
-  LlamaConfig c;
-  c.vocab_size = 256;  // bytes as token ids
-  c.n_embd = 64;
-  c.n_ff = 128;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 16;
-  c.max_position = 256;
-  c.tie_word_embeddings = true;
-  return c;
-}
 
 Model tiny_model(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("tpro_learn_" + name);

@@ -20,12 +20,6 @@ using json = nlohmann::json;
 
 namespace {
 
-#define EXPECT_ERROR_HAS(stmt, text)                                  \
-  do {                                                                \
-    std::string msg_ = error_of([&] { stmt; });                       \
-    EXPECT_NE(msg_.find(text), std::string::npos) << "message: " << msg_; \
-  } while (0)
-
 fs::path temp_dir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("tpro_params_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);

@@ -55,10 +55,10 @@ TEST(Perplexity, WindowsAndErrors) {
             "perplexity needs stride > 0 and max_length > 1 (got 1, 1)");
   EXPECT_EQ(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, {5}, 1, 10); }),
             "perplexity needs at least 2 tokens of text, got 1");
-  EXPECT_THAT(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, {1, 500}, 1, 2); }),
-              HasSubstr("token id 500 is outside the model's vocabulary of 97"));
-  EXPECT_THAT(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, {1, -1}, 1, 2); }),
-              HasSubstr("token id -1 is outside the model's vocabulary of 97"));
+  EXPECT_ERROR_HAS(evaluate_perplexity(test::cpu(), m, nullptr, {1, 500}, 1, 2),
+                   "token id 500 is outside the model's vocabulary of 97");
+  EXPECT_ERROR_HAS(evaluate_perplexity(test::cpu(), m, nullptr, {1, -1}, 1, 2),
+                   "token id -1 is outside the model's vocabulary of 97");
 }
 
 TEST(Perplexity, EvaluationCsvRoundTrip) {
@@ -76,16 +76,16 @@ TEST(Perplexity, EvaluationCsvRoundTrip) {
   EXPECT_EQ(rows[1].max_length, 1024);
   // Errors name the file and the line; blank lines are skipped but counted.
   write_file_atomic(csv, "model,lora\nx,y\n");
-  EXPECT_THAT(error_of([&] { read_evaluation_csv(csv); }),
-              HasSubstr("evaluations.csv:2: expected 9 fields (model,lora,dataset,perplexity,stride,max_length,"
-                        "tokens,date,comment), got 2"));
+  EXPECT_ERROR_HAS(read_evaluation_csv(csv),
+                   "evaluations.csv:2: expected 9 fields "
+                   "(model,lora,dataset,perplexity,stride,max_length,tokens,date,comment), got 2");
   write_file_atomic(csv, "model,lora,dataset,perplexity,stride,max_length,tokens,date,comment\n"
                          "m,,d,3.5,256,1024,10,now,\n\nm,,d,high,256,1024,10,now,\n");
-  EXPECT_THAT(error_of([&] { read_evaluation_csv(csv); }),
-              HasSubstr("evaluations.csv:4: perplexity, stride, max_length and tokens must be numbers, got 'high'"));
+  EXPECT_ERROR_HAS(read_evaluation_csv(csv),
+                   "evaluations.csv:4: perplexity, stride, max_length and tokens must be numbers, got 'high'");
   write_file_atomic(csv, "model,lora,dataset,perplexity,stride,max_length,tokens,date,comment\n"
                          "m,,d,12.5x,256,1024,10,now,\n");
-  EXPECT_THAT(error_of([&] { read_evaluation_csv(csv); }), HasSubstr("must be numbers, got '12.5x'"));
+  EXPECT_ERROR_HAS(read_evaluation_csv(csv), "must be numbers, got '12.5x'");
   // A missing file is no evaluations yet.
   EXPECT_TRUE(read_evaluation_csv(csv.parent_path() / "none.csv").empty());
 }

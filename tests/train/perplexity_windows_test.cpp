@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/backend_util.h"
+#include "common/tiny_config.h"
 #include "core/rng.h"
 #include "model/step.h"
 #include "train/perplexity.h"
@@ -15,15 +16,9 @@ using namespace tpro;
 namespace {
 
 Model tiny_model() {
-  LlamaConfig c;
-  c.vocab_size = 64;
-  c.n_embd = 32;
-  c.n_ff = 64;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_head_kv = 2;
-  c.head_dim = 8;
+  LlamaConfig c = test::tiny_config(32, 64, 64);
   c.max_position = 64;
+  c.tie_word_embeddings = false;
   const fs::path d = fs::temp_directory_path() / ("tpro_ppl_windows_" + std::to_string(getpid()));
   write_random_model(d, c, 11, DType::F32, 0.2f);
   Model m = load_model(d);

@@ -88,9 +88,9 @@ TEST(RunLog, WritesBothFilesAtomicallyAndLoadsBack) {
   msg = error_of([&] { RunLog::load(dir); });
   EXPECT_NE(msg.find("entry 0: 'loss' must be a number, got \"x\""), std::string::npos) << msg;
   write_file_atomic(dir / "training_graph.json", "{}");
-  EXPECT_NE(error_of([&] { RunLog::load(dir); }).find("expected a list of log entries, got object"), std::string::npos);
+  EXPECT_ERROR_HAS(RunLog::load(dir), "expected a list of log entries, got object");
   write_file_atomic(dir / "training_graph.json", "[1,");
-  EXPECT_NE(error_of([&] { RunLog::load(dir); }).find("invalid JSON at byte"), std::string::npos);
+  EXPECT_ERROR_HAS(RunLog::load(dir), "invalid JSON at byte");
   fs::remove_all(dir);
 }
 

@@ -87,7 +87,7 @@ TEST(Safety, NaNBaseWeightStopsAtStepOneAndKeepsTheAdapter) {
   f.p.always_override = true;
   Collected col2;
   RunControl c2;
-  EXPECT_THAT(error_of([&] { run_training(f.p, c2, collect(col2)); }), HasSubstr("step 1: the loss is nan"));
+  EXPECT_ERROR_HAS(run_training(f.p, c2, collect(col2)), "step 1: the loss is nan");
   EXPECT_TRUE(any_contains(col2.messages, "the previous adapter is restored in " + out.string()));
   EXPECT_EQ(snapshot(out), before);
   for (const auto& e2 : fs::directory_iterator(f.dir))
@@ -146,7 +146,7 @@ TEST(Safety, AlwaysOverrideValidatesBeforeTouchingTheOldAdapter) {
   f.p.always_override = true;
   RunControl c;
   Collected col;
-  EXPECT_THAT(error_of([&] { run_training(f.p, c, collect(col)); }), HasSubstr("UTF-8"));
+  EXPECT_ERROR_HAS(run_training(f.p, c, collect(col)), "UTF-8");
   EXPECT_EQ(snapshot(out), before);
 
   // With good data the old adapter is replaced, and its backup removed once the new one is saved.
@@ -168,9 +168,9 @@ TEST(Safety, OneWriterPerAdapterFolder) {
   FolderLock held = FolderLock::acquire(adapter_dir(f.p), "the adapter folder");
   RunControl c;
   Collected col;
-  EXPECT_THAT(error_of([&] { run_training(f.p, c, collect(col)); }),
-              HasSubstr(adapter_dir(f.p).string() + ": the adapter folder is in use by another tpro run (pid " +
-                        std::to_string(::getpid()) + ")"));
+  EXPECT_ERROR_HAS(run_training(f.p, c, collect(col)),
+                   adapter_dir(f.p).string() + ": the adapter folder is in use by another tpro run (pid " +
+                       std::to_string(::getpid()) + ")");
   held.release();
   f.p.max_steps = 1;
   EXPECT_TRUE(run_training(f.p, c, collect(col)).saved);
@@ -198,8 +198,8 @@ TEST(Safety, LeftoversOfKilledRunsAreCleanedAndHalfCheckpointsIgnored) {
   f.p.resume_from_checkpoint = cut.string();
   RunControl c0;
   Collected col0;
-  EXPECT_THAT(error_of([&] { run_training(f.p, c0, collect(col0)); }),
-              HasSubstr(cut.string() + ": incomplete checkpoint (optimizer.safetensors has 1 bytes"));
+  EXPECT_ERROR_HAS(run_training(f.p, c0, collect(col0)),
+                   cut.string() + ": incomplete checkpoint (optimizer.safetensors has 1 bytes");
 
   // A checkpoint being written, one being pruned, an atomic file write, all by a killed pid.
   fs::create_directories(out / "checkpoint-9-epoch2.00-loss1.0000.tmp-999999");

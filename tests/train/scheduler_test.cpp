@@ -202,18 +202,17 @@ TEST(Scheduler, NamesRoundTripAndTypoHint) {
 TEST(Scheduler, ValidateGuards) {
   auto poly = spec(SchedulerType::Polynomial, 10, 0, 1, 1e-3);
   poly.lr_end = 1e-3;
-  EXPECT_NE(error_of([&] { validate_scheduler(poly); }).find("lr_end (0.001) must be smaller than learning_rate (0.001)"),
-            std::string::npos);
+  EXPECT_ERROR_HAS(validate_scheduler(poly), "lr_end (0.001) must be smaller than learning_rate (0.001)");
   auto three = spec(SchedulerType::Fp3EpochRaiseHoldFall, 40, 0, 2);
   std::string msg = error_of([&] { validate_scheduler(three); });
   EXPECT_NE(msg.find("needs at least 3 epochs"), std::string::npos) << msg;
   EXPECT_NE(msg.find("got 2"), std::string::npos) << msg;
   auto no_epochs = spec(SchedulerType::FpLowEpochAnnealing, 40, 0, 0);
-  EXPECT_NE(error_of([&] { validate_scheduler(no_epochs); }).find("needs the epoch length"), std::string::npos);
+  EXPECT_ERROR_HAS(validate_scheduler(no_epochs), "needs the epoch length");
   auto ok = spec(SchedulerType::Fp3EpochRaiseHoldFall, 60, 0, 3);
   EXPECT_NO_THROW(validate_scheduler(ok));
   auto neg = spec(SchedulerType::Linear, 10, -1);
-  EXPECT_NE(error_of([&] { validate_scheduler(neg); }).find("warmup_steps must be >= 0, got -1"), std::string::npos);
+  EXPECT_ERROR_HAS(validate_scheduler(neg), "warmup_steps must be >= 0, got -1");
 }
 
 TEST(Scheduler, TotalOnDegenerateSpecs) {

@@ -221,12 +221,7 @@ TEST(Trainer, EvalLossAccumulationWarningAndExistingAdapter) {
   // ...unless the rank differs.
   f.p.lora_rank = 8;
   RunControl c3;
-  try {
-    run_training(f.p, c3, collect(again));
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("the existing adapter has rank 4"));
-  }
+  EXPECT_ERROR_HAS(run_training(f.p, c3, collect(again)), "the existing adapter has rank 4");
 }
 
 TEST(Trainer, EvaluatesEveryEvalStepsAndAtTheEnd) {
