@@ -10,7 +10,7 @@
 #include "core/embedded.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "model/adapter.h"
+#include "formats/load.h"
 #include "model/generate.h"
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"
@@ -83,7 +83,7 @@ int run(const DemoArgs& a) {
 
   Model m = load_model(model_dir);
   Tokenizer tok = Tokenizer::load(model_dir);
-  LoraWeights lw = load_adapter(s.adapter_dir, m);
+  LoraWeights lw = load_lora(s.adapter_dir, m);
   const std::string prompt = "The lighthouse stood";
   show_generation(m, nullptr, tok, prompt, "base model, no adapter");
   show_generation(m, &lw, tok, prompt, "with the trained LoRA");

@@ -6,7 +6,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "model/gguf_adapter.h"
+#include "formats/load.h"
 #include "model/generate.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
@@ -30,7 +30,7 @@ int run(const GenArgs& a) {
   LoraWeights lw;
   const LoraWeights* lp = nullptr;
   if (!a.lora.empty()) {
-    lw = load_adapter_any(a.lora, m.cfg);
+    lw = load_lora(a.lora, m.cfg);
     lp = &lw;
   }
   std::string text = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);

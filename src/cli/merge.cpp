@@ -6,10 +6,10 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "model/gguf_adapter.h"
-#include "model/gguf_model.h"
+#include "formats/gguf_model.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/merge.h"
-#include "model/model_writer.h"
 #include "tokenizer/gguf_vocab.h"
 
 namespace tpro::cli {
@@ -59,7 +59,7 @@ int run(const MergeArgs& a) {
   const bool gguf = a.gguf || fs::path(a.out).extension() == ".gguf";
   const GgufModelOptions opts = gguf ? gguf_options(a, t) : GgufModelOptions{};
   const Model base = load_model(a.model);
-  const LoraWeights lw = load_adapter_any(a.lora, base.cfg);
+  const LoraWeights lw = load_lora(a.lora, base.cfg);
   const Model merged = merge_lora(base, lw, t);
   if (gguf) {
     save_model_gguf(a.out, merged, opts);

@@ -7,9 +7,10 @@
 #include <cmath>
 
 #include "../kernels/cpu/gradcheck.h"
+#include "formats/load.h"
+#include "formats/peft_adapter.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
-#include "model/adapter.h"
 #include "kernels/cpu/gemm.h"
 #include "model/base_weights.h"
 #include "model/step.h"

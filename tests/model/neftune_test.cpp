@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "formats/load.h"
 #include "model/step.h"
 
 using namespace tpro;

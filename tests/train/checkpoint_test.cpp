@@ -7,6 +7,8 @@
 
 #include "core/file.h"
 #include "core/rng.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "train/checkpoint.h"
 #include "common/test_util.h"
 

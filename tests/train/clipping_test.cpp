@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "train/optimizer_step.h"
 
 using namespace tpro;

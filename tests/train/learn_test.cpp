@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/generate.h"
 #include "train/optimizer_step.h"
 

@@ -6,8 +6,9 @@
 
 #include "common/test_util.h"
 #include "core/error.h"
+#include "formats/load.h"
+#include "formats/peft_adapter.h"
 #include "io/safetensors.h"
-#include "model/adapter.h"
 #include "train/perplexity.h"
 
 using namespace tpro;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "core/rng.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/step.h"
 #include "train/perplexity.h"
 

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "io/hf_config.h"
+#include "formats/hf_config.h"
 
 using namespace tpro;
 

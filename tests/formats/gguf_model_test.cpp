@@ -7,10 +7,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "formats/gguf_model.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/base_weights.h"
-#include "model/gguf_model.h"
-#include "model/model_writer.h"
-#include "model_test_util.h"
+#include "model/model_test_util.h"
 #include "quant/quantized_matrix.h"
 
 using namespace tpro;
