@@ -64,14 +64,13 @@ double gemm_gflops(bool bf16) {
   return 2.0 * M * N * K / best / 1e9;
 }
 
-// --profile: the CPU backend with every op timed (wall clock, summed over calls).
-enum Op { kLinF, kLinB, kLoraF, kLoraB, kBf16, kNormF, kNormB, kRope, kAttF, kAttB, kSwiF, kSwiB, kEmb, kCe, kOps };
-const char* const kOpNames[kOps] = {"linear fwd", "linear bwd", "lora fwd", "lora bwd", "to bf16", "rmsnorm fwd",
-                                    "rmsnorm bwd",
-                                    "rope", "attention fwd", "attention bwd", "swiglu fwd", "swiglu bwd",
-                                    "embedding", "cross-entropy"};
+// --profile: a backend that forwards every op to the real one and times it (wall clock,
+// summed over calls).
+enum Op { kProj, kProjB, kNormF, kNormB, kRope, kRopeB, kAttF, kAttB, kSwiF, kSwiB, kAdd, kEmb, kRows, kCe, kMem, kOps };
+const char* const kOpNames[kOps] = {"project fwd", "project bwd", "rmsnorm fwd", "rmsnorm bwd", "rope fwd",
+                                    "rope bwd", "attention fwd", "attention bwd", "swiglu fwd", "swiglu bwd",
+                                    "residual add", "embedding", "gather/scatter", "cross-entropy", "memory ops"};
 double g_op_s[kOps];
-Backend g_cpu;
 
 struct OpTimer {
   Op op;
@@ -79,92 +78,115 @@ struct OpTimer {
   ~OpTimer() { g_op_s[op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
 };
 
-Backend timed_backend() {
-  g_cpu = cpu_backend();
-  Backend b = g_cpu;
-  b.name = "cpu (timed)";
-  b.linear_forward = [](float* o, const float* x, const WeightMatrix& W, const float* bias, int64_t N, bool acc,
-                        const uint16_t* x16) {
-    OpTimer t{kLinF};
-    g_cpu.linear_forward(o, x, W, bias, N, acc, x16);
-  };
-  b.linear_backward = [](float* dx, const float* dy, const WeightMatrix& W, int64_t N, bool acc,
-                         const uint16_t* dy16) {
-    OpTimer t{kLinB};
-    g_cpu.linear_backward(dx, dy, W, N, acc, dy16);
-  };
-  b.lora_forward = [](float* o, float* u, const float* x, const float* A, const float* B, float s,
-                      const LoraDropout& d, int64_t N, int64_t I, int64_t O, int64_t R, const uint16_t* x16) {
-    OpTimer t{kLoraF};
-    g_cpu.lora_forward(o, u, x, A, B, s, d, N, I, O, R, x16);
-  };
-  b.lora_backward = [](float* dx, float* dA, float* dB, const float* dy, const float* x, const float* u,
-                       const float* A, const float* B, float s, const LoraDropout& d, int64_t N, int64_t I,
-                       int64_t O, int64_t R, const uint16_t* dy16, const uint16_t* x16) {
-    OpTimer t{kLoraB};
-    g_cpu.lora_backward(dx, dA, dB, dy, x, u, A, B, s, d, N, I, O, R, dy16, x16);
-  };
-  b.to_bf16 = [](const float* src, uint16_t* dst, int64_t n) {
-    OpTimer t{kBf16};
-    g_cpu.to_bf16(src, dst, n);
-  };
-  b.rmsnorm_forward = [](float* o, float* r, const float* x, const float* w, float eps, int64_t N, int64_t D) {
-    OpTimer t{kNormF};
-    g_cpu.rmsnorm_forward(o, r, x, w, eps, N, D);
-  };
-  b.rmsnorm_backward = [](float* dx, const float* dy, const float* x, const float* w, const float* r, int64_t N,
-                          int64_t D) {
-    OpTimer t{kNormB};
-    g_cpu.rmsnorm_backward(dx, dy, x, w, r, N, D);
-  };
-  b.rope_forward = [](float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh, bool inv) {
-    OpTimer t{kRope};
-    g_cpu.rope_forward(x, pos, rt, N, H, Dh, inv);
-  };
-  b.attention_forward = [](float* o, float* lse, const float* q, const float* k, const float* v, const int32_t* seg,
-                           const AttnShape& s, int64_t kvs) {
-    OpTimer t{kAttF};
-    g_cpu.attention_forward(o, lse, q, k, v, seg, s, kvs);
-  };
-  b.attention_backward = [](float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                            const float* v, const float* out, const float* lse, const int32_t* seg,
-                            const AttnShape& s) {
-    OpTimer t{kAttB};
-    g_cpu.attention_backward(dq, dk, dv, dout, q, k, v, out, lse, seg, s);
-  };
-  b.swiglu_forward = [](float* o, const float* g, const float* u, int64_t n) {
-    OpTimer t{kSwiF};
-    g_cpu.swiglu_forward(o, g, u, n);
-  };
-  b.swiglu_backward = [](float* dg, float* du, const float* dy, const float* g, const float* u, int64_t n) {
-    OpTimer t{kSwiB};
-    g_cpu.swiglu_backward(dg, du, dy, g, u, n);
-  };
-  b.embedding_forward = [](float* o, const int32_t* tok, const WeightMatrix& e, int64_t N) {
-    OpTimer t{kEmb};
-    g_cpu.embedding_forward(o, tok, e, N);
-  };
-  b.cross_entropy_fused = [](float* l, const int32_t* tg, const float* w, int64_t n, int64_t V, float* nll,
-                             bool grad) {
-    OpTimer t{kCe};
-    return g_cpu.cross_entropy_fused(l, tg, w, n, V, nll, grad);
-  };
-  return b;
-}
+#define TIMED(op, call) \
+  OpTimer timer_{op};   \
+  return in_.call
+class TimedBackend final : public Backend {
+ public:
+  explicit TimedBackend(const Backend& in) : in_(in) {}
+  std::string_view name() const override { return in_.name(); }
+  std::string describe() const override { return in_.describe() + " (timed)"; }
+  bool prefers_bf16() const override { return in_.prefers_bf16(); }
+  void* alloc(size_t n) const override { return in_.alloc(n); }
+  void free(void* p) const override { in_.free(p); }
+  void upload(void* d, const void* s, size_t n) const override { TIMED(kMem, upload(d, s, n)); }
+  void download(void* d, const void* s, size_t n) const override { TIMED(kMem, download(d, s, n)); }
+  void copy(void* d, const void* s, size_t n) const override { TIMED(kMem, copy(d, s, n)); }
+  void fill(float* x, float v, int64_t n) const override { TIMED(kMem, fill(x, v, n)); }
+  std::shared_ptr<const PreparedWeight> prepare_weight(const WeightMatrix& W, int64_t r) const override {
+    return in_.prepare_weight(W, r);
+  }
+  void project(float* o, const float* x, const WeightMatrix& W, const float* b, const LoraOperands* l,
+               int64_t N) const override {
+    TIMED(kProj, project(o, x, W, b, l, N));
+  }
+  void project_backward(float* dx, const float* dy, const float* x, const WeightMatrix& W, const LoraOperands* l,
+                        int64_t N, Accumulate acc) const override {
+    TIMED(kProjB, project_backward(dx, dy, x, W, l, N, acc));
+  }
+  void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al, const float* A, int64_t lda, const float* B,
+            int64_t ldb, float be, float* C, int64_t ldc) const override {
+    in_.gemm(ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc);
+  }
+  void rmsnorm_forward(float* o, float* r, const float* x, const float* w, float e, int64_t N,
+                       int64_t D) const override {
+    TIMED(kNormF, rmsnorm_forward(o, r, x, w, e, N, D));
+  }
+  void rmsnorm_backward(float* dx, const float* dy, const float* x, const float* w, const float* r, int64_t N,
+                        int64_t D) const override {
+    TIMED(kNormB, rmsnorm_backward(dx, dy, x, w, r, N, D));
+  }
+  void rope_table(float* c, float* s, std::span<const float> f, int64_t n) const override { in_.rope_table(c, s, f, n); }
+  void rope_forward(float* x, const int32_t* p, const RopeTable& t, int64_t N, int64_t H, int64_t Dh) const override {
+    TIMED(kRope, rope_forward(x, p, t, N, H, Dh));
+  }
+  void rope_backward(float* x, const int32_t* p, const RopeTable& t, int64_t N, int64_t H, int64_t Dh) const override {
+    TIMED(kRopeB, rope_backward(x, p, t, N, H, Dh));
+  }
+  void attention_forward(float* o, float* lse, const float* q, const float* k, const float* v, const int32_t* seg,
+                         const AttnShape& s, int64_t kvs) const override {
+    TIMED(kAttF, attention_forward(o, lse, q, k, v, seg, s, kvs));
+  }
+  void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                          const float* v, const float* out, const float* lse, const int32_t* seg,
+                          const AttnShape& s) const override {
+    TIMED(kAttB, attention_backward(dq, dk, dv, dout, q, k, v, out, lse, seg, s));
+  }
+  void swiglu_forward(float* o, const float* g, const float* u, int64_t n) const override {
+    TIMED(kSwiF, swiglu_forward(o, g, u, n));
+  }
+  void swiglu_backward(float* dg, float* du, const float* dy, const float* g, const float* u,
+                       int64_t n) const override {
+    TIMED(kSwiB, swiglu_backward(dg, du, dy, g, u, n));
+  }
+  void add(float* x, const float* y, int64_t n) const override { TIMED(kAdd, add(x, y, n)); }
+  void neftune_noise(float* x, int64_t N, int64_t T, int64_t D, double a, uint64_t s) const override {
+    TIMED(kAdd, neftune_noise(x, N, T, D, a, s));
+  }
+  void embedding_forward(float* o, const int32_t* t, const WeightMatrix& e, int64_t N) const override {
+    TIMED(kEmb, embedding_forward(o, t, e, N));
+  }
+  void embedding_backward(float* dE, const float* dy, const int32_t* t, int64_t N, int64_t D) const override {
+    TIMED(kEmb, embedding_backward(dE, dy, t, N, D));
+  }
+  void gather_rows(float* d, const float* s, const int32_t* r, int64_t n, int64_t D) const override {
+    TIMED(kRows, gather_rows(d, s, r, n, D));
+  }
+  void scatter_rows(float* d, const float* s, const int32_t* r, int64_t n, int64_t D) const override {
+    TIMED(kRows, scatter_rows(d, s, r, n, D));
+  }
+  double cross_entropy(float* l, const int32_t* t, const float* w, int64_t n, int64_t V, float* nll,
+                       bool g) const override {
+    TIMED(kCe, cross_entropy(l, t, w, n, V, nll, g));
+  }
+  void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h,
+             int64_t step) const override {
+    in_.adamw(p, g, m, v, n, h, step);
+  }
+  double l2_norm(const float* x, int64_t n) const override { return in_.l2_norm(x, n); }
+  void scale(float* x, int64_t n, float s) const override { in_.scale(x, n, s); }
+
+ private:
+  const Backend& in_;
+};
+#undef TIMED
 
 // Forward + backward of one micro-batch per step through the timed backend; prints each op's
 // share of the step time (the optimizer update and the step's glue are the remainder).
-void profile_steps(const Model& m, LoraWeights& lw, Activations& a, const MicroBatch& mb, int64_t steps) {
-  const Backend be = timed_backend();
+void profile_steps(const Backend& cpu, const Model& m, LoraWeights& lw, const BatchView& mb, int64_t steps,
+                   bool recompute) {
+  const TimedBackend be(cpu);
+  Activations a;
+  make_activations(a, be, m.cfg, &lw, mb.B, mb.T, {.recompute = recompute});
   double total = 0;
   for (int64_t s = 0; s <= steps; ++s) {
     if (s == 1) std::fill(g_op_s, g_op_s + kOps, 0.0), total = 0;  // step 0 warms up
     auto t0 = std::chrono::steady_clock::now();
     zero_grads(lw);
-    StepInputs in{mb.B, mb.T, mb.tokens, nullptr, nullptr, nullptr, double(count_trained(mb))};
     StepOptions opt;
-    forward(m, &lw, a, in, opt, be);
-    backward(m, lw, a, in, opt, be);
+    opt.loss_norm = double(count_trained(mb));
+    forward(m, &lw, a, mb, opt);
+    backward(m, lw, a, mb, opt);
     total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   double ops = 0;
@@ -216,8 +238,9 @@ int main(int argc, char** argv) {
     if (!fs::exists(dir / "model.safetensors")) write_random_model(dir, c, 0, dt, 0.02f);
     const double rss_before = peak_rss_mib();
     Model m = load_model(dir);
-    apply_base_options(m, {"none", "auto", compute});
-    const size_t packed = pack ? pack_weights(m, batch * seq) : 0;
+    const std::unique_ptr<Backend> be = make_backend("cpu");
+    apply_base_options(m, {"none", "auto", compute}, *be);
+    const size_t packed = pack ? prepare_weights(m, *be, batch * seq) : 0;
     LoraConfig lc;
     lc.r = rank;
     lc.alpha = alpha;
@@ -225,13 +248,13 @@ int main(int argc, char** argv) {
     Rng rng(1);
     LoraWeights lw = make_lora(m.cfg, lc, rng);
     Activations a;
-    make_activations(a, m.cfg, &lw, batch, seq, recompute, computes_bf16(m));
+    if (!profile) make_activations(a, *be, m.cfg, &lw, batch, seq, {.recompute = recompute});
     std::mt19937 gen(2);
     std::vector<int32_t> tokens(size_t(batch * seq));
     for (auto& t : tokens) t = int32_t(gen() % uint32_t(c.vocab_size));
-    MicroBatch mb{batch, seq, tokens.data(), nullptr, nullptr, nullptr};
+    const BatchView mb{batch, seq, tokens.data(), nullptr, nullptr, nullptr};
     if (profile) {
-      profile_steps(m, lw, a, mb, steps);
+      profile_steps(*be, m, lw, mb, steps, recompute);
       return 0;
     }
     OptimConfig oc;
@@ -251,7 +274,7 @@ int main(int argc, char** argv) {
                           {"batch", batch},        {"seq", seq},                 {"rank", rank},
                           {"median_step_s", med},  {"tokens_per_s", tok_s},      {"peak_rss_mib", peak_rss_mib()},
                           {"rss_before_model_mib", rss_before}, {"final_loss", loss},
-                          {"recompute", recompute},   {"activation_mib", double(a.arena.bytes()) / 1048576.0}};
+                          {"recompute", recompute},   {"activation_mib", double(a.mem.size()) / 1048576.0}};
     std::printf("tpro %s %s B%lld x T%lld: %.1f tok/s (median step %.3f s), peak RSS %.0f MiB\n", config.c_str(),
                 dtype.c_str(), static_cast<long long>(batch), static_cast<long long>(seq), tok_s, med, peak_rss_mib());
     std::printf("RESULT %s\n", res.dump().c_str());

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz_util.h"
-#include "tokenizer/chat_template.h"
+#include "jinja/chat_template.h"
 
 using namespace tpro;
 using ojson = nlohmann::ordered_json;

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "formats/load.h"
+#include "kernels/backend.h"
 #include "model/generate.h"
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"
@@ -20,7 +21,7 @@ namespace tpro::cli {
 namespace {
 
 struct DemoArgs {
-  std::string dir;
+  std::string dir, device = "cpu";
   int64_t steps = 0;
   int64_t threads = 0;
 };
@@ -37,9 +38,9 @@ fs::path make_workdir(const std::string& dir) {
   return tmpl;
 }
 
-void show_generation(const Model& m, const LoraWeights* lw, const Tokenizer& tok, const std::string& prompt,
+void show_generation(const Backend& be, const Model& m, const LoraWeights* lw, const Tokenizer& tok, const std::string& prompt,
                      const char* label) {
-  Generator g(m, lw, 512);
+  Generator g(be, m, lw, 512);
   SamplingParams sp;
   sp.max_new_tokens = 160;
   sp.stop_ids = {kByteLevelEosId};
@@ -77,6 +78,7 @@ int run(const DemoArgs& a) {
   p.eval_steps = 0;
   p.save_steps_under_loss = 0;
   p.threads = a.threads;
+  p.device = a.device;
   RunControl ctl;
   SignalStopper stopper(ctl);
   TrainSummary s = run_training(p, ctl, console_observer());
@@ -85,8 +87,9 @@ int run(const DemoArgs& a) {
   Tokenizer tok = Tokenizer::load(model_dir);
   LoraWeights lw = load_lora(s.adapter_dir, m);
   const std::string prompt = "The lighthouse stood";
-  show_generation(m, nullptr, tok, prompt, "base model, no adapter");
-  show_generation(m, &lw, tok, prompt, "with the trained LoRA");
+  const std::unique_ptr<Backend> be = make_backend(a.device);
+  show_generation(*be, m, nullptr, tok, prompt, "base model, no adapter");
+  show_generation(*be, m, &lw, tok, prompt, "with the trained LoRA");
   std::printf("\nadapter: %s (final loss %.4f after %lld steps)\n", s.adapter_dir.string().c_str(), s.final_loss,
               static_cast<long long>(s.steps));
   std::printf("try: tpro generate --model %s --lora %s --prompt \"When storms came\" --temperature 0\n",
@@ -100,6 +103,7 @@ Runner setup(CLI::App* sub) {
   sub->add_option("--steps", a->steps, "Stop after this many optimizer steps (default: 40 epochs)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--device", a->device, "Where the model runs (this build: cpu)")->default_val("cpu");
   return [a] { return run(*a); };
 }
 

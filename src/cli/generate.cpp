@@ -7,8 +7,9 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "formats/load.h"
+#include "jinja/chat_template.h"
+#include "kernels/backend.h"
 #include "model/generate.h"
-#include "tokenizer/chat_template.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 
@@ -18,13 +19,14 @@ namespace {
 constexpr int64_t kMaxNewTokens = int64_t(1) << 20;  // checked before the model loads (its context comes after)
 
 struct GenArgs {
-  std::string model, lora, prompt, prompt_file;
+  std::string model, lora, prompt, prompt_file, device = "cpu";
   bool chat = false;
   int64_t max_context = 0;
   SamplingParams sp;
 };
 
 int run(const GenArgs& a) {
+  const std::unique_ptr<Backend> be = make_backend(a.device);
   Model m = load_model(a.model);
   Tokenizer tok = Tokenizer::load(a.model);
   LoraWeights lw;
@@ -59,7 +61,7 @@ int run(const GenArgs& a) {
          n_prompt + sp.max_new_tokens, " tokens, more than the model's context of ", limit,
          " (max_position_embeddings in ", a.model, ") (hint: --max-new-tokens ", limit - n_prompt, " or less)");
   const int64_t ctx = a.max_context > 0 ? a.max_context : n_prompt + sp.max_new_tokens;
-  Generator g(m, lp, ctx);
+  Generator g(*be, m, lp, ctx);
   std::fwrite(text.data(), 1, text.size(), stdout);
   StreamDecoder out(tok, prompt);  // in context: keeps the space before the first new word
   g.generate(prompt, sp, [&](int32_t id) {
@@ -77,6 +79,7 @@ int run(const GenArgs& a) {
 Runner setup(CLI::App* sub) {
   auto a = std::make_shared<GenArgs>();
   sub->add_option("--model", a->model, "Base model folder or .gguf file")->required();
+  sub->add_option("--device", a->device, "Where the model runs (this build: cpu)")->default_val("cpu");
   sub->add_option("--lora", a->lora, "Adapter to apply: PEFT folder or GGUF adapter file");
   sub->add_option("--prompt", a->prompt, "Prompt text");
   sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file");

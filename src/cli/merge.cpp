@@ -9,6 +9,7 @@
 #include "formats/gguf_model.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
+#include "kernels/backend.h"
 #include "model/merge.h"
 #include "tokenizer/gguf_vocab.h"
 
@@ -16,7 +17,7 @@ namespace tpro::cli {
 namespace {
 
 struct MergeArgs {
-  std::string model, lora, out, dtype = "f32";
+  std::string model, lora, out, dtype = "f32", device = "cpu";
   bool gguf = false;
 };
 
@@ -60,7 +61,8 @@ int run(const MergeArgs& a) {
   const GgufModelOptions opts = gguf ? gguf_options(a, t) : GgufModelOptions{};
   const Model base = load_model(a.model);
   const LoraWeights lw = load_lora(a.lora, base.cfg);
-  const Model merged = merge_lora(base, lw, t);
+  const std::unique_ptr<Backend> be = make_backend(a.device);
+  const Model merged = merge_lora(*be, base, lw, t);
   if (gguf) {
     save_model_gguf(a.out, merged, opts);
   } else {
@@ -75,6 +77,7 @@ int run(const MergeArgs& a) {
 Runner setup(CLI::App* sub) {
   auto a = std::make_shared<MergeArgs>();
   sub->add_option("--model", a->model, "Base model folder or .gguf file")->required();
+  sub->add_option("--device", a->device, "Where the model runs (this build: cpu)")->default_val("cpu");
   sub->add_option("--lora", a->lora, "Adapter: PEFT folder or GGUF adapter file")->required();
   sub->add_option("--out", a->out, "Output folder (Hugging Face) or .gguf file")->required();
   sub->add_option("--dtype", a->dtype, "Weight type of the merged model (GGUF also takes q8_0, q4_0, q4_k, q6_k)")

@@ -5,6 +5,7 @@
 #include "cli/command.h"
 #include "core/log.h"
 #include "formats/load.h"
+#include "kernels/backend.h"
 #include "tokenizer/tokenizer.h"
 #include "train/perplexity.h"
 
@@ -12,12 +13,13 @@ namespace tpro::cli {
 namespace {
 
 struct PplArgs {
-  std::string model, lora, file, csv = "evaluations.csv", comment;
+  std::string model, lora, file, csv = "evaluations.csv", comment, device = "cpu";
   int64_t stride = 512, max_length = 0;
   bool add_bos = true;
 };
 
 int run(const PplArgs& a) {
+  const std::unique_ptr<Backend> be = make_backend(a.device);
   Model m = load_model(a.model);
   Tokenizer tok = Tokenizer::load(a.model);
   LoraWeights lw;
@@ -29,7 +31,7 @@ int run(const PplArgs& a) {
   std::vector<int32_t> ids = tok.encode(read_file(a.file), a.add_bos);
   const int64_t max_len = a.max_length > 0 ? a.max_length : std::min<int64_t>(m.cfg.max_position, 2048);
   log_info(a.file, ": ", ids.size(), " tokens, stride ", a.stride, ", max length ", max_len);
-  PerplexityResult r = evaluate_perplexity(m, lp, ids, std::min(a.stride, max_len), max_len, [](int64_t d, int64_t t) {
+  PerplexityResult r = evaluate_perplexity(*be, m, lp, ids, std::min(a.stride, max_len), max_len, [](int64_t d, int64_t t) {
     std::fprintf(stderr, "\rwindow %lld/%lld", static_cast<long long>(d), static_cast<long long>(t));
   });
   std::fprintf(stderr, "\n");
@@ -46,6 +48,7 @@ int run(const PplArgs& a) {
 Runner setup(CLI::App* sub) {
   auto a = std::make_shared<PplArgs>();
   sub->add_option("--model", a->model, "Base model folder")->required();
+  sub->add_option("--device", a->device, "Where the model runs (this build: cpu)")->default_val("cpu");
   sub->add_option("--lora", a->lora, "Adapter to apply: PEFT folder or GGUF adapter file");
   sub->add_option("--file", a->file, "Text file to evaluate")->required();
   sub->add_option("--stride", a->stride, "Window advance in tokens")->default_val(512)->check(CLI::PositiveNumber);

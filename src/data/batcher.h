@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/batch.h"
 #include "core/rng.h"
 #include "data/block.h"
 #include "data/options.h"
@@ -33,6 +34,8 @@ struct Batch {
   int64_t epoch = 0;               // 0-based epoch this batch belongs to
   int64_t index_in_epoch = 0;      // 0-based micro-batch index within the epoch
   bool last_in_epoch = false;      // close the gradient-accumulation group here
+
+  BatchView view() const { return {B, T, tokens.data(), pos.data(), seg_start.data(), mask.data()}; }
 };
 
 struct BatcherConfig {

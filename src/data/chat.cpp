@@ -5,7 +5,7 @@
 #include <cctype>
 
 #include "core/error.h"
-#include "tokenizer/chat_template.h"
+#include "jinja/chat_template.h"
 
 namespace tpro {
 

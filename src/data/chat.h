@@ -25,7 +25,7 @@ struct ChatMessage {
 // The chat template as the data pipeline needs it: messages in, text out.
 using ChatRender = std::function<std::string(const std::vector<ChatMessage>&, bool add_generation_prompt)>;
 
-// A ChatRender over a Jinja chat template (tokenizer/chat_template.h), given bos_token and
+// A ChatRender over a Jinja chat template (jinja/chat_template.h), given bos_token and
 // eos_token as transformers' apply_chat_template does. Parses the template once; throws Error
 // naming `origin` when it cannot be parsed.
 ChatRender jinja_chat_render(std::string source, std::string origin, std::string bos_token, std::string eos_token);

@@ -8,14 +8,16 @@
 namespace tpro {
 
 namespace {
-// Takes every buffer for N = B·T rows, in a fixed order, from an arena planned for at least
-// that many rows (plan() below reserves the same sequence for the capacity).
+constexpr size_t kAlign = 64;
+size_t round_up(size_t b) { return (b + kAlign - 1) & ~(kAlign - 1); }
+
+// Takes every buffer for N = B·T rows, in a fixed order; take(n) hands out n 4-byte elements.
 template <typename Take>
 void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t N, Take&& take) {
   const size_t D = size_t(c.n_embd), F = size_t(c.n_ff), Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()),
                V = size_t(c.vocab_size), H = size_t(c.n_head), C = size_t(a.C);
   const size_t R = lora ? size_t(lora->cfg.r) : 0;
-  auto take16 = [&](size_t n) { return a.bf16 ? reinterpret_cast<uint16_t*>(take((n + 1) / 2)) : nullptr; };
+  auto take_i32 = [&](size_t n) { return reinterpret_cast<int32_t*>(take(n)); };
   a.layers.resize(size_t(c.n_layer));
   for (auto& L : a.layers) L.x_in = take(N * D);
   for (int64_t l = 0; l < c.n_layer; ++l) {
@@ -41,10 +43,6 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
     L.h = take(N * F);
     for (int p = 0; p < kNumProj; ++p)
       L.lora_u[size_t(p)] = (lora && lora->find(l, Proj(p))) ? take(N * R) : nullptr;
-    L.ln1_16 = take16(N * D);
-    L.att_16 = take16(N * Q);
-    L.ln2_16 = take16(N * D);
-    L.h_16 = take16(N * F);
   }
   a.x_scratch = a.recompute ? take(N * D) : nullptr;
   a.x_out = take(N * D);
@@ -53,9 +51,6 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
   a.logits = take(C * V);
   a.gath = take(C * D);
   a.dgath = take(C * D);
-  a.weight = take(N);
-  a.targets = reinterpret_cast<int32_t*>(take(N));
-  a.nll = take(N);
   a.dx = take(N * D);
   a.dln = take(N * D);
   a.dq = take(N * Q);
@@ -65,25 +60,31 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
   a.dgate = take(N * F);
   a.dup = take(N * F);
   a.dh = take(N * F);
-  a.dout_16 = take16(N * std::max({D, F, Q}));
+  a.tokens = take_i32(N);
+  a.pos = take_i32(N);
+  a.seg_buf = take_i32(N);
+  a.rows = take_i32(N);
+  a.targets = take_i32(N);
+  a.weight = take(N);
+  a.nll = take(N);
 }
 }  // namespace
 
-void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T,
-                      bool recompute, bool bf16) {
+void make_activations(Activations& a, const Backend& be, const LlamaConfig& c, const LoraWeights* lora, int64_t B,
+                      int64_t T, ActivationOptions o) {
   const size_t N = size_t(B * T);
-  a.recompute = recompute;
-  a.bf16 = bf16;
+  a = Activations();
+  a.be = &be;
+  a.recompute = o.recompute;
   a.capacity = B * T;
   a.C = std::min<int64_t>(int64_t(N), 256);
-  a.arena = Arena();
+  size_t bytes = 0;
   carve(a, c, lora, N, [&](size_t n) {
-    a.arena.reserve(n * 4);
+    bytes += round_up(n * 4);
     return static_cast<float*>(nullptr);
   });
-  a.arena.allocate();
-  a.trained_rows.reserve(N);
-  a.rope.build(c.rope_inv_freq(), std::max<int64_t>(T, 1));
+  a.mem = DeviceArray<std::byte>(be, bytes);
+  ensure_rope(a, c.rope_inv_freq(), std::max<int64_t>(T, 1));
   reshape_activations(a, c, lora, B, T);
 }
 
@@ -91,10 +92,24 @@ void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights
   TPRO_CHECK(B * T <= a.capacity, "micro-batch ", B, "x", T, " exceeds activation capacity ", a.capacity);
   a.B = B;
   a.T = T;
-  a.arena.reset_cursor();
-  carve(a, c, lora, size_t(B * T), [&](size_t n) { return a.arena.take_f32(n); });
-  a.pos_default.resize(size_t(B * T));
-  for (int64_t i = 0; i < B * T; ++i) a.pos_default[size_t(i)] = int32_t(i % T);
+  size_t used = 0;
+  carve(a, c, lora, size_t(B * T), [&](size_t n) {
+    float* p = reinterpret_cast<float*>(a.mem.data() + used);
+    used += round_up(n * 4);
+    TPRO_CHECK(used <= a.mem.size(), "activation layout exceeds its plan");
+    return p;
+  });
+  a.seg_start = nullptr;
+  a.n_trained = 0;
+}
+
+void ensure_rope(Activations& a, const std::vector<float>& inv_freq, int64_t n_pos) {
+  if (n_pos <= a.rope.n_pos && inv_freq == a.rope_inv_freq) return;
+  const int64_t half = int64_t(inv_freq.size());
+  a.rope_buf = DeviceArray<float>(*a.be, size_t(2 * n_pos * half));
+  a.be->rope_table(a.rope_buf.data(), a.rope_buf.data() + n_pos * half, inv_freq, n_pos);
+  a.rope = {a.rope_buf.data(), a.rope_buf.data() + n_pos * half, half, n_pos};
+  a.rope_inv_freq = inv_freq;
 }
 
 }  // namespace tpro

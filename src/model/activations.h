@@ -1,13 +1,14 @@
 // Named activation buffers for one micro-batch shape (B, T), sized from the config and
-// allocated once in an Arena: what forward saves for backward, the gradient scratch that
-// backward reuses layer after layer, and one chunk of LM-head logits (never (B·T, V) whole).
+// allocated once in the backend's memory: what forward saves for backward, the gradient
+// scratch that backward reuses layer after layer, one chunk of LM-head logits (never (B·T, V)
+// whole), and the batch itself on the device. Bound to one Backend: the step runs on it.
 // Legend: N = B·T rows, D, F, Q = H·Dh, KV = Hkv·Dh, R LoRA rank, V vocab, C logit chunk rows.
 #pragma once
 #include <array>
+#include <cstddef>
 #include <vector>
 
-#include "core/arena.h"
-#include "kernels/cpu/norm_rope_swiglu.h"
+#include "kernels/backend.h"
 #include "model/lora.h"
 
 namespace tpro {
@@ -28,19 +29,20 @@ struct LayerActs {
   float* up;      // (N, F)
   float* h;       // (N, F) silu(gate)·up, down_proj input
   std::array<float*, kNumProj> lora_u{};  // (N, R) each, null when the projection has no adapter
-  // bf16 copies of the matmul inputs above (bf16 compute only, else null)
-  uint16_t* ln1_16;  // (N, D)
-  uint16_t* att_16;  // (N, Q)
-  uint16_t* ln2_16;  // (N, D)
-  uint16_t* h_16;    // (N, F)
+  float* u(Proj p) const { return lora_u[size_t(p)]; }
+};
+
+struct ActivationOptions {
+  // Activation recomputation (gradient checkpointing): only each layer's input is kept; all
+  // layers share one set of the other buffers, refilled by re-running the layer in backward.
+  // Generation uses the same sharing (it never runs backward).
+  bool recompute = false;
 };
 
 struct Activations {
+  const Backend* be = nullptr;
   int64_t B = 0, T = 0, C = 0;
-  int64_t capacity = 0;  // rows (B·T) the arena was planned for
-  bool bf16 = false;     // holds the bf16 copies of matmul operands (bf16 compute)
-  // Activation recomputation (gradient checkpointing): only each layer's input is kept; all
-  // layers share one set of the other buffers, refilled by re-running the layer in backward.
+  int64_t capacity = 0;  // rows (B·T) the buffers were planned for
   bool recompute = false;
   float* x_scratch = nullptr;  // (N, D) recompute's throw-away layer output
   std::vector<LayerActs> layers;
@@ -50,10 +52,6 @@ struct Activations {
   float* logits;  // (C, V) one chunk
   float* gath;    // (C, D) final-norm rows of the chunk's trained positions
   float* dgath;   // (C, D) their gradient
-  std::vector<int64_t> trained_rows;  // rows with a target, in order
-  float* weight;  // (N) loss weight per row
-  int32_t* targets;  // (N) next token or -1
-  float* nll;     // (N) per-row −log p(target)
   // gradient scratch, reused across layers
   float* dx;      // (N, D) gradient of the residual stream
   float* dln;     // (N, D)
@@ -64,19 +62,38 @@ struct Activations {
   float* dgate;   // (N, F)
   float* dup;     // (N, F)
   float* dh;      // (N, F)
-  uint16_t* dout_16;  // (N, max(D, F, Q)) bf16 copy of the projection gradient being propagated, or null
-  std::vector<int32_t> pos_default;  // (N) 0..T-1 per row
+  // the batch on the device
+  int32_t* tokens;     // (N)
+  int32_t* pos;        // (N) position ids (0..T-1 per row when the batch has none)
+  int32_t* seg_start;  // (N), or null for this batch when it has no documents
+  int32_t* seg_buf;    // (N) where seg_start points when it has
+  // the trained rows (those with a next-token target), in row order, n_trained of them
+  int64_t n_trained = 0;
+  int32_t* rows;     // (N) their row indices
+  int32_t* targets;  // (N) their target token
+  float* weight;     // (N) their share of the loss (1 / loss_norm)
+  float* nll;        // (N) their −log p(target)
+  // host staging of the above (filled on the host, then uploaded / downloaded)
+  struct Staging {
+    std::vector<int32_t> pos, rows, targets;
+    std::vector<float> weight, nll;
+  } host;
+  // RoPE cos/sin for positions [0, rope.n_pos), built from rope_inv_freq
   RopeTable rope;
-  Arena arena;
+  std::vector<float> rope_inv_freq;
+  DeviceArray<float> rope_buf;
+  DeviceArray<std::byte> mem;  // every buffer above, one allocation
 };
 
-// Allocates everything for up to B·T rows (and T ≤ T of this call); lora may be null
-// (evaluation without adapter). Sets the current shape to (B, T). bf16: also the bf16 copies
-// of the matmul operands (for a model whose matrices compute in bf16; see computes_bf16 in base_weights.h).
-void make_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T,
-                      bool recompute = false, bool bf16 = false);
+// Allocates everything for up to B·T rows (and T ≤ T of this call) in be's memory; lora may be
+// null (evaluation without adapter). Sets the current shape to (B, T).
+void make_activations(Activations& a, const Backend& be, const LlamaConfig& c, const LoraWeights* lora, int64_t B,
+                      int64_t T, ActivationOptions o = {});
 // Re-carves the same allocation for another shape with B·T ≤ the capacity (dynamic padding
 // changes T per micro-batch); never allocates.
 void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T);
+// Makes the RoPE table cover positions [0, n_pos) for these frequencies (rebuilt only when it
+// does not yet).
+void ensure_rope(Activations& a, const std::vector<float>& inv_freq, int64_t n_pos);
 
 }  // namespace tpro

@@ -14,8 +14,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kernels/cpu/gemm.h"
-#include "kernels/cpu/linear.h"
 #include "quant/quantized_matrix.h"
 
 namespace tpro {
@@ -131,21 +129,21 @@ std::string store_matrices(Model& m, const std::optional<WType>& quant, const st
 
 }  // namespace
 
-std::string apply_base_options(Model& m, const BaseWeightOptions& o) {
+std::string apply_base_options(Model& m, const BaseWeightOptions& o, const Backend& be) {
   const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
   const std::string note = store_matrices(m, quant, dtype, o.cancel);
-  set_compute(m, o.compute);
+  set_compute(m, o.compute, be);
   return note;
 }
 
-void set_compute(Model& m, const std::string& compute) {
+void set_compute(Model& m, const std::string& compute, const Backend& be) {
   if (compute != "auto" && compute != "f32" && compute != "bf16")
     fail("unknown compute dtype '", compute, "' (expected auto, f32 or bf16)");
-  const bool native = cpu_native_bf16();
+  const bool native = be.prefers_bf16();
   auto set = [&](WeightMatrix& w) {
     const bool narrow = w.type != WType::F32 && w.type != WType::F16;  // bf16 or a block quant
     w.bf16_compute = compute == "bf16" || (compute == "auto" && native && narrow);
-    w.packed_fwd = w.packed_bwd = nullptr;
+    w.prepared = nullptr;
   };
   for (LayerWeights& L : m.layers)
     for (int i = 0; i < kNumProj; ++i) set(proj_weight(L, Proj(i)));
@@ -160,7 +158,7 @@ bool computes_bf16(const Model& m) {
   return any;
 }
 
-size_t pack_weights(Model& m, int64_t rows_hint) {
+size_t prepare_weights(Model& m, const Backend& be, int64_t rows_hint) {
   std::vector<WeightMatrix*> mats;
   for (LayerWeights& L : m.layers)
     for (int i = 0; i < kNumProj; ++i) mats.push_back(&proj_weight(L, Proj(i)));
@@ -171,15 +169,13 @@ size_t pack_weights(Model& m, int64_t rows_hint) {
   if (2 * plain > ram / 4) return 0;
   size_t packed = 0;
   for (WeightMatrix* w : mats) {
-    PackedWeight p = pack_weight(*w, rows_hint);
-    if (!p.fwd && !p.bwd) continue;
-    packed += p.bytes();
-    w->packed_fwd = p.fwd.get();
-    w->packed_bwd = p.bwd.get();
-    for (auto& owner : {p.fwd, p.bwd})
-      if (owner) m.owned.push_back(std::const_pointer_cast<PackedB>(owner));
+    std::shared_ptr<const PreparedWeight> p = be.prepare_weight(*w, rows_hint);
+    if (!p) continue;
+    packed += p->bytes();
+    w->prepared = p.get();
+    m.owned.push_back(std::const_pointer_cast<PreparedWeight>(p));
     const bool shared = w->data == m.embed.data;  // a tied head: the embedding lookups read it
-    if (p.fwd && p.bwd && !shared) release_pages(w->data, wtype_matrix_bytes(w->type, w->rows, w->cols));
+    if (p->replaces_data() && !shared) release_pages(w->data, wtype_matrix_bytes(w->type, w->rows, w->cols));
   }
   return packed;
 }

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/cancel.h"
+#include "kernels/backend.h"
 #include "model/lora.h"
 #include "model/model.h"
 
@@ -24,7 +25,7 @@ struct BaseWeightOptions {
   std::string quantize = "none";  // none, nf4, q8_0, q4_0, q4_k, q6_k
   std::string dtype = "auto";     // auto (as loaded), f32, bf16, f16
   // How the matrices are multiplied (WeightMatrix::bf16_compute): f32, bf16, or auto = bf16
-  // for BF16 and quantized matrices when the CPU has native bf16 (cpu_native_bf16()), else f32.
+  // for BF16 and quantized matrices when the device multiplies bf16 faster (Backend::prefers_bf16), else f32.
   std::string compute = "auto";
   const CancelFlag* cancel = nullptr;  // a stop request ends the conversion (Cancelled)
 };
@@ -33,20 +34,21 @@ struct BaseWeightOptions {
 // they came from are handed back to the OS as each one is done). Throws on an unknown option.
 // A projection whose columns are not a multiple of the quantization block keeps its plain type
 // (or `dtype`); the returned warning lists them ("" when there is none), for the caller to show.
-std::string apply_base_options(Model& m, const BaseWeightOptions& o);
+std::string apply_base_options(Model& m, const BaseWeightOptions& o, const Backend& be);
 // Only the multiplication precision (BaseWeightOptions::compute), for tools that keep the
 // storage as loaded (perplexity, generation).
-void set_compute(Model& m, const std::string& compute);
+void set_compute(Model& m, const std::string& compute, const Backend& be);
 // True when some matrix of the model multiplies in bf16 (activations then keep bf16 copies).
 bool computes_bf16(const Model& m);
 
-// Blocked copies of the f32 projections and LM head multiplied in f32, for the matmul kernels
-// (pack_weight in kernels/cpu/linear.h), made once after the compute type is set, so no product
-// repacks a weight per call; rows_hint = rows of a micro-batch. The plain pages are then handed back to
-// the OS (a mapped file pages them in again if a product ever needs them). Costs up to twice
-// the packed matrices' size, so it is skipped, returning 0, when that would exceed a quarter
-// of the machine's memory. Returns the bytes packed. set_compute() drops the copies.
-size_t pack_weights(Model& m, int64_t rows_hint);
+// The backend's own form of the projections and LM head (Backend::prepare_weight: on the CPU,
+// blocked copies of the f32 matrices multiplied in f32, so no product repacks a weight per
+// call), made once after the compute type is set; rows_hint = rows of a micro-batch. When a
+// prepared form replaces the plain one, its pages are handed back to the OS (a mapped file
+// pages them in again if a product ever needs them). Costs up to twice the prepared matrices'
+// size, so it is skipped, returning 0, when that would exceed a quarter of the machine's
+// memory. Returns the bytes prepared. set_compute() drops them.
+size_t prepare_weights(Model& m, const Backend& be, int64_t rows_hint);
 
 // The name of the first base tensor ("model.layers.3.mlp.up_proj.weight", "model.norm.weight")
 // holding a NaN or infinity, or "" when all are finite. Reads every weight (dequantizing

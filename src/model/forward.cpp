@@ -6,7 +6,6 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "kernels/cpu/parallel.h"
 #include "model/step.h"
 
 namespace tpro {
@@ -18,152 +17,160 @@ LoraDropout lora_dropout_for(const LoraWeights& lw, const StepOptions& opt, int6
 
 namespace {
 
-// out (N, O) = inp·Wᵀ + b (+ LoRA when the projection has an adapter); inp16 is inp in bf16
-// or null.
-void proj_forward(const Backend& be, float* out, const float* inp, const uint16_t* inp16, const WeightMatrix& W,
-                  const std::vector<float>& bias, const LoraWeights* lw, const StepOptions& opt, int64_t layer, Proj p,
-                  float* u, int64_t N) {
-  if (!W.bf16_compute) inp16 = nullptr;
-  be.linear_forward(out, inp, W, bias.empty() ? nullptr : bias.data(), N, false, inp16);
+const float* bias_of(const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); }
+
+// out (N, O) = inp·Wᵀ + b (+ LoRA when the projection has an adapter).
+void proj_forward(const Backend& be, float* out, const float* inp, const WeightMatrix& W,
+                  const std::vector<float>& bias, const LoraWeights* lw, const StepOptions& opt, int64_t layer,
+                  Proj p, float* u, int64_t N) {
   const LoraSlot* s = lw ? lw->find(layer, p) : nullptr;
-  if (!s) return;
-  be.lora_forward(out, u, inp, lw->params.data() + s->a, lw->params.data() + s->b, float(lw->cfg.scale()),
-                  lora_dropout_for(*lw, opt, layer, p), N, s->in, s->out, lw->cfg.r, inp16);
+  if (!s) return be.project(out, inp, W, bias_of(bias), nullptr, N);
+  LoraOperands lo;
+  lo.A = lw->params.data() + s->a;
+  lo.B = lw->params.data() + s->b;
+  lo.scale = float(lw->cfg.scale());
+  lo.R = lw->cfg.r;
+  lo.dropout = lora_dropout_for(*lw, opt, layer, p);
+  lo.u = u;
+  be.project(out, inp, W, bias_of(bias), &lo, N);
 }
 
-void add_in_place(float* x, const float* y, int64_t n) {
-#pragma omp parallel for simd if (worth_parallel(n))
-  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
-}
-
-// NEFTune (Jain et al. 2023): uniform noise of magnitude α/√(T·D) on the input embeddings.
-void add_neftune_noise(float* x, int64_t N, int64_t T, int64_t D, double alpha, uint64_t seed) {
-  const float mag = float(alpha / std::sqrt(double(T * D)));
-  const uint64_t s = splitmix64(seed ^ 0x4e454654ull);
-#pragma omp parallel for if (worth_parallel(N * D))
-  for (int64_t i = 0; i < N * D; ++i) x[i] += mag * (2.0f * hash_uniform(s, uint64_t(i)) - 1.0f);
-}
-
-void prepare_targets(Activations& a, const StepInputs& in) {
+// Next-token targets of the trained rows, in row order, on the device.
+void prepare_targets(Activations& a, const BatchView& in, double loss_norm) {
   const int64_t N = in.B * in.T;
-  a.trained_rows.clear();
+  auto& rows = a.host.rows;
+  auto& targets = a.host.targets;
+  auto& weight = a.host.weight;
+  rows.clear(), targets.clear(), weight.clear();
   for (int64_t n = 0; n < N; ++n) {
     const int64_t t = n % in.T;
-    const bool has_next = t + 1 < in.T && (in.mask ? in.mask[n + 1] != 0 : true);
-    a.targets[n] = has_next ? in.tokens[n + 1] : -1;
-    a.weight[n] = has_next ? float(1.0 / in.loss_norm) : 0.0f;
-    if (has_next) a.trained_rows.push_back(n);
+    if (t + 1 < in.T && (in.mask ? in.mask[n + 1] != 0 : true)) {
+      rows.push_back(int32_t(n));
+      targets.push_back(in.tokens[n + 1]);
+      weight.push_back(float(1.0 / loss_norm));
+    }
   }
+  a.n_trained = int64_t(rows.size());
+  const Backend& be = *a.be;
+  be.upload(a.rows, rows.data(), rows.size() * sizeof(int32_t));
+  be.upload(a.targets, targets.data(), targets.size() * sizeof(int32_t));
+  be.upload(a.weight, weight.data(), weight.size() * sizeof(float));
 }
 
 // LM head + cross-entropy over the trained rows only, C rows at a time; leaves dL/dlnf in
-// a.dln when training (zero on untrained rows).
-double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, const Backend& be, int64_t N) {
+// a.dln when training (zero on untrained rows). Returns Σ −log p in row order.
+double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, int64_t N) {
+  const Backend& be = *a.be;
   const int64_t D = m.cfg.n_embd, V = m.cfg.vocab_size;
-  if (opt.train) std::fill(a.dln, a.dln + N * D, 0.0f);
-  double nll_weighted = 0.0;
-  const int64_t n_rows = int64_t(a.trained_rows.size());
-  thread_local std::vector<int32_t> tg;
-  thread_local std::vector<float> wt;
-  for (int64_t c0 = 0; c0 < n_rows; c0 += a.C) {
-    const int64_t nc = std::min(a.C, n_rows - c0);
-    tg.resize(size_t(nc));
-    wt.resize(size_t(nc));
-    for (int64_t i = 0; i < nc; ++i) {
-      const int64_t r = a.trained_rows[size_t(c0 + i)];
-      std::copy(a.lnf + r * D, a.lnf + (r + 1) * D, a.gath + i * D);
-      tg[size_t(i)] = a.targets[r];
-      wt[size_t(i)] = a.weight[r];
-    }
-    be.linear_forward(a.logits, a.gath, m.lm_head, nullptr, nc, false, nullptr);
-    thread_local std::vector<float> nll;
-    nll.resize(size_t(nc));
-    nll_weighted += be.cross_entropy_fused(a.logits, tg.data(), wt.data(), nc, V, nll.data(), opt.train);
-    for (int64_t i = 0; i < nc; ++i) a.nll[a.trained_rows[size_t(c0 + i)]] = nll[size_t(i)];
+  if (opt.train) be.fill(a.dln, 0.0f, N * D);
+  for (int64_t c0 = 0; c0 < a.n_trained; c0 += a.C) {
+    const int64_t nc = std::min(a.C, a.n_trained - c0);
+    be.gather_rows(a.gath, a.lnf, a.rows + c0, nc, D);
+    be.project(a.logits, a.gath, m.lm_head, nullptr, nullptr, nc);
+    be.cross_entropy(a.logits, a.targets + c0, a.weight + c0, nc, V, a.nll + c0, opt.train);
     if (opt.train) {
-      be.linear_backward(a.dgath, a.logits, m.lm_head, nc, false, nullptr);
-      for (int64_t i = 0; i < nc; ++i) {
-        const int64_t r = a.trained_rows[size_t(c0 + i)];
-        std::copy(a.dgath + i * D, a.dgath + (i + 1) * D, a.dln + r * D);
-      }
+      be.project_backward(a.dgath, a.logits, nullptr, m.lm_head, nullptr, nc, Accumulate::no);
+      be.scatter_rows(a.dln, a.dgath, a.rows + c0, nc, D);
     }
   }
-  return nll_weighted;
+  auto& nll = a.host.nll;
+  nll.resize(size_t(a.n_trained));
+  be.download(nll.data(), a.nll, nll.size() * sizeof(float));
+  double sum = 0.0;
+  for (float x : nll) sum += double(x);
+  return sum;
 }
 
 }  // namespace
 
-const uint16_t* bf16_copy(const Backend& be, bool bf16, uint16_t* dst, const float* src, int64_t n) {
-  if (!bf16 || !dst) return nullptr;
-  be.to_bf16(src, dst, n);
-  return dst;
+void upload_batch(const Model& m, Activations& a, const BatchView& in) {
+  const Backend& be = *a.be;
+  const int64_t N = in.B * in.T;
+  TPRO_CHECK(N <= a.capacity, "batch of ", in.B, "x", in.T, " exceeds activation capacity ", a.capacity);
+  be.upload(a.tokens, in.tokens, size_t(N) * sizeof(int32_t));
+  int32_t max_pos = int32_t(in.T - 1);
+  if (in.pos) {
+    max_pos = *std::max_element(in.pos, in.pos + N);
+    be.upload(a.pos, in.pos, size_t(N) * sizeof(int32_t));
+  } else {
+    auto& pos = a.host.pos;
+    pos.resize(size_t(N));
+    for (int64_t i = 0; i < N; ++i) pos[size_t(i)] = int32_t(i % in.T);
+    be.upload(a.pos, pos.data(), pos.size() * sizeof(int32_t));
+  }
+  a.seg_start = nullptr;
+  if (in.seg_start) {
+    be.upload(a.seg_buf, in.seg_start, size_t(N) * sizeof(int32_t));
+    a.seg_start = a.seg_buf;
+  }
+  // The table may come from the config (make_activations); a GGUF rope_freqs tensor changes it.
+  ensure_rope(a, m.inv_freq, std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1));
 }
 
-void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepInputs& in,
-                   const StepOptions& opt, const Backend& be, float* x_next) {
+void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepOptions& opt,
+                   float* x_next, KvCache* kv) {
+  const Backend& be = *a.be;
   const LlamaConfig& c = m.cfg;
-  const int64_t N = in.B * in.T, D = c.n_embd, F = c.n_ff;
+  const int64_t N = a.B * a.T, D = c.n_embd, F = c.n_ff, KV = c.kv_dim();
   const float eps = float(c.rms_norm_eps);
-  const int32_t* pos = in.pos ? in.pos : a.pos_default.data();
   const LayerWeights& W = m.layers[size_t(l)];
-  const bool bf16 = layer_computes_bf16(W);
-  const AttnShape shape = layer_attn_shape(c, in, layer_computes_bf16(W));
   LayerActs& L = a.layers[size_t(l)];
+  // Keys and values: saved for backward, or appended to the cache.
+  float* k_all = kv ? kv->k + l * kv->capacity * KV : L.k;
+  float* v_all = kv ? kv->v + l * kv->capacity * KV : L.v;
+  const int64_t past = kv ? kv->len : 0;
+  TPRO_CHECK(!kv || a.B == 1, "generation runs one sequence at a time");
+  const AttnShape shape{a.B, a.T, past + a.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window,
+                        W.wq.bf16_compute};
   // attention
   be.rmsnorm_forward(L.ln1, L.rstd1, L.x_in, W.ln1.data(), eps, N, D);
-  const uint16_t* ln1_16 = bf16_copy(be, bf16, L.ln1_16, L.ln1, N * D);
-  proj_forward(be, L.q, L.ln1, ln1_16, W.wq, W.bq, lw, opt, l, Proj::Q, L.lora_u[0], N);
-  proj_forward(be, L.k, L.ln1, ln1_16, W.wk, W.bk, lw, opt, l, Proj::K, L.lora_u[1], N);
-  proj_forward(be, L.v, L.ln1, ln1_16, W.wv, W.bv, lw, opt, l, Proj::V, L.lora_u[2], N);
-  be.rope_forward(L.q, pos, a.rope, N, c.n_head, c.head_dim, false);
-  be.rope_forward(L.k, pos, a.rope, N, c.n_head_kv, c.head_dim, false);
-  be.attention_forward(L.att, L.lse, L.q, L.k, L.v, in.seg_start, shape, 0);
-  const uint16_t* att_16 = bf16_copy(be, bf16, L.att_16, L.att, N * c.q_dim());
-  proj_forward(be, L.x_mid, L.att, att_16, W.wo, W.bo, lw, opt, l, Proj::O, L.lora_u[3], N);
-  add_in_place(L.x_mid, L.x_in, N * D);
+  proj_forward(be, L.q, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.u(Proj::Q), N);
+  proj_forward(be, k_all + past * KV, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.u(Proj::K), N);
+  proj_forward(be, v_all + past * KV, L.ln1, W.wv, W.bv, lw, opt, l, Proj::V, L.u(Proj::V), N);
+  be.rope_forward(L.q, a.pos, a.rope, N, c.n_head, c.head_dim);
+  be.rope_forward(k_all + past * KV, a.pos, a.rope, N, c.n_head_kv, c.head_dim);
+  be.attention_forward(L.att, L.lse, L.q, k_all, v_all, a.seg_start, shape, kv ? KV : 0);
+  proj_forward(be, L.x_mid, L.att, W.wo, W.bo, lw, opt, l, Proj::O, L.u(Proj::O), N);
+  be.add(L.x_mid, L.x_in, N * D);
   // MLP
   be.rmsnorm_forward(L.ln2, L.rstd2, L.x_mid, W.ln2.data(), eps, N, D);
-  const uint16_t* ln2_16 = bf16_copy(be, bf16, L.ln2_16, L.ln2, N * D);
-  proj_forward(be, L.gate, L.ln2, ln2_16, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.lora_u[4], N);
-  proj_forward(be, L.up, L.ln2, ln2_16, W.wup, W.bup, lw, opt, l, Proj::Up, L.lora_u[5], N);
+  proj_forward(be, L.gate, L.ln2, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.u(Proj::Gate), N);
+  proj_forward(be, L.up, L.ln2, W.wup, W.bup, lw, opt, l, Proj::Up, L.u(Proj::Up), N);
   be.swiglu_forward(L.h, L.gate, L.up, N * F);
-  const uint16_t* h_16 = bf16_copy(be, bf16, L.h_16, L.h, N * F);
-  proj_forward(be, x_next, L.h, h_16, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.lora_u[6], N);
-  add_in_place(x_next, L.x_mid, N * D);
+  proj_forward(be, x_next, L.h, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.u(Proj::Down), N);
+  be.add(x_next, L.x_mid, N * D);
 }
 
-StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const StepInputs& in, const StepOptions& opt,
-                   const Backend& be) {
+StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const BatchView& in,
+                   const StepOptions& opt) {
+  const Backend& be = *a.be;
   const LlamaConfig& c = m.cfg;
   TPRO_CHECK(in.B == a.B && in.T == a.T, "activations sized for ", a.B, "x", a.T, ", batch is ", in.B, "x", in.T);
   const int64_t N = in.B * in.T, D = c.n_embd;
-  const float eps = float(c.rms_norm_eps);
-  const int32_t* pos = in.pos ? in.pos : a.pos_default.data();
-  const int32_t max_pos = *std::max_element(pos, pos + N);
-  // The table may come from the config (make_activations); a GGUF rope_freqs tensor changes it.
-  if (max_pos >= a.rope.n_pos || a.rope.inv_freq != m.inv_freq) {
-    a.rope.build(m.inv_freq, std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1));
-  }
-  be.embedding_forward(a.layers[0].x_in, in.tokens, m.embed, N);
-  if (opt.train && opt.neftune_alpha > 0.0) add_neftune_noise(a.layers[0].x_in, N, in.T, D, opt.neftune_alpha, opt.seed);
+  upload_batch(m, a, in);
+  be.embedding_forward(a.layers[0].x_in, a.tokens, m.embed, N);
+  if (opt.train && opt.neftune_alpha > 0.0)
+    be.neftune_noise(a.layers[0].x_in, N, in.T, D, opt.neftune_alpha, opt.seed);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     check_cancel(opt.cancel, "running layer ", l, " of a forward pass");
     float* x_next = l + 1 < c.n_layer ? a.layers[size_t(l + 1)].x_in : a.x_out;
-    layer_forward(m, lw, a, l, in, opt, be, x_next);
+    layer_forward(m, lw, a, l, opt, x_next);
   }
-  be.rmsnorm_forward(a.lnf, a.rstdf, a.x_out, m.norm.data(), eps, N, D);
+  be.rmsnorm_forward(a.lnf, a.rstdf, a.x_out, m.norm.data(), float(c.rms_norm_eps), N, D);
 
-  prepare_targets(a, in);
-  head_and_loss(m, a, opt, be, N);
+  prepare_targets(a, in, opt.loss_norm);
   StepResult r;
-  r.n_trained = int64_t(a.trained_rows.size());
-  for (int64_t row : a.trained_rows) r.nll_sum += double(a.nll[row]);
+  r.nll_sum = head_and_loss(m, a, opt, N);
+  r.n_trained = a.n_trained;
   return r;
 }
 
-void compute_logits(const Model& m, const Activations& a, float* logits, const Backend& be) {
-  be.linear_forward(logits, a.lnf, m.lm_head, nullptr, a.B * a.T, false, nullptr);
+void compute_logits(const Model& m, const Activations& a, float* logits) {
+  const int64_t N = a.B * a.T, V = m.cfg.vocab_size;
+  DeviceArray<float> out(*a.be, size_t(N * V));
+  a.be->project(out.data(), a.lnf, m.lm_head, nullptr, nullptr, N);
+  out.download({logits, size_t(N * V)});
 }
 
 }  // namespace tpro

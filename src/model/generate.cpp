@@ -7,84 +7,56 @@
 #include <numeric>
 
 #include "core/error.h"
-#include "kernels/cpu/linear.h"
 
 namespace tpro {
 
-Generator::Generator(const Model& m, const LoraWeights* lora, int64_t max_ctx, const Backend& be)
-    : m_(m), lora_(lora), be_(be), max_ctx_(max_ctx), chunk_(64) {
+Generator::Generator(const Backend& be, const Model& m, const LoraWeights* lora, int64_t max_ctx)
+    : m_(m), lora_(lora), max_ctx_(max_ctx), chunk_(64) {
   const LlamaConfig& c = m.cfg;
-  const size_t L = size_t(c.n_layer), KV = size_t(c.kv_dim()), D = size_t(c.n_embd), Q = size_t(c.q_dim()),
-               F = size_t(c.n_ff), P = size_t(chunk_);
+  const size_t L = size_t(c.n_layer), KV = size_t(c.kv_dim());
   if (max_ctx < 1) fail("the generation window must be at least 1 token, got ", max_ctx);
   const double cache_gib = 2.0 * double(L) * double(max_ctx) * double(KV) * sizeof(float) / double(1 << 30);
   try {
     if (cache_gib > 1024.0) throw std::bad_alloc();  // no machine has it; the size_t product may wrap
-    kcache_.assign(L * size_t(max_ctx) * KV, 0.0f);
-    vcache_.assign(L * size_t(max_ctx) * KV, 0.0f);
-  } catch (const std::bad_alloc&) {
+    kcache_ = DeviceArray<float>(be, L * size_t(max_ctx) * KV);
+    vcache_ = DeviceArray<float>(be, L * size_t(max_ctx) * KV);
+  } catch (const std::exception&) {
     fail("cannot allocate the KV cache for a window of ", max_ctx, " tokens (", cache_gib,
          " GiB) (hint: fewer new tokens, or a smaller --max-context)");
   }
-  x_.resize(P * D);
-  ln_.resize(P * D);
-  q_.resize(P * Q);
-  att_.resize(P * Q);
-  mid_.resize(P * D);
-  gate_.resize(P * F);
-  up_.resize(P * F);
-  h_.resize(P * F);
-  u_.resize(P * size_t(lora ? lora->cfg.r : 1));
+  make_activations(acts_, be, c, lora, 1, chunk_, {.recompute = true});
+  ensure_rope(acts_, m.inv_freq, max_ctx);
+  logits_dev_ = DeviceArray<float>(be, size_t(c.vocab_size));
   logits_.resize(size_t(c.vocab_size));
-  positions_.resize(P);
-  rope_.build(m.inv_freq, max_ctx);
+  positions_.resize(size_t(chunk_));
 }
 
 const float* Generator::feed(const int32_t* tokens, int64_t n) {
   const LlamaConfig& c = m_.cfg;
-  const int64_t D = c.n_embd, F = c.n_ff, KV = c.kv_dim();
-  const float eps = float(c.rms_norm_eps);
+  const Backend& be = *acts_.be;
+  const int64_t D = c.n_embd;
   if (pos_ + n > max_ctx_)
     fail("context of ", pos_ + n, " tokens exceeds the generation window of ", max_ctx_, " (hint: raise --max-context)");
-  std::vector<float> rstd(static_cast<size_t>(chunk_));
-  auto proj = [&](float* out, const float* inp, const WeightMatrix& W, const std::vector<float>& b, int64_t l, Proj p,
-                  int64_t P) {
-    be_.linear_forward(out, inp, W, b.empty() ? nullptr : b.data(), P, false, nullptr);
-    const LoraSlot* s = lora_ ? lora_->find(l, p) : nullptr;
-    if (s)
-      be_.lora_forward(out, u_.data(), inp, lora_->params.data() + s->a, lora_->params.data() + s->b,
-                       float(lora_->cfg.scale()), LoraDropout{}, P, s->in, s->out, lora_->cfg.r, nullptr);
-  };
+  StepOptions opt;
+  opt.train = false;
+  KvCache kv{kcache_.data(), vcache_.data(), max_ctx_, pos_};
   for (int64_t done = 0; done < n; done += chunk_) {
     const int64_t P = std::min(chunk_, n - done);
     for (int64_t i = 0; i < P; ++i) positions_[size_t(i)] = int32_t(pos_ + i);
-    be_.embedding_forward(x_.data(), tokens + done, m_.embed, P);
+    reshape_activations(acts_, c, lora_, 1, P);
+    upload_batch(m_, acts_, BatchView{1, P, tokens + done, positions_.data(), nullptr, nullptr});
+    be.embedding_forward(acts_.layers[0].x_in, acts_.tokens, m_.embed, P);
+    kv.len = pos_;
     for (int64_t l = 0; l < c.n_layer; ++l) {
-      const LayerWeights& W = m_.layers[size_t(l)];
-      float* kc = kcache_.data() + size_t(l * max_ctx_ * KV);
-      float* vc = vcache_.data() + size_t(l * max_ctx_ * KV);
-      be_.rmsnorm_forward(ln_.data(), rstd.data(), x_.data(), W.ln1.data(), eps, P, D);
-      proj(q_.data(), ln_.data(), W.wq, W.bq, l, Proj::Q, P);
-      proj(kc + pos_ * KV, ln_.data(), W.wk, W.bk, l, Proj::K, P);
-      proj(vc + pos_ * KV, ln_.data(), W.wv, W.bv, l, Proj::V, P);
-      be_.rope_forward(q_.data(), positions_.data(), rope_, P, c.n_head, c.head_dim, false);
-      be_.rope_forward(kc + pos_ * KV, positions_.data(), rope_, P, c.n_head_kv, c.head_dim, false);
-      const AttnShape s{1, P, pos_ + P, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window};
-      be_.attention_forward(att_.data(), nullptr, q_.data(), kc, vc, nullptr, s, KV);
-      proj(mid_.data(), att_.data(), W.wo, W.bo, l, Proj::O, P);
-      for (int64_t i = 0; i < P * D; ++i) mid_[size_t(i)] += x_[size_t(i)];
-      be_.rmsnorm_forward(ln_.data(), rstd.data(), mid_.data(), W.ln2.data(), eps, P, D);
-      proj(gate_.data(), ln_.data(), W.wgate, W.bgate, l, Proj::Gate, P);
-      proj(up_.data(), ln_.data(), W.wup, W.bup, l, Proj::Up, P);
-      be_.swiglu_forward(h_.data(), gate_.data(), up_.data(), P * F);
-      proj(x_.data(), h_.data(), W.wdown, W.bdown, l, Proj::Down, P);
-      for (int64_t i = 0; i < P * D; ++i) x_[size_t(i)] += mid_[size_t(i)];
+      float* x_next = l + 1 < c.n_layer ? acts_.layers[size_t(l + 1)].x_in : acts_.x_out;
+      layer_forward(m_, lora_, acts_, l, opt, x_next, &kv);
     }
     pos_ += P;
     if (done + P == n) {  // logits of the last position only
-      const float* last = x_.data() + (P - 1) * D;
-      be_.rmsnorm_forward(ln_.data(), rstd.data(), last, m_.norm.data(), eps, 1, D);
-      be_.linear_forward(logits_.data(), ln_.data(), m_.lm_head, nullptr, 1, false, nullptr);
+      const float* last = acts_.x_out + (P - 1) * D;
+      be.rmsnorm_forward(acts_.lnf, acts_.rstdf, last, m_.norm.data(), float(c.rms_norm_eps), 1, D);
+      be.project(logits_dev_.data(), acts_.lnf, m_.lm_head, nullptr, nullptr, 1);
+      logits_dev_.download(logits_);
     }
   }
   return logits_.data();

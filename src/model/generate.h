@@ -1,5 +1,6 @@
 // Text generation with a KV cache, with or without a LoRA adapter: the prompt is fed in
-// chunks (same kernels as training, attention against the cache), then one token at a time.
+// chunks through the training step's own decoder layer (layer_forward with a KvCache), then
+// one token at a time.
 // Sampling: greedy (temperature 0), temperature, top-k, top-p (nucleus), repetition penalty.
 #pragma once
 #include <functional>
@@ -7,9 +8,9 @@
 
 #include "core/rng.h"
 #include "model/activations.h"
-#include "model/backend.h"
 #include "model/lora.h"
 #include "model/model.h"
+#include "model/step.h"
 
 namespace tpro {
 
@@ -25,7 +26,7 @@ struct SamplingParams {
 
 class Generator {
  public:
-  Generator(const Model& m, const LoraWeights* lora, int64_t max_ctx, const Backend& be = cpu_backend());
+  Generator(const Backend& be, const Model& m, const LoraWeights* lora, int64_t max_ctx);
   // Appends n tokens to the context and returns the logits (V) after the last one.
   const float* feed(const int32_t* tokens, int64_t n);
   void reset() { pos_ = 0; }
@@ -37,12 +38,12 @@ class Generator {
  private:
   const Model& m_;
   const LoraWeights* lora_;
-  const Backend& be_;
   int64_t max_ctx_, pos_ = 0, chunk_;
-  std::vector<float> kcache_, vcache_;  // (L, max_ctx, KV) each
-  std::vector<float> x_, ln_, q_, att_, mid_, gate_, up_, h_, u_, logits_;
+  Activations acts_;                     // one prompt chunk, layers sharing their buffers
+  DeviceArray<float> kcache_, vcache_;  // (L, max_ctx, KV) each
+  DeviceArray<float> logits_dev_;       // (V)
+  std::vector<float> logits_;           // (V) on the host
   std::vector<int32_t> positions_;
-  RopeTable rope_;
 };
 
 // Picks the next token from logits (V) with the sampling rules; `history` feeds the

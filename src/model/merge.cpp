@@ -5,19 +5,20 @@
 #include <vector>
 
 #include "core/error.h"
-#include "kernels/cpu/linear.h"
 #include "model/base_weights.h"
 #include "quant/quantized_matrix.h"
 
 namespace tpro {
 
-Model merge_lora(const Model& base, const LoraWeights& lw, WType type) {
+Model merge_lora(const Backend& be, const Model& base, const LoraWeights& lw, WType type) {
   if (lw.slot_of.size() != size_t(base.cfg.n_layer * kNumProj)) {
     fail("cannot merge: the adapter has ", lw.slot_of.size() / kNumProj, " layers, the base model ", base.cfg.n_layer);
   }
   Model m = base;
   const float s = float(lw.cfg.scale());
   std::vector<float> w;
+  DeviceArray<float> ab(be, lw.params.size());
+  ab.upload(lw.params);
   for (const LoraSlot& slot : lw.slots) {
     WeightMatrix& W = proj_weight(m.layers[size_t(slot.layer)], slot.proj);
     if (W.rows != slot.out || W.cols != slot.in) {
@@ -25,10 +26,13 @@ Model merge_lora(const Model& base, const LoraWeights& lw, WType type) {
            "), the adapter's B·A is (", slot.out, ", ", slot.in, ")");
     }
     w.resize(size_t(W.rows * W.cols));
-    weight_rows_f32(W, 0, W.rows, w.data());
+    dequantize_rows(W, 0, W.rows, w.data());
     // W (out, in) += s · B (out, r) · A (r, in)
-    sgemm(false, false, slot.out, slot.in, lw.cfg.r, s, lw.params.data() + slot.b, lw.cfg.r, lw.params.data() + slot.a,
-          slot.in, 1.0f, w.data(), slot.in);
+    DeviceArray<float> wd(be, w.size());
+    wd.upload(w);
+    be.gemm(false, false, slot.out, slot.in, lw.cfg.r, s, ab.data() + slot.b, lw.cfg.r, ab.data() + slot.a, slot.in,
+            1.0f, wd.data(), slot.in);
+    wd.download(w);
     auto q = std::make_shared<QuantizedMatrix>(quantize_matrix(w.data(), W.rows, W.cols, type));
     W = q->view();
     m.owned.push_back(q);

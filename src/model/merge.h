@@ -3,13 +3,14 @@
 // rows (dequantized when the base is bf16 or quantized) and stored as the requested type.
 // Unadapted tensors are shared with the base unchanged; model_writer.h writes the result.
 #pragma once
+#include "kernels/backend.h"
 #include "model/lora.h"
 #include "model/model.h"
 
 namespace tpro {
 
-// The merged model: shares the base's owners, adds its own for the merged matrices.
+// The merged model (the product runs on be): shares the base's owners, adds its own for the merged matrices.
 // type is any WType with a block that fits the columns (F32, BF16, F16 for full precision).
-Model merge_lora(const Model& base, const LoraWeights& lw, WType type);
+Model merge_lora(const Backend& be, const Model& base, const LoraWeights& lw, WType type);
 
 }  // namespace tpro

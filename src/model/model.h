@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "kernels/cpu/norm_rope_swiglu.h"
 #include "model/config.h"
 #include "quant/qmatrix.h"
 

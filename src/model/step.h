@@ -1,31 +1,24 @@
 // One training or evaluation step of the model on a micro-batch: forward through the layers,
 // the LM head fused with the masked cross-entropy (chunked over trained rows only), and
-// backward to the LoRA gradients. model/forward.cpp and model/backward.cpp implement it and
-// read top to bottom like the architecture; backward mirrors forward.
+// backward to the LoRA gradients. Everything runs on the Backend the activations belong to.
+// model/forward.cpp and model/backward.cpp implement it and read top to bottom like the
+// architecture; backward mirrors forward. The same decoder layer serves generation (KvCache).
 #pragma once
 #include <cstdint>
 
+#include "core/batch.h"
 #include "core/cancel.h"
 #include "model/activations.h"
-#include "model/backend.h"
 #include "model/lora.h"
 #include "model/model.h"
 
 namespace tpro {
 
-struct StepInputs {
-  int64_t B = 0, T = 0;
-  const int32_t* tokens = nullptr;     // (B, T)
-  const int32_t* pos = nullptr;        // (B, T) position ids, or null for 0..T-1
-  const int32_t* seg_start = nullptr;  // (B, T) first position of each token's document, or null
-  const uint8_t* mask = nullptr;       // (B, T) 1 = token is a trained target; null = all but the first
-  double loss_norm = 1.0;              // trained tokens in the whole accumulated batch
-};
-
 struct StepOptions {
   bool train = true;           // dropout, NEFTune and gradients
   uint64_t seed = 0;           // dropout / NEFTune noise for this micro-batch
   double neftune_alpha = 0.0;  // 0 = off
+  double loss_norm = 1.0;      // trained tokens in the whole accumulated batch
   const CancelFlag* cancel = nullptr;  // polled between layers: a stop ends the step with Cancelled
 };
 
@@ -35,27 +28,30 @@ struct StepResult {
 };
 
 // Runs forward and the loss; when opt.train, also leaves dL/d(final norm) in a.dln for
-// backward(). The loss whose gradient is taken is nll_sum / in.loss_norm.
-StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const StepInputs& in, const StepOptions& opt,
-                   const Backend& be = cpu_backend());
+// backward(). The loss whose gradient is taken is nll_sum / opt.loss_norm.
+StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const BatchView& in, const StepOptions& opt);
 // Accumulates LoRA gradients (+=) of the last forward().
-void backward(const Model& m, LoraWeights& lw, Activations& a, const StepInputs& in, const StepOptions& opt,
-              const Backend& be = cpu_backend());
-// Logits (B·T, V) of the last forward (tests, evaluation tools).
-void compute_logits(const Model& m, const Activations& a, float* logits, const Backend& be = cpu_backend());
+void backward(const Model& m, LoraWeights& lw, Activations& a, const BatchView& in, const StepOptions& opt);
+// Logits (B·T, V) of the last forward, into host memory (tests, evaluation tools).
+void compute_logits(const Model& m, const Activations& a, float* logits);
 
-// Shared by forward and backward. One decoder layer's forward from a.layers[l].x_in into
-// x_next (backward calls it again to recompute a layer when activations are recomputed).
-void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepInputs& in,
-                   const StepOptions& opt, const Backend& be, float* x_next);
-// A layer computes in bf16 when its projections do: it keeps bf16 copies of their inputs,
-// and its attention products run in bf16 too.
-inline bool layer_computes_bf16(const LayerWeights& W) { return W.wq.bf16_compute; }
-inline AttnShape layer_attn_shape(const LlamaConfig& c, const StepInputs& in, bool bf16) {
-  return {in.B, in.T, in.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window, bf16};
-}
-// src in bf16 into dst when bf16 and dst is allocated; returns dst, or null (not converted).
-const uint16_t* bf16_copy(const Backend& be, bool bf16, uint16_t* dst, const float* src, int64_t n);
+// Keys and values of the positions seen so far, for generation: (L, capacity, KV) each on the
+// device; positions [0, len) are filled.
+struct KvCache {
+  float* k = nullptr;
+  float* v = nullptr;
+  int64_t capacity = 0, len = 0;
+};
+
+// One decoder layer's forward from a.layers[l].x_in into x_next, on the batch already in a
+// (upload_batch). Training and evaluation: kv null. Generation: the new tokens' keys and values
+// go to kv at [len, len + T) and attention reads all of kv (B must be 1). Backward calls it
+// again to recompute a layer when activations are recomputed.
+void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepOptions& opt,
+                   float* x_next, KvCache* kv = nullptr);
+// Copies the batch's tokens, positions and documents to the device, and widens the RoPE table
+// to its positions (+ pos_offset: generation's tokens come after the cache).
+void upload_batch(const Model& m, Activations& a, const BatchView& in);
 // The dropout stream of one projection of one layer.
 LoraDropout lora_dropout_for(const LoraWeights& lw, const StepOptions& opt, int64_t layer, Proj p);
 

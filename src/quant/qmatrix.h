@@ -25,7 +25,7 @@ bool wtype_from_name(std::string_view name, WType* out);
 bool wtype_from_ggml(uint32_t ggml_type, WType* out);
 int wtype_to_ggml(WType t);  // -1 for NF4
 
-struct PackedB;  // kernels/cpu/gemm.h: a copy blocked for the matmul kernels (opaque here)
+struct PreparedWeight;  // kernels/backend.h: a backend's own form of the weight (opaque here)
 
 // A non-owning view of a (rows, cols) weight.
 struct WeightMatrix {
@@ -36,10 +36,9 @@ struct WeightMatrix {
   // Multiply in bf16: inputs rounded to bf16, products summed in f32 (mixed precision, as
   // torch.autocast(bfloat16) does). False: the weight is widened to f32 and multiplied in f32.
   bool bf16_compute = false;
-  // Optional blocked copies for the products x·Wᵀ and dy·W in the compute type (owned by the
-  // model; see pack_weights in model/base_weights.h). Null: the kernels read `data`.
-  const PackedB* packed_fwd = nullptr;
-  const PackedB* packed_bwd = nullptr;
+  // Optional form the backend prepared for its products (Backend::prepare_weight; owned by the
+  // model, see prepare_weights in model/base_weights.h). Null: the kernels read `data`.
+  const PreparedWeight* prepared = nullptr;
 };
 
 // dst (n_rows, cols) f32 <- rows [row0, row0 + n_rows) of w. Uses AVX2 when compiled in;

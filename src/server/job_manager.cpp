@@ -1,6 +1,7 @@
 // The server's job runner; see job_manager.h. Every state change happens under mu_ together
 // with the event that announces it, so a snapshot and the events after its last_event_id
 // never overlap or leave a hole.
+#include "kernels/backend.h"
 #include "server/job_manager.h"
 
 #include <omp.h>
@@ -212,8 +213,9 @@ void JobManager::run_perplexity_job(PerplexityJob job) {
       lora = load_lora(job.lora, model.cfg);
     }
     const std::vector<int32_t> ids = tok.encode(read_file(job.text_file), true);
+    const std::unique_ptr<Backend> be = make_backend(job.device);
     const PerplexityResult r = evaluate_perplexity(
-        model, lora ? &*lora : nullptr, ids, job.stride, job.max_length, [&](int64_t done, int64_t total) {
+        *be, model, lora ? &*lora : nullptr, ids, job.stride, job.max_length, [&](int64_t done, int64_t total) {
           {
             std::lock_guard<std::mutex> lock(mu_);
             st_.progress_done = done;

@@ -28,6 +28,7 @@ struct PerplexityJob {
   std::filesystem::path model, lora, text_file;  // lora empty = base model only
   int64_t stride = 512, max_length = 2048;  // both resolved by the request (max_length 0 = the context)
   int64_t threads = 0;                       // 0 = all cores
+  std::string device = "cpu";               // the Backend it runs on
   std::string comment;
   std::filesystem::path csv;  // evaluations.csv the result is appended to
   // Names shown in the results table (relative to the served folders).

@@ -8,58 +8,51 @@
 
 namespace tpro {
 
-int64_t count_trained(const MicroBatch& mb) {
-  int64_t n = 0;
-  for (int64_t b = 0; b < mb.B; ++b)
-    for (int64_t t = 1; t < mb.T; ++t) n += mb.mask ? (mb.mask[b * mb.T + t] != 0) : 1;
-  return n;
-}
-
-StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::span<const MicroBatch> micro,
+StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::span<const BatchView> micro,
                          double lr, int64_t step, uint64_t seed, const OptimConfig& cfg) {
   StepStats st;
   for (const auto& mb : micro) {
     st.n_trained += count_trained(mb);
     st.n_tokens += mb.B * mb.T;
   }
-  zero_grads(lw);
+  const Backend& be = *a.be;
+  be.fill(lw.grads.data(), 0.0f, lw.n_params());
   if (st.n_trained == 0) return st;  // nothing to learn from: no update (the trainer warns)
   double nll = 0.0;
   for (size_t i = 0; i < micro.size(); ++i) {
-    const MicroBatch& mb = micro[i];
+    const BatchView& mb = micro[i];
     reshape_activations(a, m.cfg, &lw, mb.B, mb.T);
-    StepInputs in{mb.B, mb.T, mb.tokens, mb.pos, mb.seg_start, mb.mask, double(st.n_trained)};
     StepOptions opt;
+    opt.loss_norm = double(st.n_trained);
     opt.train = true;
     opt.seed = splitmix64(seed ^ splitmix64(i + 1));
     opt.neftune_alpha = cfg.neftune_alpha;
     opt.cancel = cfg.cancel;
-    nll += forward(m, &lw, a, in, opt).nll_sum;
-    backward(m, lw, a, in, opt);
+    nll += forward(m, &lw, a, mb, opt).nll_sum;
+    backward(m, lw, a, mb, opt);
   }
   st.loss = nll / double(st.n_trained);
   const int64_t n = lw.n_params();
-  st.grad_norm = grad_l2_norm(lw.grads.data(), n);
+  st.grad_norm = be.l2_norm(lw.grads.data(), n);
   st.finite = std::isfinite(st.loss) && std::isfinite(st.grad_norm);
   if (!st.finite) return st;  // never let a NaN reach the weights or the moments
   if (cfg.max_grad_norm > 0.0 && st.grad_norm > cfg.max_grad_norm)  // as torch clip_grad_norm_
-    scale_in_place(lw.grads.data(), n, float(cfg.max_grad_norm / (st.grad_norm + 1e-6)));
+    be.scale(lw.grads.data(), n, float(cfg.max_grad_norm / (st.grad_norm + 1e-6)));
   AdamWHyper h = cfg.adam;
   h.lr = lr;
-  adamw_update(lw.params.data(), lw.grads.data(), lw.m.data(), lw.v.data(), n, h, step);
+  be.adamw(lw.params.data(), lw.grads.data(), lw.m.data(), lw.v.data(), n, h, step);
   return st;
 }
 
-double evaluate_loss(const Model& m, const LoraWeights* lw, Activations& a, std::span<const MicroBatch> batches,
+double evaluate_loss(const Model& m, const LoraWeights* lw, Activations& a, std::span<const BatchView> batches,
                      int64_t* n_trained) {
   double nll = 0.0;
   int64_t n = 0;
   for (const auto& mb : batches) {
     reshape_activations(a, m.cfg, lw, mb.B, mb.T);
-    StepInputs in{mb.B, mb.T, mb.tokens, mb.pos, mb.seg_start, mb.mask, 1.0};
     StepOptions opt;
     opt.train = false;
-    StepResult r = forward(m, lw, a, in, opt);
+    StepResult r = forward(m, lw, a, mb, opt);
     nll += r.nll_sum;
     n += r.n_trained;
   }

@@ -1,25 +1,17 @@
 // One optimizer step of LoRA training: forward + backward over every micro-batch of the
 // accumulated batch (loss = mean over all its trained tokens, whatever their micro-batch),
-// global-norm gradient clipping, AdamW. Also the no-gradient evaluation loss.
+// global-norm gradient clipping, AdamW, all on the activations' Backend. Also the
+// no-gradient evaluation loss.
 // The trainer loop (trainer.h) owns data order, schedules, checkpoints and logs.
 #pragma once
 #include <cstdint>
 #include <span>
 
-#include "kernels/cpu/adamw.h"
+#include "core/batch.h"
+#include "kernels/backend.h"
 #include "model/step.h"
 
 namespace tpro {
-
-struct MicroBatch {
-  int64_t B = 0, T = 0;
-  const int32_t* tokens = nullptr;     // (B, T)
-  const int32_t* pos = nullptr;        // (B, T) or null
-  const int32_t* seg_start = nullptr;  // (B, T) or null
-  const uint8_t* mask = nullptr;       // (B, T), 1 = trained target
-};
-
-int64_t count_trained(const MicroBatch& mb);  // Σ mask over positions t ≥ 1
 
 struct OptimConfig {
   AdamWHyper adam;
@@ -39,11 +31,11 @@ struct StepStats {
 
 // `step` is the 1-based optimizer step (AdamW bias correction); `seed` makes dropout and
 // NEFTune noise reproducible (resume-exact). lr is the learning rate for this step.
-StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::span<const MicroBatch> micro,
+StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::span<const BatchView> micro,
                          double lr, int64_t step, uint64_t seed, const OptimConfig& cfg);
 
 // Mean −log p over the trained tokens of `batches` (no dropout, no gradient); n_trained out.
-double evaluate_loss(const Model& m, const LoraWeights* lw, Activations& a, std::span<const MicroBatch> batches,
+double evaluate_loss(const Model& m, const LoraWeights* lw, Activations& a, std::span<const BatchView> batches,
                      int64_t* n_trained = nullptr);
 
 }  // namespace tpro

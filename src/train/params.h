@@ -63,8 +63,9 @@ struct TrainParams {
   int64_t threads = 0;  // 0 = all cores
   std::string dtype = "auto";     // storage of unquantized base matrices: auto (as loaded), f32, bf16, f16
   std::string quantize = "none";  // quantize frozen base projections on load (QLoRA: nf4, ...)
+  std::string device = "cpu";  // the Backend training runs on (make_backend)
   std::string compute_dtype = "auto";  // matmul precision: auto, f32, bf16 (see BaseWeightOptions)
-  bool pack_weights = true;  // blocked weight copies for the matmul kernels (see pack_weights())
+  bool pack_weights = true;  // blocked weight copies for the matmul kernels (see prepare_weights())
   bool use_grad_checkpoint = false;  // recompute activations per layer in backward
   // dataset (all sources)
   int64_t cutoff_len = 256;

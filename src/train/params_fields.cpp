@@ -154,6 +154,9 @@ std::vector<Field> advanced_fields() {
         "Storage of the base matrices that are not quantized (embedding, LM head, projections): auto keeps the"
         " model's type; LoRA weights, gradients and optimizer state are always f32",
         {"auto", "f32", "bf16", "f16"}),
+      c("device", &P::device, "advanced",
+        "Where the model runs: cpu (OpenMP threads, oneDNN matmuls); the devices this build has are the choices",
+        {"cpu"}),
       c("compute_dtype", &P::compute_dtype, "advanced",
         "Precision of the base matmuls: bf16 rounds their inputs to bf16 and sums in f32 (mixed precision, like"
         " torch.autocast); f32 multiplies in f32; auto = bf16 for a bf16 or quantized base on a CPU with native"

@@ -13,7 +13,7 @@ namespace tpro {
 
 double PerplexityResult::perplexity() const { return std::exp(mean_nll()); }
 
-PerplexityResult evaluate_perplexity(const Model& m, const LoraWeights* lora, const std::vector<int32_t>& tokens,
+PerplexityResult evaluate_perplexity(const Backend& be, const Model& m, const LoraWeights* lora, const std::vector<int32_t>& tokens,
                                      int64_t stride, int64_t max_length,
                                      const std::function<void(int64_t, int64_t)>& progress) {
   if (stride <= 0 || max_length <= 1) fail("perplexity needs stride > 0 and max_length > 1 (got ", stride, ", ", max_length, ")");
@@ -25,7 +25,7 @@ PerplexityResult evaluate_perplexity(const Model& m, const LoraWeights* lora, co
   const int64_t T = std::min(max_length, n);
   const int64_t total = (std::max<int64_t>(n - T, 0) + stride - 1) / stride + 1;
   Activations a;
-  make_activations(a, m.cfg, lora, 1, T);
+  make_activations(a, be, m.cfg, lora, 1, T);
   std::vector<uint8_t> mask;
   PerplexityResult r;
   int64_t prev_end = 0;
@@ -35,7 +35,7 @@ PerplexityResult evaluate_perplexity(const Model& m, const LoraWeights* lora, co
     mask.assign(size_t(len), 0);
     for (int64_t t = std::max<int64_t>(len - trg, 1); t < len; ++t) mask[size_t(t)] = 1;
     reshape_activations(a, m.cfg, lora, 1, len);
-    StepInputs in{1, len, tokens.data() + begin, nullptr, nullptr, mask.data(), 1.0};
+    const BatchView in{1, len, tokens.data() + begin, nullptr, nullptr, mask.data()};
     StepOptions opt;
     opt.train = false;
     StepResult s = forward(m, lora, a, in, opt);

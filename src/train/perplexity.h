@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/file.h"
+#include "kernels/backend.h"
 #include "model/lora.h"
 #include "model/model.h"
 
@@ -23,7 +24,7 @@ struct PerplexityResult {
 };
 
 // progress (may be null) is called after each window with (windows done, windows total).
-PerplexityResult evaluate_perplexity(const Model& m, const LoraWeights* lora, const std::vector<int32_t>& tokens,
+PerplexityResult evaluate_perplexity(const Backend& be, const Model& m, const LoraWeights* lora, const std::vector<int32_t>& tokens,
                                      int64_t stride, int64_t max_length,
                                      const std::function<void(int64_t, int64_t)>& progress = nullptr);
 

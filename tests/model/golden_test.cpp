@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "common/backend_util.h"
 #include "../kernels/cpu/gradcheck.h"
 #include "formats/load.h"
 #include "formats/peft_adapter.h"
@@ -47,7 +48,7 @@ struct Case {
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 1; t < T; ++t) n_trained += mask[size_t(b * T + t)];
   }
-  StepInputs inputs() const { return {B, T, tokens.data(), nullptr, nullptr, mask.data(), double(n_trained)}; }
+  BatchView inputs() const { return {B, T, tokens.data(), nullptr, nullptr, mask.data()}; }
   std::vector<float> grad(const LoraSlot& s, bool is_a) const {
     const float* gp = lw.grads.data() + (is_a ? s.a : s.b);
     return std::vector<float>(gp, gp + (is_a ? lw.cfg.r * s.in : s.out * lw.cfg.r));
@@ -65,12 +66,13 @@ TEST_P(Golden, MatchesPyTorch) {
   const int64_t B = k.B, T = k.T, n_trained = k.n_trained;
   const SafeTensorsFile& g = k.g;
   // Packed on AVX-512 (oneDNN's blocked layouts); elsewhere it may pack nothing.
-  if (recompute && pack_weights(m, B * T) == 0) EXPECT_FALSE(cpu_avx512());
+  if (recompute && prepare_weights(m, test::cpu(), B * T) == 0) EXPECT_FALSE(cpu_avx512());
 
   Activations a;
-  make_activations(a, m.cfg, &k.lw, B, T, recompute);
-  const StepInputs in = k.inputs();
+  make_activations(a, test::cpu(), m.cfg, &k.lw, B, T, {.recompute = recompute});
+  const BatchView in = k.inputs();
   StepOptions opt;
+  opt.loss_norm = double(k.n_trained);
   StepResult r = forward(m, &k.lw, a, in, opt);
 
   for (int64_t l = 0; l < m.cfg.n_layer; ++l) {  // layer inputs are kept in both modes
@@ -117,13 +119,14 @@ TEST_P(Golden, Bf16ComputeStaysWithinRounding) {
   Case k(name);
   Model& m = k.m;
   const int64_t B = k.B, T = k.T, n_trained = k.n_trained;
-  set_compute(m, "bf16");
+  set_compute(m, "bf16", test::cpu());
   ASSERT_TRUE(computes_bf16(m));
-  EXPECT_EQ(pack_weights(m, 8), 0u) << "matrices multiplied in bf16 are not packed";
+  EXPECT_EQ(prepare_weights(m, test::cpu(), 8), 0u) << "matrices multiplied in bf16 are not packed";
   Activations a;
-  make_activations(a, m.cfg, &k.lw, B, T, recompute, /*bf16=*/true);
-  const StepInputs in = k.inputs();
+  make_activations(a, test::cpu(), m.cfg, &k.lw, B, T, {.recompute = recompute});
+  const BatchView in = k.inputs();
   StepOptions opt;
+  opt.loss_norm = double(k.n_trained);
   StepResult r = forward(m, &k.lw, a, in, opt);
   std::vector<float> logits(size_t(B * T * m.cfg.vocab_size));
   compute_logits(m, a, logits.data());

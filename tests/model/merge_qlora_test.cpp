@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/backend_util.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
 #include "kernels/cpu/gemm.h"
@@ -46,7 +47,7 @@ TEST(QloraBase, QuantizesProjectionsOnly) {
   const fs::path d = temp_dir("q");
   Model m = model_at(d / "hf", small_config(), DType::BF16);
   const BaseMemory before = base_memory(m);
-  apply_base_options(m, {"nf4", "auto"});
+  apply_base_options(m, {"nf4", "auto"}, test::cpu());
   for (const LayerWeights& L : m.layers)
     for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown}) EXPECT_EQ(w->type, WType::NF4);
   EXPECT_EQ(m.embed.type, WType::BF16);
@@ -71,38 +72,38 @@ TEST(QloraBase, QuantizesProjectionsOnly) {
 TEST(QloraBase, DtypeStoresTheRestAndQuantizedGgufWeightsStay) {
   const fs::path d = temp_dir("q");
   Model m = model_at(d / "hf", small_config());
-  apply_base_options(m, {"q8_0", "bf16"});
+  apply_base_options(m, {"q8_0", "bf16"}, test::cpu());
   EXPECT_EQ(m.layers[1].wdown.type, WType::Q8_0);
   EXPECT_EQ(m.embed.type, WType::BF16);
   EXPECT_EQ(m.lm_head.type, WType::BF16);
-  apply_base_options(m, {"nf4", "auto"});  // already quantized: unchanged
+  apply_base_options(m, {"nf4", "auto"}, test::cpu());  // already quantized: unchanged
   EXPECT_EQ(m.layers[1].wdown.type, WType::Q8_0);
 }
 
 TEST(QloraBase, ComputePrecisionPerMatrix) {
   const fs::path d = temp_dir("q");
   Model m = model_at(d / "hf", small_config());  // f32
-  apply_base_options(m, {"none", "auto", "auto"});
+  apply_base_options(m, {"none", "auto", "auto"}, test::cpu());
   EXPECT_FALSE(computes_bf16(m)) << "auto keeps an f32 base in f32";
-  apply_base_options(m, {"q8_0", "bf16", "auto"});  // quantized projections, bf16 embedding/head
+  apply_base_options(m, {"q8_0", "bf16", "auto"}, test::cpu());  // quantized projections, bf16 embedding/head
   EXPECT_EQ(m.layers[0].wq.bf16_compute, cpu_native_bf16());
   EXPECT_EQ(m.lm_head.bf16_compute, cpu_native_bf16());
-  set_compute(m, "f32");
+  set_compute(m, "f32", test::cpu());
   EXPECT_FALSE(computes_bf16(m));
-  set_compute(m, "bf16");
+  set_compute(m, "bf16", test::cpu());
   EXPECT_TRUE(m.layers[1].wdown.bf16_compute && m.lm_head.bf16_compute && m.embed.bf16_compute);
   Model f16 = model_at(d / "hf16", small_config());
-  apply_base_options(f16, {"none", "f16", "auto"});
+  apply_base_options(f16, {"none", "f16", "auto"}, test::cpu());
   EXPECT_FALSE(computes_bf16(f16)) << "auto never narrows f16 weights to bf16";
 }
 
 TEST(QloraBase, Refusals) {
   const fs::path d = temp_dir("q");
   Model m = model_at(d / "hf", small_config(32, 64));
-  EXPECT_THAT(error_of([&] { apply_base_options(m, {"nf3", "auto"}); }),
+  EXPECT_THAT(error_of([&] { apply_base_options(m, {"nf3", "auto"}, test::cpu()); }),
               HasSubstr("unknown quantize option 'nf3' (expected none, nf4, q8_0, q4_0, q4_k or q6_k)"));
-  EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "f8"}); }), HasSubstr("unknown dtype 'f8'"));
-  EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "auto", "f16"}); }),
+  EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "f8"}, test::cpu()); }), HasSubstr("unknown dtype 'f8'"));
+  EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "auto", "f16"}, test::cpu()); }),
               HasSubstr("unknown compute dtype 'f16' (expected auto, f32 or bf16)"));
 }
 
@@ -111,7 +112,7 @@ TEST(QloraBase, Refusals) {
 TEST(QloraBase, RaggedProjectionsStayUnquantizedWithAWarning) {
   const fs::path d = temp_dir("ragged");
   Model m = model_at(d / "hf", small_config(64, 96));  // D = 64 fits NF4 blocks, F = 96 does not
-  const std::string note = apply_base_options(m, {"nf4", "auto"});
+  const std::string note = apply_base_options(m, {"nf4", "auto"}, test::cpu());
   EXPECT_EQ(note, "warning: 2 of 14 projection matrices are kept unquantized: their columns are not a multiple of the "
                   "NF4 block of 64: down_proj (96 columns) (hint: q8_0 and q4_0 have blocks of 32)");
   for (const LayerWeights& L : m.layers) {
@@ -121,7 +122,7 @@ TEST(QloraBase, RaggedProjectionsStayUnquantizedWithAWarning) {
   }
   // Everything fits q8_0's 32: no warning.
   Model q = model_at(d / "hf2", small_config(64, 96));
-  EXPECT_EQ(apply_base_options(q, {"q8_0", "auto"}), "");
+  EXPECT_EQ(apply_base_options(q, {"q8_0", "auto"}, test::cpu()), "");
   EXPECT_EQ(q.layers[0].wdown.type, WType::Q8_0);
 }
 
@@ -133,7 +134,7 @@ TEST(Merge, MergedModelComputesBasePlusAdapter) {
   const LoraWeights lw = random_lora(base.cfg, t);
   const auto toks = sample_tokens(base.cfg.vocab_size);
   const auto want = logits_of(base, &lw, toks);
-  const Model merged = merge_lora(base, lw, WType::F32);
+  const Model merged = merge_lora(test::cpu(), base, lw, WType::F32);
   const auto got = logits_of(merged, nullptr, toks);
   // W + s·B·A rounded once to f32 vs the two products summed in the forward.
   EXPECT_LT(max_abs_diff(got, want), 1e-4 * max_abs(want));
@@ -150,7 +151,7 @@ TEST(Merge, Bf16WithinRounding) {
   const LoraWeights lw = random_lora(base.cfg, parse_targets("q-v"));
   const auto toks = sample_tokens(base.cfg.vocab_size);
   const auto want = logits_of(base, &lw, toks);
-  save_model_hf(d / "merged", merge_lora(base, lw, WType::BF16), DType::BF16);
+  save_model_hf(d / "merged", merge_lora(test::cpu(), base, lw, WType::BF16), DType::BF16);
   const Model back = load_model(d / "merged");
   EXPECT_EQ(back.layers[0].wq.type, WType::BF16);
   EXPECT_EQ(back.embed.type, WType::BF16);
@@ -161,11 +162,11 @@ TEST(Merge, Bf16WithinRounding) {
 TEST(Merge, OnAnNf4Base) {
   const fs::path d = temp_dir("m");
   Model base = model_at(d / "hf", small_config());
-  apply_base_options(base, {"nf4", "auto", "f32"});  // the merged model multiplies in f32 too
+  apply_base_options(base, {"nf4", "auto", "f32"}, test::cpu());  // the merged model multiplies in f32 too
   const LoraWeights lw = random_lora(base.cfg, parse_targets("all"));
   const auto toks = sample_tokens(base.cfg.vocab_size);
   const auto want = logits_of(base, &lw, toks);
-  const Model merged = merge_lora(base, lw, WType::F32);
+  const Model merged = merge_lora(test::cpu(), base, lw, WType::F32);
   EXPECT_EQ(merged.layers[0].wq.type, WType::F32);
   EXPECT_LT(max_abs_diff(logits_of(merged, nullptr, toks), want), 1e-4 * max_abs(want));
 }
@@ -176,6 +177,6 @@ TEST(Merge, RefusesAnAdapterOfAnotherShape) {
   LlamaConfig other = base.cfg;
   other.n_layer = 3;
   const LoraWeights lw = random_lora(other, parse_targets("q-v"));
-  EXPECT_THAT(error_of([&] { merge_lora(base, lw, WType::F32); }),
+  EXPECT_THAT(error_of([&] { merge_lora(test::cpu(), base, lw, WType::F32); }),
               HasSubstr("cannot merge: the adapter has 3 layers, the base model 2"));
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/backend_util.h"
 #include "common/test_util.h"
 #include "core/error.h"
 #include "io/gguf_writer.h"
@@ -51,8 +52,8 @@ inline std::vector<int32_t> sample_tokens(int64_t vocab, int64_t n = 12) {
 inline std::vector<float> logits_of(const Model& m, const LoraWeights* lw, const std::vector<int32_t>& toks) {
   Activations a;
   const int64_t T = int64_t(toks.size());
-  make_activations(a, m.cfg, lw, 1, T);
-  StepInputs in{1, T, toks.data(), nullptr, nullptr, nullptr, 1.0};
+  make_activations(a, test::cpu(), m.cfg, lw, 1, T);
+  BatchView in{1, T, toks.data(), nullptr, nullptr, nullptr};
   StepOptions opt;
   opt.train = false;
   forward(m, lw, a, in, opt);

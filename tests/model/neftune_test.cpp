@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "common/backend_util.h"
 #include "formats/load.h"
 #include "model/step.h"
 
@@ -15,8 +16,8 @@ TEST(NEFTune, UniformNoiseOfTheRightSizeOnlyWhenTraining) {
   std::vector<int32_t> toks(size_t(B * T));
   for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t(i * 13 % 97);
   Activations a;
-  make_activations(a, m.cfg, nullptr, B, T);
-  StepInputs in{B, T, toks.data(), nullptr, nullptr, nullptr, 1.0};
+  make_activations(a, test::cpu(), m.cfg, nullptr, B, T);
+  BatchView in{B, T, toks.data(), nullptr, nullptr, nullptr};
   auto embeddings = [&](bool train, double alpha, uint64_t seed) {
     StepOptions opt;
     opt.train = train;

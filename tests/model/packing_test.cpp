@@ -6,6 +6,7 @@
 
 #include <numeric>
 
+#include "common/backend_util.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
 #include "kernels/cpu/gradcheck.h"
@@ -28,9 +29,10 @@ RowRun run_row(const Model& m, LoraWeights& lw, const std::vector<int32_t>& toke
             const std::vector<int32_t>* seg, const std::vector<uint8_t>& mask, double loss_norm) {
   const int64_t T = int64_t(tokens.size());
   Activations a;
-  make_activations(a, m.cfg, &lw, 1, T);
-  StepInputs in{1, T, tokens.data(), pos ? pos->data() : nullptr, seg ? seg->data() : nullptr, mask.data(), loss_norm};
+  make_activations(a, test::cpu(), m.cfg, &lw, 1, T);
+  BatchView in{1, T, tokens.data(), pos ? pos->data() : nullptr, seg ? seg->data() : nullptr, mask.data()};
   StepOptions opt;
+  opt.loss_norm = loss_norm;
   zero_grads(lw);
   RowRun r;
   r.nll = forward(m, &lw, a, in, opt).nll_sum;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/backend_util.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
 #include "train/optimizer_step.h"
@@ -32,7 +33,7 @@ struct ClipFixture {
   LoraWeights start;  // B non-zero (so A has gradients too) and AdamW moments part-way through
   std::vector<int32_t> toks;
   Activations a;
-  MicroBatch mb;
+  BatchView mb;
   static constexpr int64_t kB = 2, kT = 10, kStep = 4;
 
   ClipFixture() {
@@ -57,8 +58,8 @@ struct ClipFixture {
       start.v[i] = 1e-5f * (1.5f + std::sin(0.7f * float(i)));
     }
     for (int64_t i = 0; i < kB * kT; ++i) toks.push_back(int32_t((i * 29 + 3) % 64));
-    make_activations(a, m.cfg, &start, kB, kT);
-    mb = MicroBatch{kB, kT, toks.data(), nullptr, nullptr, nullptr};
+    make_activations(a, test::cpu(), m.cfg, &start, kB, kT);
+    mb = BatchView{kB, kT, toks.data(), nullptr, nullptr, nullptr};
   }
 
   StepStats step(LoraWeights& lw, double max_grad_norm) {
@@ -82,23 +83,23 @@ TEST(Clipping, UpdateEqualsTheStepWithPrescaledGradients) {
   const StepStats s0 = fx.step(raw, 0.0);  // no clipping: raw.grads are the gradients
   const double norm = s0.grad_norm;
   ASSERT_GT(norm, 0.0);
-  EXPECT_NEAR(norm, grad_l2_norm(raw.grads.data(), raw.n_params()), 1e-9 * norm);
+  EXPECT_NEAR(norm, test::cpu().l2_norm(raw.grads.data(), raw.n_params()), 1e-9 * norm);
 
   const double max_norm = norm / 5.0;
   LoraWeights clipped = fx.start;
   const StepStats s1 = fx.step(clipped, max_norm);
   EXPECT_NEAR(s1.grad_norm, norm, 1e-6 * norm);  // reported before clipping
   EXPECT_EQ(s1.loss, s0.loss);
-  EXPECT_NEAR(grad_l2_norm(clipped.grads.data(), clipped.n_params()), max_norm, 1e-5 * max_norm);
+  EXPECT_NEAR(test::cpu().l2_norm(clipped.grads.data(), clipped.n_params()), max_norm, 1e-5 * max_norm);
 
   // The manual step: AdamW from the same state on g · max/(norm + 1e-6).
   LoraWeights manual = fx.start;
   std::vector<float> g = raw.grads;
-  scale_in_place(g.data(), int64_t(g.size()), float(max_norm / (norm + 1e-6)));
+  test::cpu().scale(g.data(), int64_t(g.size()), float(max_norm / (norm + 1e-6)));
   AdamWHyper h;
   h.lr = 1e-2;
   h.weight_decay = 0.01;
-  adamw_update(manual.params.data(), g.data(), manual.m.data(), manual.v.data(), manual.n_params(), h,
+  test::cpu().adamw(manual.params.data(), g.data(), manual.m.data(), manual.v.data(), manual.n_params(), h,
                ClipFixture::kStep);
   // Same kernel, same gradients (bit-equal here; the slack allows another summation order).
   EXPECT_LT(max_abs_diff(clipped.params, manual.params), 1e-6);

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/backend_util.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
 #include "model/generate.h"
@@ -50,8 +51,8 @@ TEST(Learn, TinyModelMemorisesText) {
   std::vector<int32_t> toks(text.begin(), text.end());
   const int64_t T = int64_t(toks.size());
   Activations a;
-  make_activations(a, m.cfg, &lw, 1, T);
-  MicroBatch mb{1, T, toks.data(), nullptr, nullptr, nullptr};
+  make_activations(a, test::cpu(), m.cfg, &lw, 1, T);
+  BatchView mb{1, T, toks.data(), nullptr, nullptr, nullptr};
   OptimConfig oc;
   double first = 0, loss = 0;
   const int kSteps = 150;
@@ -61,7 +62,7 @@ TEST(Learn, TinyModelMemorisesText) {
   }
   EXPECT_GT(first, 5.0);  // ~ln(256) at the start
   EXPECT_LT(loss, 0.05) << "after " << kSteps << " steps";
-  Generator g(m, &lw, 256);
+  Generator g(test::cpu(), m, &lw, 256);
   std::vector<int32_t> prompt(toks.begin(), toks.begin() + 10);
   SamplingParams sp;
   sp.max_new_tokens = T - 10;
@@ -84,9 +85,9 @@ TEST(Learn, AccumulationEqualsOneBigBatch) {
   for (int64_t i = 0; i < 2 * T; ++i) toks[size_t(i)] = int32_t((i * 37) % 256);
   mask[3] = mask[4] = mask[T + 7] = 0;
   Activations a;
-  make_activations(a, m.cfg, &big, 2, T);
-  MicroBatch whole{2, T, toks.data(), nullptr, nullptr, mask.data()};
-  MicroBatch halves[2] = {{1, T, toks.data(), nullptr, nullptr, mask.data()},
+  make_activations(a, test::cpu(), m.cfg, &big, 2, T);
+  BatchView whole{2, T, toks.data(), nullptr, nullptr, mask.data()};
+  BatchView halves[2] = {{1, T, toks.data(), nullptr, nullptr, mask.data()},
                           {1, T, toks.data() + T, nullptr, nullptr, mask.data() + T}};
   OptimConfig oc;
   oc.max_grad_norm = 0;

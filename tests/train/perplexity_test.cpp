@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/backend_util.h"
 #include "common/test_util.h"
 #include "core/error.h"
 #include "formats/load.h"
@@ -26,7 +27,7 @@ TEST(Perplexity, MatchesPyTorchSlidingWindow) {
   TensorView tv = g.view("ppl.tokens");
   std::vector<int32_t> toks(static_cast<int32_t*>(tv.data), static_cast<int32_t*>(tv.data) + tv.numel());
   const int32_t* cfg = static_cast<int32_t*>(g.view("ppl.config").data);
-  PerplexityResult r = evaluate_perplexity(m, &lw, toks, cfg[0], cfg[1]);
+  PerplexityResult r = evaluate_perplexity(test::cpu(), m, &lw, toks, cfg[0], cfg[1]);
   EXPECT_EQ(r.n_scored, int64_t(toks.size()) - 1);  // every token but the first, exactly once
   EXPECT_NEAR(r.nll_sum, g.view("ppl.nll_sum").f32()[0], 1e-3);
   const double want = g.view("ppl.value").f32()[0];
@@ -38,26 +39,26 @@ TEST(Perplexity, WindowsAndErrors) {
   std::vector<int32_t> toks(30);
   for (size_t i = 0; i < toks.size(); ++i) toks[i] = int32_t(i * 7 % 97);
   // One window covering everything equals stride = max_length = n.
-  PerplexityResult one = evaluate_perplexity(m, nullptr, toks, 30, 30);
+  PerplexityResult one = evaluate_perplexity(test::cpu(), m, nullptr, toks, 30, 30);
   EXPECT_EQ(one.n_windows, 1);
   EXPECT_EQ(one.n_scored, 29);
-  PerplexityResult tiled = evaluate_perplexity(m, nullptr, toks, 10, 10);
+  PerplexityResult tiled = evaluate_perplexity(test::cpu(), m, nullptr, toks, 10, 10);
   EXPECT_EQ(tiled.n_windows, 3);
   // Disjoint windows (stride = max_length) cannot score each window's first token: the HF
   // recipe loses one token per window, and so do we.
   EXPECT_EQ(tiled.n_scored, 27);
   EXPECT_GT(tiled.nll_sum, 0.0);
-  EXPECT_EQ(error_of([&] { evaluate_perplexity(m, nullptr, toks, 11, 10); }),
+  EXPECT_EQ(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, toks, 11, 10); }),
             "perplexity stride 11 is larger than max_length 10 (tokens would be skipped)");
-  EXPECT_EQ(error_of([&] { evaluate_perplexity(m, nullptr, toks, 0, 10); }),
+  EXPECT_EQ(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, toks, 0, 10); }),
             "perplexity needs stride > 0 and max_length > 1 (got 0, 10)");
-  EXPECT_EQ(error_of([&] { evaluate_perplexity(m, nullptr, toks, 1, 1); }),
+  EXPECT_EQ(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, toks, 1, 1); }),
             "perplexity needs stride > 0 and max_length > 1 (got 1, 1)");
-  EXPECT_EQ(error_of([&] { evaluate_perplexity(m, nullptr, {5}, 1, 10); }),
+  EXPECT_EQ(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, {5}, 1, 10); }),
             "perplexity needs at least 2 tokens of text, got 1");
-  EXPECT_THAT(error_of([&] { evaluate_perplexity(m, nullptr, {1, 500}, 1, 2); }),
+  EXPECT_THAT(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, {1, 500}, 1, 2); }),
               HasSubstr("token id 500 is outside the model's vocabulary of 97"));
-  EXPECT_THAT(error_of([&] { evaluate_perplexity(m, nullptr, {1, -1}, 1, 2); }),
+  EXPECT_THAT(error_of([&] { evaluate_perplexity(test::cpu(), m, nullptr, {1, -1}, 1, 2); }),
               HasSubstr("token id -1 is outside the model's vocabulary of 97"));
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "common/backend_util.h"
 #include "core/rng.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
@@ -36,10 +37,10 @@ Model tiny_model() {
 double token_nll(const Model& m, const std::vector<int32_t>& ids, int64_t b, int64_t i) {
   const int64_t T = i - b + 1;
   Activations a;
-  make_activations(a, m.cfg, nullptr, 1, T);
+  make_activations(a, test::cpu(), m.cfg, nullptr, 1, T);
   std::vector<uint8_t> mask(static_cast<size_t>(T), 0);
   mask[size_t(T - 1)] = 1;
-  StepInputs in{1, T, ids.data() + b, nullptr, nullptr, mask.data(), 1.0};
+  BatchView in{1, T, ids.data() + b, nullptr, nullptr, mask.data()};
   StepOptions opt;
   opt.train = false;
   return forward(m, nullptr, a, in, opt).nll_sum;
@@ -62,7 +63,7 @@ TEST(PerplexityWindows, EqualsPerTokenReference) {
       sum += token_nll(m, ids, k * stride, i);
       ++scored;
     }
-    const PerplexityResult r = evaluate_perplexity(m, nullptr, ids, stride, L);
+    const PerplexityResult r = evaluate_perplexity(test::cpu(), m, nullptr, ids, stride, L);
     EXPECT_EQ(r.n_scored, scored) << "stride " << stride << ", max_length " << L;
     EXPECT_NEAR(r.nll_sum, sum, 1e-5 * sum) << "stride " << stride << ", max_length " << L;
   }

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "common/backend_util.h"
 #include "formats/gguf_adapter.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
@@ -37,7 +38,7 @@ struct Curve {
 
 Curve train(const fs::path& dir, const std::string& quantize, int steps) {
   Model m = load_model(dir);
-  apply_base_options(m, {quantize, "auto"});
+  apply_base_options(m, {quantize, "auto"}, test::cpu());
   LoraConfig lc;
   lc.r = 16;
   lc.alpha = 32;
@@ -48,8 +49,8 @@ Curve train(const fs::path& dir, const std::string& quantize, int steps) {
   std::vector<int32_t> toks(text.begin(), text.end());
   const int64_t T = int64_t(toks.size());
   Activations a;
-  make_activations(a, m.cfg, &lw, 1, T);
-  MicroBatch mb{1, T, toks.data(), nullptr, nullptr, nullptr};
+  make_activations(a, test::cpu(), m.cfg, &lw, 1, T);
+  BatchView mb{1, T, toks.data(), nullptr, nullptr, nullptr};
   OptimConfig oc;
   Curve c;
   for (int s = 1; s <= steps; ++s) {

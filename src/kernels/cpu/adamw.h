@@ -4,11 +4,9 @@
 #pragma once
 #include <cstdint>
 
-namespace tpro {
+#include "kernels/backend.h"  // AdamWHyper
 
-struct AdamWHyper {
-  double lr = 2e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
-};
+namespace tpro {
 
 // One update at optimizer step `step` (1-based). params, grads, m, v all (n).
 void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,

@@ -8,14 +8,9 @@
 #pragma once
 #include <cstdint>
 
-namespace tpro {
+#include "kernels/backend.h"  // AttnShape
 
-struct AttnShape {
-  int64_t B = 1, Tq = 1, Tk = 1;  // Tk - Tq earlier keys are a cache (generation); training has Tq == Tk
-  int64_t H = 1, Hkv = 1, Dh = 1;
-  int64_t window = 0;             // sliding window (Mistral); 0 = unlimited
-  bool bf16 = false;              // products in bf16 (see above)
-};
+namespace tpro {
 
 // out (B,Tq,H,Dh); lse (B,H,Tq) or null; q (B,Tq,H,Dh); k, v (B,Tk,Hkv,Dh) with row strides
 // kv_stride (elements between consecutive key positions; Hkv*Dh when packed);

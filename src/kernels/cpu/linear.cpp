@@ -54,7 +54,9 @@ void add_bias(float* out, const float* bias, int64_t N, int64_t O) {
     for (int64_t o = 0; o < O; ++o) out[r * O + o] += bias[o];
 }
 // The packed copy to use for a product, or null (absent, or packed for another compute type).
-const PackedB* usable(const PackedB* p, const WeightMatrix& W) {
+const PackedB* usable(const WeightMatrix& W, bool fwd) {
+  const auto* pw = dynamic_cast<const PackedWeight*>(W.prepared);
+  const PackedB* p = !pw ? nullptr : fwd ? pw->fwd.get() : pw->bwd.get();
   return p && packed_is_bf16(*p) == W.bf16_compute ? p : nullptr;
 }
 }  // namespace
@@ -64,10 +66,12 @@ size_t PackedWeight::bytes() const { return (fwd ? packed_bytes(*fwd) : 0) + (bw
 PackedWeight pack_weight(const WeightMatrix& W, int64_t rows_hint) {
   // F32 weights multiplied in f32 only: measured in training steps (docs/PERFORMANCE.md), packed
   // copies made f32 products ~16% faster and bf16 (AMX) ones no faster, for twice the memory.
-  if (W.type != WType::F32 || W.bf16_compute) return {};
+  PackedWeight p;
+  if (W.type != WType::F32 || W.bf16_compute) return p;
   // x·Wᵀ: B = Wᵀ (I, O), W stored (O, I); dy·W: B = W (O, I).
-  return {pack_b(true, W.cols, W.rows, W.data, W.cols, false, false, rows_hint),
-          pack_b(false, W.rows, W.cols, W.data, W.cols, false, false, rows_hint)};
+  p.fwd = pack_b(true, W.cols, W.rows, W.data, W.cols, false, false, rows_hint);
+  p.bwd = pack_b(false, W.rows, W.cols, W.data, W.cols, false, false, rows_hint);
+  return p;
 }
 
 void weight_rows_f32(const WeightMatrix& W, int64_t row0, int64_t n, float* dst) {
@@ -88,7 +92,7 @@ void linear_forward(float* out, const float* inp, const WeightMatrix& W, const f
   const float beta = accumulate ? 1.0f : 0.0f;
   const uint16_t* x16 = !W.bf16_compute ? nullptr : inp16 ? inp16 : input_bf16(inp, N * I);
   const void* x = x16 ? static_cast<const void*>(x16) : inp;
-  if (const PackedB* p = usable(W.packed_fwd, W); p && gemm_packed(N, 1.0f, x, I, *p, beta, out, O)) {
+  if (const PackedB* p = usable(W, true); p && gemm_packed(N, 1.0f, x, I, *p, beta, out, O)) {
     if (bias) add_bias(out, bias, N, O);
     return;
   }
@@ -112,7 +116,7 @@ void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int6
   const int64_t I = W.cols, O = W.rows, step = panel_rows(W);
   const uint16_t* dy16 = !W.bf16_compute ? nullptr : dout16 ? dout16 : input_bf16(dout, N * O);
   const void* dy = dy16 ? static_cast<const void*>(dy16) : dout;
-  if (const PackedB* p = usable(W.packed_bwd, W); p && gemm_packed(N, 1.0f, dy, O, *p, accumulate ? 1.0f : 0.0f, dinp, I))
+  if (const PackedB* p = usable(W, false); p && gemm_packed(N, 1.0f, dy, O, *p, accumulate ? 1.0f : 0.0f, dinp, I))
     return;
   for (int64_t o0 = 0; o0 < O; o0 += step) {
     const int64_t n = std::min(step, O - o0);

@@ -3,11 +3,12 @@
 // (kPanelRows rows at a time) into per-thread f32 scratch, so a bf16 or quantized base is
 // never materialised whole in f32. bf16 compute (W.bf16_compute): the activations are rounded
 // to bf16 once per call and a BF16 W is used in place (other types expanded to bf16 panels),
-// products summed in f32. A matrix with packed copies (W.packed_fwd/bwd, made by pack_weight)
-// multiplies through them. Reference: ref::linear_forward/backward.
+// products summed in f32. A matrix with packed copies
+// (W.prepared, a PackedWeight made by pack_weight) multiplies through them. Reference: ref::linear_forward/backward.
 #pragma once
 #include <cstdint>
 
+#include "kernels/backend.h"
 #include "kernels/cpu/gemm.h"
 #include "quant/qmatrix.h"
 
@@ -23,9 +24,10 @@ void linear_backward(float* dinp, const float* dout, const WeightMatrix& W, int6
 
 // Blocked copies of an F32 W multiplied in f32, for both products, when oneDNN reads a blocked
 // layout for rows_hint rows; else null pointers (the plain path needs no copy).
-struct PackedWeight {
+struct PackedWeight final : PreparedWeight {
   std::shared_ptr<const PackedB> fwd, bwd;
-  size_t bytes() const;
+  size_t bytes() const override;
+  bool replaces_data() const override { return fwd && bwd; }
 };
 PackedWeight pack_weight(const WeightMatrix& W, int64_t rows_hint);
 

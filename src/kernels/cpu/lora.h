@@ -6,13 +6,9 @@
 #include <cstdint>
 
 #include "core/rng.h"
+#include "kernels/backend.h"  // LoraDropout
 
 namespace tpro {
-
-struct LoraDropout {
-  float p = 0.0f;     // probability of zeroing an input element
-  uint64_t seed = 0;  // distinct per (step, micro-batch, layer, target)
-};
 
 // The dropout multiplier of element idx: 0 with probability p, else 1/(1-p).
 inline float lora_dropout_keep(const LoraDropout& d, uint64_t idx) {

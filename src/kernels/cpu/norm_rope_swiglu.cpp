@@ -43,13 +43,8 @@ void rmsnorm_backward(float* dinp, const float* dout, const float* inp, const fl
   }
 }
 
-void RopeTable::build(const std::vector<float>& freqs, int64_t n) {
-  inv_freq = freqs;
-  half = int64_t(inv_freq.size());
-  n_pos = n;
-  cos.resize(size_t(n * half));
-  sin.resize(size_t(n * half));
-  for (int64_t p = 0; p < n; ++p)
+void rope_table_build(float* cos, float* sin, const float* inv_freq, int64_t half, int64_t n_pos) {
+  for (int64_t p = 0; p < n_pos; ++p)
     for (int64_t j = 0; j < half; ++j) {
       double a = double(p) * double(inv_freq[j]);
       cos[p * half + j] = float(std::cos(a));
@@ -57,15 +52,16 @@ void RopeTable::build(const std::vector<float>& freqs, int64_t n) {
     }
 }
 
-void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh, bool inverse) {
+namespace {
+void rope_rotate(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh, bool inverse) {
   const int64_t half = Dh / 2;
   TPRO_CHECK(half == rt.half, "rope table built for head dim ", 2 * rt.half, ", used with ", Dh);
   const float sgn = inverse ? -1.0f : 1.0f;
 #pragma omp parallel for if (worth_parallel(N * H * Dh))
   for (int64_t n = 0; n < N; ++n) {
     TPRO_CHECK(pos[n] >= 0 && pos[n] < rt.n_pos, "position ", pos[n], " outside rope table of ", rt.n_pos);
-    const float* c = rt.cos.data() + int64_t(pos[n]) * half;
-    const float* s = rt.sin.data() + int64_t(pos[n]) * half;
+    const float* c = rt.cos + int64_t(pos[n]) * half;
+    const float* s = rt.sin + int64_t(pos[n]) * half;
     for (int64_t h = 0; h < H; ++h) {
       float* p = x + (n * H + h) * Dh;
 #pragma omp simd
@@ -75,6 +71,25 @@ void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, 
         p[j + half] = b * c[j] + a * sj;
       }
     }
+  }
+}
+
+}  // namespace
+
+void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh) {
+  rope_rotate(x, pos, rt, N, H, Dh, /*inverse=*/false);
+}
+void rope_backward(float* dx, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh) {
+  rope_rotate(dx, pos, rt, N, H, Dh, /*inverse=*/true);
+}
+
+void embedding_backward(float* dE, const float* dout, const int32_t* tokens, int64_t N, int64_t D) {
+  // Rows may repeat a token: sequential over rows, vectorised over D.
+  for (int64_t n = 0; n < N; ++n) {
+    float* e = dE + int64_t(tokens[n]) * D;
+    const float* g = dout + n * D;
+#pragma omp simd
+    for (int64_t d = 0; d < D; ++d) e[d] += g[d];
   }
 }
 

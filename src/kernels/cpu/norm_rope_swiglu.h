@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/backend.h"  // RopeTable
 #include "quant/qmatrix.h"
 
 namespace tpro {
@@ -15,16 +16,14 @@ void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* w, 
 void rmsnorm_backward(float* dinp, const float* dout, const float* inp, const float* w, const float* rstd, int64_t N,
                       int64_t D);
 
-// cos/sin of pos·inv_freq[j] for pos in [0, n_pos), j in [0, Dh/2): angles in double, stored f32.
-struct RopeTable {
-  int64_t half = 0, n_pos = 0;
-  std::vector<float> cos, sin;  // (n_pos, half)
-  std::vector<float> inv_freq;  // (half) the frequencies the table was built from
-  void build(const std::vector<float>& inv_freq, int64_t n_pos);
-};
-// x (N, H, Dh) rotated in place by position pos[n]; inverse rotates back (the backward).
-void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh,
-                  bool inverse = false);
+// cos, sin (n_pos, half) of pos·inv_freq[j]: angles in double, stored f32.
+void rope_table_build(float* cos, float* sin, const float* inv_freq, int64_t half, int64_t n_pos);
+// x (N, H, Dh) rotated in place by position pos[n]; backward rotates back (the inverse).
+void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh);
+void rope_backward(float* dx, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh);
+
+// dE (V,D) += the rows of dout (N,D) scattered to their tokens (embedding backward).
+void embedding_backward(float* dE, const float* dout, const int32_t* tokens, int64_t N, int64_t D);
 
 // out (n) = silu(gate)·up; backward writes dgate, dup (n) (=, not accumulated).
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);

@@ -94,8 +94,7 @@ TEST(Kernels, PackedWeightsGiveThePlainProducts) {
     EXPECT_GE(p.bytes(), size_t(2 * O * I) * 4);
   }
   WeightMatrix packed = plain;
-  packed.packed_fwd = p.fwd.get();
-  packed.packed_bwd = p.bwd.get();
+  packed.prepared = &p;
   for (int64_t N : {64, 37, 1}) {
     auto x = randn_f(N * I, 43), dy = randn_f(N * O, 44);
     std::vector<float> y0(N * O), y1(N * O), dx0(N * I, 0.5f), dx1(N * I, 0.5f);
@@ -112,8 +111,7 @@ TEST(Kernels, PackedWeightsGiveThePlainProducts) {
   b16.bf16_compute = true;
   EXPECT_FALSE(pack_weight(b16, 64).fwd);
   WeightMatrix b16_packed = b16;
-  b16_packed.packed_fwd = p.fwd.get();
-  b16_packed.packed_bwd = p.bwd.get();
+  b16_packed.prepared = &p;
   auto x = randn_f(5 * I, 45);
   std::vector<float> y0(5 * O), y1(5 * O);
   linear_forward(y0.data(), x.data(), b16, nullptr, 5);
@@ -241,15 +239,16 @@ TEST(Kernels, RopeMatchesReferenceAndInverts) {
   std::vector<float> inv_freq(Dh / 2);
   for (int64_t j = 0; j < Dh / 2; ++j) inv_freq[j] = float(std::pow(10000.0, -2.0 * j / Dh));
   std::vector<int32_t> pos = {0, 1, 2, 3, 100, 5, 6, 1000, 8};
-  RopeTable rt;
-  rt.build(inv_freq, 1001);
+  std::vector<float> cos(1001 * Dh / 2), sin(cos.size());
+  rope_table_build(cos.data(), sin.data(), inv_freq.data(), Dh / 2, 1001);
+  const RopeTable rt{cos.data(), sin.data(), Dh / 2, 1001};
   auto x = randn_f(N * H * Dh, 12);
   auto y = x;
   rope_forward(y.data(), pos.data(), rt, N, H, Dh);
   auto yd = to_d(x);
   ref::rope_forward(yd.data(), pos.data(), inv_freq.data(), N, H, Dh);
   expect_close(y, yd, kAtol, kRtol, "rope");
-  rope_forward(y.data(), pos.data(), rt, N, H, Dh, /*inverse=*/true);
+  rope_backward(y.data(), pos.data(), rt, N, H, Dh);
   expect_close(y, to_d(x), kAtol, kRtol, "inverse");
 }
 

@@ -1,14 +1,14 @@
 // ChatTemplate: parses with the Jinja front end, renders with the interpreter, adds
 // transformers' globals (raise_exception, strftime_now) and turns interpreter errors into
 // tpro::Error "<origin>:<line>:<col>: <what>".
-#include "tokenizer/chat_template.h"
+#include "jinja/chat_template.h"
 
 #include <ctime>
 
 #include "core/error.h"
 #include "core/file.h"
-#include "tokenizer/jinja_parser.h"
-#include "tokenizer/jinja_render.h"
+#include "jinja/parser.h"
+#include "jinja/render.h"
 
 namespace tpro {
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string_view>
 
-#include "tokenizer/jinja_ast.h"
+#include "jinja/ast.h"
 
 namespace tpro::jinja {
 

@@ -1,15 +1,15 @@
-// Jinja interpreter (see jinja_render.h): statements write into an output string, expressions
+// Jinja interpreter (see render.h): statements write into an output string, expressions
 // evaluate to Values. A JinjaError without a position gets the innermost failing node's line
 // and column on its way out. Scopes live in a deque owned by the render, so macros can hold
 // plain pointers to them; each loop iteration and macro call frees its scopes when it ends
 // (ScopeMark), so a long loop runs in constant memory. Steps and recursion depth (across macro
-// calls) are budgeted (jinja_limits.h).
-#include "tokenizer/jinja_render.h"
+// calls) are budgeted (limits.h).
+#include "jinja/render.h"
 
 #include <deque>
 
-#include "tokenizer/jinja_builtins.h"
-#include "tokenizer/jinja_limits.h"
+#include "jinja/builtins.h"
+#include "jinja/limits.h"
 
 namespace tpro::jinja {
 

@@ -1,6 +1,6 @@
-// Python str semantics over UTF-8 (see jinja_text.h). Everything works on decoded code points
+// Python str semantics over UTF-8 (see text.h). Everything works on decoded code points
 // where Python would, so lengths, slices and case mapping agree with CPython for non-ASCII.
-#include "tokenizer/jinja_text.h"
+#include "jinja/text.h"
 
 #include <locale.h>
 #include <wctype.h>
@@ -10,8 +10,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja_error.h"
-#include "tokenizer/jinja_limits.h"
+#include "jinja/error.h"
+#include "jinja/limits.h"
 
 namespace tpro::jinja {
 

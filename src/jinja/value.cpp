@@ -1,13 +1,13 @@
 // Jinja values: construction, truthiness, str()/repr(), equality and ordering as CPython
 // defines them, json.dumps as transformers' tojson calls it, and conversion from nlohmann.
-#include "tokenizer/jinja_value.h"
+#include "jinja/value.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "tokenizer/jinja_limits.h"
-#include "tokenizer/jinja_text.h"
+#include "jinja/limits.h"
+#include "jinja/text.h"
 
 namespace tpro::jinja {
 

@@ -1,7 +1,7 @@
-// The per-thread render meter and the limit checks; see jinja_limits.h.
-#include "tokenizer/jinja_limits.h"
+// The per-thread render meter and the limit checks; see limits.h.
+#include "jinja/limits.h"
 
-#include "tokenizer/jinja_error.h"
+#include "jinja/error.h"
 
 namespace tpro::jinja {
 

@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "tokenizer/chat_template.h"
+#include "jinja/chat_template.h"
 
 using namespace tpro;
 using Json = nlohmann::ordered_json;

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tokenizer/jinja_error.h"
+#include "jinja/error.h"
 
 namespace tpro::jinja {
 

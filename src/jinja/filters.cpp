@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <map>
 
-#include "tokenizer/jinja_builtins.h"
-#include "tokenizer/jinja_limits.h"
-#include "tokenizer/jinja_text.h"
+#include "jinja/builtins.h"
+#include "jinja/limits.h"
+#include "jinja/text.h"
 
 namespace tpro::jinja {
 

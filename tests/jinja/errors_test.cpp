@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "tokenizer/chat_template.h"
+#include "jinja/chat_template.h"
 
 using namespace tpro;
 using Json = nlohmann::ordered_json;

@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "tokenizer/chat_template.h"
-#include "tokenizer/jinja_limits.h"
+#include "jinja/chat_template.h"
+#include "jinja/limits.h"
 
 using namespace tpro;
 using ::testing::HasSubstr;

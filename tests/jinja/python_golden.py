@@ -4,7 +4,7 @@ ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True) with loop co
 {% generation %} tag, and the tojson / raise_exception / strftime_now overrides.
 
   generate:      renders tests/fixtures/chat_templates/python_cases.json into
-                 python_expected.json (checked in; jinja_python_test.cpp compares with it).
+                 python_expected.json (checked in; python_test.cpp compares with it).
                  Used for behaviour where @huggingface/jinja differs from Python Jinja.
   check-oracle:  renders every case of the node oracle's output (build/jinja_oracle_expected.json)
                  with Python and reports any case where @huggingface/jinja and Python disagree.
@@ -77,7 +77,7 @@ def generate():
         out.append({"name": case["name"], **render(env, case["template"], context)})
     path = os.path.join(FIXTURES, "python_expected.json")
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"generator": f"tests/tokenizer/jinja_python_golden.py (jinja2 {jinja2.__version__})",
+        json.dump({"generator": f"tests/jinja/python_golden.py (jinja2 {jinja2.__version__})",
                    "cases": out}, f, ensure_ascii=False, indent=1)
         f.write("\n")
     print(f"wrote {len(out)} cases to {path}")

@@ -1,6 +1,6 @@
-// Walks over a parsed Jinja tree (see jinja_ast.h). Recursive: the parser bounds the tree's
+// Walks over a parsed Jinja tree (see ast.h). Recursive: the parser bounds the tree's
 // depth (kMaxAstDepth), so these stay well within the stack.
-#include "tokenizer/jinja_ast.h"
+#include "jinja/ast.h"
 
 namespace tpro::jinja {
 

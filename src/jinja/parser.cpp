@@ -1,17 +1,17 @@
-// Jinja parser (see jinja_parser.h): recursive descent over the lexer's tokens, one function
+// Jinja parser (see parser.h): recursive descent over the lexer's tokens, one function
 // per grammar rule as in jinja2/parser.py, so precedence and tuple/slice rules match Jinja.
 // Depth is bounded (kMaxAstDepth): `depth_` counts the blocks and sub-expressions the parser
 // is inside (its recursion), and each finished node's height is added to it (chains such as
 // a ~ b ~ c or x|f|g are built by loops, one level per link), so neither the parser nor any
 // walk over the finished tree recurses deeper than the limit.
-#include "tokenizer/jinja_parser.h"
+#include "jinja/parser.h"
 
 #include <algorithm>
 #include <functional>
 
-#include "tokenizer/jinja_builtins.h"
-#include "tokenizer/jinja_lexer.h"
-#include "tokenizer/jinja_limits.h"
+#include "jinja/builtins.h"
+#include "jinja/lexer.h"
+#include "jinja/limits.h"
 
 namespace tpro::jinja {
 

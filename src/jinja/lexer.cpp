@@ -1,8 +1,8 @@
-// Jinja lexer (see jinja_lexer.h). Mirrors jinja2/lexer.py's state machine: the root rule
+// Jinja lexer (see lexer.h). Mirrors jinja2/lexer.py's state machine: the root rule
 // finds the next {{ / {% / {# (or {% raw %}), applies "-" stripping or lstrip_blocks to the
 // text before it, then tag tokens are read until the end delimiter, which only counts while
 // brackets are balanced; block and comment ends eat one newline (trim_blocks).
-#include "tokenizer/jinja_lexer.h"
+#include "jinja/lexer.h"
 
 #include <algorithm>
 #include <cctype>
@@ -12,8 +12,8 @@
 #include <optional>
 #include <tuple>
 
-#include "tokenizer/jinja_error.h"
-#include "tokenizer/jinja_text.h"
+#include "jinja/error.h"
+#include "jinja/text.h"
 
 namespace tpro::jinja {
 

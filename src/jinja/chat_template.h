@@ -1,9 +1,9 @@
 // Chat templates rendered as Hugging Face transformers' apply_chat_template(tokenize=False)
 // does: a Jinja template (trim_blocks, lstrip_blocks, loop controls, {% generation %}, the
 // tojson/raise_exception/strftime_now additions) parsed once and rendered per conversation by
-// tpro's own interpreter (src/tokenizer/jinja_*), matching Python Jinja byte for byte.
+// tpro's own interpreter (src/jinja/), matching Python Jinja byte for byte.
 // Not supported: template inheritance/includes, recursive loops, a few rarely used filters
-// (see jinja_filters.cpp); each fails with a located tpro::Error instead of wrong text.
+// (see filters.cpp); each fails with a located tpro::Error instead of wrong text.
 #pragma once
 #include <filesystem>
 #include <memory>

@@ -1,7 +1,7 @@
 // Jinja's default global functions that chat templates call: range (with the sandbox's
 // 100000-item limit), namespace, dict and joiner. lipsum and cycler are deliberately absent;
 // raise_exception and strftime_now are transformers' additions, provided by ChatTemplate.
-#include "tokenizer/jinja_builtins.h"
+#include "jinja/builtins.h"
 
 namespace tpro::jinja {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "tokenizer/jinja_ast.h"
-#include "tokenizer/jinja_value.h"
+#include "jinja/ast.h"
+#include "jinja/value.h"
 
 namespace tpro::jinja {
 

@@ -1,0 +1,161 @@
+// The CPU backend: each op forwards to its kernel family in kernels/cpu/; see backend.h.
+#include "kernels/cpu/backend.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/cpu/adamw.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/cross_entropy.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/lora.h"
+#include "kernels/cpu/norm_rope_swiglu.h"
+#include "kernels/cpu/parallel.h"
+
+namespace tpro {
+
+namespace {
+// x in bf16 in this thread's scratch `slot` (a projection needs its input and its gradient).
+const uint16_t* bf16_scratch(int slot, const float* x, int64_t n) {
+  thread_local std::vector<uint16_t> buf[2];
+  auto& b = buf[slot];
+  if (b.size() < size_t(n)) b.resize(size_t(n));
+  convert_f32_to_bf16(x, b.data(), n);
+  return b.data();
+}
+}  // namespace
+
+std::string CpuBackend::describe() const {
+  return cat("cpu: ", omp_get_max_threads(), " threads, ", cpu_avx512() ? "AVX-512" : "AVX2 or older",
+             cpu_native_bf16() ? ", native bf16" : ", no native bf16");
+}
+
+bool CpuBackend::prefers_bf16() const { return cpu_native_bf16(); }
+
+void* CpuBackend::alloc(size_t bytes) const {
+  const size_t rounded = (std::max<size_t>(bytes, 1) + 63) & ~size_t(63);
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) fail("cannot allocate ", double(bytes) / double(1 << 20), " MiB of memory (hint: smaller micro-batches or cutoff, or gradient checkpointing)");
+  std::memset(p, 0, rounded);
+  return p;
+}
+void CpuBackend::free(void* p) const { std::free(p); }
+void CpuBackend::upload(void* dst, const void* src, size_t bytes) const { std::memcpy(dst, src, bytes); }
+void CpuBackend::download(void* dst, const void* src, size_t bytes) const { std::memcpy(dst, src, bytes); }
+void CpuBackend::copy(void* dst, const void* src, size_t bytes) const { std::memmove(dst, src, bytes); }
+void CpuBackend::fill(float* x, float value, int64_t n) const {
+#pragma omp parallel for simd if (worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) x[i] = value;
+}
+
+std::shared_ptr<const PreparedWeight> CpuBackend::prepare_weight(const WeightMatrix& W, int64_t rows_hint) const {
+  auto p = std::make_shared<PackedWeight>(pack_weight(W, rows_hint));
+  if (!p->fwd && !p->bwd) return nullptr;
+  return p;
+}
+
+void CpuBackend::project(float* out, const float* x, const WeightMatrix& W, const float* bias,
+                         const LoraOperands* lora, int64_t N) const {
+  // With an adapter, the input is rounded to bf16 once for both products.
+  const uint16_t* x16 = W.bf16_compute && lora ? bf16_scratch(0, x, N * W.cols) : nullptr;
+  linear_forward(out, x, W, bias, N, false, x16);
+  if (lora)
+    lora_forward(out, lora->u, x, lora->A, lora->B, lora->scale, lora->dropout, N, W.cols, W.rows, lora->R, x16);
+}
+
+void CpuBackend::project_backward(float* dx, const float* dy, const float* x, const WeightMatrix& W,
+                                  const LoraOperands* lora, int64_t N, Accumulate acc) const {
+  const uint16_t* dy16 = W.bf16_compute ? bf16_scratch(0, dy, N * W.rows) : nullptr;
+  linear_backward(dx, dy, W, N, acc == Accumulate::yes, dy16);
+  if (!lora) return;
+  const uint16_t* x16 = W.bf16_compute ? bf16_scratch(1, x, N * W.cols) : nullptr;
+  lora_backward(dx, lora->dA, lora->dB, dy, x, lora->u, lora->A, lora->B, lora->scale, lora->dropout, N, W.cols,
+                W.rows, lora->R, dy16, x16);
+}
+
+void CpuBackend::gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const {
+  sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void CpuBackend::rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, float eps, int64_t N,
+                                 int64_t D) const {
+  tpro::rmsnorm_forward(out, rstd, x, w, eps, N, D);
+}
+void CpuBackend::rmsnorm_backward(float* dx, const float* dy, const float* x, const float* w, const float* rstd,
+                                  int64_t N, int64_t D) const {
+  tpro::rmsnorm_backward(dx, dy, x, w, rstd, N, D);
+}
+void CpuBackend::rope_table(float* cos, float* sin, std::span<const float> inv_freq, int64_t n_pos) const {
+  rope_table_build(cos, sin, inv_freq.data(), int64_t(inv_freq.size()), n_pos);
+}
+void CpuBackend::rope_forward(float* x, const int32_t* pos, const RopeTable& t, int64_t N, int64_t H,
+                              int64_t Dh) const {
+  tpro::rope_forward(x, pos, t, N, H, Dh);
+}
+void CpuBackend::rope_backward(float* dx, const int32_t* pos, const RopeTable& t, int64_t N, int64_t H,
+                               int64_t Dh) const {
+  tpro::rope_backward(dx, pos, t, N, H, Dh);
+}
+void CpuBackend::attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                                   const int32_t* seg_start, const AttnShape& s, int64_t kv_stride) const {
+  tpro::attention_forward(out, lse, q, k, v, seg_start, s, kv_stride);
+}
+void CpuBackend::attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                                    const float* k, const float* v, const float* out, const float* lse,
+                                    const int32_t* seg_start, const AttnShape& s) const {
+  tpro::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, seg_start, s);
+}
+void CpuBackend::swiglu_forward(float* out, const float* gate, const float* up, int64_t n) const {
+  tpro::swiglu_forward(out, gate, up, n);
+}
+void CpuBackend::swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                                 int64_t n) const {
+  tpro::swiglu_backward(dgate, dup, dout, gate, up, n);
+}
+void CpuBackend::add(float* x, const float* y, int64_t n) const {
+#pragma omp parallel for simd if (worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+void CpuBackend::neftune_noise(float* x, int64_t N, int64_t T, int64_t D, double alpha, uint64_t seed) const {
+  const float mag = float(alpha / std::sqrt(double(T * D)));
+  const uint64_t s = splitmix64(seed ^ 0x4e454654ull);
+#pragma omp parallel for if (worth_parallel(N * D))
+  for (int64_t i = 0; i < N * D; ++i) x[i] += mag * (2.0f * hash_uniform(s, uint64_t(i)) - 1.0f);
+}
+
+void CpuBackend::embedding_forward(float* out, const int32_t* tokens, const WeightMatrix& emb, int64_t N) const {
+  tpro::embedding_forward(out, tokens, emb, N);
+}
+void CpuBackend::embedding_backward(float* dE, const float* dout, const int32_t* tokens, int64_t N,
+                                    int64_t D) const {
+  tpro::embedding_backward(dE, dout, tokens, N, D);
+}
+void CpuBackend::gather_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const {
+#pragma omp parallel for if (worth_parallel(n * D))
+  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * D, src + int64_t(rows[i]) * D, size_t(D) * sizeof(float));
+}
+void CpuBackend::scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const {
+#pragma omp parallel for if (worth_parallel(n * D))
+  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + int64_t(rows[i]) * D, src + i * D, size_t(D) * sizeof(float));
+}
+double CpuBackend::cross_entropy(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
+                                 float* nll, bool want_grad) const {
+  return cross_entropy_fused(logits, targets, weight, n, V, nll, want_grad);
+}
+
+void CpuBackend::adamw(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,
+                       int64_t step) const {
+  adamw_update(params, grads, m, v, n, h, step);
+}
+double CpuBackend::l2_norm(const float* x, int64_t n) const { return grad_l2_norm(x, n); }
+void CpuBackend::scale(float* x, int64_t n, float s) const { scale_in_place(x, n, s); }
+
+}  // namespace tpro

@@ -1,0 +1,400 @@
+// Every op of the Backend interface, on every backend compiled into this build (as llama.cpp's
+// test-backend-ops): inputs uploaded to the device, the op run there, results downloaded and
+// compared with the scalar reference (kernels/cpu/reference.h, in double) or a closed form.
+// A new backend passes this file before the model runs on it (docs/ENGINE.md).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/gradcheck.h"
+#include "kernels/cpu/lora.h"  // lora_dropout_keep: the dropout rule every backend must follow
+#include "kernels/cpu/reference.h"
+
+namespace tpro::test {
+namespace {
+
+constexpr double kAtol = 1e-4, kRtol = 1e-4;
+
+std::vector<double> to_d(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+// Device copies of host vectors, freed with the fixture.
+class Dev {
+ public:
+  explicit Dev(const Backend& be) : be_(be) {}
+  template <typename T>
+  T* put(const std::vector<T>& host) {
+    T* p = static_cast<T*>(be_.alloc(std::max<size_t>(host.size(), 1) * sizeof(T)));
+    owned_.emplace_back(p, Free{&be_});
+    if (!host.empty()) be_.upload(p, host.data(), host.size() * sizeof(T));
+    return p;
+  }
+  template <typename T>
+  T* zeros(size_t n) {
+    return put(std::vector<T>(n));
+  }
+  template <typename T>
+  std::vector<T> get(const T* p, size_t n) const {
+    std::vector<T> h(n);
+    be_.download(h.data(), p, n * sizeof(T));
+    return h;
+  }
+
+ private:
+  struct Free {
+    const Backend* be;
+    void operator()(void* p) const { be->free(p); }
+  };
+  const Backend& be_;
+  std::vector<std::unique_ptr<void, Free>> owned_;
+};
+
+class BackendOps : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { be_ = make_backend(GetParam()); }
+  const Backend& be() const { return *be_; }
+  std::unique_ptr<Backend> be_;
+};
+
+TEST_P(BackendOps, MemoryRoundTrips) {
+  Dev d(be());
+  const std::vector<float> x = randn_f(1000, 1);
+  float* p = d.put(x);
+  EXPECT_EQ(d.get(p, x.size()), x);
+  float* q = d.zeros<float>(x.size());
+  EXPECT_EQ(d.get(q, x.size()), std::vector<float>(x.size(), 0.0f)) << "alloc zero-fills";
+  be().copy(q, p, x.size() * sizeof(float));
+  EXPECT_EQ(d.get(q, x.size()), x);
+  be().fill(q + 10, 2.5f, 20);
+  const auto f = d.get(q, x.size());
+  EXPECT_EQ(f[9], x[9]);
+  EXPECT_EQ(f[10], 2.5f);
+  EXPECT_EQ(f[29], 2.5f);
+  EXPECT_EQ(f[30], x[30]);
+}
+
+TEST_P(BackendOps, ProjectWithLoraMatchesReference) {
+  const int64_t N = 13, I = 48, O = 40, R = 4;
+  const auto x = randn_f(N * I, 2), W = randn_f(O * I, 3), b = randn_f(O, 4), A = randn_f(R * I, 5, 0.2f),
+             B = randn_f(O * R, 6, 0.2f), dy = randn_f(N * O, 7);
+  const float s = 1.5f;
+  for (float p : {0.0f, 0.25f}) {
+    const LoraDropout drop{p, 99};
+    std::vector<double> keep(static_cast<size_t>(N * I), 1.0);
+    for (int64_t i = 0; i < N * I; ++i) keep[size_t(i)] = lora_dropout_keep(drop, uint64_t(i));
+    Dev d(be());
+    const WeightMatrix Wm{WType::F32, O, I, d.put(W), nullptr, false};
+    LoraOperands lo;
+    lo.A = d.put(A);
+    lo.B = d.put(B);
+    lo.scale = s;
+    lo.R = R;
+    lo.dropout = drop;
+    lo.u = d.zeros<float>(static_cast<size_t>(N * R));
+    lo.dA = d.zeros<float>(static_cast<size_t>(R * I));
+    lo.dB = d.zeros<float>(static_cast<size_t>(O * R));
+    float* xd = d.put(x);
+    float* out = d.zeros<float>(static_cast<size_t>(N * O));
+    be().project(out, xd, Wm, d.put(b), &lo, N);
+    std::vector<double> want(static_cast<size_t>(N * O)), u(static_cast<size_t>(N * R));
+    const auto xdd = to_d(x), Wd = to_d(W), bd = to_d(b), Ad = to_d(A), Bd = to_d(B), dyd = to_d(dy);
+    ref::linear_forward(want.data(), xdd.data(), Wd.data(), bd.data(), N, I, O);
+    ref::lora_forward(want.data(), u.data(), xdd.data(), keep.data(), Ad.data(), Bd.data(), double(s), N, I, O, R);
+    expect_close(d.get(out, want.size()), want, kAtol, kRtol, "project, p=" + std::to_string(p));
+
+    float* dx = d.put(std::vector<float>(static_cast<size_t>(N * I), 0.5f));
+    be().project_backward(dx, d.put(dy), xd, Wm, &lo, N, Accumulate::yes);
+    std::vector<double> dxw(static_cast<size_t>(N * I), 0.5), dA(static_cast<size_t>(R * I)), dB(static_cast<size_t>(O * R));
+    ref::linear_backward(dxw.data(), dyd.data(), Wd.data(), N, I, O);  // += the 0.5 already there
+    ref::lora_backward(dxw.data(), dA.data(), dB.data(), dyd.data(), xdd.data(), keep.data(), u.data(), Ad.data(),
+                       Bd.data(), double(s), N, I, O, R);
+    expect_close(d.get(dx, dxw.size()), dxw, kAtol, kRtol, "project_backward dx");
+    expect_close(d.get(lo.dA, dA.size()), dA, kAtol, kRtol, "dA");
+    expect_close(d.get(lo.dB, dB.size()), dB, kAtol, kRtol, "dB");
+  }
+}
+
+TEST_P(BackendOps, ProjectInBf16StaysWithinRounding) {
+  // W.bf16_compute: inputs of the frozen and LoRA products rounded to bf16, sums in f32. The
+  // bound is the kernels' bf16 contract (3% of the RMS + 2% per element).
+  const int64_t N = 9, I = 64, O = 32, R = 4;
+  const auto x = randn_f(N * I, 40), W = randn_f(O * I, 41), A = randn_f(R * I, 42, 0.2f), B = randn_f(O * R, 43, 0.2f);
+  Dev d(be());
+  const WeightMatrix Wm{WType::F32, O, I, d.put(W), nullptr, true};
+  LoraOperands lo;
+  lo.A = d.put(A);
+  lo.B = d.put(B);
+  lo.scale = 2.0f;
+  lo.R = R;
+  lo.u = d.zeros<float>(static_cast<size_t>(N * R));
+  float* out = d.zeros<float>(static_cast<size_t>(N * O));
+  be().project(out, d.put(x), Wm, nullptr, &lo, N);
+  std::vector<double> want(static_cast<size_t>(N * O)), u(static_cast<size_t>(N * R));
+  const auto xd = to_d(x), Wd = to_d(W), Ad = to_d(A), Bd = to_d(B);
+  ref::linear_forward(want.data(), xd.data(), Wd.data(), static_cast<const double*>(nullptr), N, I, O);
+  ref::lora_forward(want.data(), u.data(), xd.data(), static_cast<const double*>(nullptr), Ad.data(), Bd.data(), 2.0, N,
+                    I, O, R);
+  const auto got = d.get(out, want.size());
+  double rms = 0, diff = 0;
+  for (double w : want) rms += w * w;
+  rms = std::sqrt(rms / double(want.size()));
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_LE(std::abs(got[i] - want[i]), 0.03 * rms + 0.02 * std::abs(want[i])) << i;
+    diff = std::max(diff, std::abs(got[i] - want[i]));
+  }
+  EXPECT_GT(diff, 1e-6) << "the products were not rounded to bf16";
+}
+
+TEST_P(BackendOps, ProjectBackwardOverwritesWithoutAccumulate) {
+  const int64_t N = 5, I = 16, O = 24;
+  const auto W = randn_f(O * I, 8), dy = randn_f(N * O, 9);
+  Dev d(be());
+  const WeightMatrix Wm{WType::F32, O, I, d.put(W), nullptr, false};
+  float* dx = d.put(std::vector<float>(static_cast<size_t>(N * I), 1e6f));
+  be().project_backward(dx, d.put(dy), nullptr, Wm, nullptr, N, Accumulate::no);
+  std::vector<double> want(static_cast<size_t>(N * I));
+  const auto Wd = to_d(W), dyd = to_d(dy);
+  ref::linear_backward(want.data(), dyd.data(), Wd.data(), N, I, O);
+  expect_close(d.get(dx, want.size()), want, kAtol, kRtol, "dx");
+}
+
+TEST_P(BackendOps, GemmMatchesLoops) {
+  const int64_t M = 7, N = 9, K = 5;
+  const auto A = randn_f(M * K, 10), B = randn_f(K * N, 11), C0 = randn_f(M * N, 12);
+  Dev d(be());
+  float* C = d.put(C0);
+  be().gemm(false, false, M, N, K, 2.0f, d.put(A), K, d.put(B), N, 0.5f, C, N);
+  std::vector<double> want(static_cast<size_t>(M * N));
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += double(A[size_t(i * K + k)]) * double(B[size_t(k * N + j)]);
+      want[size_t(i * N + j)] = 2.0 * acc + 0.5 * double(C0[size_t(i * N + j)]);
+    }
+  expect_close(d.get(C, want.size()), want, kAtol, kRtol, "gemm");
+}
+
+TEST_P(BackendOps, RmsnormMatchesReference) {
+  const int64_t N = 6, D = 40;
+  const auto x = randn_f(N * D, 13), w = randn_f(D, 14), dy = randn_f(N * D, 15);
+  Dev d(be());
+  float *out = d.zeros<float>(static_cast<size_t>(N * D)), *rstd = d.zeros<float>(static_cast<size_t>(N)), *xd = d.put(x), *wd = d.put(w);
+  be().rmsnorm_forward(out, rstd, xd, wd, 1e-5f, N, D);
+  std::vector<double> want(static_cast<size_t>(N * D)), rs(static_cast<size_t>(N)), dxw(static_cast<size_t>(N * D), 0.25);
+  const auto xdd = to_d(x), wdd = to_d(w), dyd = to_d(dy);
+  ref::rmsnorm_forward(want.data(), rs.data(), xdd.data(), wdd.data(), 1e-5, N, D);
+  expect_close(d.get(out, want.size()), want, kAtol, kRtol, "rmsnorm");
+  float* dx = d.put(std::vector<float>(static_cast<size_t>(N * D), 0.25f));
+  be().rmsnorm_backward(dx, d.put(dy), xd, wd, rstd, N, D);
+  ref::rmsnorm_backward(dxw.data(), dyd.data(), xdd.data(), wdd.data(), rs.data(), N, D);
+  expect_close(d.get(dx, dxw.size()), dxw, kAtol, kRtol, "rmsnorm backward (accumulates)");
+}
+
+TEST_P(BackendOps, RopeTableForwardAndBackwardMatchReference) {
+  const int64_t N = 9, H = 3, Dh = 10, half = Dh / 2, n_pos = 1001;
+  std::vector<float> inv_freq(static_cast<size_t>(half));
+  for (int64_t j = 0; j < half; ++j) inv_freq[size_t(j)] = float(std::pow(10000.0, -2.0 * double(j) / double(Dh)));
+  const std::vector<int32_t> pos = {0, 1, 2, 3, 100, 5, 6, 1000, 8};
+  Dev d(be());
+  float* table = d.zeros<float>(static_cast<size_t>(2 * n_pos * half));
+  be().rope_table(table, table + n_pos * half, inv_freq, n_pos);
+  const auto host = d.get(table, size_t(2 * n_pos * half));
+  for (int64_t p : {0, 7, 1000})
+    for (int64_t j = 0; j < half; ++j) {
+      const double a = double(p) * double(inv_freq[size_t(j)]);
+      ASSERT_NEAR(host[size_t(p * half + j)], std::cos(a), 1e-6);
+      ASSERT_NEAR(host[size_t((n_pos + p) * half + j)], std::sin(a), 1e-6);
+    }
+  const RopeTable t{table, table + n_pos * half, half, n_pos};
+  const auto x = randn_f(N * H * Dh, 16);
+  float* xd = d.put(x);
+  int32_t* pd = d.put(pos);
+  be().rope_forward(xd, pd, t, N, H, Dh);
+  auto want = to_d(x);
+  ref::rope_forward(want.data(), pos.data(), inv_freq.data(), N, H, Dh);
+  expect_close(d.get(xd, want.size()), want, kAtol, kRtol, "rope");
+  be().rope_backward(xd, pd, t, N, H, Dh);
+  auto back = want;
+  ref::rope_backward(back.data(), pos.data(), inv_freq.data(), N, H, Dh);
+  expect_close(d.get(xd, back.size()), back, kAtol, kRtol, "rope backward");
+  expect_close(d.get(xd, x.size()), to_d(x), kAtol, kRtol, "rope backward undoes rope");
+}
+
+TEST_P(BackendOps, AttentionMatchesReference) {
+  const int64_t B = 2, T = 11, H = 4, Hkv = 2, Dh = 8;
+  const auto q = randn_f(B * T * H * Dh, 17), k = randn_f(B * T * Hkv * Dh, 18), v = randn_f(B * T * Hkv * Dh, 19),
+             dout = randn_f(B * T * H * Dh, 20);
+  std::vector<int32_t> seg(static_cast<size_t>(B * T));
+  for (int64_t t = 0; t < T; ++t) seg[size_t(t)] = 0, seg[size_t(T + t)] = t < 5 ? 0 : 5;  // two documents in row 1
+  for (int64_t window : {int64_t(0), int64_t(4)}) {
+    Dev d(be());
+    const AttnShape s{B, T, T, H, Hkv, Dh, window, false};
+    float *out = d.zeros<float>(q.size()), *lse = d.zeros<float>(static_cast<size_t>(B * H * T));
+    float *qd = d.put(q), *kd = d.put(k), *vd = d.put(v);
+    int32_t* sd = d.put(seg);
+    be().attention_forward(out, lse, qd, kd, vd, sd, s, 0);
+    std::vector<double> wo(q.size()), wl(static_cast<size_t>(B * H * T));
+    const auto qq = to_d(q), kk = to_d(k), vv = to_d(v), dd = to_d(dout);
+    ref::attention_forward(wo.data(), wl.data(), qq.data(), kk.data(), vv.data(), seg.data(), B, T, H, Hkv, Dh, window);
+    const std::string w = " (window " + std::to_string(window) + ")";
+    expect_close(d.get(out, wo.size()), wo, kAtol, kRtol, "attention" + w);
+    expect_close(d.get(lse, wl.size()), wl, kAtol, kRtol, "lse" + w);
+    float *dq = d.zeros<float>(q.size()), *dk = d.zeros<float>(k.size()), *dv = d.zeros<float>(v.size());
+    be().attention_backward(dq, dk, dv, d.put(dout), qd, kd, vd, out, lse, sd, s);
+    std::vector<double> gq(q.size()), gk(k.size()), gv(v.size());
+    ref::attention_backward(gq.data(), gk.data(), gv.data(), dd.data(), qq.data(), kk.data(), vv.data(), wo.data(),
+                            wl.data(), seg.data(), B, T, H, Hkv, Dh, window);
+    expect_close(d.get(dq, gq.size()), gq, kAtol, kRtol, "dq" + w);
+    expect_close(d.get(dk, gk.size()), gk, kAtol, kRtol, "dk" + w);
+    expect_close(d.get(dv, gv.size()), gv, kAtol, kRtol, "dv" + w);
+  }
+}
+
+TEST_P(BackendOps, SwigluAndAddMatchReference) {
+  const int64_t n = 1001;
+  const auto g = randn_f(n, 21, 3.0f), u = randn_f(n, 22), dy = randn_f(n, 23);
+  Dev d(be());
+  float *out = d.zeros<float>(n), *gd = d.put(g), *ud = d.put(u);
+  be().swiglu_forward(out, gd, ud, n);
+  std::vector<double> want(n), dg(n), du(n);
+  const auto gg = to_d(g), uu = to_d(u), dd = to_d(dy);
+  ref::swiglu_forward(want.data(), gg.data(), uu.data(), n);
+  expect_close(d.get(out, n), want, kAtol, kRtol, "swiglu");
+  float *dgd = d.zeros<float>(n), *dud = d.zeros<float>(n);
+  be().swiglu_backward(dgd, dud, d.put(dy), gd, ud, n);
+  ref::swiglu_backward(dg.data(), du.data(), dd.data(), gg.data(), uu.data(), n);
+  expect_close(d.get(dgd, n), dg, kAtol, kRtol, "dgate");
+  expect_close(d.get(dud, n), du, kAtol, kRtol, "dup");
+  be().add(gd, ud, n);
+  std::vector<double> sum(n);
+  for (int64_t i = 0; i < n; ++i) sum[size_t(i)] = double(g[size_t(i)] + u[size_t(i)]);
+  expect_close(d.get(gd, n), sum, 0, 0, "add");
+}
+
+TEST_P(BackendOps, NeftuneNoiseIsTheSeededUniformOfItsMagnitude) {
+  const int64_t N = 6, T = 3, D = 50;
+  const double alpha = 5.0;
+  Dev d(be());
+  float* x = d.zeros<float>(static_cast<size_t>(N * D));
+  be().neftune_noise(x, N, T, D, alpha, 7);
+  const auto got = d.get(x, size_t(N * D));
+  const float mag = float(alpha / std::sqrt(double(T * D)));
+  const uint64_t s = splitmix64(7 ^ 0x4e454654ull);
+  for (int64_t i = 0; i < N * D; ++i)
+    ASSERT_FLOAT_EQ(got[size_t(i)], mag * (2.0f * hash_uniform(s, uint64_t(i)) - 1.0f)) << i;
+}
+
+TEST_P(BackendOps, EmbeddingGatherAndScatterAdd) {
+  const int64_t V = 10, D = 6, N = 5;
+  const auto E = randn_f(V * D, 24), dy = randn_f(N * D, 25);
+  const std::vector<int32_t> tok = {3, 0, 9, 3, 7};  // token 3 twice: its gradient rows add
+  Dev d(be());
+  const WeightMatrix Em{WType::F32, V, D, d.put(E), nullptr, false};
+  float* out = d.zeros<float>(static_cast<size_t>(N * D));
+  int32_t* td = d.put(tok);
+  be().embedding_forward(out, td, Em, N);
+  const auto got = d.get(out, size_t(N * D));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < D; ++j) ASSERT_EQ(got[size_t(n * D + j)], E[size_t(tok[size_t(n)] * D + j)]);
+  float* dE = d.put(std::vector<float>(static_cast<size_t>(V * D), 1.0f));
+  be().embedding_backward(dE, d.put(dy), td, N, D);
+  std::vector<double> want(static_cast<size_t>(V * D), 1.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < D; ++j) want[size_t(tok[size_t(n)] * D + j)] += double(dy[size_t(n * D + j)]);
+  expect_close(d.get(dE, want.size()), want, 1e-6, 1e-6, "embedding backward");
+}
+
+TEST_P(BackendOps, GatherAndScatterRows) {
+  const int64_t D = 4;
+  const auto src = randn_f(6 * D, 26);
+  const std::vector<int32_t> rows = {5, 1, 2};
+  Dev d(be());
+  float *g = d.zeros<float>(static_cast<size_t>(3 * D)), *sd = d.put(src);
+  int32_t* rd = d.put(rows);
+  be().gather_rows(g, sd, rd, 3, D);
+  const auto got = d.get(g, size_t(3 * D));
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < D; ++j) ASSERT_EQ(got[size_t(i * D + j)], src[size_t(rows[size_t(i)] * D + j)]);
+  float* back = d.zeros<float>(static_cast<size_t>(6 * D));
+  be().scatter_rows(back, g, rd, 3, D);
+  const auto b = d.get(back, size_t(6 * D));
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t j = 0; j < D; ++j) {
+      const bool kept = r == 5 || r == 1 || r == 2;
+      ASSERT_EQ(b[size_t(r * D + j)], kept ? src[size_t(r * D + j)] : 0.0f) << r;
+    }
+}
+
+TEST_P(BackendOps, CrossEntropyMatchesReference) {
+  const int64_t n = 7, V = 33;
+  const auto logits = randn_f(n * V, 27, 3.0f);
+  const std::vector<int32_t> tg = {1, 32, -1, 0, 5, 5, 20};
+  const std::vector<float> w = {0.1f, 0.2f, 0.0f, 0.1f, 0.3f, 0.1f, 0.2f};
+  Dev d(be());
+  float *ld = d.put(logits), *nll = d.zeros<float>(n);
+  const double got = be().cross_entropy(ld, d.put(tg), d.put(w), n, V, nll, true);
+  const auto ll = to_d(logits), ww = to_d(w);
+  EXPECT_NEAR(got, ref::cross_entropy_forward(ll.data(), tg.data(), ww.data(), n, V), 1e-5);
+  std::vector<double> grad(static_cast<size_t>(n * V));
+  ref::cross_entropy_backward(grad.data(), ll.data(), tg.data(), ww.data(), n, V);
+  expect_close(d.get(ld, grad.size()), grad, 1e-6, kRtol, "dlogits");
+  const auto per_row = d.get(nll, n);
+  EXPECT_EQ(per_row[2], 0.0f) << "an untrained row has no loss";
+  const double one = ref::cross_entropy_forward(ll.data() + 4 * V, tg.data() + 4, std::vector<double>{1.0}.data(), 1, V);
+  EXPECT_NEAR(per_row[4], one, 1e-5);
+}
+
+TEST_P(BackendOps, AdamWNormAndScaleMatchTheirDefinitions) {
+  const int64_t n = 300;
+  const auto p0 = randn_f(n, 28), g = randn_f(n, 29), m0 = randn_f(n, 30, 0.1f);
+  std::vector<float> v0 = randn_f(n, 31, 0.1f);
+  for (auto& x : v0) x = x * x;
+  const AdamWHyper h{1e-2, 0.9, 0.95, 1e-8, 0.1};
+  const int64_t step = 3;
+  Dev d(be());
+  float *p = d.put(p0), *gd = d.put(g), *m = d.put(m0), *v = d.put(v0);
+  be().adamw(p, gd, m, v, n, h, step);
+  // torch.optim.AdamW, in double: decay, moments, bias-corrected step.
+  std::vector<double> wp(n), wm(n), wv(n);
+  const double bc1 = 1 - std::pow(h.beta1, double(step)), bc2 = 1 - std::pow(h.beta2, double(step));
+  for (int64_t i = 0; i < n; ++i) {
+    const double gi = g[size_t(i)];
+    wm[size_t(i)] = h.beta1 * m0[size_t(i)] + (1 - h.beta1) * gi;
+    wv[size_t(i)] = h.beta2 * v0[size_t(i)] + (1 - h.beta2) * gi * gi;
+    wp[size_t(i)] = double(p0[size_t(i)]) * (1 - h.lr * h.weight_decay) -
+                    h.lr / bc1 * wm[size_t(i)] / (std::sqrt(wv[size_t(i)]) / std::sqrt(bc2) + h.eps);
+  }
+  expect_close(d.get(p, n), wp, 1e-6, 1e-5, "params");
+  expect_close(d.get(m, n), wm, 1e-7, 1e-6, "exp_avg");
+  expect_close(d.get(v, n), wv, 1e-9, 1e-6, "exp_avg_sq");
+  double ss = 0;
+  for (float x : g) ss += double(x) * double(x);
+  EXPECT_NEAR(be().l2_norm(gd, n), std::sqrt(ss), 1e-9 * std::sqrt(ss));
+  be().scale(gd, n, 0.5f);
+  std::vector<double> half(n);
+  for (int64_t i = 0; i < n; ++i) half[size_t(i)] = 0.5 * double(g[size_t(i)]);
+  expect_close(d.get(gd, n), half, 0, 0, "scale");
+}
+
+INSTANTIATE_TEST_SUITE_P(Compiled, BackendOps, ::testing::ValuesIn(compiled_backends()),
+                         [](const auto& info) { return info.param; });
+
+TEST(Backends, AnUnknownDeviceNamesTheCompiledOnes) {
+  try {
+    make_backend("tpu");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("unknown device 'tpu': this build runs on cpu"));
+  }
+  EXPECT_THAT(compiled_backends(), ::testing::Contains("cpu"));
+}
+
+}  // namespace
+}  // namespace tpro::test
