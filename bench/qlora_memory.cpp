@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "formats/load.h"
 #include "model/base_weights.h"
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"

@@ -13,6 +13,8 @@
 
 #include "best_of.h"
 #include "core/error.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "kernels/cpu/gemm.h"
 #include "model/base_weights.h"
 #include "model/model.h"

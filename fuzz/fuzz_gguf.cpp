@@ -7,8 +7,8 @@
 #include <cstdint>
 
 #include "fuzz_util.h"
+#include "formats/gguf_model.h"
 #include "io/gguf.h"
-#include "model/gguf_model.h"
 #include "model/step.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/tokenizer.h"

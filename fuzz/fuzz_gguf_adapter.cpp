@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "fuzz_model_util.h"
-#include "model/gguf_adapter.h"
+#include "formats/gguf_adapter.h"
 
 using namespace tpro;
 

@@ -3,6 +3,8 @@
 // LoRA weight a loader produced, so slots that disagree with the buffers show as ASan reports.
 #pragma once
 #include "fuzz_util.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/model.h"
 #include "model/step.h"
 

@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "fuzz_model_util.h"
-#include "model/adapter.h"
+#include "formats/peft_adapter.h"
 
 using namespace tpro;
 

@@ -17,7 +17,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
-#include "io/hf_config.h"
+#include "model/config.h"
 
 namespace tpro::fuzz {
 

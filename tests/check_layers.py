@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fails when a file in src/<module>/ includes a header of a module above it.
+"""Fails when a file in src/<module>/ includes a header of a module above it, or when a module
+that must not touch files (model/: DESIGN.md, "files on disk" are formats/' job) opens one.
 
 The allowed edges mirror src/CMakeLists.txt (DESIGN.md: dependencies only point downwards).
 """
@@ -18,11 +19,15 @@ ALLOWED = {
     "jinja": {"core"},
     "tokenizer": {"core", "io", "jinja"},
     "data": {"core", "io", "tokenizer", "jinja"},
-    "model": {"core", "io", "quant", "kernels"},
-    "train": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model"},
-    "server": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "train"},
-    "cli": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "train", "server"},
+    "model": {"core", "quant", "kernels"},
+    "formats": {"core", "io", "quant", "kernels", "model"},
+    "train": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "formats"},
+    "server": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "formats", "train"},
+    "cli": {"core", "io", "quant", "kernels", "jinja", "tokenizer", "data", "model", "formats", "train", "server"},
 }
+# Modules that read and write no file: the file formats live in formats/ and io/.
+NO_FILES = {"model"}
+FILE_ACCESS = re.compile(r"\b(?:(?:fopen|open|mmap)\s*\(|[io]?fstream\b|filesystem\b|read_file\b|write_file\w*|fs::)")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/([a-z_]+/)?')
 
 
@@ -43,6 +48,10 @@ def main(src: pathlib.Path) -> int:
             continue
         for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
             m = INCLUDE.match(line)
+            code = line.split("//", 1)[0]
+            hit = FILE_ACCESS.search(code) if module in NO_FILES else None
+            if hit:
+                bad.append(f"{f}:{n}: {module}/ must not access files ({hit.group(0)}; hint: that belongs in formats/)")
             if not m:
                 continue
             target = module_of([m.group(1)] + ([m.group(2)[:-1], "x.h"] if m.group(2) else ["x.h"]))

@@ -1,9 +1,9 @@
 // `tpro convert`: a LoRA adapter from a PEFT folder to a GGUF file for llama.cpp (--lora), or
-// from a GGUF adapter back to a PEFT folder. The logic is model/adapter_convert.h.
+// from a GGUF adapter back to a PEFT folder. The logic is formats/adapter_convert.h.
 #include <cstdio>
 
 #include "cli/command.h"
-#include "model/adapter_convert.h"
+#include "formats/adapter_convert.h"
 
 namespace tpro::cli {
 namespace {

@@ -10,8 +10,8 @@
 #include "core/embedded.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "formats/load.h"
 #include "kernels/backend.h"
-#include "model/adapter.h"
 #include "model/generate.h"
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"
@@ -85,7 +85,7 @@ int run(const DemoArgs& a) {
 
   Model m = load_model(model_dir);
   Tokenizer tok = Tokenizer::load(model_dir);
-  LoraWeights lw = load_adapter(s.adapter_dir, m);
+  LoraWeights lw = load_lora(s.adapter_dir, m);
   const std::string prompt = "The lighthouse stood";
   const std::unique_ptr<Backend> be = make_backend(a.device);
   show_generation(*be, m, nullptr, tok, prompt, "base model, no adapter");

@@ -6,10 +6,10 @@
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "kernels/backend.h"
+#include "formats/load.h"
 #include "jinja/chat_template.h"
+#include "kernels/backend.h"
 #include "model/generate.h"
-#include "model/gguf_adapter.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
 
@@ -32,7 +32,7 @@ int run(const GenArgs& a) {
   LoraWeights lw;
   const LoraWeights* lp = nullptr;
   if (!a.lora.empty()) {
-    lw = load_adapter_any(a.lora, m.cfg);
+    lw = load_lora(a.lora, m.cfg);
     lp = &lw;
   }
   std::string text = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);

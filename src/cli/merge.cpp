@@ -6,11 +6,11 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "formats/gguf_model.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "kernels/backend.h"
-#include "model/gguf_adapter.h"
-#include "model/gguf_model.h"
 #include "model/merge.h"
-#include "model/model_writer.h"
 #include "tokenizer/gguf_vocab.h"
 
 namespace tpro::cli {
@@ -60,7 +60,7 @@ int run(const MergeArgs& a) {
   const bool gguf = a.gguf || fs::path(a.out).extension() == ".gguf";
   const GgufModelOptions opts = gguf ? gguf_options(a, t) : GgufModelOptions{};
   const Model base = load_model(a.model);
-  const LoraWeights lw = load_adapter_any(a.lora, base.cfg);
+  const LoraWeights lw = load_lora(a.lora, base.cfg);
   const std::unique_ptr<Backend> be = make_backend(a.device);
   const Model merged = merge_lora(*be, base, lw, t);
   if (gguf) {

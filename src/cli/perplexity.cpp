@@ -4,9 +4,8 @@
 
 #include "cli/command.h"
 #include "core/log.h"
+#include "formats/load.h"
 #include "kernels/backend.h"
-#include "model/adapter.h"
-#include "model/gguf_adapter.h"
 #include "tokenizer/tokenizer.h"
 #include "train/perplexity.h"
 
@@ -26,7 +25,7 @@ int run(const PplArgs& a) {
   LoraWeights lw;
   const LoraWeights* lp = nullptr;
   if (!a.lora.empty()) {
-    lw = load_adapter_any(a.lora, m.cfg);  // PEFT folder or GGUF adapter, as generate and merge
+    lw = load_lora(a.lora, m.cfg);
     lp = &lw;
   }
   std::vector<int32_t> ids = tok.encode(read_file(a.file), a.add_bos);
@@ -50,7 +49,7 @@ Runner setup(CLI::App* sub) {
   auto a = std::make_shared<PplArgs>();
   sub->add_option("--model", a->model, "Base model folder")->required();
   sub->add_option("--device", a->device, "Where the model runs (this build: cpu)")->default_val("cpu");
-  sub->add_option("--lora", a->lora, "PEFT adapter folder");
+  sub->add_option("--lora", a->lora, "Adapter to apply: PEFT folder or GGUF adapter file");
   sub->add_option("--file", a->file, "Text file to evaluate")->required();
   sub->add_option("--stride", a->stride, "Window advance in tokens")->default_val(512)->check(CLI::PositiveNumber);
   sub->add_option("--max-length", a->max_length, "Window length (default: the model's context, at most 2048)")

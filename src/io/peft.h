@@ -1,7 +1,7 @@
 // PEFT LoRA adapter folders: adapter_config.json (classic keys only, so every PEFT version,
 // text-generation-webui and llama.cpp's converter read it) and the tensor naming of
 // adapter_model.safetensors: base_model.model.model.layers.N.<module>.lora_A.weight (r, in)
-// and lora_B.weight (out, r). Mapping onto model layers is model/adapter's job.
+// and lora_B.weight (out, r). Mapping onto model layers is formats/peft_adapter's job.
 #pragma once
 #include <string>
 #include <vector>

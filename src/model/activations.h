@@ -73,6 +73,11 @@ struct Activations {
   int32_t* targets;  // (N) their target token
   float* weight;     // (N) their share of the loss (1 / loss_norm)
   float* nll;        // (N) their −log p(target)
+  // host staging of the above (filled on the host, then uploaded / downloaded)
+  struct Staging {
+    std::vector<int32_t> pos, rows, targets;
+    std::vector<float> weight, nll;
+  } host;
   // RoPE cos/sin for positions [0, rope.n_pos), built from rope_inv_freq
   RopeTable rope;
   std::vector<float> rope_inv_freq;

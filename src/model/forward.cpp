@@ -38,8 +38,9 @@ void proj_forward(const Backend& be, float* out, const float* inp, const WeightM
 // Next-token targets of the trained rows, in row order, on the device.
 void prepare_targets(Activations& a, const BatchView& in, double loss_norm) {
   const int64_t N = in.B * in.T;
-  thread_local std::vector<int32_t> rows, targets;
-  thread_local std::vector<float> weight;
+  auto& rows = a.host.rows;
+  auto& targets = a.host.targets;
+  auto& weight = a.host.weight;
   rows.clear(), targets.clear(), weight.clear();
   for (int64_t n = 0; n < N; ++n) {
     const int64_t t = n % in.T;
@@ -72,7 +73,7 @@ double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, int
       be.scatter_rows(a.dln, a.dgath, a.rows + c0, nc, D);
     }
   }
-  thread_local std::vector<float> nll;
+  auto& nll = a.host.nll;
   nll.resize(size_t(a.n_trained));
   be.download(nll.data(), a.nll, nll.size() * sizeof(float));
   double sum = 0.0;
@@ -92,7 +93,7 @@ void upload_batch(const Model& m, Activations& a, const BatchView& in) {
     max_pos = *std::max_element(in.pos, in.pos + N);
     be.upload(a.pos, in.pos, size_t(N) * sizeof(int32_t));
   } else {
-    thread_local std::vector<int32_t> pos;
+    auto& pos = a.host.pos;
     pos.resize(size_t(N));
     for (int64_t i = 0; i < N; ++i) pos[size_t(i)] = int32_t(i % in.T);
     be.upload(a.pos, pos.data(), pos.size() * sizeof(int32_t));

@@ -1,7 +1,7 @@
 // A Llama-family model's frozen weights as views: embeddings, per-layer attention and MLP
 // projections (any WType: bf16 stays bf16, quantized stays quantized), norms and biases as
-// f32. Loaded from a Hugging Face folder or a GGUF file through io/ (the storage owners live
-// here too).
+// f32. Loaded from a Hugging Face folder or a GGUF file by formats/ (formats/load.h), which
+// hands the owners of the bytes (memory maps, copies) over type-erased: nothing here reads a file.
 // Legend: D model dim, F FFN dim, H/Hkv heads, Dh head dim, V vocab.
 #pragma once
 #include <memory>
@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "io/hf_config.h"
-#include "io/safetensors.h"
+#include "core/tensor.h"
+#include "model/config.h"
 #include "quant/qmatrix.h"
 
 namespace tpro {
@@ -33,20 +33,12 @@ struct Model {
   std::vector<LayerWeights> layers;
   std::vector<float> inv_freq; // (Dh/2) RoPE inverse frequencies, scaling applied
 
-  // Owners of the bytes the views point into.
-  std::shared_ptr<TensorSource> tensors;
+  // Owners of the bytes the views point into (a loader's memory-mapped files, converted
+  // copies), type-erased so that the model knows no file format.
   std::vector<std::shared_ptr<void>> owned;
 
   int64_t n_params() const;    // base parameters (for reports)
 };
-
-// Loads <dir>/config.json + safetensors, or a GGUF model file (gguf_model.h). Errors name the
-// file and tensor.
-Model load_model(const fs::path& dir);
-
-// Writes a model with random weights (normal, std) as a Hugging Face folder; for the demo,
-// tests and benchmarks. dtype F32, BF16 or F16.
-void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t seed, DType dtype, float std = 0.02f);
 
 // The HF tensor name of a layer's projection, e.g. "model.layers.3.self_attn.q_proj".
 std::string layer_prefix(int64_t layer);

@@ -11,8 +11,7 @@
 #include <optional>
 
 #include "core/file.h"
-#include "model/adapter.h"
-#include "model/gguf_adapter.h"
+#include "formats/load.h"
 #include "server/api_error.h"
 #include "server/listings.h"
 #include "tokenizer/tokenizer.h"
@@ -211,7 +210,7 @@ void JobManager::run_perplexity_job(PerplexityJob job) {
     std::optional<LoraWeights> lora;
     if (!job.lora.empty()) {
       say(cat("loading adapter ", job.lora_name));
-      lora = load_adapter_any(job.lora, model.cfg);
+      lora = load_lora(job.lora, model.cfg);
     }
     const std::vector<int32_t> ids = tok.encode(read_file(job.text_file), true);
     const std::unique_ptr<Backend> be = make_backend(job.device);

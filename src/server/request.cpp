@@ -5,7 +5,9 @@
 
 #include "data/builtin_templates.h"
 #include "data/text_files.h"
-#include "io/hf_config.h"
+#include "formats/hf_config.h"
+#include "formats/load.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 #include "server/api_error.h"
 
@@ -213,6 +215,24 @@ fs::path adapter_folder(const PathSandbox& sb, const std::string& name, const st
   return dir;
 }
 
+// The adapter a job reads (lora): a GGUF LoRA file or a PEFT adapter folder, named in --loras.
+fs::path lora_input(const PathSandbox& sb, const std::string& name, const std::string& field) {
+  if (!name.empty() && name != "." && name != ".." && name.find_first_of("/\\") == std::string::npos) {
+    const fs::path p = sb.resolve(Root::Loras, name, field);
+    std::error_code ec;
+    if (fs::is_regular_file(p, ec)) {
+      if (!is_gguf_file(p))
+        bad_request(field, cat(field, ": '", name, "' is a file but not a GGUF LoRA adapter (hint: ", field,
+                               " names ", lora_forms(), " in the loras folder)"));
+      return p;
+    }
+  }
+  const fs::path dir = adapter_folder(sb, name, field);
+  if (!fs::exists(dir / "adapter_config.json"))
+    bad_request(field, cat(field, ": '", name, "' has no adapter_config.json (an unfinished run?)"));
+  return dir;
+}
+
 TrainParams train_params_from_request(const json& body, const PathSandbox& sb, bool for_check) {
   require_object(body, "training parameters");
   TrainParams p;
@@ -248,11 +268,7 @@ PerplexityJob perplexity_job_from_request(const json& body, const PathSandbox& s
   j.model = model_folder(sb, j.model_name, "model");
   j.model_name = sb.display(Root::Models, j.model);
   j.lora_name = string_value(body, "lora");
-  if (!j.lora_name.empty()) {
-    j.lora = adapter_folder(sb, j.lora_name, "lora");
-    if (!fs::exists(j.lora / "adapter_config.json"))
-      bad_request("lora", cat("lora: '", j.lora_name, "' has no adapter_config.json (an unfinished run?)"));
-  }
+  if (!j.lora_name.empty()) j.lora = lora_input(sb, j.lora_name, "lora");
   const std::string text = string_value(body, "text_file");
   if (text.empty()) bad_request("text_file", "text_file is required: a text file in the data folder");
   j.text_file = data_file(sb, text, "text_file", false);

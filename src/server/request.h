@@ -18,7 +18,8 @@ namespace tpro {
 // for_check: lora_name may be empty (the dataset check writes nothing).
 TrainParams train_params_from_request(const nlohmann::json& body, const PathSandbox& sb, bool for_check = false);
 
-// {model, lora?, text_file, stride?, max_length?, threads?, comment?}
+// {model, lora?, text_file, stride?, max_length?, threads?, comment?}; lora names a PEFT adapter
+// folder or a GGUF LoRA file in --loras.
 PerplexityJob perplexity_job_from_request(const nlohmann::json& body, const PathSandbox& sb);
 
 struct StopChange {

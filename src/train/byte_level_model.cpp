@@ -2,6 +2,7 @@
 #include "train/byte_level_model.h"
 
 #include "core/error.h"
+#include "formats/model_writer.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 

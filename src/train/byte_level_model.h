@@ -6,7 +6,7 @@
 
 #include "core/dtype.h"
 #include "core/file.h"
-#include "io/hf_config.h"
+#include "model/config.h"
 
 namespace tpro {
 

@@ -9,8 +9,8 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "formats/peft_adapter.h"
 #include "io/safetensors.h"
-#include "model/adapter.h"
 
 namespace tpro {
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file.h"
 #include "model/lora.h"
 #include "model/model.h"
 #include "train/run_log.h"

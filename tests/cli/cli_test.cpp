@@ -164,6 +164,13 @@ TEST(Cli, BadInputGivesOneErrorLine) {
   r = run("generate --model " + (demo_dir() / "model").string() + " --lora /nonexistent/adapter --prompt hi");
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.out, HasSubstr("adapter"));
+  // perplexity's --lora is load_lora's: a file that is no GGUF adapter names both accepted forms.
+  const std::string text = (demo_dir() / "sample.txt").string();
+  r = run("perplexity --model " + (demo_dir() / "model").string() + " --lora " + text + " --file " + text);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("tpro: error: " + text + ": not a GGUF file (it does not start with the GGUF magic) and "
+                               "not a folder (hint: a LoRA adapter is a PEFT adapter folder (adapter_config.json + "
+                               "adapter_model.safetensors) or a GGUF LoRA file)"));
   // generate: the new tokens are bounded by the model's context (one ctest process, one demo run).
   const std::string gen = "generate --model " + (demo_dir() / "model").string() + " --prompt hi --temperature 0 ";
   // Far too many: refused before the model loads, not a std::bad_alloc from the KV cache.

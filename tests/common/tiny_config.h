@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#include "io/hf_config.h"
+#include "model/config.h"
 
 namespace tpro::test {
 

@@ -122,6 +122,37 @@ TEST_P(BackendOps, ProjectWithLoraMatchesReference) {
   }
 }
 
+TEST_P(BackendOps, ProjectInBf16StaysWithinRounding) {
+  // W.bf16_compute: inputs of the frozen and LoRA products rounded to bf16, sums in f32. The
+  // bound is the kernels' bf16 contract (3% of the RMS + 2% per element).
+  const int64_t N = 9, I = 64, O = 32, R = 4;
+  const auto x = randn_f(N * I, 40), W = randn_f(O * I, 41), A = randn_f(R * I, 42, 0.2f), B = randn_f(O * R, 43, 0.2f);
+  Dev d(be());
+  const WeightMatrix Wm{WType::F32, O, I, d.put(W), nullptr, true};
+  LoraOperands lo;
+  lo.A = d.put(A);
+  lo.B = d.put(B);
+  lo.scale = 2.0f;
+  lo.R = R;
+  lo.u = d.zeros<float>(static_cast<size_t>(N * R));
+  float* out = d.zeros<float>(static_cast<size_t>(N * O));
+  be().project(out, d.put(x), Wm, nullptr, &lo, N);
+  std::vector<double> want(static_cast<size_t>(N * O)), u(static_cast<size_t>(N * R));
+  const auto xd = to_d(x), Wd = to_d(W), Ad = to_d(A), Bd = to_d(B);
+  ref::linear_forward(want.data(), xd.data(), Wd.data(), static_cast<const double*>(nullptr), N, I, O);
+  ref::lora_forward(want.data(), u.data(), xd.data(), static_cast<const double*>(nullptr), Ad.data(), Bd.data(), 2.0, N,
+                    I, O, R);
+  const auto got = d.get(out, want.size());
+  double rms = 0, diff = 0;
+  for (double w : want) rms += w * w;
+  rms = std::sqrt(rms / double(want.size()));
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_LE(std::abs(got[i] - want[i]), 0.03 * rms + 0.02 * std::abs(want[i])) << i;
+    diff = std::max(diff, std::abs(got[i] - want[i]));
+  }
+  EXPECT_GT(diff, 1e-6) << "the products were not rounded to bf16";
+}
+
 TEST_P(BackendOps, ProjectBackwardOverwritesWithoutAccumulate) {
   const int64_t N = 5, I = 16, O = 24;
   const auto W = randn_f(O * I, 8), dy = randn_f(N * O, 9);

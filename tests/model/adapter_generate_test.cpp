@@ -7,9 +7,10 @@
 
 #include "common/backend_util.h"
 #include "core/error.h"
+#include "formats/load.h"
+#include "formats/peft_adapter.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
-#include "model/adapter.h"
 #include "model/generate.h"
 #include "model/step.h"
 #include "common/test_util.h"

@@ -8,9 +8,10 @@
 
 #include "common/backend_util.h"
 #include "../kernels/cpu/gradcheck.h"
+#include "formats/load.h"
+#include "formats/peft_adapter.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
-#include "model/adapter.h"
 #include "kernels/cpu/gemm.h"
 #include "model/base_weights.h"
 #include "model/step.h"

@@ -6,10 +6,11 @@
 #include <gtest/gtest.h>
 
 #include "common/backend_util.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "kernels/cpu/gemm.h"
 #include "model/base_weights.h"
 #include "model/merge.h"
-#include "model/model_writer.h"
 #include "model_test_util.h"
 
 using namespace tpro;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/backend_util.h"
+#include "formats/load.h"
 #include "model/step.h"
 
 using namespace tpro;

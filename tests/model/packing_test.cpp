@@ -7,6 +7,8 @@
 #include <numeric>
 
 #include "common/backend_util.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "kernels/cpu/gradcheck.h"
 #include "model/lora.h"
 #include "model_test_util.h"

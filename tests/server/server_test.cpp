@@ -14,26 +14,6 @@
 using namespace tpro;
 using namespace tpro::test;
 
-namespace {
-
-json wait_for_state(const TestServer& s, const std::function<bool(const json&)>& done) {
-  json last;
-  for (int i = 0; i < 600; ++i) {
-    last = s.get("/api/job").body;
-    if (done(last)) return last;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ADD_FAILURE() << "job did not reach the awaited state: " << last.dump();
-  return last;
-}
-
-bool is_done(const json& j) {
-  const std::string st = j.value("state", "");
-  return st == "finished" || st == "stopped" || st == "failed";
-}
-
-}  // namespace
-
 TEST(Server, ServesTheUiAndTheSchema) {
   TestServer s("ui");
   auto page = s.client().Get("/");

@@ -6,9 +6,11 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/test_util.h"
@@ -116,6 +118,23 @@ inline std::vector<SseEvent> read_events(const TestServer& s, const std::functio
   });
   EXPECT_TRUE(done) << "the event stream ended before the awaited event (" << got.size() << " events read)";
   return got;
+}
+
+// Polls /api/job (every 100 ms, at most a minute) until `done` holds for it.
+inline json wait_for_state(const TestServer& s, const std::function<bool(const json&)>& done) {
+  json last;
+  for (int i = 0; i < 600; ++i) {
+    last = s.get("/api/job").body;
+    if (done(last)) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "job did not reach the awaited state: " << last.dump();
+  return last;
+}
+
+inline bool is_done(const json& j) {
+  const std::string st = j.value("state", "");
+  return st == "finished" || st == "stopped" || st == "failed";
 }
 
 // Training parameters of a tiny run that goes on until stopped (about 70 steps/s on one core).

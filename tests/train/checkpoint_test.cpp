@@ -8,6 +8,8 @@
 #include "common/tiny_config.h"
 #include "core/file.h"
 #include "core/rng.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "train/checkpoint.h"
 #include "common/test_util.h"
 

@@ -8,6 +8,8 @@
 
 #include "common/backend_util.h"
 #include "common/tiny_config.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/generate.h"
 #include "train/optimizer_step.h"
 

@@ -7,8 +7,9 @@
 #include "common/backend_util.h"
 #include "common/test_util.h"
 #include "core/error.h"
+#include "formats/load.h"
+#include "formats/peft_adapter.h"
 #include "io/safetensors.h"
-#include "model/adapter.h"
 #include "train/perplexity.h"
 
 using namespace tpro;

@@ -9,9 +9,10 @@
 
 #include "common/test_util.h"
 #include "common/backend_util.h"
+#include "formats/gguf_adapter.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/base_weights.h"
-#include "model/gguf_adapter.h"
-#include "model/model_writer.h"
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"
 #include "train/optimizer_step.h"
@@ -131,8 +132,8 @@ TEST(Qlora, TrainerQuantizesReportsAndWritesGguf) {
   EXPECT_THAT(said, ::testing::MatchesRegex("(.|\n)*base weights held as BF16 [0-9.]+ KiB, NF4 [0-9.]+ KiB(.|\n)*"));
   ASSERT_TRUE(fs::exists(s.adapter_dir / "adapter.gguf"));
   const LlamaConfig cfg = load_model(dir).cfg;
-  const LoraWeights peft = load_adapter_any(s.adapter_dir, cfg);
-  const LoraWeights gguf = load_adapter_any(s.adapter_dir / "adapter.gguf", cfg);
+  const LoraWeights peft = load_lora(s.adapter_dir, cfg);
+  const LoraWeights gguf = load_lora(s.adapter_dir / "adapter.gguf", cfg);
   EXPECT_EQ(gguf.params, peft.params);
   EXPECT_EQ(gguf.slots.size(), 2u * 4u);
   EXPECT_THAT(read_file(s.adapter_dir / "training_parameters.json"), HasSubstr("\"quantize\": \"nf4\""));

@@ -8,10 +8,11 @@
 #include <gtest/gtest.h>
 
 #include "common/backend_util.h"
+#include "formats/gguf_model.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/base_weights.h"
-#include "model/gguf_model.h"
-#include "model/model_writer.h"
-#include "model_test_util.h"
+#include "model/model_test_util.h"
 #include "quant/quantized_matrix.h"
 
 using namespace tpro;

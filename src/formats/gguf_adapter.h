@@ -31,7 +31,4 @@ LoraWeights load_adapter_gguf(const fs::path& file, const LlamaConfig& base, Ggu
 // norms unknown). Throws, naming the missing key, for adapters that lack it.
 LlamaConfig gguf_adapter_base_config(const GgufFile& f);
 
-// A PEFT folder or a GGUF adapter file, by what the path is.
-LoraWeights load_adapter_any(const fs::path& path, const LlamaConfig& base);
-
 }  // namespace tpro

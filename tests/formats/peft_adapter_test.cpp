@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "formats/peft_adapter.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
-#include "model/adapter.h"
 #include "model/model_test_util.h"
 
 using namespace tpro;

@@ -1,5 +1,5 @@
 // PEFT adapter save/load; see adapter.h.
-#include "model/adapter.h"
+#include "formats/peft_adapter.h"
 
 #include <map>
 

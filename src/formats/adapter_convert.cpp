@@ -1,12 +1,12 @@
 // Adapter conversion; see adapter_convert.h. Both directions go through LoraWeights, so the
 // same validation as loading applies and the written files are what the trainer writes.
-#include "model/adapter_convert.h"
+#include "formats/adapter_convert.h"
 
 #include "core/error.h"
+#include "formats/gguf_adapter.h"
+#include "formats/load.h"
+#include "formats/peft_adapter.h"
 #include "io/peft.h"
-#include "model/adapter.h"
-#include "model/gguf_adapter.h"
-#include "model/gguf_model.h"
 
 namespace tpro {
 

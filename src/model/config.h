@@ -1,12 +1,12 @@
-// Hugging Face config.json for the Llama family (LlamaForCausalLM, MistralForCausalLM,
-// Qwen2ForCausalLM; SmolLM and TinyLlama are Llama) parsed into LlamaConfig, and written back
-// for models tpro creates. Anything tpro would compute wrongly (another architecture, an
-// activation other than SiLU, an unknown rope_scaling type) is an Error, not a guess.
+// The configuration of a Llama-family decoder (Llama, Mistral, Qwen2; SmolLM and TinyLlama are
+// Llama) as the forward pass needs it, and what follows from it: head sizes, the RoPE
+// frequencies with rope_scaling applied as transformers does, and the checks every loader runs.
+// Reading it from a file (config.json, GGUF metadata) is formats/' job; nothing here opens one.
+// Legend: D model dim, F FFN dim, H/Hkv heads, Dh head dim, V vocab.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
-
-#include "core/file.h"
 
 namespace tpro {
 
@@ -19,7 +19,7 @@ struct RopeScaling {
 struct LlamaConfig {
   std::string architecture = "LlamaForCausalLM";
   std::string model_type = "llama";
-  int64_t vocab_size = 0;
+  int64_t vocab_size = 0;    // V
   int64_t n_embd = 0;        // D, hidden_size
   int64_t n_ff = 0;          // F, intermediate_size
   int64_t n_layer = 0;
@@ -54,9 +54,5 @@ void validate_config(const LlamaConfig& c, const std::string& origin);
 // n_layer: a config that says 2 layers on a 4-layer file would otherwise train 2 silently.
 void check_layers_present(const LlamaConfig& c, const std::vector<int64_t>& layer_indices, const std::string& origin,
                           const char* key);
-
-LlamaConfig parse_hf_config(const std::string& json_text, const std::string& origin);
-LlamaConfig load_hf_config(const fs::path& model_dir);  // <dir>/config.json
-std::string hf_config_json(const LlamaConfig& c);        // a config.json transformers loads
 
 }  // namespace tpro

@@ -5,6 +5,7 @@
 #pragma once
 #include <string>
 
+#include "core/file.h"
 #include "model/lora.h"
 #include "model/model.h"
 

@@ -9,9 +9,10 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "model/model.h"
-#include "model/model_writer.h"
-#include "model_test_util.h"
+#include "model/model_test_util.h"
 
 using namespace tpro;
 using namespace tpro::test;

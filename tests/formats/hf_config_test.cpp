@@ -5,7 +5,7 @@
 
 #include "common/test_util.h"
 #include "core/error.h"
-#include "io/hf_config.h"
+#include "formats/hf_config.h"
 
 using namespace tpro;
 

@@ -1,8 +1,6 @@
 // config.json parsing and writing; see hf_config.h.
-#include "io/hf_config.h"
+#include "formats/hf_config.h"
 
-#include <algorithm>
-#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -42,40 +40,6 @@ int64_t first_id(const json& j, const char* key) {  // eos_token_id may be a lis
   return -1;
 }
 }  // namespace
-
-void validate_config(const LlamaConfig& c, const std::string& origin) {
-  auto positive = [&](const char* key, double v, const char* why) {
-    if (!(std::isfinite(v) && v > 0.0))
-      fail(origin, ": ", key, " must be a positive finite number, got ", v, " (", why, ")");
-  };
-  positive("rms_norm_eps", c.rms_norm_eps, "RMSNorm divides by sqrt(mean(x^2) + eps)");
-  positive("rope_theta", c.rope_theta, "RoPE frequencies are rope_theta^(-2i/head_dim)");
-  if (c.n_head <= 0 || c.n_head_kv <= 0 || c.n_head % c.n_head_kv)
-    fail(origin, ": num_attention_heads ", c.n_head, " is not a multiple of num_key_value_heads ", c.n_head_kv);
-  if (c.head_dim <= 0 || c.head_dim % 2) fail(origin, ": head dimension ", c.head_dim, " must be positive and even for RoPE");
-  const RopeScaling& rs = c.rope_scaling;
-  if (!rs.type.empty()) {
-    positive("rope_scaling.factor", rs.factor, "frequencies are divided by it");
-    if (rs.type == "llama3") {
-      positive("rope_scaling.low_freq_factor", rs.low_freq_factor, "wavelength bounds are divided by it");
-      positive("rope_scaling.high_freq_factor", rs.high_freq_factor, "wavelength bounds are divided by it");
-      if (!(rs.high_freq_factor > rs.low_freq_factor))
-        fail(origin, ": rope_scaling.high_freq_factor ", rs.high_freq_factor, " must exceed low_freq_factor ",
-             rs.low_freq_factor, " (the interpolation divides by their difference)");
-      if (rs.original_max_position <= 0)
-        fail(origin, ": rope_scaling.original_max_position_embeddings must be positive, got ", rs.original_max_position);
-    }
-  }
-}
-
-void check_layers_present(const LlamaConfig& c, const std::vector<int64_t>& layer_indices, const std::string& origin,
-                          const char* key) {
-  int64_t top = -1;
-  for (int64_t l : layer_indices) top = std::max(top, l);
-  if (top >= c.n_layer)
-    fail(origin, ": the weights hold layer ", top, " but ", key, " is ", c.n_layer, " (hint: the config and the weights ",
-         "disagree; set ", key, " to ", top + 1, " or use the config that came with these weights)");
-}
 
 LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) {
   json j;
@@ -145,35 +109,6 @@ LlamaConfig load_hf_config(const fs::path& dir) {
   const fs::path p = dir / "config.json";
   if (!fs::exists(p)) fail(p.string(), ": not found (hint: --model must be a Hugging Face model folder or a .gguf file)");
   return parse_hf_config(read_file(p), p.string());
-}
-
-std::vector<float> LlamaConfig::rope_inv_freq() const {
-  const int64_t half = head_dim / 2;
-  std::vector<float> inv(half);
-  for (int64_t i = 0; i < half; ++i) {
-    // transformers computes base ** (arange(0, dim, 2) / dim) in float32.
-    const float e = float(2 * i) / float(head_dim);
-    inv[i] = 1.0f / std::pow(float(rope_theta), e);
-  }
-  if (rope_scaling.type == "linear") {
-    for (auto& f : inv) f = float(f / rope_scaling.factor);
-  } else if (rope_scaling.type == "llama3") {
-    // transformers _compute_llama3_parameters: long wavelengths scaled by 1/factor, short kept,
-    // a smooth interpolation between low_freq_wavelen and high_freq_wavelen.
-    const double factor = rope_scaling.factor, lo = rope_scaling.low_freq_factor, hi = rope_scaling.high_freq_factor;
-    const double old_ctx = double(rope_scaling.original_max_position);
-    const double low_wavelen = old_ctx / lo, high_wavelen = old_ctx / hi;
-    for (auto& f : inv) {
-      const double wavelen = 2.0 * M_PI / f;
-      if (wavelen > low_wavelen) {
-        f = float(f / factor);
-      } else if (wavelen >= high_wavelen) {
-        const double smooth = (old_ctx / wavelen - lo) / (hi - lo);
-        f = float((1.0 - smooth) * f / factor + smooth * f);
-      }
-    }
-  }
-  return inv;
 }
 
 std::string hf_config_json(const LlamaConfig& c) {

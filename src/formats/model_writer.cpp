@@ -1,14 +1,16 @@
 // Model -> Hugging Face folder or GGUF file; see model_writer.h. Both writers collect every
 // tensor in memory before the atomic write (the output model's size), one matrix converted
 // at a time through quantize_matrix (any WType in, the requested type out).
-#include "model/model_writer.h"
+#include "formats/model_writer.h"
 
 #include <cstring>
+#include <random>
 
 #include "core/error.h"
+#include "formats/gguf_model.h"
+#include "formats/hf_config.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
-#include "model/gguf_model.h"
 #include "quant/quantized_matrix.h"
 
 namespace tpro {
@@ -219,6 +221,51 @@ void save_model_hf(const fs::path& dir, const Model& m, DType dtype) {
   fs::create_directories(dir, ec);
   if (ec) fail("cannot create ", dir.string(), ": ", ec.message());
   w.write(dir / "model.safetensors");
+  write_file_atomic(dir / "config.json", hf_config_json(c));
+}
+
+void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t seed, DType dtype, float std) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail("cannot create ", dir.string(), ": ", ec.message());
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> nd(0.0f, std);
+  SafeTensorsWriter w;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, bool ones = false) {
+    int64_t n = 1;
+    for (auto s : shape) n *= s;
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = ones ? 1.0f : nd(rng);
+    std::vector<uint8_t> bytes(size_t(n) * dtype_size(dtype));
+    from_f32(bytes.data(), dtype, v.data(), size_t(n));
+    w.add(name, dtype, std::move(shape), bytes.data());
+  };
+  const int64_t D = cfg.n_embd, F = cfg.n_ff, Q = cfg.q_dim(), KV = cfg.kv_dim();
+  add("model.embed_tokens.weight", {cfg.vocab_size, D});
+  for (int64_t l = 0; l < cfg.n_layer; ++l) {
+    const std::string p = layer_prefix(l);
+    add(p + "input_layernorm.weight", {D}, true);
+    add(p + "self_attn.q_proj.weight", {Q, D});
+    add(p + "self_attn.k_proj.weight", {KV, D});
+    add(p + "self_attn.v_proj.weight", {KV, D});
+    add(p + "self_attn.o_proj.weight", {D, Q});
+    if (cfg.attn_qkv_bias) {
+      add(p + "self_attn.q_proj.bias", {Q});
+      add(p + "self_attn.k_proj.bias", {KV});
+      add(p + "self_attn.v_proj.bias", {KV});
+    }
+    if (cfg.attn_o_bias) add(p + "self_attn.o_proj.bias", {D});
+    add(p + "post_attention_layernorm.weight", {D}, true);
+    add(p + "mlp.gate_proj.weight", {F, D});
+    add(p + "mlp.up_proj.weight", {F, D});
+    add(p + "mlp.down_proj.weight", {D, F});
+  }
+  add("model.norm.weight", {D}, true);
+  if (!cfg.tie_word_embeddings) add("lm_head.weight", {cfg.vocab_size, D});
+  w.set_metadata("format", "pt");
+  w.write(dir / "model.safetensors");
+  LlamaConfig c = cfg;
+  c.torch_dtype = dtype == DType::BF16 ? "bfloat16" : dtype == DType::F16 ? "float16" : "float32";
   write_file_atomic(dir / "config.json", hf_config_json(c));
 }
 

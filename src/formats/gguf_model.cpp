@@ -1,12 +1,13 @@
 // GGUF model loading; see gguf_model.h. The file stays mapped for the model's lifetime (held
 // in Model::owned); every tensor is checked for presence, shape and a computable type before
 // a view is made, and tensors the loader does not know are reported, not silently used.
-#include "model/gguf_model.h"
+#include "formats/gguf_model.h"
 
 #include <cmath>
 #include <set>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "core/log.h"
 
 namespace tpro {
@@ -256,11 +257,6 @@ Model load_gguf_model(const fs::path& path) {
     if (!nm.used.count(t.name)) log_warn("GGUF ", path.string(), ": ignoring unexpected tensor '", t.name, "'");
   }
   return m;
-}
-
-LlamaConfig load_model_config(const fs::path& path) {
-  if (is_gguf_file(path)) return gguf_model_config(GgufFile(path));
-  return load_hf_config(path);
 }
 
 }  // namespace tpro

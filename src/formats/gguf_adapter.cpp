@@ -1,6 +1,6 @@
 // GGUF LoRA adapters; see gguf_adapter.h. Validation follows llama.cpp's
 // llama_adapter_lora_init (type, architecture, a/b pairing, shapes) with tpro's messages.
-#include "model/gguf_adapter.h"
+#include "formats/gguf_adapter.h"
 
 #include <cctype>
 #include <cmath>
@@ -10,9 +10,9 @@
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/tensor.h"
+#include "formats/gguf_model.h"
 #include "io/gguf_writer.h"
-#include "model/adapter.h"
-#include "model/gguf_model.h"
 
 namespace tpro {
 
@@ -251,11 +251,6 @@ LlamaConfig gguf_adapter_base_config(const GgufFile& f) {
     fail("GGUF adapter ", f.path().string(), ": inconsistent base shape metadata under ", arch, ".*");
   }
   return c;
-}
-
-LoraWeights load_adapter_any(const fs::path& path, const LlamaConfig& base) {
-  if (is_gguf_file(path)) return load_adapter_gguf(path, base);
-  return load_adapter(path, base);
 }
 
 }  // namespace tpro

@@ -2,12 +2,14 @@
 // file llama.cpp loads (<arch>.* metadata, tensor names, attn_q/attn_k rows permuted for the
 // llama architecture as convert_hf_to_gguf.py does, a RoPE factor tensor when the model's
 // frequencies are not plain). Weights in any WType are converted matrix by matrix; nothing is
-// merged here (merge.h) and the tokenizer is the caller's (pass its GGUF keys in metadata).
+// merged here (model/merge.h) and the tokenizer is the caller's (pass its GGUF keys in
+// metadata). Also: random models as Hugging Face folders, for the demo, tests and benchmarks.
 #pragma once
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/file.h"
 #include "io/gguf.h"
 #include "model/model.h"
 
@@ -26,6 +28,10 @@ void save_model_gguf(const fs::path& file, const Model& m, const GgufModelOption
 // Every tensor in dtype (F32, BF16 or F16); config.json's torch_dtype says which. Throws when
 // the model's RoPE frequencies cannot be written as config.json rope_scaling.
 void save_model_hf(const fs::path& dir, const Model& m, DType dtype);
+
+// Writes a model with random weights (normal, std; norms 1) as a Hugging Face folder
+// (config.json + model.safetensors). dtype F32, BF16 or F16.
+void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t seed, DType dtype, float std = 0.02f);
 
 // The bytes of w stored as `to` (a copy when the type already matches; else through f32).
 std::vector<uint8_t> convert_matrix(const WeightMatrix& w, WType to);

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "formats/load.h"
+#include "formats/model_writer.h"
 #include "io/safetensors.h"
 #include "model/model_test_util.h"
 

@@ -31,8 +31,4 @@ LlamaConfig gguf_model_config(const GgufFile& f);
 // Loads a GGUF model; errors name the file, the tensor, and expected vs found shape/type.
 Model load_gguf_model(const fs::path& path);
 
-// The configuration alone, of a model folder (config.json) or a GGUF file (its metadata and
-// tensor shapes; no tensor data is read).
-LlamaConfig load_model_config(const fs::path& path);
-
 }  // namespace tpro

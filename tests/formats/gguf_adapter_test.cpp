@@ -9,14 +9,15 @@
 
 #include <cmath>
 
+#include "formats/adapter_convert.h"
+#include "formats/gguf_adapter.h"
+#include "formats/gguf_model.h"
+#include "formats/load.h"
+#include "formats/model_writer.h"
+#include "formats/peft_adapter.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
-#include "model/adapter.h"
-#include "model/adapter_convert.h"
-#include "model/gguf_adapter.h"
-#include "model/gguf_model.h"
-#include "model/model_writer.h"
-#include "model_test_util.h"
+#include "model/model_test_util.h"
 
 using namespace tpro;
 using namespace tpro::test;
@@ -173,7 +174,7 @@ TEST(GgufAdapter, SameLogitsOnGgufBase) {
   save_model_gguf(fx.dir / "base.gguf", fx.hf, {});
   save_adapter_gguf(fx.dir / "a.gguf", lw, fx.hf.cfg, "");
   const Model gg = load_model(fx.dir / "base.gguf");
-  const LoraWeights ga = load_adapter_any(fx.dir / "a.gguf", gg.cfg);
+  const LoraWeights ga = load_lora(fx.dir / "a.gguf", gg.cfg);
   const auto toks = sample_tokens(fx.hf.cfg.vocab_size);
   EXPECT_EQ(logits_of(gg, &ga, toks), logits_of(fx.hf, &lw, toks));
 }
