@@ -32,32 +32,30 @@ fs::path hf_with(const std::string& name, const std::function<void(json&)>& edit
 }
 
 TEST(ConfigSanity, HfValuesThatWouldMakeTheLossNaN) {
-  EXPECT_THAT(error_of([&] { load_model(hf_with("theta", [](json& j) { j["rope_theta"] = 0; })); }),
-              HasSubstr("rope_theta must be a positive finite number, got 0"));
-  EXPECT_THAT(error_of([&] { load_model(hf_with("eps", [](json& j) { j["rms_norm_eps"] = -1; })); }),
-              HasSubstr("rms_norm_eps must be a positive finite number, got -1"));
-  EXPECT_THAT(error_of([&] {
-                load_model(hf_with("factor", [](json& j) { j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 0}}; }));
-              }),
-              HasSubstr("rope_scaling.factor must be a positive finite number, got 0"));
-  EXPECT_THAT(error_of([&] {
-                load_model(hf_with("llama3", [](json& j) {
-                  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8}, {"low_freq_factor", 4}, {"high_freq_factor", 4}};
-                }));
-              }),
-              HasSubstr("rope_scaling.high_freq_factor 4 must exceed low_freq_factor 4"));
-  EXPECT_THAT(error_of([&] { load_model(hf_with("heads", [](json& j) { j["num_key_value_heads"] = 3; })); }),
-              HasSubstr("num_attention_heads 4 is not a multiple of num_key_value_heads 3"));
+  EXPECT_ERROR_HAS(load_model(hf_with("theta", [](json& j) { j["rope_theta"] = 0; })),
+                   "rope_theta must be a positive finite number, got 0");
+  EXPECT_ERROR_HAS(load_model(hf_with("eps", [](json& j) { j["rms_norm_eps"] = -1; })),
+                   "rms_norm_eps must be a positive finite number, got -1");
+  EXPECT_ERROR_HAS(
+      load_model(hf_with("factor", [](json& j) { j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 0}}; })),
+      "rope_scaling.factor must be a positive finite number, got 0");
+  const auto llama3 = [](json& j) {
+    j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8}, {"low_freq_factor", 4}, {"high_freq_factor", 4}};
+  };
+  EXPECT_ERROR_HAS(load_model(hf_with("llama3", llama3)),
+                   "rope_scaling.high_freq_factor 4 must exceed low_freq_factor 4");
+  EXPECT_ERROR_HAS(load_model(hf_with("heads", [](json& j) { j["num_key_value_heads"] = 3; })),
+                   "num_attention_heads 4 is not a multiple of num_key_value_heads 3");
 }
 
 TEST(ConfigSanity, HfLayerCountMustMatchTheWeights) {
   const fs::path d = hf_with("layers", [](json& j) { j["num_hidden_layers"] = 1; });
-  EXPECT_THAT(error_of([&] { load_model(d); }),
-              HasSubstr("the weights hold layer 1 but num_hidden_layers is 1 (hint: the config and the weights disagree; "
-                        "set num_hidden_layers to 2"));
+  EXPECT_ERROR_HAS(load_model(d),
+                   "the weights hold layer 1 but num_hidden_layers is 1 (hint: the config and the weights disagree; "
+                   "set num_hidden_layers to 2");
   // More layers than the weights hold was already an error (a missing tensor).
   const fs::path more = hf_with("more_layers", [](json& j) { j["num_hidden_layers"] = 3; });
-  EXPECT_THAT(error_of([&] { load_model(more); }), HasSubstr("model.layers.2."));
+  EXPECT_ERROR_HAS(load_model(more), "model.layers.2.");
 }
 
 TEST(ConfigSanity, GgufNaNEpsilonAndLayerCount) {
@@ -74,11 +72,10 @@ TEST(ConfigSanity, GgufNaNEpsilonAndLayerCount) {
   EXPECT_THAT(e, HasSubstr("rms_norm_eps must be a positive finite number, got nan"));
 
   rewrite_gguf(d / "base.gguf", d / "theta.gguf", {[](GgufWriter& w) { w.set("llama.rope.freq_base", 0.0f); }, nullptr});
-  EXPECT_THAT(error_of([&] { load_model(d / "theta.gguf"); }), HasSubstr("rope_theta must be a positive finite number, got 0"));
+  EXPECT_ERROR_HAS(load_model(d / "theta.gguf"), "rope_theta must be a positive finite number, got 0");
 
   rewrite_gguf(d / "base.gguf", d / "blocks.gguf", {[](GgufWriter& w) { w.set("llama.block_count", uint32_t(1)); }, nullptr});
-  EXPECT_THAT(error_of([&] { load_model(d / "blocks.gguf"); }),
-              HasSubstr("the weights hold layer 1 but llama.block_count is 1"));
+  EXPECT_ERROR_HAS(load_model(d / "blocks.gguf"), "the weights hold layer 1 but llama.block_count is 1");
 }
 
 }  // namespace

@@ -159,12 +159,11 @@ TEST(GgufAdapter, PeftToGgufToPeftIsIdentical) {
 TEST(GgufAdapter, ConvertNeedsTheBaseForPeft) {
   Fixture fx(temp_dir("a"));
   save_adapter(fx.dir / "peft", random_lora(fx.hf.cfg, false), "some-org/some-model");
-  EXPECT_THAT(error_of([&] { convert_adapter(fx.dir / "peft", fx.dir / "x.gguf", ""); }),
-              HasSubstr("the recorded base 'some-org/some-model' is not a local path (hint: pass --base"));
-  EXPECT_THAT(error_of([&] { convert_adapter(fx.dir / "nothing", fx.dir / "x.gguf", ""); }),
-              HasSubstr("nothing: it does not exist"));
-  EXPECT_THAT(error_of([&] { convert_adapter(fx.dir / "hf", fx.dir / "x.gguf", ""); }),
-              HasSubstr("neither a GGUF adapter file nor a PEFT folder"));
+  EXPECT_ERROR_HAS(convert_adapter(fx.dir / "peft", fx.dir / "x.gguf", ""),
+                   "the recorded base 'some-org/some-model' is not a local path (hint: pass --base");
+  EXPECT_ERROR_HAS(convert_adapter(fx.dir / "nothing", fx.dir / "x.gguf", ""), "nothing: it does not exist");
+  EXPECT_ERROR_HAS(convert_adapter(fx.dir / "hf", fx.dir / "x.gguf", ""),
+                   "neither a GGUF adapter file nor a PEFT folder");
 }
 
 // The GGUF adapter on the GGUF base computes what the PEFT adapter does on the safetensors base.
@@ -205,11 +204,10 @@ TEST(GgufAdapter, RefusesMismatches) {
   // The same adapter on a base whose FFN is wider.
   LlamaConfig wide = fx.hf.cfg;
   wide.n_ff = 192;
-  EXPECT_THAT(error_of([&] { load_adapter_gguf(ea.good, wide); }),
-              HasSubstr("tensor 'blk.0.ffn_gate.weight' has incorrect shape: lora_a ne (64, 4), lora_b ne (4, 128), "
-                        "expected (64, 4) and (4, 192)"));
-  EXPECT_THAT(error_of([&] { load_adapter_gguf(fx.dir / "hf" / "model.safetensors", fx.hf.cfg); }),
-              HasSubstr("not a GGUF file"));
+  EXPECT_ERROR_HAS(load_adapter_gguf(ea.good, wide),
+                   "tensor 'blk.0.ffn_gate.weight' has incorrect shape: lora_a ne (64, 4), lora_b ne (4, 128), "
+                   "expected (64, 4) and (4, 192)");
+  EXPECT_ERROR_HAS(load_adapter_gguf(fx.dir / "hf" / "model.safetensors", fx.hf.cfg), "not a GGUF file");
 }
 
 // F16 / BF16 adapters: every tensor is stored in that type, and each value reads back within
@@ -239,8 +237,8 @@ TEST(GgufAdapter, SixteenBitTensorsReadBackWithinRounding) {
     EXPECT_GT(rounded, lw.params.size() / 2) << ggml_type_name(type) << ": the values were not rounded";
     EXPECT_EQ(back.cfg.alpha, 8.0);
   }
-  EXPECT_THAT(error_of([&] { save_adapter_gguf(fx.dir / "q.gguf", lw, fx.hf.cfg, "", GgmlType::Q8_0); }),
-              HasSubstr("cannot write a GGUF adapter as Q8_0 (hint: use F32, F16 or BF16)"));
+  EXPECT_ERROR_HAS(save_adapter_gguf(fx.dir / "q.gguf", lw, fx.hf.cfg, "", GgmlType::Q8_0),
+                   "cannot write a GGUF adapter as Q8_0 (hint: use F32, F16 or BF16)");
   EXPECT_FALSE(fs::exists(fx.dir / "q.gguf"));
 }
 
@@ -264,8 +262,8 @@ TEST(GgufAdapter, RefusesUndecodableAndEmptyFiles) {
   LoraWeights three_layers = random_lora(fx.hf.cfg, false);
   LlamaConfig deeper = fx.hf.cfg;
   deeper.n_layer = 3;
-  EXPECT_THAT(error_of([&] { save_adapter_gguf(ea.bad, three_layers, deeper, ""); }),
-              HasSubstr("bad.gguf: the adapter has 2 layers, the base model 3"));
+  EXPECT_ERROR_HAS(save_adapter_gguf(ea.bad, three_layers, deeper, ""),
+                   "bad.gguf: the adapter has 2 layers, the base model 3");
 }
 
 // convert GGUF -> PEFT without --base reads the base's shape from the adapter's <arch>.* keys.

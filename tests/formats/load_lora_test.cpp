@@ -58,19 +58,19 @@ TEST(LoadLora, AnythingElseNamesBothForms) {
   const std::string missing = error_of([&] { load_lora(f.dir / "nope", f.cfg); });
   EXPECT_THAT(missing, HasSubstr((f.dir / "nope").string() + ": not found " + hint + ")"));
   fs::create_directories(f.dir / "empty");
-  EXPECT_THAT(error_of([&] { load_lora(f.dir / "empty", f.cfg); }),
-              HasSubstr((f.dir / "empty" / "adapter_config.json").string() + ": not found, so " +
-                        (f.dir / "empty").string() + " is not a PEFT adapter folder " + hint + ")"));
+  EXPECT_ERROR_HAS(load_lora(f.dir / "empty", f.cfg),
+                   (f.dir / "empty" / "adapter_config.json").string() + ": not found, so " +
+                       (f.dir / "empty").string() + " is not a PEFT adapter folder " + hint + ")");
   write_file_atomic(f.dir / "notes.txt", "not an adapter");
-  EXPECT_THAT(error_of([&] { load_lora(f.dir / "notes.txt", f.cfg); }),
-              HasSubstr((f.dir / "notes.txt").string() + ": not a GGUF file (it does not start with the GGUF magic) "
-                        "and not a folder " + hint + ")"));
+  EXPECT_ERROR_HAS(load_lora(f.dir / "notes.txt", f.cfg),
+                   (f.dir / "notes.txt").string() + ": not a GGUF file (it does not start with the GGUF magic) "
+                   "and not a folder " + hint + ")");
   // One of a PEFT folder's files: the hint says to pass the folder.
-  EXPECT_THAT(error_of([&] { load_lora(f.dir / "peft" / "adapter_model.safetensors", f.cfg); }),
-              HasSubstr(hint + "; pass the folder that holds this file)"));
+  EXPECT_ERROR_HAS(load_lora(f.dir / "peft" / "adapter_model.safetensors", f.cfg),
+                   hint + "; pass the folder that holds this file)");
   // A GGUF that is a model, not an adapter: the GGUF loader's own refusal.
   write_random_model(f.dir / "hf", f.cfg, 1, DType::F32);
   save_model_gguf(f.dir / "model.gguf", load_model(f.dir / "hf"), {});
-  EXPECT_THAT(error_of([&] { load_lora(f.dir / "model.gguf", f.cfg); }),
-              HasSubstr("general.type is 'model', expected 'adapter' (hint: this is a model; pass it as --model)"));
+  EXPECT_ERROR_HAS(load_lora(f.dir / "model.gguf", f.cfg),
+                   "general.type is 'model', expected 'adapter' (hint: this is a model; pass it as --model)");
 }

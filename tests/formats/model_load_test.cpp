@@ -37,13 +37,13 @@ TEST(ModelLoad, NonFloatDtypesNameTheTensor) {
   EXPECT_EQ(load_model(d).layers.size(), 2u);  // the untouched folder loads
 
   relabel_as_i32(d, "model.layers.1.self_attn.k_proj.weight");
-  EXPECT_THAT(error_of([&] { load_model(d); }),
-              HasSubstr("model.safetensors: tensor model.layers.1.self_attn.k_proj.weight has dtype I32 "
-                        "(hint: tpro loads F32, BF16 and F16 weights)"));
+  EXPECT_ERROR_HAS(load_model(d),
+                   "model.safetensors: tensor model.layers.1.self_attn.k_proj.weight has dtype I32 "
+                   "(hint: tpro loads F32, BF16 and F16 weights)");
 
   write_random_model(d, small_config(), 1, DType::F32);
   relabel_as_i32(d, "model.layers.0.post_attention_layernorm.weight");
-  EXPECT_THAT(error_of([&] { load_model(d); }),
-              HasSubstr("model.safetensors: tensor model.layers.0.post_attention_layernorm.weight has dtype I32, "
-                        "expected a float type"));
+  EXPECT_ERROR_HAS(load_model(d),
+                   "model.safetensors: tensor model.layers.0.post_attention_layernorm.weight has dtype I32, "
+                   "expected a float type");
 }

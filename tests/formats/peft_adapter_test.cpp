@@ -108,10 +108,10 @@ TEST(PeftAdapter, OverwriteInterruptedBetweenTheFilesIsRefused) {
   // What a crash after the tensors' rename leaves: the new tensors, the old config.
   fs::copy_file(newer / "adapter_model.safetensors", d / "adapter_model.safetensors",
                 fs::copy_options::overwrite_existing);
-  EXPECT_THAT(error_of([&] { load_adapter(d, mc); }),
-              HasSubstr("adapter_model.safetensors was saved with rank 8 on q_proj,k_proj,v_proj but "
-                        "adapter_config.json says rank 4 on q_proj,v_proj (hint: the two files come from "
-                        "different saves"));
+  EXPECT_ERROR_HAS(load_adapter(d, mc),
+                   "adapter_model.safetensors was saved with rank 8 on q_proj,k_proj,v_proj but "
+                   "adapter_config.json says rank 4 on q_proj,v_proj (hint: the two files come from "
+                   "different saves");
   // A completed overwrite with another rank loads as the new adapter.
   save_adapter(d, r8, "base");
   const LoraWeights back = load_adapter(d, mc);
@@ -129,17 +129,17 @@ TEST(PeftAdapter, RefusesPickleAndBiasAdapters) {
   const fs::path d = temp_dir("pickle");
   write_file_atomic(d / "adapter_config.json", R"({"peft_type":"LORA","r":4,"target_modules":["q_proj"]})");
   write_file_atomic(d / "adapter_model.bin", "PK\x03\x04");
-  EXPECT_THAT(error_of([&] { load_adapter(d, mc); }),
-              HasSubstr("adapter_model.bin (pickle) is not supported; convert it to adapter_model.safetensors"));
+  EXPECT_ERROR_HAS(load_adapter(d, mc),
+                   "adapter_model.bin (pickle) is not supported; convert it to adapter_model.safetensors");
   fs::remove(d / "adapter_model.bin");
-  EXPECT_THAT(error_of([&] { load_adapter(d, mc); }), HasSubstr("adapter_model.safetensors: not found"));
+  EXPECT_ERROR_HAS(load_adapter(d, mc), "adapter_model.safetensors: not found");
   save_adapter(d, lora_on(mc, 4, "q_proj"), "base");
   for (const char* bias : {"all", "lora_only"}) {
     write_file_atomic(d / "adapter_config.json",
                       cat(R"({"peft_type":"LORA","r":4,"target_modules":["q_proj"],"bias":")", bias, "\"}"));
-    EXPECT_THAT(error_of([&] { load_adapter(d, mc); }),
-                HasSubstr(cat("adapter_config.json: bias \"", bias,
-                              "\" adapters are not supported (hint: bias must be none)")));
+    EXPECT_ERROR_HAS(load_adapter(d, mc),
+                     cat("adapter_config.json: bias \"", bias, "\" adapters are not supported (hint: bias must be "
+                         "none)"));
   }
   write_file_atomic(d / "adapter_config.json", R"({"peft_type":"LORA","r":4,"target_modules":["q_proj"],"bias":"none"})");
   EXPECT_EQ(load_adapter(d, mc).cfg.r, 4);

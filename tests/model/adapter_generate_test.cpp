@@ -51,29 +51,30 @@ TEST(Adapter, SaveLoadGivesIdenticalLogits) {
 TEST(Adapter, RefusesMismatches) {
   Model m = load_model(kCase);
   Model other = load_model(fs::path(TPRO_FIXTURES) / "golden" / "qwen2_bias");
-  EXPECT_THAT(error_of([&] { load_adapter(kCase, other); }), ::testing::HasSubstr("layers.0.mlp.down_proj.lora_A.weight has shape (4, 72), expected (4, 40)"));
+  EXPECT_ERROR_HAS(load_adapter(kCase, other),
+                   "layers.0.mlp.down_proj.lora_A.weight has shape (4, 72), expected (4, 40)");
   auto d = temp_dir("bad");
-  EXPECT_THAT(error_of([&] { load_adapter(d, m); }), ::testing::HasSubstr("adapter_config.json: not found"));
+  EXPECT_ERROR_HAS(load_adapter(d, m), "adapter_config.json: not found");
   fs::create_directories(d);
   fs::copy_file(kCase / "adapter_model.safetensors", d / "adapter_model.safetensors");
   write_file_atomic(d / "adapter_config.json", R"({"peft_type":"LORA","r":4,"lora_alpha":8,"target_modules":["q_proj"]})");
-  EXPECT_THAT(error_of([&] { load_adapter(d, m); }), ::testing::HasSubstr("which adapter_config.json does not list"));
+  EXPECT_ERROR_HAS(load_adapter(d, m), "which adapter_config.json does not list");
   write_file_atomic(d / "adapter_config.json", R"({"peft_type":"LORA","r":4,"target_modules":["c_attn"]})");
-  EXPECT_THAT(error_of([&] { load_adapter(d, m); }), ::testing::HasSubstr("target module \"c_attn\" is not a Llama projection"));
+  EXPECT_ERROR_HAS(load_adapter(d, m), "target module \"c_attn\" is not a Llama projection");
   write_file_atomic(d / "adapter_config.json", R"({"peft_type":"IA3","r":4,"target_modules":["q_proj"]})");
-  EXPECT_THAT(error_of([&] { load_adapter(d, m); }), ::testing::HasSubstr("peft_type is IA3"));
+  EXPECT_ERROR_HAS(load_adapter(d, m), "peft_type is IA3");
   // A layer the model does not have.
   SafeTensorsWriter w;
   std::vector<float> a(4 * 32, 0.0f);
   w.add_f32(peft_tensor_name(7, "self_attn.q_proj", true), {4, 32}, a.data());
   w.write(d / "adapter_model.safetensors");
   write_file_atomic(d / "adapter_config.json", R"({"peft_type":"LORA","r":4,"target_modules":["q_proj"]})");
-  EXPECT_THAT(error_of([&] { load_adapter(d, m); }), ::testing::HasSubstr("is for layer 7 but the model has 2 layers"));
+  EXPECT_ERROR_HAS(load_adapter(d, m), "is for layer 7 but the model has 2 layers");
   // Missing B.
   SafeTensorsWriter w2;
   for (int l = 0; l < 2; ++l) w2.add_f32(peft_tensor_name(l, "self_attn.q_proj", true), {4, 32}, a.data());
   w2.write(d / "adapter_model.safetensors");
-  EXPECT_THAT(error_of([&] { load_adapter(d, m); }), ::testing::HasSubstr("missing tensor base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"));
+  EXPECT_ERROR_HAS(load_adapter(d, m), "missing tensor base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight");
 }
 
 TEST(Generate, CachedLogitsMatchTrainingForward) {
@@ -91,7 +92,7 @@ TEST(Generate, CachedLogitsMatchTrainingForward) {
     l = g.feed(&toks[size_t(t)], 1);
     for (int64_t j = 0; j < V; ++j) ASSERT_NEAR(l[j], full[size_t(t * V + j)], 1e-4) << t << "," << j;
   }
-  EXPECT_THAT(error_of([&] { g.feed(toks.data(), 100); }), ::testing::HasSubstr("exceeds the generation window of 200"));
+  EXPECT_ERROR_HAS(g.feed(toks.data(), 100), "exceeds the generation window of 200");
 }
 
 TEST(Generate, SamplingRules) {

@@ -100,11 +100,11 @@ TEST(QloraBase, ComputePrecisionPerMatrix) {
 TEST(QloraBase, Refusals) {
   const fs::path d = temp_dir("q");
   Model m = model_at(d / "hf", small_config(32, 64));
-  EXPECT_THAT(error_of([&] { apply_base_options(m, {"nf3", "auto"}, test::cpu()); }),
-              HasSubstr("unknown quantize option 'nf3' (expected none, nf4, q8_0, q4_0, q4_k or q6_k)"));
-  EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "f8"}, test::cpu()); }), HasSubstr("unknown dtype 'f8'"));
-  EXPECT_THAT(error_of([&] { apply_base_options(m, {"none", "auto", "f16"}, test::cpu()); }),
-              HasSubstr("unknown compute dtype 'f16' (expected auto, f32 or bf16)"));
+  EXPECT_ERROR_HAS(apply_base_options(m, {"nf3", "auto"}, test::cpu()),
+                   "unknown quantize option 'nf3' (expected none, nf4, q8_0, q4_0, q4_k or q6_k)");
+  EXPECT_ERROR_HAS(apply_base_options(m, {"none", "f8"}, test::cpu()), "unknown dtype 'f8'");
+  EXPECT_ERROR_HAS(apply_base_options(m, {"none", "auto", "f16"}, test::cpu()),
+                   "unknown compute dtype 'f16' (expected auto, f32 or bf16)");
 }
 
 // Columns that do not fill whole blocks (stories-size models, the demo's 172) keep such a
@@ -177,6 +177,6 @@ TEST(Merge, RefusesAnAdapterOfAnotherShape) {
   LlamaConfig other = base.cfg;
   other.n_layer = 3;
   const LoraWeights lw = random_lora(other, parse_targets("q-v"));
-  EXPECT_THAT(error_of([&] { merge_lora(test::cpu(), base, lw, WType::F32); }),
-              HasSubstr("cannot merge: the adapter has 3 layers, the base model 2"));
+  EXPECT_ERROR_HAS(merge_lora(test::cpu(), base, lw, WType::F32),
+                   "cannot merge: the adapter has 3 layers, the base model 2");
 }
