@@ -1,18 +1,20 @@
 // AdamW and gradient clipping against torch: ten steps of torch.optim.AdamW (weight decay, bias
 // correction) after torch.nn.utils.clip_grad_norm_, from tests/fixtures/train/adamw_golden.json
-// (tests/train/gen_adamw_golden.py, float32). tpro runs grad_l2_norm, scale_in_place and
-// adamw_update as train/optimizer_step.cpp chains them: clip only above max_grad_norm, by
-// max / (norm + 1e-6). Parameters and both moments are compared after every step.
+// (tests/train/gen_adamw_golden.py, float32), on every compiled-in backend. tpro runs the
+// Backend's l2_norm, scale and adamw on device buffers as train/optimizer_step.cpp chains them:
+// clip only above max_grad_norm, by max / (norm + 1e-6). Parameters and both moments are
+// downloaded and compared after every step.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/file.h"
-#include "kernels/cpu/adamw.h"
+#include "kernels/backend.h"
 
 using namespace tpro;
 using nlohmann::json;
@@ -44,7 +46,10 @@ std::vector<float> floats(const json& a) { return a.get<std::vector<float>>(); }
 
 }  // namespace
 
-TEST(AdamWGolden, TenClippedStepsMatchTorch) {
+class AdamWGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(AdamWGolden, TenClippedStepsMatchTorch) {
+  const std::unique_ptr<Backend> be = make_backend(GetParam());
   const json g = json::parse(read_file(std::string(TPRO_FIXTURES) + "/train/adamw_golden.json"));
   const int64_t n = g["n"].get<int64_t>();
   const double max_norm = g["max_grad_norm"].get<double>();
@@ -55,6 +60,9 @@ TEST(AdamWGolden, TenClippedStepsMatchTorch) {
   h.beta2 = g["beta2"].get<double>();
   h.eps = g["eps"].get<double>();
   h.weight_decay = g["weight_decay"].get<double>();
+  const size_t bytes = size_t(n) * sizeof(float);
+  DeviceArray<float> dp(*be, size_t(n)), dm(*be, size_t(n)), dv(*be, size_t(n)), dg(*be, size_t(n));
+  dp.upload(p);
   int clipped = 0;
   int64_t step = 0;
   for (const json& s : g["steps"]) {
@@ -62,15 +70,17 @@ TEST(AdamWGolden, TenClippedStepsMatchTorch) {
     SCOPED_TRACE("step " + std::to_string(step));
     std::vector<float> grad = floats(s["grad"]);
     ASSERT_EQ(int64_t(grad.size()), n);
-    const double norm = grad_l2_norm(grad.data(), n);
+    be->upload(dg.data(), grad.data(), bytes);
+    const double norm = be->l2_norm(dg.data(), n);
     EXPECT_NEAR(norm, s["grad_norm"].get<double>(), 1e-6 * norm);
     EXPECT_EQ(norm > max_norm, s["clipped"].get<bool>());
     if (norm > max_norm) {
-      scale_in_place(grad.data(), n, float(max_norm / (norm + 1e-6)));
+      be->scale(dg.data(), n, float(max_norm / (norm + 1e-6)));
       ++clipped;
     }
     h.lr = s["lr"].get<double>();
-    adamw_update(p.data(), grad.data(), m.data(), v.data(), n, h, step);
+    be->adamw(dp.data(), dg.data(), dm.data(), dv.data(), n, h, step);
+    dp.download(p), dm.download(m), dv.download(v);
     expect_close(m, s["m"], "m");
     expect_close(v, s["v"], "v");
     expect_close(p, s["param"], "param");
@@ -82,3 +92,6 @@ TEST(AdamWGolden, TenClippedStepsMatchTorch) {
   for (const json& s : g["steps"]) decayed *= 1.0 - s["lr"].get<double>() * h.weight_decay;
   EXPECT_NEAR(p[0], decayed, 1e-7);
 }
+
+INSTANTIATE_TEST_SUITE_P(Compiled, AdamWGolden, ::testing::ValuesIn(compiled_backends()),
+                         [](const auto& info) { return info.param; });
