@@ -178,15 +178,16 @@ void profile_steps(const Backend& cpu, const Model& m, LoraWeights& lw, const Ba
   const TimedBackend be(cpu);
   Activations a;
   make_activations(a, be, m.cfg, &lw, mb.B, mb.T, {.recompute = recompute});
+  LoraState st(be, lw);
   double total = 0;
   for (int64_t s = 0; s <= steps; ++s) {
     if (s == 1) std::fill(g_op_s, g_op_s + kOps, 0.0), total = 0;  // step 0 warms up
     auto t0 = std::chrono::steady_clock::now();
-    zero_grads(lw);
+    be.fill(st.grads(), 0.0f, st.n_params());
     StepOptions opt;
     opt.loss_norm = double(count_trained(mb));
-    forward(m, &lw, a, mb, opt);
-    backward(m, lw, a, mb, opt);
+    forward(m, &st, a, mb, opt);
+    backward(m, st, a, mb, opt);
     total += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   double ops = 0;
@@ -249,6 +250,7 @@ int main(int argc, char** argv) {
     LoraWeights lw = make_lora(m.cfg, lc, rng);
     Activations a;
     if (!profile) make_activations(a, *be, m.cfg, &lw, batch, seq, {.recompute = recompute});
+    LoraState state(*be, lw);
     std::mt19937 gen(2);
     std::vector<int32_t> tokens(size_t(batch * seq));
     for (auto& t : tokens) t = int32_t(gen() % uint32_t(c.vocab_size));
@@ -262,7 +264,7 @@ int main(int argc, char** argv) {
     double loss = 0;
     for (int64_t s = 0; s < warmup + steps; ++s) {
       auto t0 = std::chrono::steady_clock::now();
-      loss = optimizer_step(m, lw, a, {&mb, 1}, 2e-4, s + 1, uint64_t(s), oc).loss;
+      loss = optimizer_step(m, state, a, {&mb, 1}, 2e-4, s + 1, uint64_t(s), oc).loss;
       double dt_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (s >= warmup) times.push_back(dt_s);
       std::fprintf(stderr, "step %lld: %.3f s, loss %.4f\n", static_cast<long long>(s + 1), dt_s, loss);

@@ -9,17 +9,17 @@ namespace {
 
 // dinp (N, I) (+)= dout·W (+ LoRA path); dA, dB += when the projection has an adapter.
 void proj_backward(const Backend& be, float* dinp, const float* dout, const float* inp, const WeightMatrix& W,
-                   LoraWeights& lw, const StepOptions& opt, int64_t layer, Proj p, float* u, int64_t N,
+                   LoraState& lw, const StepOptions& opt, int64_t layer, Proj p, float* u, int64_t N,
                    Accumulate acc) {
   const LoraSlot* s = lw.find(layer, p);
   if (!s) return be.project_backward(dinp, dout, inp, W, nullptr, N, acc);
   LoraOperands lo;
-  lo.A = lw.params.data() + s->a;
-  lo.B = lw.params.data() + s->b;
-  lo.dA = lw.grads.data() + s->a;
-  lo.dB = lw.grads.data() + s->b;
-  lo.scale = float(lw.cfg.scale());
-  lo.R = lw.cfg.r;
+  lo.A = lw.params() + s->a;
+  lo.B = lw.params() + s->b;
+  lo.dA = lw.grads() + s->a;
+  lo.dB = lw.grads() + s->b;
+  lo.scale = float(lw.cfg().scale());
+  lo.R = lw.cfg().r;
   lo.dropout = lora_dropout_for(lw, opt, layer, p);
   lo.u = u;
   be.project_backward(dinp, dout, inp, W, &lo, N, acc);
@@ -27,7 +27,7 @@ void proj_backward(const Backend& be, float* dinp, const float* dout, const floa
 
 }  // namespace
 
-void backward(const Model& m, LoraWeights& lw, Activations& a, const BatchView& in, const StepOptions& opt) {
+void backward(const Model& m, LoraState& lw, Activations& a, const BatchView& in, const StepOptions& opt) {
   const Backend& be = *a.be;
   const LlamaConfig& c = m.cfg;
   TPRO_CHECK(opt.train, "backward() after an evaluation forward");

@@ -10,9 +10,9 @@
 
 namespace tpro {
 
-LoraDropout lora_dropout_for(const LoraWeights& lw, const StepOptions& opt, int64_t layer, Proj p) {
-  if (!opt.train || lw.cfg.dropout <= 0.0) return {};
-  return {float(lw.cfg.dropout), splitmix64(opt.seed ^ splitmix64(uint64_t(layer * kNumProj + int(p)) + 0x1000))};
+LoraDropout lora_dropout_for(const LoraState& lw, const StepOptions& opt, int64_t layer, Proj p) {
+  if (!opt.train || lw.cfg().dropout <= 0.0) return {};
+  return {float(lw.cfg().dropout), splitmix64(opt.seed ^ splitmix64(uint64_t(layer * kNumProj + int(p)) + 0x1000))};
 }
 
 namespace {
@@ -21,15 +21,15 @@ const float* bias_of(const std::vector<float>& b) { return b.empty() ? nullptr :
 
 // out (N, O) = inp·Wᵀ + b (+ LoRA when the projection has an adapter).
 void proj_forward(const Backend& be, float* out, const float* inp, const WeightMatrix& W,
-                  const std::vector<float>& bias, const LoraWeights* lw, const StepOptions& opt, int64_t layer,
+                  const std::vector<float>& bias, const LoraState* lw, const StepOptions& opt, int64_t layer,
                   Proj p, float* u, int64_t N) {
   const LoraSlot* s = lw ? lw->find(layer, p) : nullptr;
   if (!s) return be.project(out, inp, W, bias_of(bias), nullptr, N);
   LoraOperands lo;
-  lo.A = lw->params.data() + s->a;
-  lo.B = lw->params.data() + s->b;
-  lo.scale = float(lw->cfg.scale());
-  lo.R = lw->cfg.r;
+  lo.A = lw->params() + s->a;
+  lo.B = lw->params() + s->b;
+  lo.scale = float(lw->cfg().scale());
+  lo.R = lw->cfg().r;
   lo.dropout = lora_dropout_for(*lw, opt, layer, p);
   lo.u = u;
   be.project(out, inp, W, bias_of(bias), &lo, N);
@@ -107,7 +107,7 @@ void upload_batch(const Model& m, Activations& a, const BatchView& in) {
   ensure_rope(a, m.inv_freq, std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1));
 }
 
-void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepOptions& opt,
+void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t l, const StepOptions& opt,
                    float* x_next, KvCache* kv) {
   const Backend& be = *a.be;
   const LlamaConfig& c = m.cfg;
@@ -141,7 +141,7 @@ void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_
   be.add(x_next, L.x_mid, N * D);
 }
 
-StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const BatchView& in,
+StepResult forward(const Model& m, const LoraState* lw, Activations& a, const BatchView& in,
                    const StepOptions& opt) {
   const Backend& be = *a.be;
   const LlamaConfig& c = m.cfg;

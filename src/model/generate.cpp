@@ -24,6 +24,7 @@ Generator::Generator(const Backend& be, const Model& m, const LoraWeights* lora,
     fail("cannot allocate the KV cache for a window of ", max_ctx, " tokens (", cache_gib,
          " GiB) (hint: fewer new tokens, or a smaller --max-context)");
   }
+  if (lora) state_.emplace(be, *lora);
   make_activations(acts_, be, c, lora, 1, chunk_, {.recompute = true});
   ensure_rope(acts_, m.inv_freq, max_ctx);
   logits_dev_ = DeviceArray<float>(be, size_t(c.vocab_size));
@@ -49,7 +50,7 @@ const float* Generator::feed(const int32_t* tokens, int64_t n) {
     kv.len = pos_;
     for (int64_t l = 0; l < c.n_layer; ++l) {
       float* x_next = l + 1 < c.n_layer ? acts_.layers[size_t(l + 1)].x_in : acts_.x_out;
-      layer_forward(m_, lora_, acts_, l, opt, x_next, &kv);
+      layer_forward(m_, state_ ? &*state_ : nullptr, acts_, l, opt, x_next, &kv);
     }
     pos_ += P;
     if (done + P == n) {  // logits of the last position only

@@ -4,6 +4,7 @@
 // Sampling: greedy (temperature 0), temperature, top-k, top-p (nucleus), repetition penalty.
 #pragma once
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "core/rng.h"
@@ -37,7 +38,8 @@ class Generator {
 
  private:
   const Model& m_;
-  const LoraWeights* lora_;
+  const LoraWeights* lora_;           // the adapter's host image (its layout)
+  std::optional<LoraState> state_;    // the adapter on the device
   int64_t max_ctx_, pos_ = 0, chunk_;
   Activations acts_;                     // one prompt chunk, layers sharing their buffers
   DeviceArray<float> kcache_, vcache_;  // (L, max_ctx, KV) each

@@ -103,4 +103,36 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
 
 void zero_grads(LoraWeights& lw) { std::fill(lw.grads.begin(), lw.grads.end(), 0.0f); }
 
+LoraState::LoraState(const Backend& be, const LoraWeights& host)
+    : be_(&be), n_(host.n_params()), buf_(be, size_t(4 * host.n_params())) {
+  layout_.cfg = host.cfg;
+  layout_.slots = host.slots;
+  layout_.slot_of = host.slot_of;
+  upload(host);
+}
+
+void LoraState::upload(const LoraWeights& host) {
+  TPRO_CHECK(host.n_params() == n_, "LoRA state of ", n_, " parameters, host image of ", host.n_params());
+  const std::vector<float>* parts[] = {&host.params, &host.grads, &host.m, &host.v};
+  for (size_t i = 0; i < 4; ++i) {
+    if (parts[i]->empty()) continue;  // an image without moments: they stay as they are
+    TPRO_CHECK(int64_t(parts[i]->size()) == n_, "LoRA host buffer ", i, " has ", parts[i]->size(), " values");
+    be_->upload(buf_.data() + int64_t(i) * n_, parts[i]->data(), size_t(n_) * sizeof(float));
+  }
+}
+
+void LoraState::download(LoraWeights& host) const {
+  std::vector<float>* parts[] = {&host.params, &host.grads, &host.m, &host.v};
+  for (size_t i = 0; i < 4; ++i) {
+    parts[i]->resize(size_t(n_));
+    be_->download(parts[i]->data(), buf_.data() + int64_t(i) * n_, size_t(n_) * sizeof(float));
+  }
+}
+
+std::vector<float> LoraState::download_params() const {
+  std::vector<float> p(static_cast<size_t>(n_));
+  be_->download(p.data(), params(), p.size() * sizeof(float));
+  return p;
+}
+
 }  // namespace tpro

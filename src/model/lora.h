@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "kernels/backend.h"
 #include "model/model.h"
 
 namespace tpro {
@@ -51,6 +52,33 @@ struct LoraWeights {
     return i < 0 ? nullptr : &slots[size_t(i)];
   }
   int64_t n_params() const { return int64_t(params.size()); }
+};
+
+// The trainable state of a LoraWeights layout in a backend's memory: parameters, gradients and
+// AdamW moments, one device allocation, what forward, backward and the optimizer read and
+// write. LoraWeights stays the host image that files, merging and checks use; download()
+// brings the state back (saves, checkpoints), upload() sends it (resume, continued adapters).
+class LoraState {
+ public:
+  LoraState(const Backend& be, const LoraWeights& host);
+  const Backend& backend() const { return *be_; }
+  const LoraConfig& cfg() const { return layout_.cfg; }
+  const LoraWeights& layout() const { return layout_; }  // slots only: its vectors are empty
+  const LoraSlot* find(int64_t layer, Proj p) const { return layout_.find(layer, p); }
+  int64_t n_params() const { return n_; }
+  float* params() const { return buf_.data(); }
+  float* grads() const { return buf_.data() + n_; }
+  float* m() const { return buf_.data() + 2 * n_; }
+  float* v() const { return buf_.data() + 3 * n_; }
+  void upload(const LoraWeights& host);          // params, grads, m, v
+  void download(LoraWeights& host) const;        // params, grads, m, v
+  std::vector<float> download_params() const;
+
+ private:
+  const Backend* be_;
+  LoraWeights layout_;
+  int64_t n_ = 0;
+  DeviceArray<float> buf_;  // params | grads | m | v
 };
 
 // Lays out slots for the model's shapes and initialises as PEFT does (A uniform, B zero).

@@ -29,9 +29,9 @@ struct StepResult {
 
 // Runs forward and the loss; when opt.train, also leaves dL/d(final norm) in a.dln for
 // backward(). The loss whose gradient is taken is nll_sum / opt.loss_norm.
-StepResult forward(const Model& m, const LoraWeights* lw, Activations& a, const BatchView& in, const StepOptions& opt);
+StepResult forward(const Model& m, const LoraState* lw, Activations& a, const BatchView& in, const StepOptions& opt);
 // Accumulates LoRA gradients (+=) of the last forward().
-void backward(const Model& m, LoraWeights& lw, Activations& a, const BatchView& in, const StepOptions& opt);
+void backward(const Model& m, LoraState& lw, Activations& a, const BatchView& in, const StepOptions& opt);
 // Logits (B·T, V) of the last forward, into host memory (tests, evaluation tools).
 void compute_logits(const Model& m, const Activations& a, float* logits);
 
@@ -47,12 +47,12 @@ struct KvCache {
 // (upload_batch). Training and evaluation: kv null. Generation: the new tokens' keys and values
 // go to kv at [len, len + T) and attention reads all of kv (B must be 1). Backward calls it
 // again to recompute a layer when activations are recomputed.
-void layer_forward(const Model& m, const LoraWeights* lw, Activations& a, int64_t l, const StepOptions& opt,
+void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t l, const StepOptions& opt,
                    float* x_next, KvCache* kv = nullptr);
 // Copies the batch's tokens, positions and documents to the device, and widens the RoPE table
 // to its positions (+ pos_offset: generation's tokens come after the cache).
 void upload_batch(const Model& m, Activations& a, const BatchView& in);
 // The dropout stream of one projection of one layer.
-LoraDropout lora_dropout_for(const LoraWeights& lw, const StepOptions& opt, int64_t layer, Proj p);
+LoraDropout lora_dropout_for(const LoraState& lw, const StepOptions& opt, int64_t layer, Proj p);
 
 }  // namespace tpro

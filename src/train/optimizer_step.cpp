@@ -8,7 +8,7 @@
 
 namespace tpro {
 
-StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::span<const BatchView> micro,
+StepStats optimizer_step(const Model& m, LoraState& lw, Activations& a, std::span<const BatchView> micro,
                          double lr, int64_t step, uint64_t seed, const OptimConfig& cfg) {
   StepStats st;
   for (const auto& mb : micro) {
@@ -16,12 +16,12 @@ StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::s
     st.n_tokens += mb.B * mb.T;
   }
   const Backend& be = *a.be;
-  be.fill(lw.grads.data(), 0.0f, lw.n_params());
+  be.fill(lw.grads(), 0.0f, lw.n_params());
   if (st.n_trained == 0) return st;  // nothing to learn from: no update (the trainer warns)
   double nll = 0.0;
   for (size_t i = 0; i < micro.size(); ++i) {
     const BatchView& mb = micro[i];
-    reshape_activations(a, m.cfg, &lw, mb.B, mb.T);
+    reshape_activations(a, m.cfg, &lw.layout(), mb.B, mb.T);
     StepOptions opt;
     opt.loss_norm = double(st.n_trained);
     opt.train = true;
@@ -33,23 +33,23 @@ StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::s
   }
   st.loss = nll / double(st.n_trained);
   const int64_t n = lw.n_params();
-  st.grad_norm = be.l2_norm(lw.grads.data(), n);
+  st.grad_norm = be.l2_norm(lw.grads(), n);
   st.finite = std::isfinite(st.loss) && std::isfinite(st.grad_norm);
   if (!st.finite) return st;  // never let a NaN reach the weights or the moments
   if (cfg.max_grad_norm > 0.0 && st.grad_norm > cfg.max_grad_norm)  // as torch clip_grad_norm_
-    be.scale(lw.grads.data(), n, float(cfg.max_grad_norm / (st.grad_norm + 1e-6)));
+    be.scale(lw.grads(), n, float(cfg.max_grad_norm / (st.grad_norm + 1e-6)));
   AdamWHyper h = cfg.adam;
   h.lr = lr;
-  be.adamw(lw.params.data(), lw.grads.data(), lw.m.data(), lw.v.data(), n, h, step);
+  be.adamw(lw.params(), lw.grads(), lw.m(), lw.v(), n, h, step);
   return st;
 }
 
-double evaluate_loss(const Model& m, const LoraWeights* lw, Activations& a, std::span<const BatchView> batches,
+double evaluate_loss(const Model& m, const LoraState* lw, Activations& a, std::span<const BatchView> batches,
                      int64_t* n_trained) {
   double nll = 0.0;
   int64_t n = 0;
   for (const auto& mb : batches) {
-    reshape_activations(a, m.cfg, lw, mb.B, mb.T);
+    reshape_activations(a, m.cfg, lw ? &lw->layout() : nullptr, mb.B, mb.T);
     StepOptions opt;
     opt.train = false;
     StepResult r = forward(m, lw, a, mb, opt);

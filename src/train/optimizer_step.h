@@ -31,11 +31,11 @@ struct StepStats {
 
 // `step` is the 1-based optimizer step (AdamW bias correction); `seed` makes dropout and
 // NEFTune noise reproducible (resume-exact). lr is the learning rate for this step.
-StepStats optimizer_step(const Model& m, LoraWeights& lw, Activations& a, std::span<const BatchView> micro,
+StepStats optimizer_step(const Model& m, LoraState& lw, Activations& a, std::span<const BatchView> micro,
                          double lr, int64_t step, uint64_t seed, const OptimConfig& cfg);
 
 // Mean −log p over the trained tokens of `batches` (no dropout, no gradient); n_trained out.
-double evaluate_loss(const Model& m, const LoraWeights* lw, Activations& a, std::span<const BatchView> batches,
+double evaluate_loss(const Model& m, const LoraState* lw, Activations& a, std::span<const BatchView> batches,
                      int64_t* n_trained = nullptr);
 
 }  // namespace tpro

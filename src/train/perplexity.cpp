@@ -1,6 +1,7 @@
 // Sliding-window perplexity and the evaluations CSV; see perplexity.h.
 #include "train/perplexity.h"
 
+#include <optional>
 #include <cmath>
 #include <ctime>
 #include <fstream>
@@ -26,6 +27,8 @@ PerplexityResult evaluate_perplexity(const Backend& be, const Model& m, const Lo
   const int64_t total = (std::max<int64_t>(n - T, 0) + stride - 1) / stride + 1;
   Activations a;
   make_activations(a, be, m.cfg, lora, 1, T);
+  std::optional<LoraState> state;  // the adapter on the device
+  if (lora) state.emplace(be, *lora);
   std::vector<uint8_t> mask;
   PerplexityResult r;
   int64_t prev_end = 0;
@@ -38,7 +41,7 @@ PerplexityResult evaluate_perplexity(const Backend& be, const Model& m, const Lo
     const BatchView in{1, len, tokens.data() + begin, nullptr, nullptr, mask.data()};
     StepOptions opt;
     opt.train = false;
-    StepResult s = forward(m, lora, a, in, opt);
+    StepResult s = forward(m, state ? &*state : nullptr, a, in, opt);
     r.nll_sum += s.nll_sum;
     r.n_scored += s.n_trained;
     ++r.n_windows;

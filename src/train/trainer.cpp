@@ -56,7 +56,8 @@ struct Run {
   Dataset data;
   std::unique_ptr<Batcher> batcher;
   std::vector<Batch> eval_batches;
-  LoraWeights lw;
+  LoraWeights lw;                     // the host image: files, checks
+  std::unique_ptr<LoraState> state;   // the adapter being trained, on the device
   Activations acts;
   RunLog log;
   SchedulerSpec spec;
@@ -247,6 +248,7 @@ struct Run {
     // to plan for 99999 tokens.
     const int64_t T = longest_batch_row();
     check_cancel(ctl.stop_flag(), "allocating the activations");
+    state = std::make_unique<LoraState>(*be, lw);
     make_activations(acts, *be, model.cfg, &lw, p.micro_batch_size, T, {.recompute = p.use_grad_checkpoint});
     say(cat("activations: ", acts.mem.size() >> 20, " MiB for ", p.micro_batch_size, " rows of up to ", T, " tokens",
             p.use_grad_checkpoint ? " (recomputed per layer)" : ""));
@@ -294,6 +296,7 @@ struct Run {
 
   void checkpoint(const std::string& why) {
     st.batcher = batcher->state();
+    state->download(lw);
     require_finite_lora("checkpoint");
     fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model);
     saved_any = true;
@@ -305,7 +308,7 @@ struct Run {
   void evaluate() {
     if (eval_batches.empty()) return;
     auto v = views_of(eval_batches);
-    const double el = evaluate_loss(model, &lw, acts, v);
+    const double el = evaluate_loss(model, state.get(), acts, v);
     log.add_eval(st.step, st.epoch, el);
     LogRecord r;
     r.step = st.step;
@@ -341,7 +344,7 @@ struct Run {
       const auto t_step = std::chrono::steady_clock::now();
       StepStats s;
       try {
-        s = optimizer_step(model, lw, acts, v, lr, st.step + 1, splitmix64(uint64_t(p.seed) ^ uint64_t(st.step + 1)), oc);
+        s = optimizer_step(model, *state, acts, v, lr, st.step + 1, splitmix64(uint64_t(p.seed) ^ uint64_t(st.step + 1)), oc);
       } catch (const Cancelled&) {
         say(cat("stop requested during step ", st.step + 1, ": that step is abandoned (no update was made)"));
         return "stop requested";
@@ -374,7 +377,8 @@ struct Run {
     if (const std::string w = first_non_finite_weight(model); !w.empty()) {
       cause = cat("the base weight ", w, " holds a NaN or infinite value (hint: the model file is damaged; ",
                   "download or convert it again)");
-    } else if (!std::all_of(lw.params.begin(), lw.params.end(), [](float x) { return std::isfinite(x); })) {
+    } else if (const std::vector<float> w = state->download_params();
+               !std::all_of(w.begin(), w.end(), [](float x) { return std::isfinite(x); })) {
       cause = cat("the LoRA weights continued from ", out.string(), " hold a NaN or infinite value (hint: ",
                   "--always-override to start a fresh adapter, or resume from an earlier checkpoint)");
     } else if (st.step == 0) {
@@ -429,6 +433,7 @@ struct Run {
     log.set_info("base_model_name", p.model);
     log.set_info("stop_reason", why);
     log.set_info("lora_params", lw.n_params());
+    state->download(lw);
     require_finite_lora("adapter");
     save_adapter(out, lw, p.model);
     saved_any = true;

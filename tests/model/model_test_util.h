@@ -2,6 +2,7 @@
 // folder, full-sequence logits, error capture, and rewriting a GGUF with changes (to make
 // files that lie about a model or an adapter).
 #pragma once
+#include <optional>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -47,7 +48,9 @@ inline std::vector<float> logits_of(const Model& m, const LoraWeights* lw, const
   BatchView in{1, T, toks.data(), nullptr, nullptr, nullptr};
   StepOptions opt;
   opt.train = false;
-  forward(m, lw, a, in, opt);
+  std::optional<LoraState> st;
+  if (lw) st.emplace(test::cpu(), *lw);
+  forward(m, st ? &*st : nullptr, a, in, opt);
   std::vector<float> out(size_t(T * m.cfg.vocab_size));
   compute_logits(m, a, out.data());
   return out;

@@ -34,11 +34,13 @@ RowRun run_row(const Model& m, LoraWeights& lw, const std::vector<int32_t>& toke
   StepOptions opt;
   opt.loss_norm = loss_norm;
   zero_grads(lw);
+  LoraState st(test::cpu(), lw);
   RowRun r;
-  r.nll = forward(m, &lw, a, in, opt).nll_sum;
+  r.nll = forward(m, &st, a, in, opt).nll_sum;
   r.logits.resize(size_t(T * m.cfg.vocab_size));
   compute_logits(m, a, r.logits.data());
-  backward(m, lw, a, in, opt);
+  backward(m, st, a, in, opt);
+  st.download(lw);
   r.grads = lw.grads;
   return r;
 }

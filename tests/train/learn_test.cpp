@@ -46,10 +46,12 @@ TEST(Learn, TinyModelMemorisesText) {
   OptimConfig oc;
   double first = 0, loss = 0;
   const int kSteps = 150;
+  LoraState st(test::cpu(), lw);
   for (int s = 1; s <= kSteps; ++s) {
-    loss = optimizer_step(m, lw, a, {&mb, 1}, 1e-2, s, uint64_t(s), oc).loss;
+    loss = optimizer_step(m, st, a, {&mb, 1}, 1e-2, s, uint64_t(s), oc).loss;
     if (s == 1) first = loss;
   }
+  st.download(lw);
   EXPECT_GT(first, 5.0);  // ~ln(256) at the start
   EXPECT_LT(loss, 0.05) << "after " << kSteps << " steps";
   Generator g(test::cpu(), m, &lw, 256);
@@ -81,8 +83,11 @@ TEST(Learn, AccumulationEqualsOneBigBatch) {
                           {1, T, toks.data() + T, nullptr, nullptr, mask.data() + T}};
   OptimConfig oc;
   oc.max_grad_norm = 0;
-  auto s1 = optimizer_step(m, big, a, {&whole, 1}, 1e-3, 1, 9, oc);
-  auto s2 = optimizer_step(m, acc, a, {halves, 2}, 1e-3, 1, 9, oc);
+  LoraState big_st(test::cpu(), big), acc_st(test::cpu(), acc);
+  auto s1 = optimizer_step(m, big_st, a, {&whole, 1}, 1e-3, 1, 9, oc);
+  auto s2 = optimizer_step(m, acc_st, a, {halves, 2}, 1e-3, 1, 9, oc);
+  big_st.download(big);
+  acc_st.download(acc);
   EXPECT_EQ(s1.n_trained, 2 * (T - 1) - 3);
   EXPECT_EQ(s1.n_trained, s2.n_trained);
   EXPECT_NEAR(s1.loss, s2.loss, 1e-6);

@@ -54,8 +54,9 @@ Curve train(const fs::path& dir, const std::string& quantize, int steps) {
   BatchView mb{1, T, toks.data(), nullptr, nullptr, nullptr};
   OptimConfig oc;
   Curve c;
+  LoraState st(test::cpu(), lw);
   for (int s = 1; s <= steps; ++s) {
-    const double loss = optimizer_step(m, lw, a, {&mb, 1}, 1e-2, s, uint64_t(s), oc).loss;
+    const double loss = optimizer_step(m, st, a, {&mb, 1}, 1e-2, s, uint64_t(s), oc).loss;
     if (s == 1) c.first = loss;
     c.last = loss;
   }
