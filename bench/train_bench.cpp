@@ -156,7 +156,7 @@ class TimedBackend final : public Backend {
     TIMED(kRows, scatter_rows(d, s, r, n, D));
   }
   double cross_entropy(float* l, const int32_t* t, const float* w, int64_t n, int64_t V, float* nll,
-                       bool g) const override {
+                       Gradient g) const override {
     TIMED(kCe, cross_entropy(l, t, w, n, V, nll, g));
   }
   void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h,

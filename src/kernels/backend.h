@@ -19,6 +19,8 @@ namespace tpro {
 
 // Whether an op adds into its output or overwrites it.
 enum class Accumulate : bool { no = false, yes = true };
+// Whether a fused loss op also leaves its gradient.
+enum class Gradient : bool { no = false, yes = true };
 
 // Causal grouped-query attention over (B, Tq) queries and (B, Tk) keys: Tk − Tq earlier keys
 // are a cache (generation); training has Tq == Tk. Query head h reads kv head h/(H/Hkv).
@@ -143,10 +145,10 @@ class Backend {
   virtual void gather_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const = 0;
   virtual void scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const = 0;
   // Masked softmax cross-entropy on n rows of logits (n,V), fused with its backward: with
-  // want_grad the logits become weight·(softmax − onehot). targets (n), −1 = untrained;
+  // Gradient::yes the logits become weight·(softmax − onehot). targets (n), −1 = untrained;
   // nll (n) receives −log p(target). Returns Σ weight·nll.
   virtual double cross_entropy(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
-                               float* nll, bool want_grad) const = 0;
+                               float* nll, Gradient grad) const = 0;
 
   // ---- optimizer on the flat LoRA buffers
   // One AdamW update at 1-based `step` (bias correction), as torch.optim.AdamW.

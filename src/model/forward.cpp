@@ -67,7 +67,8 @@ double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, int
     const int64_t nc = std::min(a.C, a.n_trained - c0);
     be.gather_rows(a.gath, a.lnf, a.rows + c0, nc, D);
     be.project(a.logits, a.gath, m.lm_head, nullptr, nullptr, nc);
-    be.cross_entropy(a.logits, a.targets + c0, a.weight + c0, nc, V, a.nll + c0, opt.train);
+    be.cross_entropy(a.logits, a.targets + c0, a.weight + c0, nc, V, a.nll + c0,
+                     opt.train ? Gradient::yes : Gradient::no);
     if (opt.train) {
       be.project_backward(a.dgath, a.logits, nullptr, m.lm_head, nullptr, nc, Accumulate::no);
       be.scatter_rows(a.dln, a.dgath, a.rows + c0, nc, D);

@@ -340,7 +340,7 @@ TEST_P(BackendOps, CrossEntropyMatchesReference) {
   const std::vector<float> w = {0.1f, 0.2f, 0.0f, 0.1f, 0.3f, 0.1f, 0.2f};
   Dev d(be());
   float *ld = d.put(logits), *nll = d.zeros<float>(n);
-  const double got = be().cross_entropy(ld, d.put(tg), d.put(w), n, V, nll, true);
+  const double got = be().cross_entropy(ld, d.put(tg), d.put(w), n, V, nll, Gradient::yes);
   const auto ll = to_d(logits), ww = to_d(w);
   EXPECT_NEAR(got, ref::cross_entropy_forward(ll.data(), tg.data(), ww.data(), n, V), 1e-5);
   std::vector<double> grad(static_cast<size_t>(n * V));

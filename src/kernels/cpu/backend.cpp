@@ -147,8 +147,8 @@ void CpuBackend::scatter_rows(float* dst, const float* src, const int32_t* rows,
   for (int64_t i = 0; i < n; ++i) std::memcpy(dst + int64_t(rows[i]) * D, src + i * D, size_t(D) * sizeof(float));
 }
 double CpuBackend::cross_entropy(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
-                                 float* nll, bool want_grad) const {
-  return cross_entropy_fused(logits, targets, weight, n, V, nll, want_grad);
+                                 float* nll, Gradient grad) const {
+  return cross_entropy_fused(logits, targets, weight, n, V, nll, grad == Gradient::yes);
 }
 
 void CpuBackend::adamw(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,

@@ -52,7 +52,7 @@ class CpuBackend final : public Backend {
   void gather_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const override;
   void scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const override;
   double cross_entropy(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V, float* nll,
-                       bool want_grad) const override;
+                       Gradient grad) const override;
 
   void adamw(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,
              int64_t step) const override;
