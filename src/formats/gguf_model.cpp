@@ -15,7 +15,7 @@ namespace tpro {
 namespace {
 
 constexpr const char* kProjNames[kNumProj] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-constexpr const char* kSupportedArchs = "llama, qwen2";
+constexpr const char* kSupportedArchs = "llama, qwen2, qwen3";
 
 int64_t positive(const GgufFile& f, const std::string& key) {
   const int64_t v = f.get_int(key);
@@ -143,6 +143,10 @@ void load_layer(Model& m, const GgufFile& f, Names& nm, int64_t l, bool permuted
   L.bk = optional_vector(f, nm, p + "attn_k.bias", KV, c.attn_qkv_bias);
   L.bv = optional_vector(f, nm, p + "attn_v.bias", KV, c.attn_qkv_bias);
   L.bo = optional_vector(f, nm, p + "attn_output.bias", D, c.attn_o_bias);
+  if (c.qk_norm) {
+    L.q_norm = vector_f32(f, nm(p + "attn_q_norm.weight"), c.head_dim);
+    L.k_norm = vector_f32(f, nm(p + "attn_k_norm.weight"), c.head_dim);
+  }
   L.bgate = optional_vector(f, nm, p + "ffn_gate.bias", F, c.mlp_bias);
   L.bup = optional_vector(f, nm, p + "ffn_up.bias", F, c.mlp_bias);
   L.bdown = optional_vector(f, nm, p + "ffn_down.bias", D, c.mlp_bias);
@@ -199,7 +203,11 @@ void apply_rope_freqs(Model& m, const GgufFile& f, Names& nm) {
 
 }  // namespace
 
-std::string gguf_arch(const LlamaConfig& c) { return c.architecture == "Qwen2ForCausalLM" ? "qwen2" : "llama"; }
+std::string gguf_arch(const LlamaConfig& c) {
+  if (c.architecture == "Qwen2ForCausalLM") return "qwen2";
+  if (c.architecture == "Qwen3ForCausalLM") return "qwen3";
+  return "llama";
+}
 bool gguf_permutes_qk(const std::string& arch) { return arch == "llama"; }
 const char* gguf_proj_name(Proj p) { return kProjNames[int(p)]; }
 std::string gguf_weight_name(int64_t layer, Proj p) { return cat("blk.", layer, ".", kProjNames[int(p)], ".weight"); }
@@ -210,12 +218,13 @@ LlamaConfig gguf_model_config(const GgufFile& f) {
   if (type == "adapter") fail(where, "this is a LoRA adapter (general.type = adapter), not a model (hint: pass it as --lora)");
   if (type != "model") fail(where, "general.type is '", type, "', expected 'model'");
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "llama" && arch != "qwen2") {
+  if (arch != "llama" && arch != "qwen2" && arch != "qwen3") {
     fail(where, "general.architecture '", arch, "' is not supported (tpro loads ", kSupportedArchs,
          " GGUF models; hint: for other models use the Hugging Face folder if its architecture is supported)");
   }
   LlamaConfig c;
-  c.architecture = arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+  c.architecture = arch == "qwen2" ? "Qwen2ForCausalLM" : arch == "qwen3" ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
+  c.qk_norm = arch == "qwen3";
   c.model_type = arch;
   c.n_embd = positive(f, arch + ".embedding_length");
   c.n_ff = positive(f, arch + ".feed_forward_length");

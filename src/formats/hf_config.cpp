@@ -10,7 +10,7 @@ namespace tpro {
 using nlohmann::json;
 
 namespace {
-const char* kSupported = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM";
+const char* kSupported = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
 
 int64_t get_int(const json& j, const char* key, const std::string& origin, bool required, int64_t def = 0) {
   if (!j.contains(key) || j[key].is_null()) {
@@ -54,7 +54,7 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
     fail(origin, ": missing \"architectures\" (hint: tpro supports ", kSupported, ")");
   c.architecture = j["architectures"][0].get<std::string>();
   if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM" &&
-      c.architecture != "Qwen2ForCausalLM")
+      c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM")
     fail(origin, ": unsupported architecture ", c.architecture, " (hint: tpro supports ", kSupported, ")");
   c.model_type = j.value("model_type", std::string("llama"));
   const std::string act = j.value("hidden_act", std::string("silu"));
@@ -66,7 +66,8 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
   c.n_layer = get_int(j, "num_hidden_layers", origin, true);
   c.n_head = get_int(j, "num_attention_heads", origin, true);
   c.n_head_kv = get_int(j, "num_key_value_heads", origin, false, c.n_head);
-  c.head_dim = get_int(j, "head_dim", origin, false, 0);
+  // Qwen3Config's head_dim defaults to 128 whatever hidden_size / heads is.
+  c.head_dim = get_int(j, "head_dim", origin, false, c.architecture == "Qwen3ForCausalLM" ? 128 : 0);
   if (c.head_dim == 0) {
     if (c.n_embd % c.n_head) fail(origin, ": hidden_size ", c.n_embd, " is not divisible by num_attention_heads ", c.n_head);
     c.head_dim = c.n_embd / c.n_head;
@@ -79,7 +80,13 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
   c.eos_token_id = first_id(j, "eos_token_id");
   if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) c.torch_dtype = j["torch_dtype"];
 
-  if (c.architecture == "Qwen2ForCausalLM") {
+  if (c.architecture == "Qwen3ForCausalLM") {
+    c.qk_norm = true;
+    c.attn_qkv_bias = c.attn_o_bias = get_bool(j, "attention_bias", false);
+    if (get_bool(j, "use_sliding_window", false))
+      fail(origin, ": use_sliding_window is true; tpro trains Qwen3 with full attention in every layer only ",
+           "(hint: set use_sliding_window to false, as every released Qwen3 checkpoint has it)");
+  } else if (c.architecture == "Qwen2ForCausalLM") {
     c.attn_qkv_bias = true;
     if (get_bool(j, "use_sliding_window", false)) c.sliding_window = get_int(j, "sliding_window", origin, false, 0);
   } else {
@@ -121,7 +128,7 @@ std::string hf_config_json(const LlamaConfig& c) {
   j["num_hidden_layers"] = c.n_layer;
   j["num_attention_heads"] = c.n_head;
   j["num_key_value_heads"] = c.n_head_kv;
-  if (c.head_dim != c.n_embd / c.n_head) j["head_dim"] = c.head_dim;
+  if (c.head_dim != c.n_embd / c.n_head || c.qk_norm) j["head_dim"] = c.head_dim;
   j["hidden_act"] = "silu";
   j["rms_norm_eps"] = c.rms_norm_eps;
   j["rope_theta"] = c.rope_theta;

@@ -79,6 +79,10 @@ Model load_hf_model(const fs::path& dir) {
     L.bk = optional_vector(src, p + "self_attn.k_proj.bias", KV, c.attn_qkv_bias);
     L.bv = optional_vector(src, p + "self_attn.v_proj.bias", KV, c.attn_qkv_bias);
     L.bo = optional_vector(src, p + "self_attn.o_proj.bias", D, c.attn_o_bias);
+    if (c.qk_norm) {
+      L.q_norm = vector_f32(src, p + "self_attn.q_norm.weight", c.head_dim);
+      L.k_norm = vector_f32(src, p + "self_attn.k_norm.weight", c.head_dim);
+    }
     L.wgate = matrix_view(src, p + "mlp.gate_proj.weight", F, D);
     L.wup = matrix_view(src, p + "mlp.up_proj.weight", F, D);
     L.wdown = matrix_view(src, p + "mlp.down_proj.weight", D, F);

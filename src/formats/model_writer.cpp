@@ -132,6 +132,8 @@ void GgufModelWriter::layer(int64_t l) {
   put_vector(p + "attn_k.bias", L.bk, hk);
   put_vector(p + "attn_v.bias", L.bv);
   put_vector(p + "attn_output.bias", L.bo);
+  put_vector(p + "attn_q_norm.weight", L.q_norm);
+  put_vector(p + "attn_k_norm.weight", L.k_norm);
   put_vector(p + "ffn_norm.weight", L.ln2);
   put_matrix(gguf_weight_name(l, Proj::Gate), L.wgate, o_.weights);
   put_matrix(gguf_weight_name(l, Proj::Up), L.wup, o_.weights);
@@ -177,6 +179,8 @@ void add_layer(SafeTensorsWriter& w, const LayerWeights& L, int64_t l, DType dt)
   const std::string p = layer_prefix(l);
   add_vector(w, p + "input_layernorm.weight", L.ln1, dt);
   add_vector(w, p + "post_attention_layernorm.weight", L.ln2, dt);
+  add_vector(w, p + "self_attn.q_norm.weight", L.q_norm, dt);
+  add_vector(w, p + "self_attn.k_norm.weight", L.k_norm, dt);
   const WeightMatrix* mats[kNumProj] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown};
   const std::vector<float>* biases[kNumProj] = {&L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown};
   for (int i = 0; i < kNumProj; ++i) {
@@ -255,6 +259,10 @@ void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t se
       add(p + "self_attn.v_proj.bias", {KV});
     }
     if (cfg.attn_o_bias) add(p + "self_attn.o_proj.bias", {D});
+    if (cfg.qk_norm) {
+      add(p + "self_attn.q_norm.weight", {cfg.head_dim}, true);
+      add(p + "self_attn.k_norm.weight", {cfg.head_dim}, true);
+    }
     add(p + "post_attention_layernorm.weight", {D}, true);
     add(p + "mlp.gate_proj.weight", {F, D});
     add(p + "mlp.up_proj.weight", {F, D});

@@ -41,6 +41,11 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
     L.gate = take(N * F);
     L.up = take(N * F);
     L.h = take(N * F);
+    const bool qkn = c.qk_norm;
+    L.q_raw = qkn ? take(N * Q) : nullptr;
+    L.k_raw = qkn ? take(N * KV) : nullptr;
+    L.rstd_q = qkn ? take(N * H) : nullptr;
+    L.rstd_k = qkn ? take(N * size_t(c.n_head_kv)) : nullptr;
     for (int p = 0; p < kNumProj; ++p)
       L.lora_u[size_t(p)] = (lora && lora->find(l, Proj(p))) ? take(N * R) : nullptr;
   }
@@ -60,6 +65,8 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
   a.dgate = take(N * F);
   a.dup = take(N * F);
   a.dh = take(N * F);
+  a.dq_raw = c.qk_norm ? take(N * Q) : nullptr;
+  a.dk_raw = c.qk_norm ? take(N * KV) : nullptr;
   a.tokens = take_i32(N);
   a.pos = take_i32(N);
   a.seg_buf = take_i32(N);

@@ -28,6 +28,11 @@ struct LayerActs {
   float* gate;    // (N, F) gate_proj output (pre-SiLU)
   float* up;      // (N, F)
   float* h;       // (N, F) silu(gate)·up, down_proj input
+  // Qwen3 (per-head q/k RMSNorm before RoPE), else null
+  float* q_raw;   // (N, Q) q_proj output
+  float* k_raw;   // (N, KV) k_proj output
+  float* rstd_q;  // (N·H)
+  float* rstd_k;  // (N·Hkv)
   std::array<float*, kNumProj> lora_u{};  // (N, R) each, null when the projection has no adapter
   float* u(Proj p) const { return lora_u[size_t(p)]; }
 };
@@ -62,6 +67,8 @@ struct Activations {
   float* dgate;   // (N, F)
   float* dup;     // (N, F)
   float* dh;      // (N, F)
+  float* dq_raw;  // (N, Q) Qwen3 only, else null
+  float* dk_raw;  // (N, KV)
   // the batch on the device
   int32_t* tokens;     // (N)
   int32_t* pos;        // (N) position ids (0..T-1 per row when the batch has none)

@@ -59,8 +59,16 @@ void backward(const Model& m, LoraState& lw, Activations& a, const BatchView& in
     be.attention_backward(a.dq, a.dk, a.dv, a.datt, L.q, L.k, L.v, L.att, L.lse, a.seg_start, shape);
     be.rope_backward(a.dq, a.pos, a.rope, N, c.n_head, c.head_dim);
     be.rope_backward(a.dk, a.pos, a.rope, N, c.n_head_kv, c.head_dim);
-    proj_backward(be, a.dln, a.dq, L.ln1, W.wq, lw, opt, l, Proj::Q, L.u(Proj::Q), N, no);
-    proj_backward(be, a.dln, a.dk, L.ln1, W.wk, lw, opt, l, Proj::K, L.u(Proj::K), N, yes);
+    float *dq = a.dq, *dk = a.dk;
+    if (c.qk_norm) {  // through the per-head norms: dq, dk become the projections' gradients
+      be.fill(a.dq_raw, 0.0f, N * c.q_dim());
+      be.fill(a.dk_raw, 0.0f, N * c.kv_dim());
+      be.rmsnorm_backward(a.dq_raw, a.dq, L.q_raw, W.q_norm.data(), L.rstd_q, N * c.n_head, c.head_dim);
+      be.rmsnorm_backward(a.dk_raw, a.dk, L.k_raw, W.k_norm.data(), L.rstd_k, N * c.n_head_kv, c.head_dim);
+      dq = a.dq_raw, dk = a.dk_raw;
+    }
+    proj_backward(be, a.dln, dq, L.ln1, W.wq, lw, opt, l, Proj::Q, L.u(Proj::Q), N, no);
+    proj_backward(be, a.dln, dk, L.ln1, W.wk, lw, opt, l, Proj::K, L.u(Proj::K), N, yes);
     proj_backward(be, a.dln, a.dv, L.ln1, W.wv, lw, opt, l, Proj::V, L.u(Proj::V), N, yes);
     be.rmsnorm_backward(a.dx, a.dln, L.x_in, W.ln1.data(), L.rstd1, N, D);  // dx: dL/dx_in
   }

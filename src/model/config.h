@@ -35,6 +35,7 @@ struct LlamaConfig {
   bool attn_qkv_bias = false;  // Qwen2; Llama attention_bias
   bool attn_o_bias = false;    // Llama attention_bias only
   bool mlp_bias = false;
+  bool qk_norm = false;        // Qwen3: RMSNorm over each head of q and k before RoPE
   int64_t bos_token_id = -1, eos_token_id = -1;
   std::string torch_dtype = "float32";
 

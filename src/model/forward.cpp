@@ -125,11 +125,19 @@ void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t 
                         W.wq.bf16_compute};
   // attention
   be.rmsnorm_forward(L.ln1, L.rstd1, L.x_in, W.ln1.data(), eps, N, D);
-  proj_forward(be, L.q, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.u(Proj::Q), N);
-  proj_forward(be, k_all + past * KV, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.u(Proj::K), N);
+  float* k_new = k_all + past * KV;
+  if (c.qk_norm) {  // Qwen3: RMSNorm over each head of q and k, then RoPE
+    proj_forward(be, L.q_raw, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.u(Proj::Q), N);
+    proj_forward(be, L.k_raw, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.u(Proj::K), N);
+    be.rmsnorm_forward(L.q, L.rstd_q, L.q_raw, W.q_norm.data(), eps, N * c.n_head, c.head_dim);
+    be.rmsnorm_forward(k_new, L.rstd_k, L.k_raw, W.k_norm.data(), eps, N * c.n_head_kv, c.head_dim);
+  } else {
+    proj_forward(be, L.q, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.u(Proj::Q), N);
+    proj_forward(be, k_new, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.u(Proj::K), N);
+  }
   proj_forward(be, v_all + past * KV, L.ln1, W.wv, W.bv, lw, opt, l, Proj::V, L.u(Proj::V), N);
   be.rope_forward(L.q, a.pos, a.rope, N, c.n_head, c.head_dim);
-  be.rope_forward(k_all + past * KV, a.pos, a.rope, N, c.n_head_kv, c.head_dim);
+  be.rope_forward(k_new, a.pos, a.rope, N, c.n_head_kv, c.head_dim);
   be.attention_forward(L.att, L.lse, L.q, k_all, v_all, a.seg_start, shape, kv ? KV : 0);
   proj_forward(be, L.x_mid, L.att, W.wo, W.bo, lw, opt, l, Proj::O, L.u(Proj::O), N);
   be.add(L.x_mid, L.x_in, N * D);

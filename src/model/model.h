@@ -19,6 +19,7 @@ struct LayerWeights {
   std::vector<float> ln1;                // (D) input_layernorm
   WeightMatrix wq, wk, wv, wo;           // (H·Dh, D), (Hkv·Dh, D) ×2, (D, H·Dh)
   std::vector<float> bq, bk, bv, bo;     // biases (empty when absent)
+  std::vector<float> q_norm, k_norm;     // (Dh) per-head RMSNorm of q and k (Qwen3; empty when absent)
   std::vector<float> ln2;                // (D) post_attention_layernorm
   WeightMatrix wgate, wup, wdown;        // (F, D), (F, D), (D, F)
   std::vector<float> bgate, bup, bdown;  // mlp_bias (empty when absent)

@@ -160,6 +160,25 @@ TEST(GgufModel, Qwen2KeepsRowOrderAndBiases) {
   EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
 }
 
+// Qwen3: arch qwen3, rows unpermuted, the per-head q/k norms as attn_q_norm / attn_k_norm,
+// and the same logits after the round trip (through the q/k norms of every layer).
+TEST(GgufModel, Qwen3KeepsRowOrderAndItsQkNorms) {
+  const fs::path d = temp_dir("m");
+  const Model hf = load_model(fs::path(TPRO_FIXTURES) / "golden" / "qwen3_qk_norm");
+  ASSERT_TRUE(hf.cfg.qk_norm);
+  const GgufFile f(as_gguf(hf, d / "qwen3.gguf"));
+  EXPECT_EQ(f.get_string("general.architecture"), "qwen3");
+  EXPECT_EQ(gguf_row(f, "blk.0.attn_q.weight", 1), hf_row(hf.layers[0].wq, 1));
+  ASSERT_NE(f.find_tensor("blk.1.attn_k_norm.weight"), nullptr);
+  const Model gg = load_model(d / "qwen3.gguf");
+  EXPECT_EQ(gg.cfg.architecture, "Qwen3ForCausalLM");
+  EXPECT_EQ(gg.cfg.head_dim, 12);
+  EXPECT_EQ(gg.layers[1].q_norm, hf.layers[1].q_norm);
+  EXPECT_EQ(gg.layers[1].k_norm, hf.layers[1].k_norm);
+  const auto toks = sample_tokens(hf.cfg.vocab_size);
+  EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
+}
+
 // Qwen2 has exactly the Q/K/V biases (read from blk.0's tensors): a file without them, or
 // with others, is not a Qwen2 model.
 TEST(GgufModel, RefusesQwen2WithOtherBiases) {

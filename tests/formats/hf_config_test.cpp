@@ -36,6 +36,25 @@ TEST(HfConfig, Qwen2HasQkvBias) {
   EXPECT_FALSE(c.attn_o_bias);
 }
 
+// Qwen3: per-head q/k norms, head_dim 128 unless given (Qwen3Config's default, not
+// hidden / heads), written back so transformers reads the same head size.
+TEST(HfConfig, Qwen3HasQkNormsAndItsOwnHeadDim) {
+  std::string j = kLlama;
+  j.replace(j.find("LlamaForCausalLM"), 16, "Qwen3ForCausalLM");
+  auto c = parse_hf_config(j, "x");
+  EXPECT_TRUE(c.qk_norm);
+  EXPECT_FALSE(c.attn_qkv_bias);
+  EXPECT_EQ(c.head_dim, 128);
+  c.head_dim = 16;
+  const std::string back = hf_config_json(c);
+  EXPECT_NE(back.find("\"head_dim\": 16"), std::string::npos) << back;
+  EXPECT_EQ(parse_hf_config(back, "y").head_dim, 16);
+  std::string sw = j;
+  sw.insert(sw.size() - 1, R"(,"use_sliding_window":true,"sliding_window":4096)");
+  EXPECT_ERROR_HAS(parse(sw), "m/config.json: use_sliding_window is true; tpro trains Qwen3 with full attention");
+  EXPECT_FALSE(parse_hf_config(kLlama, "x").qk_norm);
+}
+
 TEST(HfConfig, MistralLoadsWithItsSlidingWindow) {
   std::string j = kLlama;
   j.replace(j.find("LlamaForCausalLM"), 16, "MistralForCausalLM");

@@ -74,3 +74,19 @@ TEST(LoadLora, AnythingElseNamesBothForms) {
   EXPECT_ERROR_HAS(load_lora(f.dir / "model.gguf", f.cfg),
                    "general.type is 'model', expected 'adapter' (hint: this is a model; pass it as --model)");
 }
+
+// A Qwen3 adapter in llama.cpp's form (arch qwen3: q/k rows not permuted) loads back to the
+// same weights and the same logits as its PEFT folder.
+TEST(LoadLora, Qwen3AdapterRoundTripsThroughGguf) {
+  const fs::path golden = fs::path(TPRO_FIXTURES) / "golden" / "qwen3_qk_norm";
+  const Model m = load_model(golden);
+  const LoraWeights peft = load_lora(golden, m);
+  const fs::path f = temp_dir("load_lora_qwen3") / "lora.gguf";
+  save_adapter_gguf(f, peft, m.cfg, "qwen3");
+  EXPECT_EQ(GgufFile(f).get_string("general.architecture"), "qwen3");
+  const LoraWeights back = load_lora(f, m);
+  EXPECT_EQ(back.params, peft.params);
+  const auto toks = sample_tokens(m.cfg.vocab_size);
+  EXPECT_EQ(logits_of(m, &back, toks), logits_of(m, &peft, toks));
+  EXPECT_NE(logits_of(m, &back, toks), logits_of(m, nullptr, toks));
+}

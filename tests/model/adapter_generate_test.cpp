@@ -77,9 +77,14 @@ TEST(Adapter, RefusesMismatches) {
   EXPECT_ERROR_HAS(load_adapter(d, m), "missing tensor base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight");
 }
 
-TEST(Generate, CachedLogitsMatchTrainingForward) {
-  Model m = load_model(kCase);
-  LoraWeights lw = load_adapter(kCase, m);
+class GenerateWithCache : public ::testing::TestWithParam<const char*> {};
+
+// Generation runs the training step's decoder layer with a KV cache: the same logits at every
+// position, across prompt chunks, for each family's layer (Qwen3's q/k norms feed the cache).
+TEST_P(GenerateWithCache, CachedLogitsMatchTrainingForward) {
+  const fs::path dir = fs::path(TPRO_FIXTURES) / "golden" / GetParam();
+  Model m = load_model(dir);
+  LoraWeights lw = load_adapter(dir, m);
   std::mt19937 rng(5);
   std::vector<int32_t> toks(150);
   for (auto& t : toks) t = int32_t(rng() % 97);
@@ -94,6 +99,8 @@ TEST(Generate, CachedLogitsMatchTrainingForward) {
   }
   EXPECT_ERROR_HAS(g.feed(toks.data(), 100), "exceeds the generation window of 200");
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, GenerateWithCache, ::testing::Values("llama_gqa_tied", "qwen3_qk_norm"));
 
 TEST(Generate, SamplingRules) {
   std::vector<float> logits = {1.0f, 3.0f, 2.0f, -1.0f};

@@ -6,8 +6,9 @@ For each case this writes tests/fixtures/golden/<case>/:
   adapter_config.json, adapter_model.safetensors   a PEFT LoRA adapter with B != 0
   golden.safetensors   inputs (tokens, mask) and expected outputs: hidden.<l> (residual
                        stream after layer l), logits, loss, and grad.<peft tensor name>
-The model code is written here from the Hugging Face Llama/Qwen2 definitions (RMSNorm,
-rotate_half RoPE with llama3 scaling, GQA, SwiGLU, LoRA as PEFT: y += s * B(A(x))), so the
+The model code is written here from the Hugging Face Llama/Qwen2/Qwen3 definitions (RMSNorm,
+rotate_half RoPE with llama3 scaling, GQA, SwiGLU, Qwen3's per-head RMSNorm of q and k before
+RoPE, LoRA as PEFT: y += s * B(A(x))), so the
 C++ engine is checked against an independent implementation. Loss: mean over trained
 targets of -log p(token[t+1] | tokens[<=t]), trained where mask[t+1] == 1.
 
@@ -77,6 +78,7 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
     D, F, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
     H, Hkv, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
     qkv_bias = c["architectures"][0] == "Qwen2ForCausalLM" or c.get("attention_bias", False)
+    qk_norm = c["architectures"][0] == "Qwen3ForCausalLM"
     dims = {"q_proj": (D, H * hd), "k_proj": (D, Hkv * hd), "v_proj": (D, Hkv * hd), "o_proj": (H * hd, D),
             "gate_proj": (D, F), "up_proj": (D, F), "down_proj": (F, D)}
     W = {"model.embed_tokens.weight": torch.randn(V, D) * 0.5, "model.norm.weight": 1 + 0.1 * torch.randn(D)}
@@ -86,6 +88,9 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
         p = f"model.layers.{l}."
         W[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(D)
         W[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(D)
+        if qk_norm:
+            W[p + "self_attn.q_norm.weight"] = 1 + 0.1 * torch.randn(hd)
+            W[p + "self_attn.k_norm.weight"] = 1 + 0.1 * torch.randn(hd)
         for mod, proj in PROJ:
             i, o = dims[proj]
             W[p + f"{mod}.{proj}.weight"] = torch.randn(o, i) / math.sqrt(i)
@@ -136,6 +141,9 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
             q = proj(l, "self_attn", "q_proj", h).view(Bn, Tn, H, hd).transpose(1, 2)
             k = proj(l, "self_attn", "k_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
             v = proj(l, "self_attn", "v_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
+            if qk_norm:  # Qwen3: RMSNorm over each head's vector, before RoPE
+                q = rmsnorm(q, Wd[p + "self_attn.q_norm.weight"], eps)
+                k = rmsnorm(k, Wd[p + "self_attn.k_norm.weight"], eps)
             q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
             k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
             s = q @ k.transpose(-1, -2) / math.sqrt(hd) + causal
@@ -230,6 +238,12 @@ def main():
                                     original_max_position_embeddings=64)),
              dict(r=5, lora_alpha=10, use_rslora=True, target_modules=["k_proj", "gate_proj", "up_proj"]),
              B=1, T=11, seed=3)
+    run_case("qwen3_qk_norm",
+             dict(base, architectures=["Qwen3ForCausalLM"], model_type="qwen3", vocab_size=101, hidden_size=32,
+                  intermediate_size=56, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  head_dim=12, rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6,
+                  attention_bias=False, use_sliding_window=False),
+             dict(r=4, lora_alpha=8, use_rslora=False, target_modules=[p for _, p in PROJ]), B=2, T=9, seed=4)
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ TEST_P(Golden, MatchesPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Golden,
-                         ::testing::Combine(::testing::Values("llama_gqa_tied", "qwen2_bias", "llama3_rope_rslora"),
+                         ::testing::Combine(::testing::Values("llama_gqa_tied", "qwen2_bias", "llama3_rope_rslora",
+                                                              "qwen3_qk_norm"),
                                             ::testing::Bool()));
 
 namespace {
