@@ -147,10 +147,12 @@ fs::path latest_checkpoint(const fs::path& adapter_dir) {
   return all.empty() ? fs::path() : all.back();
 }
 
-std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t keep) {
+std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t keep, const fs::path& protect) {
   std::vector<fs::path> removed;
   if (keep <= 0) return removed;
   auto all = list_checkpoints(adapter_dir);
+  // The protected one (early stopping's best) is kept besides the `keep` newest.
+  std::erase_if(all, [&](const fs::path& c) { return !protect.empty() && c == protect; });
   for (size_t i = 0; i + size_t(keep) < all.size(); ++i) {
     // Renamed first (atomic), so a kill during the removal leaves a ".deleting-" folder that is
     // never taken for a checkpoint, rather than a half-deleted one under its real name.

@@ -49,8 +49,8 @@ std::vector<fs::path> list_checkpoints(const fs::path& adapter_dir);
 // The checkpoint with the highest step in adapter_dir, or empty when there is none.
 fs::path latest_checkpoint(const fs::path& adapter_dir);
 // Removes the oldest checkpoints until at most `keep` remain (keep <= 0: keep all); returns
-// the folders removed.
-std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t keep);
+// the folders removed. `protect` (early stopping's best checkpoint) is never removed nor counted.
+std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t keep, const fs::path& protect = {});
 
 // Leftovers of killed runs in adapter_dir: "<name>.tmp-<pid>" (unfinished atomic writes and
 // checkpoints) and "<name>.deleting-<pid>" (interrupted pruning) are removed; "<name>.old-<pid>"

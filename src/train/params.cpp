@@ -310,6 +310,9 @@ void validate(const TrainParams& p) {
   if (p.batch_size > 0 && p.batch_size < p.micro_batch_size)
     fail("batch_size (legacy) must be 0 or >= micro_batch_size (", p.micro_batch_size, "), got ", p.batch_size,
          " (hint: use grad_accumulation instead)");
+  if (p.early_stopping_patience > 0 && p.eval_steps <= 0)
+    fail("early_stopping_patience ", p.early_stopping_patience, " needs evaluations during the run: set eval_steps > 0 ",
+         "(hint: and an eval dataset or eval split)");
   const LengthSchedule& ls = p.data.length_schedule;
   if (ls.to_sequential != LengthSwitch::kNever && !p.data.group_by_length)
     fail("length_to_sequential = '", length_switch_name(ls.to_sequential), "' needs group_by_length = true");

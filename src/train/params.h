@@ -88,6 +88,8 @@ struct TrainParams {
   double save_steps_under_loss = 1.8;
   int64_t eval_steps = 100;
   int64_t save_total_limit = 0;
+  int64_t early_stopping_patience = 0;   // evaluations without improvement before stopping (0 = off)
+  double early_stopping_threshold = 0.0; // how much lower an eval loss must be to count as better
 
   bool operator==(const TrainParams&) const = default;
 };

@@ -298,6 +298,11 @@ std::vector<Field> checkpoint_fields() {
         "Evaluate every n steps when there is an eval dataset (0 = only at the end)", 0, 1e12),
       i("save_total_limit", &P::save_total_limit, "checkpoints",
         "Keep at most this many step checkpoints, deleting the oldest (0 = keep all)", 0, 1e9),
+      i("early_stopping_patience", &P::early_stopping_patience, "checkpoints",
+        "Stop when the eval loss has not improved for this many evaluations (every eval_steps) and save the best"
+        " adapter seen, whose checkpoint is kept (0 = off; as transformers' EarlyStoppingCallback)", 0, 1e9),
+      d("early_stopping_threshold", &P::early_stopping_threshold, "checkpoints",
+        "How much lower than the best an eval loss must be to count as an improvement", 0, 1e3),
   };
 }
 

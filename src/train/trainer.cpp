@@ -208,6 +208,9 @@ struct Run {
       for (int64_t i = 0; i < eb.micro_batches_per_epoch(); ++i) eval_batches.push_back(eb.next());
       say(cat(data.eval.size(), " evaluation blocks"));
     }
+    if (p.early_stopping_patience > 0 && eval_batches.empty())
+      fail("early_stopping_patience ", p.early_stopping_patience, " needs evaluation data, and this run has none ",
+           "(hint: set eval_split_percent, or eval_dataset / jsonl_eval_dataset)");
   }
 
   void setup_lora() {
@@ -294,15 +297,45 @@ struct Run {
     log.add_warning(st.step, w);
   }
 
-  void checkpoint(const std::string& why) {
+  // Early stopping (as transformers' EarlyStoppingCallback with load_best_model_at_end): the
+  // best eval loss so far, its step, checkpoint and weights, and evaluations since.
+  struct Best {
+    double loss = INFINITY;
+    int64_t step = -1, since = 0;
+    fs::path checkpoint;
+    std::vector<float> params;
+  } best;
+  bool early_stop = false;
+
+  void track_best(double el) {
+    if (p.early_stopping_patience <= 0) return;
+    if (el < best.loss - p.early_stopping_threshold) {
+      state->download(lw);
+      best.loss = el, best.step = st.step, best.since = 0, best.params = lw.params;
+      best.checkpoint = checkpoint(cat("best eval loss so far, ", el));
+      log.set_info("best_eval_loss", el);
+      log.set_info("best_step", st.step);
+      log.set_info("best_checkpoint", best.checkpoint.filename().string());
+      return;
+    }
+    ++best.since;
+    const std::string w = cat("eval loss ", el, " is no improvement on the best, ", best.loss, " at step ", best.step,
+                              " (threshold ", p.early_stopping_threshold, "): ", best.since, " of ",
+                              p.early_stopping_patience, " evaluations");
+    say(w);
+    if (best.since >= p.early_stopping_patience) early_stop = true;
+  }
+
+  fs::path checkpoint(const std::string& why) {
     st.batcher = batcher->state();
     state->download(lw);
     require_finite_lora("checkpoint");
     fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model);
     saved_any = true;
     obs({TrainEvent::Kind::Checkpoint, d.string() + " (" + why + ")", {}, total_steps});
-    for (const auto& old : prune_checkpoints(out, p.save_total_limit))
+    for (const auto& old : prune_checkpoints(out, p.save_total_limit, best.checkpoint))
       say(cat("removed ", old.filename().string(), " (save_total_limit ", p.save_total_limit, ")"));
+    return d;
   }
 
   void evaluate() {
@@ -315,6 +348,7 @@ struct Run {
     r.epoch = st.epoch;
     r.eval_loss = el;
     obs({TrainEvent::Kind::Eval, cat("eval loss ", el, ", perplexity ", std::exp(el)), r, total_steps});
+    track_best(el);
   }
 
   void maybe_checkpoint(bool epoch_ended) {
@@ -362,6 +396,9 @@ struct Run {
       obs({TrainEvent::Kind::Step, "", r, total_steps});
       watch_divergence(s.loss);
       if (p.eval_steps > 0 && st.step % p.eval_steps == 0) evaluate();
+      if (early_stop)
+        return cat("early stopping: no eval loss better than ", best.loss, " (step ", best.step, ") by more than ",
+                   p.early_stopping_threshold, " in ", p.early_stopping_patience, " evaluations");
       maybe_checkpoint(last.last_in_epoch);
       std::string why = ctl.stop_reason(s.loss, st.epoch);
       if (!why.empty()) return why;
@@ -434,6 +471,11 @@ struct Run {
     log.set_info("stop_reason", why);
     log.set_info("lora_params", lw.n_params());
     state->download(lw);
+    if (best.step >= 0 && best.step != st.step && !best.params.empty()) {
+      lw.params = best.params;
+      say(cat("saving the best adapter, from step ", best.step, " (eval loss ", best.loss, ", ",
+              best.checkpoint.filename().string(), "), not the last step's (early_stopping_patience)"));
+    }
     require_finite_lora("adapter");
     save_adapter(out, lw, p.model);
     saved_any = true;
