@@ -186,6 +186,7 @@ Value call_filter(const std::string& name, const Value& item, const CallArgs& re
 
 Value f_map(const Value& v, CallArgs& a) {
   List out;
+  if (!v.truthy()) return Value::iterator(std::move(out));  // as Jinja's `if value:`: none maps to nothing
   if (a.pos.empty()) {
     auto args = bind_args("map", a, {"attribute", "default"});
     if (!args[0]) jinja_fail("map requires a filter argument");
@@ -212,6 +213,7 @@ Value select_impl(const Value& v, CallArgs& a, bool attr, bool keep) {
   }
   CallArgs rest{a.pos.size() > off + 1 ? List(a.pos.begin() + off + 1, a.pos.end()) : List{}, a.kw};
   List out;
+  if (!v.truthy()) return Value::iterator(std::move(out));  // as Jinja's `if value:`: none selects nothing
   for (const Value& item : iterate(v)) {
     Value x = attr ? get_attr_path(item, a.pos[0]) : item;
     CallArgs copy = rest;

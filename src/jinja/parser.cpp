@@ -45,6 +45,13 @@ class Parser {
   std::unique_ptr<Template> run() {
     auto t = std::make_unique<Template>();
     t->body = subparse({}, "", toks_[0]);
+    // As Jinja's compiler: an unknown filter is an error at once unless it sits in a
+    // conditional (an if statement or an if expression), where it fails only if it runs.
+    if (!unknown_filters_.empty()) {
+      const Token& at = unknown_filters_.front();
+      const std::string why = unsupported_filter_reason(at.text);
+      fail_at(at, why.empty() ? "unknown filter '" + at.text + "'" : why);
+    }
     return t;
   }
 
@@ -58,6 +65,8 @@ class Parser {
   size_t i_ = 0;
   int loop_depth_ = 0;
   int depth_ = 0;                // blocks and sub-expressions being parsed, inside each other
+  int conditional_ = 0;          // > 0 inside an if statement or if expression
+  std::vector<Token> unknown_filters_;  // unknown filters outside any conditional, in order
   std::vector<OpenBlock> open_;  // innermost last, for "unexpected end tag" messages
 
   const Token& cur() const { return toks_[i_]; }
@@ -269,6 +278,11 @@ Body Parser::parse_block_body(const std::string& tag, const Token& at) {
 }
 
 StmtPtr Parser::parse_if(const Token& at) {
+  ++conditional_;
+  struct Leave {
+    int& n;
+    ~Leave() { --n; }
+  } leave{conditional_};
   auto s = make_stmt(StmtKind::If, at);
   ExprPtr cond = parse_tuple(false, false, nullptr, false);
   expect_block_end("if");
@@ -434,9 +448,17 @@ ExprPtr Parser::parse_expression(bool with_condexpr) {
 }
 
 ExprPtr Parser::parse_condexpr() {
+  const size_t unknown_before = unknown_filters_.size();
   ExprPtr expr = parse_or();
   while (is_name("if")) {
     const Token& at = next();
+    // `a if c else b` is conditional as a whole, its value `a` included (parsed above).
+    unknown_filters_.resize(unknown_before);
+    ++conditional_;
+    struct Leave {
+      int& n;
+      ~Leave() { --n; }
+    } leave{conditional_};
     auto e = make(ExprKind::CondExpr, at);
     ExprPtr cond = parse_or();
     ExprPtr otherwise;
@@ -771,9 +793,10 @@ ExprPtr Parser::parse_filter(ExprPtr node, bool start_inline) {
     e->name = at.text;
     while (skip_op(".")) e->name += "." + expect_name().text;
     e->filter = find_filter(e->name);
-    if (!e->filter) {
-      std::string why = unsupported_filter_reason(e->name);
-      fail_at(at, why.empty() ? "unknown filter '" + e->name + "'" : why);
+    if (!e->filter && conditional_ == 0) {  // an error at the end of parsing, unless an if expression claims it
+      Token t = at;
+      t.text = e->name;
+      unknown_filters_.push_back(std::move(t));
     }
     if (is_op("(")) parse_call_args(e->call);
     e->args.push_back(std::move(node));

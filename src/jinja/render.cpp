@@ -413,6 +413,10 @@ Value Renderer::apply_filter(const Expr& e, Scope* scope, const Value* seed) {
   }
   CallArgs args = eval_args(e.call, scope);
   try {
+    if (!e.filter) {  // unknown, in a conditional branch that runs (as Jinja: an error only now)
+      const std::string why = unsupported_filter_reason(e.name);
+      jinja_fail(why.empty() ? "unknown filter '" + e.name + "'" : why);
+    }
     return e.filter(operand, args);
   } catch (JinjaError& err) {
     rethrow_located(err, e);
