@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes tests/fixtures/train/adamw_golden.json: ten optimizer steps of torch.optim.AdamW
 (weight decay, bias correction) with torch.nn.utils.clip_grad_norm_ before each step, on one
-small parameter vector with fixed gradients, for tests/kernels/cpu/adamw_golden_test.cpp.
+small parameter vector with fixed gradients, for tests/kernels/adamw_golden_test.cpp.
 
 Precision: float32 throughout (parameters, gradients, moments), as torch.optim.AdamW runs on
 float32 parameters and as tpro keeps LoRA weights and moments; hyper-parameters are Python

@@ -13,7 +13,7 @@ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t
   const float step_size = float(h.lr / bc1), decay = float(1.0 - h.lr * h.weight_decay);
   // 1 - beta in double, then f32, as torch passes it (1.0f - float(0.999) is 1.3e-5 off 0.001);
   // the update in torch's order (exp_avg_sq.sqrt() / sqrt(bc2) + eps, then addcdiv), so the
-  // f32 results match torch.optim.AdamW to an ulp or two (tests/kernels/cpu/adamw_golden_test.cpp).
+  // f32 results match torch.optim.AdamW to an ulp or two (tests/kernels/adamw_golden_test.cpp).
   const float b1 = float(h.beta1), b2 = float(h.beta2), eps = float(h.eps), sqrt_bc2 = float(std::sqrt(bc2));
   const float one_minus_b1 = float(1.0 - h.beta1), one_minus_b2 = float(1.0 - h.beta2);
 #pragma omp parallel for simd if (worth_parallel(n))
