@@ -5,6 +5,7 @@
 // Each stage runs even when an earlier one refused the file. Expected outcome: tpro::Error.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "fuzz_util.h"
 #include "formats/gguf_model.h"
@@ -20,9 +21,10 @@ namespace {
 void run_model(const fs::path& path) {
   const Model m = load_gguf_model(path);
   const int32_t toks[2] = {0, int32_t(m.cfg.vocab_size - 1)};
+  static const std::unique_ptr<Backend> be = make_backend("cpu");
   Activations a;
-  make_activations(a, m.cfg, nullptr, 1, 2);
-  StepInputs in{1, 2, toks, nullptr, nullptr, nullptr, 1.0};
+  make_activations(a, *be, m.cfg, nullptr, 1, 2);
+  const BatchView in{1, 2, toks, nullptr, nullptr, nullptr};
   StepOptions opt;
   opt.train = false;
   forward(m, nullptr, a, in, opt);

@@ -2,6 +2,8 @@
 // random F32 weights written once to the scratch folder), and a forward pass that reads every
 // LoRA weight a loader produced, so slots that disagree with the buffers show as ASan reports.
 #pragma once
+#include <memory>
+
 #include "fuzz_util.h"
 #include "formats/load.h"
 #include "formats/model_writer.h"
@@ -20,13 +22,15 @@ inline const Model& tiny_model() {
 }
 
 inline void forward_with(const Model& m, const LoraWeights& lw) {
+  static const std::unique_ptr<Backend> be = make_backend("cpu");
   const int32_t toks[2] = {1, int32_t(m.cfg.vocab_size - 1)};
   Activations a;
-  make_activations(a, m.cfg, &lw, 1, 2);
-  StepInputs in{1, 2, toks, nullptr, nullptr, nullptr, 1.0};
+  make_activations(a, *be, m.cfg, &lw, 1, 2);
+  const LoraState state(*be, lw);
+  const BatchView in{1, 2, toks, nullptr, nullptr, nullptr};
   StepOptions opt;
   opt.train = false;
-  forward(m, &lw, a, in, opt);
+  forward(m, &state, a, in, opt);
 }
 
 }  // namespace tpro::fuzz
