@@ -39,7 +39,8 @@ inline Batcher checkpoint_batcher() {
   BatcherConfig bc;
   bc.micro_batch_size = 2;
   bc.group_by_length = true;
-  bc.length_schedule.switch_epoch = 1;
+  bc.length_schedule.to_sequential = LengthSwitch::kEpoch;
+  bc.length_schedule.at = 1;
   bc.seed = 5;
   return Batcher(std::move(rows), bc);
 }

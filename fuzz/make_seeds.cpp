@@ -254,7 +254,7 @@ void params_seeds() {
   TrainParams p;
   p.model = "models/tiny";
   p.lora_name = "demo";
-  p.jsonl_dataset = "data/chat.jsonl";
+  p.data.jsonl_dataset = "data/chat.jsonl";
   json j = to_json(p);
   seed("train_params", "training_parameters.json", j.dump(1));
   seed("train_params", "training_pro.json",
