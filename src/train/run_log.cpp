@@ -68,6 +68,11 @@ void RunLog::add_warning(int64_t step, const std::string& text) {
   info_["warnings"].push_back({{"step", step}, {"message", text}});
 }
 
+void RunLog::add_event(int64_t step, const std::string& kind, const std::string& text) {
+  if (!info_.contains("events")) info_["events"] = json::array();
+  info_["events"].push_back({{"step", step}, {"kind", kind}, {"message", text}});
+}
+
 json RunLog::graph_json() const {
   json a = json::array();
   for (const auto& r : records_) a.push_back(record_json(r));

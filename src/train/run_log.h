@@ -36,6 +36,9 @@ class RunLog {
   // Appends {"step", "message"} to training_log.json's "warnings" (divergence, changed
   // parameters on resume, ...), so what the console said stays in the folder.
   void add_warning(int64_t step, const std::string& text);
+  // Appends {"step", "kind", "message"} to training_log.json's "events" (e.g. kind
+  // "batch_order": the length-grouped phase ending).
+  void add_event(int64_t step, const std::string& kind, const std::string& text);
 
   const std::vector<LogRecord>& records() const { return records_; }
   bool empty() const { return records_.empty(); }

@@ -307,6 +307,14 @@ struct Run {
   } best;
   bool early_stop = false;
 
+  // The batch order's phase changing (length-grouped → pairing → sequential): said and logged.
+  void say_switch(const Batcher::Switch& sw) {
+    const std::string text = cat("batch order: ", batch_phase_name(sw.to), " from epoch ", sw.epoch, ", micro-batch ",
+                                 sw.index_in_epoch, " (after step ", st.step, "; trigger: ", sw.reason, ")");
+    say(text);
+    log.add_event(st.step, "batch_order", text);
+  }
+
   void track_best(double el) {
     if (p.early_stopping_patience <= 0) return;
     if (el < best.loss - p.early_stopping_threshold) {
@@ -366,6 +374,7 @@ struct Run {
   std::string loop() {
     ControlFileWatcher watcher(out / kControlFileName);
     std::vector<Batch> micro;
+    size_t switches_said = batcher->switches().size();  // a resumed run's earlier ones are in its log
     while (st.step < total_steps) {
       for (const auto& e : watcher.poll(ctl).applied) say("control: " + e);
       micro.clear();
@@ -390,6 +399,7 @@ struct Run {
       st.loss = s.loss;
       st.epoch = double(last.epoch) + double(last.index_in_epoch + 1) / double(mb_per_epoch);
       batcher->observe_loss(st.step, s.loss);
+      for (; switches_said < batcher->switches().size(); ++switches_said) say_switch(batcher->switches()[switches_said]);
       LogRecord r{st.step, st.epoch, s.loss, lr, s.grad_norm, std::nullopt, dt > 0 ? double(s.n_tokens) / dt : 0.0,
                   elapsed()};
       log.add(r);
