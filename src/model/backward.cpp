@@ -11,18 +11,8 @@ namespace {
 void proj_backward(const Backend& be, float* dinp, const float* dout, const float* inp, const WeightMatrix& W,
                    LoraState& lw, const StepOptions& opt, int64_t layer, Proj p, float* u, int64_t N,
                    Accumulate acc) {
-  const LoraSlot* s = lw.find(layer, p);
-  if (!s) return be.project_backward(dinp, dout, inp, W, nullptr, N, acc);
   LoraOperands lo;
-  lo.A = lw.params() + s->a;
-  lo.B = lw.params() + s->b;
-  lo.dA = lw.grads() + s->a;
-  lo.dB = lw.grads() + s->b;
-  lo.scale = float(lw.cfg().scale());
-  lo.R = lw.cfg().r;
-  lo.dropout = lora_dropout_for(lw, opt, layer, p);
-  lo.u = u;
-  be.project_backward(dinp, dout, inp, W, &lo, N, acc);
+  be.project_backward(dinp, dout, inp, W, lora_operands(&lw, opt, layer, p, u, &lo) ? &lo : nullptr, N, acc);
 }
 
 }  // namespace

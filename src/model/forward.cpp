@@ -10,9 +10,21 @@
 
 namespace tpro {
 
-LoraDropout lora_dropout_for(const LoraState& lw, const StepOptions& opt, int64_t layer, Proj p) {
-  if (!opt.train || lw.cfg().dropout <= 0.0) return {};
-  return {float(lw.cfg().dropout), splitmix64(opt.seed ^ splitmix64(uint64_t(layer * kNumProj + int(p)) + 0x1000))};
+bool lora_operands(const LoraState* lw, const StepOptions& opt, int64_t layer, Proj p, float* u, LoraOperands* out) {
+  const LoraSlot* s = lw ? lw->find(layer, p) : nullptr;
+  if (!s) return false;
+  const LoraConfig& c = lw->cfg();
+  out->A = lw->params() + s->a;
+  out->B = lw->params() + s->b;
+  out->dA = lw->grads() + s->a;
+  out->dB = lw->grads() + s->b;
+  out->scale = float(c.scale());
+  out->R = c.r;
+  out->dropout = {};
+  if (opt.train && c.dropout > 0.0)  // one stream per (micro-batch seed, layer, projection)
+    out->dropout = {float(c.dropout), splitmix64(opt.seed ^ splitmix64(uint64_t(layer * kNumProj + int(p)) + 0x1000))};
+  out->u = u;
+  return true;
 }
 
 namespace {
@@ -23,16 +35,8 @@ const float* bias_of(const std::vector<float>& b) { return b.empty() ? nullptr :
 void proj_forward(const Backend& be, float* out, const float* inp, const WeightMatrix& W,
                   const std::vector<float>& bias, const LoraState* lw, const StepOptions& opt, int64_t layer,
                   Proj p, float* u, int64_t N) {
-  const LoraSlot* s = lw ? lw->find(layer, p) : nullptr;
-  if (!s) return be.project(out, inp, W, bias_of(bias), nullptr, N);
   LoraOperands lo;
-  lo.A = lw->params() + s->a;
-  lo.B = lw->params() + s->b;
-  lo.scale = float(lw->cfg().scale());
-  lo.R = lw->cfg().r;
-  lo.dropout = lora_dropout_for(*lw, opt, layer, p);
-  lo.u = u;
-  be.project(out, inp, W, bias_of(bias), &lo, N);
+  be.project(out, inp, W, bias_of(bias), lora_operands(lw, opt, layer, p, u, &lo) ? &lo : nullptr, N);
 }
 
 // Next-token targets of the trained rows, in row order, on the device.

@@ -52,7 +52,8 @@ void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t 
 // Copies the batch's tokens, positions and documents to the device, and widens the RoPE table
 // to its positions (+ pos_offset: generation's tokens come after the cache).
 void upload_batch(const Model& m, Activations& a, const BatchView& in);
-// The dropout stream of one projection of one layer.
-LoraDropout lora_dropout_for(const LoraState& lw, const StepOptions& opt, int64_t layer, Proj p);
+// The adapter operands of one projection of one layer (its A, B, gradients, scale and dropout
+// stream; u is where forward saves dropout(x)·Aᵀ), or false when it has no adapter.
+bool lora_operands(const LoraState* lw, const StepOptions& opt, int64_t layer, Proj p, float* u, LoraOperands* out);
 
 }  // namespace tpro

@@ -318,9 +318,9 @@ struct Run {
   void track_best(double el) {
     if (p.early_stopping_patience <= 0) return;
     if (el < best.loss - p.early_stopping_threshold) {
-      state->download(lw);
-      best.loss = el, best.step = st.step, best.since = 0, best.params = lw.params;
-      best.checkpoint = checkpoint(cat("best eval loss so far, ", el));
+      best.loss = el, best.step = st.step, best.since = 0;
+      best.checkpoint = checkpoint(cat("best eval loss so far, ", el));  // downloads the state into lw
+      best.params = lw.params;
       log.set_info("best_eval_loss", el);
       log.set_info("best_step", st.step);
       log.set_info("best_checkpoint", best.checkpoint.filename().string());

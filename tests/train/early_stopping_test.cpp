@@ -17,12 +17,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-bool said(const Collected& c, const std::string& what) {
-  for (const auto& m : c.messages)
-    if (m.find(what) != std::string::npos) return true;
-  return false;
-}
-
 Fixture eval_fixture(const std::string& name) {
   Fixture f = make_fixture(name);
   f.p.data.eval_split = 20;

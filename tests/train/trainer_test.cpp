@@ -90,11 +90,6 @@ TEST(Trainer, ComputeDtypeAndPackedWeights) {
   EXPECT_LT(f32.back(), f32.front());
   EXPECT_LT(b16.back(), b16.front());
   EXPECT_NE(b16, f32);
-  auto said = [](const Collected& c, const std::string& what) {
-    for (const auto& m : c.messages)
-      if (m.find(what) != std::string::npos) return true;
-    return false;
-  };
   EXPECT_FALSE(said(c32, "weights packed")) << "--no-pack-weights packs nothing";
   if (cpu_avx512()) EXPECT_TRUE(said(c32p, "weights packed for the matmul kernels"));
 }

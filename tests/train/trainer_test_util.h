@@ -65,4 +65,11 @@ inline TrainObserver collect(Collected& c, std::function<void(const TrainEvent&)
   };
 }
 
+// True when one of the run's messages contains `what`.
+inline bool said(const Collected& c, const std::string& what) {
+  for (const auto& m : c.messages)
+    if (m.find(what) != std::string::npos) return true;
+  return false;
+}
+
 }  // namespace tpro::test
