@@ -68,7 +68,7 @@ double gemm_gflops(bool bf16) {
 // summed over calls).
 enum Op { kProj, kProjB, kNormF, kNormB, kRope, kRopeB, kAttF, kAttB, kSwiF, kSwiB, kAdd, kEmb, kRows, kCe, kMem, kOps };
 const char* const kOpNames[kOps] = {"project fwd", "project bwd", "rmsnorm fwd", "rmsnorm bwd", "rope fwd",
-                                    "rope bwd", "attention fwd", "attention bwd", "swiglu fwd", "swiglu bwd",
+                                    "rope bwd", "attention fwd", "attention bwd", "glu fwd", "glu bwd",
                                     "residual add", "embedding", "gather/scatter", "cross-entropy", "memory ops"};
 double g_op_s[kOps];
 
@@ -139,6 +139,14 @@ class TimedBackend final : public Backend {
                        int64_t n) const override {
     TIMED(kSwiB, swiglu_backward(dg, du, dy, g, u, n));
   }
+  void geglu_forward(float* o, const float* g, const float* u, int64_t n) const override {
+    TIMED(kSwiF, geglu_forward(o, g, u, n));
+  }
+  void geglu_backward(float* dg, float* du, const float* dy, const float* g, const float* u,
+                      int64_t n) const override {
+    TIMED(kSwiB, geglu_backward(dg, du, dy, g, u, n));
+  }
+  void softcap(float* x, int64_t n, float cap) const override { TIMED(kCe, softcap(x, n, cap)); }
   void add(float* x, const float* y, int64_t n) const override { TIMED(kAdd, add(x, y, n)); }
   void neftune_noise(float* x, int64_t N, int64_t T, int64_t D, double a, uint64_t s) const override {
     TIMED(kAdd, neftune_noise(x, N, T, D, a, s));
@@ -155,9 +163,9 @@ class TimedBackend final : public Backend {
   void scatter_rows(float* d, const float* s, const int32_t* r, int64_t n, int64_t D) const override {
     TIMED(kRows, scatter_rows(d, s, r, n, D));
   }
-  double cross_entropy(float* l, const int32_t* t, const float* w, int64_t n, int64_t V, float* nll,
-                       Gradient g) const override {
-    TIMED(kCe, cross_entropy(l, t, w, n, V, nll, g));
+  double cross_entropy(float* l, const int32_t* t, const float* w, int64_t n, int64_t V, float* nll, Gradient g,
+                       float cap) const override {
+    TIMED(kCe, cross_entropy(l, t, w, n, V, nll, g, cap));
   }
   void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h,
              int64_t step) const override {

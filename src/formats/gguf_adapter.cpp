@@ -229,13 +229,20 @@ LoraWeights load_adapter_gguf(const fs::path& file, const LlamaConfig& base, Ggu
 
 LlamaConfig gguf_adapter_base_config(const GgufFile& f) {
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "llama" && arch != "qwen2") {
-    fail("GGUF adapter ", f.path().string(), ": general.architecture '", arch, "' is not supported (llama, qwen2)");
+  const char* hf = arch == "llama"    ? "LlamaForCausalLM"
+                   : arch == "qwen2"  ? "Qwen2ForCausalLM"
+                   : arch == "qwen3"  ? "Qwen3ForCausalLM"
+                   : arch == "gemma2" ? "Gemma2ForCausalLM"
+                   : arch == "gemma3" ? "Gemma3ForCausalLM"
+                                      : nullptr;
+  if (!hf) {
+    fail("GGUF adapter ", f.path().string(), ": general.architecture '", arch,
+         "' is not supported (llama, qwen2, qwen3, gemma2, gemma3)");
   }
   const std::string a = arch + ".";
   LlamaConfig c;
-  c.architecture = arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
-  c.model_type = arch;
+  c.architecture = hf;
+  c.model_type = arch == "gemma3" ? "gemma3_text" : arch;
   try {
     c.n_embd = f.get_int(a + "embedding_length");
     c.n_ff = f.get_int(a + "feed_forward_length");

@@ -15,7 +15,7 @@ namespace tpro {
 namespace {
 
 constexpr const char* kProjNames[kNumProj] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-constexpr const char* kSupportedArchs = "llama, qwen2, qwen3";
+constexpr const char* kSupportedArchs = "llama, qwen2, qwen3, gemma2, gemma3";
 
 int64_t positive(const GgufFile& f, const std::string& key) {
   const int64_t v = f.get_int(key);
@@ -38,6 +38,24 @@ void read_rope_scaling(const GgufFile& f, const std::string& arch, LlamaConfig& 
   if (c.rope_scaling.type == "linear" && !(c.rope_scaling.factor > 0)) {
     fail("GGUF ", f.path().string(), ": rope scaling factor must be positive, got ", c.rope_scaling.factor);
   }
+}
+
+// Gemma 2 / 3 as llama.cpp reads them: soft-caps and window from the metadata; the layer pattern
+// (2 / 6), the local RoPE base (10000 unless rope.freq_base_swa) and the score scale from the
+// architecture. llama.cpp scales scores by 1/sqrt(head size), except for the 27B models
+// (46 / 62 layers), whose query_pre_attn_scalar is hidden size / heads.
+void read_gemma(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
+  const int version = arch == "gemma3" ? 3 : 2;
+  set_gemma_family(c, version);
+  c.attn_softcap = f.get_or<float>(arch + ".attn_logit_softcapping", 0.0f);
+  c.final_softcap = f.get_or<float>(arch + ".final_logit_softcapping", 0.0f);
+  c.sliding_window = f.has(arch + ".attention.sliding_window") ? positive(f, arch + ".attention.sliding_window") : 4096;
+  if (version == 3) c.rope_local_theta = f.get_or<float>(arch + ".rope.freq_base_swa", 10000.0f);
+  c.n_head = positive(f, arch + ".attention.head_count");
+  c.query_pre_attn_scalar = gguf_gemma_query_scalar(c, f.has(arch + ".attention.key_length")
+                                                            ? positive(f, arch + ".attention.key_length")
+                                                            : c.n_embd / c.n_head);
+  c.embed_scale = double(float(std::sqrt(double(c.n_embd))));  // llama.cpp scales in f32
 }
 
 void read_heads(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
@@ -132,6 +150,10 @@ void load_layer(Model& m, const GgufFile& f, Names& nm, int64_t l, bool permuted
   LayerWeights& L = m.layers[size_t(l)];
   L.ln1 = vector_f32(f, nm(p + "attn_norm.weight"), D);
   L.ln2 = vector_f32(f, nm(p + "ffn_norm.weight"), D);
+  if (c.sandwich_norms) {  // Gemma; llama.cpp's files hold these norms as 1 + w, as tpro does
+    L.ln_post_attn = vector_f32(f, nm(p + "post_attention_norm.weight"), D);
+    L.ln_post_ffn = vector_f32(f, nm(p + "post_ffw_norm.weight"), D);
+  }
   L.wq = matrix(f, nm(p + "attn_q.weight"), Q, D);
   L.wk = matrix(f, nm(p + "attn_k.weight"), KV, D);
   L.wv = matrix(f, nm(p + "attn_v.weight"), KV, D);
@@ -174,6 +196,8 @@ void config_from_tensors(const GgufFile& f, const std::string& arch, LlamaConfig
   c.attn_qkv_bias = f.find_tensor("blk.0.attn_q.bias") != nullptr;
   c.attn_o_bias = f.find_tensor("blk.0.attn_output.bias") != nullptr;
   c.mlp_bias = f.find_tensor("blk.0.ffn_up.bias") != nullptr;
+  if (c.is_gemma() && (c.attn_qkv_bias || c.attn_o_bias || c.mlp_bias))
+    fail("GGUF ", f.path().string(), ": a ", arch, " model has no biases (hint: the file is not a Gemma model)");
   if (arch == "qwen2" && (!c.attn_qkv_bias || c.attn_o_bias || c.mlp_bias)) {
     fail("GGUF ", f.path().string(), ": a qwen2 model has attn_q/k/v biases and no others (hint: the file is not a ",
          "Qwen2 model)");
@@ -203,9 +227,16 @@ void apply_rope_freqs(Model& m, const GgufFile& f, Names& nm) {
 
 }  // namespace
 
+double gguf_gemma_query_scalar(const LlamaConfig& c, int64_t head_dim) {
+  const bool is_27b = c.n_layer == (c.embed_scale_inside ? 62 : 46);
+  return is_27b ? double(c.n_embd) / double(c.n_head) : double(head_dim);
+}
+
 std::string gguf_arch(const LlamaConfig& c) {
   if (c.architecture == "Qwen2ForCausalLM") return "qwen2";
   if (c.architecture == "Qwen3ForCausalLM") return "qwen3";
+  if (c.architecture == "Gemma2ForCausalLM") return "gemma2";
+  if (c.architecture == "Gemma3ForCausalLM") return "gemma3";
   return "llama";
 }
 bool gguf_permutes_qk(const std::string& arch) { return arch == "llama"; }
@@ -218,17 +249,22 @@ LlamaConfig gguf_model_config(const GgufFile& f) {
   if (type == "adapter") fail(where, "this is a LoRA adapter (general.type = adapter), not a model (hint: pass it as --lora)");
   if (type != "model") fail(where, "general.type is '", type, "', expected 'model'");
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "llama" && arch != "qwen2" && arch != "qwen3") {
+  if (arch != "llama" && arch != "qwen2" && arch != "qwen3" && arch != "gemma2" && arch != "gemma3") {
     fail(where, "general.architecture '", arch, "' is not supported (tpro loads ", kSupportedArchs,
          " GGUF models; hint: for other models use the Hugging Face folder if its architecture is supported)");
   }
   LlamaConfig c;
-  c.architecture = arch == "qwen2" ? "Qwen2ForCausalLM" : arch == "qwen3" ? "Qwen3ForCausalLM" : "LlamaForCausalLM";
+  c.architecture = arch == "qwen2"    ? "Qwen2ForCausalLM"
+                   : arch == "qwen3"  ? "Qwen3ForCausalLM"
+                   : arch == "gemma2" ? "Gemma2ForCausalLM"
+                   : arch == "gemma3" ? "Gemma3ForCausalLM"
+                                      : "LlamaForCausalLM";
   c.qk_norm = arch == "qwen3";
-  c.model_type = arch;
+  c.model_type = arch == "gemma3" ? "gemma3_text" : arch;
   c.n_embd = positive(f, arch + ".embedding_length");
   c.n_ff = positive(f, arch + ".feed_forward_length");
   c.n_layer = positive(f, arch + ".block_count");
+  if (arch == "gemma2" || arch == "gemma3") read_gemma(f, arch, c);
   c.max_position = positive(f, arch + ".context_length");
   read_heads(f, arch, c);
   c.rms_norm_eps = f.get_f32(arch + ".attention.layer_norm_rms_epsilon");
@@ -261,6 +297,7 @@ Model load_gguf_model(const fs::path& path) {
   const bool permuted = gguf_permutes_qk(c.model_type);
   for (int64_t l = 0; l < c.n_layer; ++l) load_layer(m, f, nm, l, permuted);
   m.inv_freq = c.rope_inv_freq();
+  m.inv_freq_local = c.rope_inv_freq_local();
   apply_rope_freqs(m, f, nm);
   for (const GgufTensor& t : f.tensors()) {
     if (!nm.used.count(t.name)) log_warn("GGUF ", path.string(), ": ignoring unexpected tensor '", t.name, "'");

@@ -15,6 +15,9 @@
 namespace tpro {
 
 // general.architecture of a config: "llama" (Llama, Mistral, SmolLM, TinyLlama) or "qwen2".
+// The query_pre_attn_scalar llama.cpp uses for a Gemma model: hidden / heads for the 27B
+// models (46 or 62 layers), else the head size (GGUF has no key for it).
+double gguf_gemma_query_scalar(const LlamaConfig& c, int64_t head_dim);
 std::string gguf_arch(const LlamaConfig& c);
 // Whether llama.cpp stores this architecture's attn_q/attn_k rows permuted (llama: yes).
 bool gguf_permutes_qk(const std::string& arch);

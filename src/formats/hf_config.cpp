@@ -3,6 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
+#include "core/dtype.h"
 #include "core/error.h"
 
 namespace tpro {
@@ -10,7 +13,8 @@ namespace tpro {
 using nlohmann::json;
 
 namespace {
-const char* kSupported = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
+const char* kSupported =
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM";
 
 int64_t get_int(const json& j, const char* key, const std::string& origin, bool required, int64_t def = 0) {
   if (!j.contains(key) || j[key].is_null()) {
@@ -39,6 +43,61 @@ int64_t first_id(const json& j, const char* key) {  // eos_token_id may be a lis
   if (j[key].is_array() && !j[key].empty() && j[key][0].is_number_integer()) return j[key][0].get<int64_t>();
   return -1;
 }
+
+bool is_gemma(const std::string& arch) { return arch == "Gemma2ForCausalLM" || arch == "Gemma3ForCausalLM"; }
+
+// A soft-cap: the config's number, 0 for an explicit null, the family default when absent.
+double softcap_of(const json& j, const char* key, const std::string& origin, double def) {
+  if (!j.contains(key)) return def;
+  if (j[key].is_null()) return 0.0;
+  if (!j[key].is_number()) fail(origin, ": \"", key, "\" must be a number or null, got ", j[key].dump());
+  return j[key].get<double>();
+}
+
+// sqrt(hidden_size) in the checkpoint's dtype, as transformers multiplies Gemma's embeddings.
+double gemma_embed_scale(int64_t D, const std::string& torch_dtype) {
+  const float s = float(std::sqrt(double(D)));
+  if (torch_dtype == "bfloat16") return double(bf16_to_f32(f32_to_bf16(s)));
+  if (torch_dtype == "float16") {
+    uint16_t h;
+    from_f32(&h, DType::F16, &s, 1);
+    return double(f16_to_f32(h));
+  }
+  return double(s);
+}
+
+// Gemma 2 / 3 specifics (the family's layout comes from set_gemma_family).
+void read_gemma(const json& j, const std::string& origin, LlamaConfig& c) {
+  const int version = c.architecture == "Gemma3ForCausalLM" ? 3 : 2;
+  set_gemma_family(c, version);
+  const std::string act = j.value("hidden_activation", j.value("hidden_act", std::string("gelu_pytorch_tanh")));
+  if (act != "gelu_pytorch_tanh" && act != "gelu_tanh")
+    fail(origin, ": unsupported hidden_activation \"", act, "\" (tpro implements Gemma's GeGLU with gelu_pytorch_tanh)");
+  if (get_bool(j, "use_bidirectional_attention", false))
+    fail(origin, ": use_bidirectional_attention is true (an embedding model, not a causal LM; tpro trains causal LMs)");
+  c.query_pre_attn_scalar = get_num(j, "query_pre_attn_scalar", origin, 256.0);
+  c.attn_softcap = softcap_of(j, "attn_logit_softcapping", origin, version == 2 ? 50.0 : 0.0);
+  c.final_softcap = softcap_of(j, "final_logit_softcapping", origin, version == 2 ? 30.0 : 0.0);
+  c.sliding_window = get_int(j, "sliding_window", origin, false, 4096);
+  if (version == 3) {
+    c.rope_local_theta = get_num(j, "rope_local_base_freq", origin, 10000.0);
+    const int64_t pattern = get_int(j, "sliding_window_pattern", origin, false, 6);
+    if (pattern <= 0) fail(origin, ": sliding_window_pattern must be positive, got ", pattern);
+    for (int64_t l = 0; l < c.n_layer; ++l) c.layer_sliding[size_t(l)] = (l + 1) % pattern != 0;
+  }
+  if (j.contains("layer_types") && j["layer_types"].is_array()) {  // newer configs spell the pattern out
+    const json& lt = j["layer_types"];
+    if (int64_t(lt.size()) != c.n_layer)
+      fail(origin, ": layer_types lists ", lt.size(), " layers but num_hidden_layers is ", c.n_layer);
+    for (size_t l = 0; l < lt.size(); ++l) {
+      const std::string t = lt[l].is_string() ? lt[l].get<std::string>() : lt[l].dump();
+      if (t != "sliding_attention" && t != "full_attention")
+        fail(origin, ": layer_types[", l, "] is \"", t, "\" (expected sliding_attention or full_attention)");
+      c.layer_sliding[l] = t == "sliding_attention";
+    }
+  }
+  c.embed_scale = gemma_embed_scale(c.n_embd, c.torch_dtype);
+}
 }  // namespace
 
 LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) {
@@ -53,12 +112,18 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
   if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty())
     fail(origin, ": missing \"architectures\" (hint: tpro supports ", kSupported, ")");
   c.architecture = j["architectures"][0].get<std::string>();
+  if (c.architecture == "Gemma3ForConditionalGeneration")
+    fail(origin, ": Gemma3ForConditionalGeneration (the multimodal checkpoint) is not supported yet (hint: use a ",
+         "text-only Gemma 3 checkpoint, Gemma3ForCausalLM, such as gemma-3-1b; tpro supports ", kSupported, ")");
   if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM" &&
-      c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM")
-    fail(origin, ": unsupported architecture ", c.architecture, " (hint: tpro supports ", kSupported, ")");
+      c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM" && !is_gemma(c.architecture))
+    fail(origin, ": unsupported architecture ", c.architecture, " (hint: tpro supports ", kSupported,
+         "; mixture-of-experts, vision and state-space models are not supported)");
   c.model_type = j.value("model_type", std::string("llama"));
-  const std::string act = j.value("hidden_act", std::string("silu"));
-  if (act != "silu") fail(origin, ": unsupported hidden_act \"", act, "\" (tpro implements SwiGLU with silu)");
+  if (!is_gemma(c.architecture)) {
+    const std::string act = j.value("hidden_act", std::string("silu"));
+    if (act != "silu") fail(origin, ": unsupported hidden_act \"", act, "\" (tpro implements SwiGLU with silu)");
+  }
 
   c.vocab_size = get_int(j, "vocab_size", origin, true);
   c.n_embd = get_int(j, "hidden_size", origin, true);
@@ -66,8 +131,9 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
   c.n_layer = get_int(j, "num_hidden_layers", origin, true);
   c.n_head = get_int(j, "num_attention_heads", origin, true);
   c.n_head_kv = get_int(j, "num_key_value_heads", origin, false, c.n_head);
-  // Qwen3Config's head_dim defaults to 128 whatever hidden_size / heads is.
-  c.head_dim = get_int(j, "head_dim", origin, false, c.architecture == "Qwen3ForCausalLM" ? 128 : 0);
+  // Qwen3Config's head_dim defaults to 128 whatever hidden_size / heads is, Gemma's to 256.
+  c.head_dim = get_int(j, "head_dim", origin, false,
+                       c.architecture == "Qwen3ForCausalLM" ? 128 : is_gemma(c.architecture) ? 256 : 0);
   if (c.head_dim == 0) {
     if (c.n_embd % c.n_head) fail(origin, ": hidden_size ", c.n_embd, " is not divisible by num_attention_heads ", c.n_head);
     c.head_dim = c.n_embd / c.n_head;
@@ -75,12 +141,14 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
   c.rms_norm_eps = get_num(j, "rms_norm_eps", origin, 1e-6);
   c.rope_theta = get_num(j, "rope_theta", origin, 10000.0);
   c.max_position = get_int(j, "max_position_embeddings", origin, false, 2048);
-  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false);
+  c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", is_gemma(c.architecture));  // Gemma configs default to tied
   c.bos_token_id = first_id(j, "bos_token_id");
   c.eos_token_id = first_id(j, "eos_token_id");
   if (j.contains("torch_dtype") && j["torch_dtype"].is_string()) c.torch_dtype = j["torch_dtype"];
 
-  if (c.architecture == "Qwen3ForCausalLM") {
+  if (is_gemma(c.architecture)) {
+    read_gemma(j, origin, c);
+  } else if (c.architecture == "Qwen3ForCausalLM") {
     c.qk_norm = true;
     c.attn_qkv_bias = c.attn_o_bias = get_bool(j, "attention_bias", false);
     if (get_bool(j, "use_sliding_window", false))
@@ -128,8 +196,19 @@ std::string hf_config_json(const LlamaConfig& c) {
   j["num_hidden_layers"] = c.n_layer;
   j["num_attention_heads"] = c.n_head;
   j["num_key_value_heads"] = c.n_head_kv;
-  if (c.head_dim != c.n_embd / c.n_head || c.qk_norm) j["head_dim"] = c.head_dim;
-  j["hidden_act"] = "silu";
+  if (c.head_dim != c.n_embd / c.n_head || c.qk_norm || c.is_gemma()) j["head_dim"] = c.head_dim;
+  j["hidden_act"] = c.mlp_act == MlpAct::gelu_tanh ? "gelu_pytorch_tanh" : "silu";
+  if (c.is_gemma()) {
+    j["hidden_activation"] = "gelu_pytorch_tanh";
+    j["query_pre_attn_scalar"] = c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar : double(c.head_dim);
+    j["attn_logit_softcapping"] = c.attn_softcap > 0 ? json(c.attn_softcap) : json(nullptr);
+    j["final_logit_softcapping"] = c.final_softcap > 0 ? json(c.final_softcap) : json(nullptr);
+    j["sliding_window"] = c.sliding_window;
+    json types = json::array();
+    for (int64_t l = 0; l < c.n_layer; ++l) types.push_back(c.window_of(l) > 0 ? "sliding_attention" : "full_attention");
+    j["layer_types"] = types;
+    if (c.rope_local_theta > 0) j["rope_local_base_freq"] = c.rope_local_theta;
+  }
   j["rms_norm_eps"] = c.rms_norm_eps;
   j["rope_theta"] = c.rope_theta;
   j["max_position_embeddings"] = c.max_position;

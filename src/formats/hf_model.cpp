@@ -70,7 +70,13 @@ Model load_hf_model(const fs::path& dir) {
     const std::string p = layer_prefix(l);
     LayerWeights& L = m.layers[size_t(l)];
     L.ln1 = vector_f32(src, p + "input_layernorm.weight", D);
-    L.ln2 = vector_f32(src, p + "post_attention_layernorm.weight", D);
+    if (c.sandwich_norms) {  // Gemma: post_attention_layernorm is on the attention's output
+      L.ln_post_attn = vector_f32(src, p + "post_attention_layernorm.weight", D);
+      L.ln2 = vector_f32(src, p + "pre_feedforward_layernorm.weight", D);
+      L.ln_post_ffn = vector_f32(src, p + "post_feedforward_layernorm.weight", D);
+    } else {
+      L.ln2 = vector_f32(src, p + "post_attention_layernorm.weight", D);
+    }
     L.wq = matrix_view(src, p + "self_attn.q_proj.weight", Q, D);
     L.wk = matrix_view(src, p + "self_attn.k_proj.weight", KV, D);
     L.wv = matrix_view(src, p + "self_attn.v_proj.weight", KV, D);
@@ -90,7 +96,9 @@ Model load_hf_model(const fs::path& dir) {
     L.bup = optional_vector(src, p + "mlp.up_proj.bias", F, c.mlp_bias);
     L.bdown = optional_vector(src, p + "mlp.down_proj.bias", D, c.mlp_bias);
   }
+  if (c.norm_plus_one) add_to_norms(m, 1.0f);  // Gemma's files hold w of x·(1 + w)
   m.inv_freq = c.rope_inv_freq();
+  m.inv_freq_local = c.rope_inv_freq_local();
   return m;
 }
 

@@ -92,6 +92,25 @@ void GgufModelWriter::metadata() {
     w_.set(a + "rope.scaling.type", "linear");
     w_.set(a + "rope.scaling.factor", float(c.rope_scaling.factor));
   }
+  if (c.is_gemma() && gguf_gemma_query_scalar(c, c.head_dim) != (c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar
+                                                                                              : double(c.head_dim)))
+    fail("cannot write a ", arch_, " GGUF of this model: its query_pre_attn_scalar ", c.query_pre_attn_scalar,
+         " is not the ", gguf_gemma_query_scalar(c, c.head_dim), " llama.cpp derives for it (GGUF has no key for it; ",
+         "hint: write a Hugging Face folder instead)");
+  if (c.is_gemma()) {
+    LlamaConfig derived = c;
+    set_gemma_family(derived, c.embed_scale_inside ? 3 : 2);
+    if (derived.layer_sliding != c.layer_sliding)
+      fail("cannot write a ", arch_, " GGUF of this model: its sliding-window layers are not the pattern llama.cpp ",
+           "derives for ", arch_, " (every ", c.embed_scale_inside ? "sixth" : "second", " layer global; GGUF has no ",
+           "key for it; hint: write a Hugging Face folder instead)");
+  }
+  if (c.is_gemma()) {  // llama.cpp derives the layer pattern and the local RoPE base from the arch
+    w_.set(a + "attention.sliding_window", uint32_t(c.sliding_window));
+    if (c.attn_softcap > 0) w_.set(a + "attn_logit_softcapping", float(c.attn_softcap));
+    if (c.final_softcap > 0) w_.set(a + "final_logit_softcapping", float(c.final_softcap));
+    if (c.rope_local_theta > 0) w_.set(a + "rope.freq_base_swa", float(c.rope_local_theta));
+  }
   for (const GgufKV& kv : o_.metadata) w_.set(kv.key, kv.value);
 }
 
@@ -134,7 +153,9 @@ void GgufModelWriter::layer(int64_t l) {
   put_vector(p + "attn_output.bias", L.bo);
   put_vector(p + "attn_q_norm.weight", L.q_norm);
   put_vector(p + "attn_k_norm.weight", L.k_norm);
+  put_vector(p + "post_attention_norm.weight", L.ln_post_attn);  // Gemma (llama.cpp's names)
   put_vector(p + "ffn_norm.weight", L.ln2);
+  put_vector(p + "post_ffw_norm.weight", L.ln_post_ffn);
   put_matrix(gguf_weight_name(l, Proj::Gate), L.wgate, o_.weights);
   put_matrix(gguf_weight_name(l, Proj::Up), L.wup, o_.weights);
   put_matrix(gguf_weight_name(l, Proj::Down), L.wdown, o_.weights);
@@ -175,12 +196,26 @@ void add_matrix(SafeTensorsWriter& w, const std::string& name, const WeightMatri
   w.add(name, dtype, {m.rows, m.cols}, bytes.data());
 }
 
-void add_layer(SafeTensorsWriter& w, const LayerWeights& L, int64_t l, DType dt) {
+// A norm weight as the HF file holds it: Gemma's files hold w of x·(1 + w), tpro 1 + w.
+std::vector<float> file_norm(const std::vector<float>& v, const LlamaConfig& c) {
+  std::vector<float> out = v;
+  if (c.norm_plus_one)
+    for (float& x : out) x -= 1.0f;
+  return out;
+}
+
+void add_layer(SafeTensorsWriter& w, const LayerWeights& L, int64_t l, DType dt, const LlamaConfig& c) {
   const std::string p = layer_prefix(l);
-  add_vector(w, p + "input_layernorm.weight", L.ln1, dt);
-  add_vector(w, p + "post_attention_layernorm.weight", L.ln2, dt);
-  add_vector(w, p + "self_attn.q_norm.weight", L.q_norm, dt);
-  add_vector(w, p + "self_attn.k_norm.weight", L.k_norm, dt);
+  add_vector(w, p + "input_layernorm.weight", file_norm(L.ln1, c), dt);
+  if (c.sandwich_norms) {
+    add_vector(w, p + "post_attention_layernorm.weight", file_norm(L.ln_post_attn, c), dt);
+    add_vector(w, p + "pre_feedforward_layernorm.weight", file_norm(L.ln2, c), dt);
+    add_vector(w, p + "post_feedforward_layernorm.weight", file_norm(L.ln_post_ffn, c), dt);
+  } else {
+    add_vector(w, p + "post_attention_layernorm.weight", file_norm(L.ln2, c), dt);
+  }
+  add_vector(w, p + "self_attn.q_norm.weight", file_norm(L.q_norm, c), dt);
+  add_vector(w, p + "self_attn.k_norm.weight", file_norm(L.k_norm, c), dt);
   const WeightMatrix* mats[kNumProj] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown};
   const std::vector<float>* biases[kNumProj] = {&L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown};
   for (int i = 0; i < kNumProj; ++i) {
@@ -210,7 +245,7 @@ void save_model_gguf(const fs::path& file, const Model& m, const GgufModelOption
 
 void save_model_hf(const fs::path& dir, const Model& m, DType dtype) {
   LlamaConfig c = m.cfg;
-  if (m.inv_freq != c.rope_inv_freq()) {
+  if (m.inv_freq != c.rope_inv_freq() || m.inv_freq_local != c.rope_inv_freq_local()) {
     fail("cannot write ", dir.string(), "/config.json: the model's RoPE frequencies (e.g. a GGUF rope_freqs tensor) ",
          "have no config.json form (hint: write a GGUF instead)");
   }
@@ -218,8 +253,8 @@ void save_model_hf(const fs::path& dir, const Model& m, DType dtype) {
   SafeTensorsWriter w;
   add_matrix(w, "model.embed_tokens.weight", m.embed, dtype);
   if (!c.tie_word_embeddings) add_matrix(w, "lm_head.weight", m.lm_head, dtype);
-  add_vector(w, "model.norm.weight", m.norm, dtype);
-  for (int64_t l = 0; l < c.n_layer; ++l) add_layer(w, m.layers[size_t(l)], l, dtype);
+  add_vector(w, "model.norm.weight", file_norm(m.norm, c), dtype);
+  for (int64_t l = 0; l < c.n_layer; ++l) add_layer(w, m.layers[size_t(l)], l, dtype, c);
   w.set_metadata("format", "pt");
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -239,7 +274,7 @@ void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t se
     int64_t n = 1;
     for (auto s : shape) n *= s;
     std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = ones ? 1.0f : nd(rng);
+    for (auto& x : v) x = ones ? (cfg.norm_plus_one ? 0.0f : 1.0f) : nd(rng);  // a norm of factor 1
     std::vector<uint8_t> bytes(size_t(n) * dtype_size(dtype));
     from_f32(bytes.data(), dtype, v.data(), size_t(n));
     w.add(name, dtype, std::move(shape), bytes.data());
@@ -264,6 +299,10 @@ void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t se
       add(p + "self_attn.k_norm.weight", {cfg.head_dim}, true);
     }
     add(p + "post_attention_layernorm.weight", {D}, true);
+    if (cfg.sandwich_norms) {
+      add(p + "pre_feedforward_layernorm.weight", {D}, true);
+      add(p + "post_feedforward_layernorm.weight", {D}, true);
+    }
     add(p + "mlp.gate_proj.weight", {F, D});
     add(p + "mlp.up_proj.weight", {F, D});
     add(p + "mlp.down_proj.weight", {D, F});

@@ -5,6 +5,7 @@
 // What a new backend must provide and how it is tested: docs/ENGINE.md.
 // Legend: N rows, D/I/O widths, R LoRA rank, V vocabulary, H/Hkv heads, Dh head dim.
 #pragma once
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,8 +28,11 @@ enum class Gradient : bool { no = false, yes = true };
 struct AttnShape {
   int64_t B = 1, Tq = 1, Tk = 1;
   int64_t H = 1, Hkv = 1, Dh = 1;
-  int64_t window = 0;  // sliding window (Mistral); 0 = unlimited
+  int64_t window = 0;  // sliding window (Mistral, Gemma's local layers): keys a−window < j ≤ a; 0 = unlimited
   bool bf16 = false;   // products in bf16 with f32 sums (the projections compute in bf16)
+  float scale = 0.0f;    // scores = scale·q·k; 0 = 1/√Dh
+  float softcap = 0.0f;  // Gemma 2: scores -> softcap·tanh(scores/softcap) before the softmax; 0 = none
+  float score_scale() const { return scale > 0.0f ? scale : 1.0f / std::sqrt(float(Dh)); }
 };
 
 // LoRA dropout on the adapter's input (as PEFT): element idx is zeroed with probability p,
@@ -130,6 +134,13 @@ class Backend {
   virtual void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) const = 0;
   virtual void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
                                int64_t n) const = 0;
+  // GeGLU (Gemma): out (n) = gelu_tanh(gate)·up, gelu's tanh approximation as torch's
+  // gelu(approximate="tanh"); backward writes dgate, dup (=).
+  virtual void geglu_forward(float* out, const float* gate, const float* up, int64_t n) const = 0;
+  virtual void geglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                              int64_t n) const = 0;
+  // x (n) = cap·tanh(x/cap) in place (Gemma 2's final logits, outside the loss: generation).
+  virtual void softcap(float* x, int64_t n, float cap) const = 0;
   // x (n) += y (n): the residual connections.
   virtual void add(float* x, const float* y, int64_t n) const = 0;
   // NEFTune (Jain et al. 2023): x (N = rows of T tokens, D) += uniform noise of magnitude α/√(T·D).
@@ -146,9 +157,10 @@ class Backend {
   virtual void scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const = 0;
   // Masked softmax cross-entropy on n rows of logits (n,V), fused with its backward: with
   // Gradient::yes the logits become weight·(softmax − onehot). targets (n), −1 = untrained;
-  // nll (n) receives −log p(target). Returns Σ weight·nll.
+  // nll (n) receives −log p(target). Returns Σ weight·nll. softcap > 0: the loss is taken on
+  // softcap·tanh(logits/softcap) and the gradient is the raw logits' (through the tanh).
   virtual double cross_entropy(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
-                               float* nll, Gradient grad) const = 0;
+                               float* nll, Gradient grad, float softcap) const = 0;
 
   // ---- optimizer on the flat LoRA buffers
   // One AdamW update at 1-based `step` (bias correction), as torch.optim.AdamW.

@@ -46,6 +46,11 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
     L.k_raw = qkn ? take(N * KV) : nullptr;
     L.rstd_q = qkn ? take(N * H) : nullptr;
     L.rstd_k = qkn ? take(N * size_t(c.n_head_kv)) : nullptr;
+    const bool sw = c.sandwich_norms;
+    L.o_out = sw ? take(N * D) : nullptr;
+    L.rstd_pa = sw ? take(N) : nullptr;
+    L.f_out = sw ? take(N * D) : nullptr;
+    L.rstd_pf = sw ? take(N) : nullptr;
     for (int p = 0; p < kNumProj; ++p)
       L.lora_u[size_t(p)] = (lora && lora->find(l, Proj(p))) ? take(N * R) : nullptr;
   }
@@ -67,6 +72,7 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
   a.dh = take(N * F);
   a.dq_raw = c.qk_norm ? take(N * Q) : nullptr;
   a.dk_raw = c.qk_norm ? take(N * KV) : nullptr;
+  a.dpost = c.sandwich_norms ? take(N * D) : nullptr;
   a.tokens = take_i32(N);
   a.pos = take_i32(N);
   a.seg_buf = take_i32(N);
@@ -91,7 +97,7 @@ void make_activations(Activations& a, const Backend& be, const LlamaConfig& c, c
     return static_cast<float*>(nullptr);
   });
   a.mem = DeviceArray<std::byte>(be, bytes);
-  ensure_rope(a, c.rope_inv_freq(), std::max<int64_t>(T, 1));
+  ensure_rope(a, c.rope_inv_freq(), std::max<int64_t>(T, 1), c.rope_inv_freq_local());
   reshape_activations(a, c, lora, B, T);
 }
 
@@ -110,13 +116,23 @@ void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights
   a.n_trained = 0;
 }
 
-void ensure_rope(Activations& a, const std::vector<float>& inv_freq, int64_t n_pos) {
-  if (n_pos <= a.rope.n_pos && inv_freq == a.rope_inv_freq) return;
+namespace {
+void ensure_table(const Backend& be, RopeTable& t, std::vector<float>& have, DeviceArray<float>& buf,
+                  const std::vector<float>& inv_freq, int64_t n_pos) {
+  if (n_pos <= t.n_pos && inv_freq == have) return;
   const int64_t half = int64_t(inv_freq.size());
-  a.rope_buf = DeviceArray<float>(*a.be, size_t(2 * n_pos * half));
-  a.be->rope_table(a.rope_buf.data(), a.rope_buf.data() + n_pos * half, inv_freq, n_pos);
-  a.rope = {a.rope_buf.data(), a.rope_buf.data() + n_pos * half, half, n_pos};
-  a.rope_inv_freq = inv_freq;
+  buf = DeviceArray<float>(be, size_t(2 * n_pos * half));
+  be.rope_table(buf.data(), buf.data() + n_pos * half, inv_freq, n_pos);
+  t = {buf.data(), buf.data() + n_pos * half, half, n_pos};
+  have = inv_freq;
+}
+}  // namespace
+
+void ensure_rope(Activations& a, const std::vector<float>& inv_freq, int64_t n_pos,
+                 const std::vector<float>& inv_freq_local) {
+  ensure_table(*a.be, a.rope, a.rope_inv_freq, a.rope_buf, inv_freq, n_pos);
+  if (!inv_freq_local.empty())
+    ensure_table(*a.be, a.rope_local, a.rope_local_inv_freq, a.rope_local_buf, inv_freq_local, n_pos);
 }
 
 }  // namespace tpro

@@ -33,6 +33,11 @@ struct LayerActs {
   float* k_raw;   // (N, KV) k_proj output
   float* rstd_q;  // (N·H)
   float* rstd_k;  // (N·Hkv)
+  // Gemma's sandwich norms (else null): branch outputs before their norm, and the norms' rstd
+  float* o_out;    // (N, D) o_proj output
+  float* rstd_pa;  // (N)
+  float* f_out;    // (N, D) down_proj output
+  float* rstd_pf;  // (N)
   std::array<float*, kNumProj> lora_u{};  // (N, R) each, null when the projection has no adapter
   float* u(Proj p) const { return lora_u[size_t(p)]; }
 };
@@ -69,6 +74,7 @@ struct Activations {
   float* dh;      // (N, F)
   float* dq_raw;  // (N, Q) Qwen3 only, else null
   float* dk_raw;  // (N, KV)
+  float* dpost;   // (N, D) gradient of a branch output under a sandwich norm (Gemma only, else null)
   // the batch on the device
   int32_t* tokens;     // (N)
   int32_t* pos;        // (N) position ids (0..T-1 per row when the batch has none)
@@ -85,10 +91,12 @@ struct Activations {
     std::vector<int32_t> pos, rows, targets;
     std::vector<float> weight, nll;
   } host;
-  // RoPE cos/sin for positions [0, rope.n_pos), built from rope_inv_freq
-  RopeTable rope;
-  std::vector<float> rope_inv_freq;
-  DeviceArray<float> rope_buf;
+  // RoPE cos/sin for positions [0, rope.n_pos), built from rope_inv_freq; rope_local likewise
+  // for Gemma 3's sliding layers (n_pos 0 when the model has one table)
+  RopeTable rope, rope_local;
+  std::vector<float> rope_inv_freq, rope_local_inv_freq;
+  DeviceArray<float> rope_buf, rope_local_buf;
+  const RopeTable& rope_of(const LlamaConfig& c, int64_t l) const { return c.local_rope(l) ? rope_local : rope; }
   DeviceArray<std::byte> mem;  // every buffer above, one allocation
 };
 
@@ -100,7 +108,8 @@ void make_activations(Activations& a, const Backend& be, const LlamaConfig& c, c
 // changes T per micro-batch); never allocates.
 void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T);
 // Makes the RoPE table cover positions [0, n_pos) for these frequencies (rebuilt only when it
-// does not yet).
-void ensure_rope(Activations& a, const std::vector<float>& inv_freq, int64_t n_pos);
+// does not yet); inv_freq_local (Gemma 3's sliding layers) builds the second table, empty = none.
+void ensure_rope(Activations& a, const std::vector<float>& inv_freq, int64_t n_pos,
+                 const std::vector<float>& inv_freq_local = {});
 
 }  // namespace tpro

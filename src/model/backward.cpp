@@ -36,19 +36,35 @@ void backward(const Model& m, LoraState& lw, Activations& a, const BatchView& in
     if (a.recompute) layer_forward(m, &lw, a, l, opt, a.x_scratch);
     LayerActs& L = a.layers[size_t(l)];
     const LayerWeights& W = m.layers[size_t(l)];
-    const AttnShape shape{in.B, in.T, in.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window,
-                          W.wq.bf16_compute};
-    // MLP: x_out = x_mid + down(silu(gate(ln2)) · up(ln2))
-    proj_backward(be, a.dh, a.dx, L.h, W.wdown, lw, opt, l, Proj::Down, L.u(Proj::Down), N, no);
-    be.swiglu_backward(a.dgate, a.dup, a.dh, L.gate, L.up, N * F);
+    const AttnShape shape = attn_shape(c, l, in.B, in.T, in.T, W.wq.bf16_compute);
+    const RopeTable& rope = a.rope_of(c, l);
+    // MLP: x_out = x_mid + down(act(gate(ln2)) · up(ln2)), Gemma: x_mid + norm(down(...))
+    const float* d_down = a.dx;
+    if (c.sandwich_norms) {
+      be.fill(a.dpost, 0.0f, N * D);
+      be.rmsnorm_backward(a.dpost, a.dx, L.f_out, W.ln_post_ffn.data(), L.rstd_pf, N, D);
+      d_down = a.dpost;
+    }
+    proj_backward(be, a.dh, d_down, L.h, W.wdown, lw, opt, l, Proj::Down, L.u(Proj::Down), N, no);
+    if (c.mlp_act == MlpAct::gelu_tanh) {
+      be.geglu_backward(a.dgate, a.dup, a.dh, L.gate, L.up, N * F);
+    } else {
+      be.swiglu_backward(a.dgate, a.dup, a.dh, L.gate, L.up, N * F);
+    }
     proj_backward(be, a.dln, a.dgate, L.ln2, W.wgate, lw, opt, l, Proj::Gate, L.u(Proj::Gate), N, no);
     proj_backward(be, a.dln, a.dup, L.ln2, W.wup, lw, opt, l, Proj::Up, L.u(Proj::Up), N, yes);
     be.rmsnorm_backward(a.dx, a.dln, L.x_mid, W.ln2.data(), L.rstd2, N, D);  // dx: dL/dx_mid
-    // attention: x_mid = x_in + o(attn(rope(q(ln1)), rope(k(ln1)), v(ln1)))
-    proj_backward(be, a.datt, a.dx, L.att, W.wo, lw, opt, l, Proj::O, L.u(Proj::O), N, no);
+    // attention: x_mid = x_in + o(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))), Gemma: + norm(o(...))
+    const float* d_o = a.dx;
+    if (c.sandwich_norms) {
+      be.fill(a.dpost, 0.0f, N * D);
+      be.rmsnorm_backward(a.dpost, a.dx, L.o_out, W.ln_post_attn.data(), L.rstd_pa, N, D);
+      d_o = a.dpost;
+    }
+    proj_backward(be, a.datt, d_o, L.att, W.wo, lw, opt, l, Proj::O, L.u(Proj::O), N, no);
     be.attention_backward(a.dq, a.dk, a.dv, a.datt, L.q, L.k, L.v, L.att, L.lse, a.seg_start, shape);
-    be.rope_backward(a.dq, a.pos, a.rope, N, c.n_head, c.head_dim);
-    be.rope_backward(a.dk, a.pos, a.rope, N, c.n_head_kv, c.head_dim);
+    be.rope_backward(a.dq, a.pos, rope, N, c.n_head, c.head_dim);
+    be.rope_backward(a.dk, a.pos, rope, N, c.n_head_kv, c.head_dim);
     float *dq = a.dq, *dk = a.dk;
     if (c.qk_norm) {  // through the per-head norms: dq, dk become the projections' gradients
       be.fill(a.dq_raw, 0.0f, N * c.q_dim());

@@ -195,7 +195,8 @@ BaseMemory base_memory(const Model& m) {
   add_vec(m.norm);
   for (const LayerWeights& L : m.layers) {
     for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown}) add(*w);
-    for (const auto* v : {&L.ln1, &L.ln2, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown})
+    for (const auto* v : {&L.ln1, &L.ln2, &L.ln_post_attn, &L.ln_post_ffn, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv,
+                          &L.bo, &L.bgate, &L.bup, &L.bdown})
       add_vec(*v);
   }
   return b;
@@ -237,7 +238,10 @@ std::string first_non_finite_weight(const Model& m) {
     const LayerWeights& L = m.layers[l];
     const std::string p = layer_prefix(int64_t(l));
     if (!finite_all(L.ln1.data(), L.ln1.size())) return p + "input_layernorm.weight";
-    if (!finite_all(L.ln2.data(), L.ln2.size())) return p + "post_attention_layernorm.weight";
+    if (!finite_all(L.ln2.data(), L.ln2.size()))
+      return p + (m.cfg.sandwich_norms ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight");
+    if (!finite_all(L.ln_post_attn.data(), L.ln_post_attn.size())) return p + "post_attention_layernorm.weight";
+    if (!finite_all(L.ln_post_ffn.data(), L.ln_post_ffn.size())) return p + "post_feedforward_layernorm.weight";
     if (!finite_all(L.q_norm.data(), L.q_norm.size())) return p + "self_attn.q_norm.weight";
     if (!finite_all(L.k_norm.data(), L.k_norm.size())) return p + "self_attn.k_norm.weight";
     for (int i = 0; i < kNumProj; ++i) {

@@ -15,6 +15,17 @@ void validate_config(const LlamaConfig& c, const std::string& origin) {
   };
   positive("rms_norm_eps", c.rms_norm_eps, "RMSNorm divides by sqrt(mean(x^2) + eps)");
   positive("rope_theta", c.rope_theta, "RoPE frequencies are rope_theta^(-2i/head_dim)");
+  auto non_negative = [&](const char* key, double v, const char* why) {
+    if (!(std::isfinite(v) && v >= 0.0)) fail(origin, ": ", key, " must be a finite number >= 0, got ", v, " (", why, ")");
+  };
+  non_negative("attn_logit_softcapping", c.attn_softcap, "scores become cap·tanh(score/cap)");
+  non_negative("final_logit_softcapping", c.final_softcap, "logits become cap·tanh(logit/cap)");
+  non_negative("query_pre_attn_scalar", c.query_pre_attn_scalar, "scores are scaled by its inverse square root");
+  non_negative("rope_local_base_freq", c.rope_local_theta, "the sliding layers' RoPE base");
+  non_negative("embedding scale", c.embed_scale, "embeddings are multiplied by it");
+  if (c.sliding_window < 0) fail(origin, ": sliding_window must be >= 0, got ", c.sliding_window);
+  if (!c.layer_sliding.empty() && int64_t(c.layer_sliding.size()) != c.n_layer)
+    fail(origin, ": layer_types lists ", c.layer_sliding.size(), " layers but num_hidden_layers is ", c.n_layer);
   if (c.n_head <= 0 || c.n_head_kv <= 0 || c.n_head % c.n_head_kv)
     fail(origin, ": num_attention_heads ", c.n_head, " is not a multiple of num_key_value_heads ", c.n_head_kv);
   if (c.head_dim <= 0 || c.head_dim % 2) fail(origin, ": head dimension ", c.head_dim, " must be positive and even for RoPE");
@@ -40,6 +51,32 @@ void check_layers_present(const LlamaConfig& c, const std::vector<int64_t>& laye
   if (top >= c.n_layer)
     fail(origin, ": the weights hold layer ", top, " but ", key, " is ", c.n_layer, " (hint: the config and the weights ",
          "disagree; set ", key, " to ", top + 1, " or use the config that came with these weights)");
+}
+
+void set_gemma_family(LlamaConfig& c, int version) {
+  c.mlp_act = MlpAct::gelu_tanh;
+  c.sandwich_norms = true;
+  c.norm_plus_one = true;
+  c.qk_norm = version >= 3;
+  c.embed_scale_inside = version >= 3;
+  c.attn_qkv_bias = c.attn_o_bias = c.mlp_bias = false;
+  const int64_t pattern = version >= 3 ? 6 : 2;  // llama.cpp's swa pattern; transformers' layer_types default
+  c.layer_sliding.assign(size_t(std::max<int64_t>(c.n_layer, 0)), 0);
+  for (int64_t l = 0; l < c.n_layer; ++l) c.layer_sliding[size_t(l)] = (l + 1) % pattern != 0;
+}
+
+float LlamaConfig::attn_scale() const {
+  const double s = query_pre_attn_scalar > 0.0 ? query_pre_attn_scalar : double(head_dim);
+  return float(1.0 / std::sqrt(s));
+}
+
+std::vector<float> LlamaConfig::rope_inv_freq_local() const {
+  if (rope_local_theta <= 0.0) return {};
+  LlamaConfig local = *this;
+  local.rope_theta = rope_local_theta;
+  local.rope_scaling = RopeScaling();
+  local.rope_local_theta = 0.0;
+  return local.rope_inv_freq();
 }
 
 std::vector<float> LlamaConfig::rope_inv_freq() const {

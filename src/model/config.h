@@ -1,5 +1,5 @@
-// The configuration of a Llama-family decoder (Llama, Mistral, Qwen2; SmolLM and TinyLlama are
-// Llama) as the forward pass needs it, and what follows from it: head sizes, the RoPE
+// The configuration of a Llama-family decoder (Llama, Mistral, Qwen2, Qwen3, Gemma 2, Gemma 3;
+// SmolLM and TinyLlama are Llama) as the forward pass needs it, and what follows from it: head sizes, the RoPE
 // frequencies with rope_scaling applied as transformers does, and the checks every loader runs.
 // Reading it from a file (config.json, GGUF metadata) is formats/' job; nothing here opens one.
 // Legend: D model dim, F FFN dim, H/Hkv heads, Dh head dim, V vocab.
@@ -15,6 +15,9 @@ struct RopeScaling {
   double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
   int64_t original_max_position = 8192;
 };
+
+// The MLP's gate activation: SwiGLU (Llama, Qwen) or GeGLU with gelu's tanh form (Gemma).
+enum class MlpAct { silu, gelu_tanh };
 
 struct LlamaConfig {
   std::string architecture = "LlamaForCausalLM";
@@ -35,7 +38,18 @@ struct LlamaConfig {
   bool attn_qkv_bias = false;  // Qwen2; Llama attention_bias
   bool attn_o_bias = false;    // Llama attention_bias only
   bool mlp_bias = false;
-  bool qk_norm = false;        // Qwen3: RMSNorm over each head of q and k before RoPE
+  bool qk_norm = false;        // Qwen3, Gemma 3: RMSNorm over each head of q and k before RoPE
+  // Gemma 2 / 3
+  MlpAct mlp_act = MlpAct::silu;
+  bool sandwich_norms = false;  // RMSNorm on the attention and MLP outputs too (4 norms per block)
+  bool norm_plus_one = false;   // files hold RMSNorm weights w, the model multiplies by 1 + w (held as 1 + w)
+  double embed_scale = 0.0;     // embeddings times sqrt(D) rounded to torch_dtype; 0 = none
+  bool embed_scale_inside = false;  // Gemma 3 scales inside the embedding module: NEFTune's noise comes after
+  double query_pre_attn_scalar = 0.0;  // attention scores scaled by its -1/2 power; 0 = head_dim
+  double attn_softcap = 0.0;    // scores -> cap·tanh(scores/cap); 0 = none
+  double final_softcap = 0.0;   // logits likewise
+  std::vector<uint8_t> layer_sliding;  // per layer 1 = sliding window; empty = every layer (Mistral, Qwen2)
+  double rope_local_theta = 0.0;       // Gemma 3: RoPE base of the sliding layers (unscaled); 0 = rope_theta
   int64_t bos_token_id = -1, eos_token_id = -1;
   std::string torch_dtype = "float32";
 
@@ -43,7 +57,22 @@ struct LlamaConfig {
   int64_t kv_dim() const { return n_head_kv * head_dim; }
   // RoPE inverse frequencies (Dh/2), rope_scaling applied as transformers does.
   std::vector<float> rope_inv_freq() const;
+  // Gemma 3's sliding layers: rope_local_theta, no scaling; empty when all layers share one table.
+  std::vector<float> rope_inv_freq_local() const;
+  bool is_gemma() const { return sandwich_norms; }
+  // The sliding window of layer l (0 = full attention) and whether it uses the local RoPE table.
+  int64_t window_of(int64_t l) const {
+    return layer_sliding.empty() || (size_t(l) < layer_sliding.size() && layer_sliding[size_t(l)]) ? sliding_window : 0;
+  }
+  bool local_rope(int64_t l) const { return rope_local_theta > 0.0 && window_of(l) > 0; }
+  // The attention scores' scale: 1/sqrt(query_pre_attn_scalar or head_dim).
+  float attn_scale() const;
 };
+
+// Gemma 2 (version 2) and Gemma 3 (3): GeGLU, four norms per block holding 1 + w, the sliding
+// pattern (every other layer from layer 0; five of six), and for 3 the q/k norms and the
+// embedding scale inside the embedding module. Loaders set the numbers they read after this.
+void set_gemma_family(LlamaConfig& c, int version);
 
 // Checks the values a forward pass divides by or exponentiates (rms_norm_eps > 0, rope_theta > 0,
 // rope-scaling factors > 0, all finite) and the head arithmetic; throws Error naming origin and

@@ -1,6 +1,8 @@
 // Forward pass of the Llama block stack with LoRA, and the fused LM head + masked loss.
 // Reads like the architecture: embed → [norm → qkv → rope → attention → o → +res →
-// norm → gate/up → swiglu → down → +res] × L → norm → head → loss.
+// norm → gate/up → swiglu → down → +res] × L → norm → head → loss. Gemma adds a norm on each
+// branch's output before its residual add, GeGLU, scaled embeddings and soft-capped scores
+// and logits; Qwen3 and Gemma 3 normalise each head of q and k before RoPE.
 #include <algorithm>
 #include <cmath>
 
@@ -9,6 +11,13 @@
 #include "model/step.h"
 
 namespace tpro {
+
+AttnShape attn_shape(const LlamaConfig& c, int64_t layer, int64_t B, int64_t Tq, int64_t Tk, bool bf16) {
+  AttnShape s{B, Tq, Tk, c.n_head, c.n_head_kv, c.head_dim, c.window_of(layer), bf16};
+  s.scale = c.attn_scale();
+  s.softcap = float(c.attn_softcap);
+  return s;
+}
 
 bool lora_operands(const LoraState* lw, const StepOptions& opt, int64_t layer, Proj p, float* u, LoraOperands* out) {
   const LoraSlot* s = lw ? lw->find(layer, p) : nullptr;
@@ -72,7 +81,7 @@ double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, int
     be.gather_rows(a.gath, a.lnf, a.rows + c0, nc, D);
     be.project(a.logits, a.gath, m.lm_head, nullptr, nullptr, nc);
     be.cross_entropy(a.logits, a.targets + c0, a.weight + c0, nc, V, a.nll + c0,
-                     opt.train ? Gradient::yes : Gradient::no);
+                     opt.train ? Gradient::yes : Gradient::no, float(m.cfg.final_softcap));
     if (opt.train) {
       be.project_backward(a.dgath, a.logits, nullptr, m.lm_head, nullptr, nc, Accumulate::no);
       be.scatter_rows(a.dln, a.dgath, a.rows + c0, nc, D);
@@ -109,7 +118,19 @@ void upload_batch(const Model& m, Activations& a, const BatchView& in) {
     a.seg_start = a.seg_buf;
   }
   // The table may come from the config (make_activations); a GGUF rope_freqs tensor changes it.
-  ensure_rope(a, m.inv_freq, std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1));
+  ensure_rope(a, m.inv_freq, std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1), m.inv_freq_local);
+}
+
+void embed_tokens(const Model& m, Activations& a, int64_t N, int64_t T, const StepOptions& opt) {
+  const Backend& be = *a.be;
+  const LlamaConfig& c = m.cfg;
+  float* x = a.layers[0].x_in;
+  be.embedding_forward(x, a.tokens, m.embed, N);
+  const bool noise = opt.train && opt.neftune_alpha > 0.0;
+  // NEFTune hooks the embedding module's output: Gemma 2 scales after it, Gemma 3 inside it.
+  if (noise && !c.embed_scale_inside) be.neftune_noise(x, N, T, c.n_embd, opt.neftune_alpha, opt.seed);
+  if (c.embed_scale > 0.0) be.scale(x, N * c.n_embd, float(c.embed_scale));
+  if (noise && c.embed_scale_inside) be.neftune_noise(x, N, T, c.n_embd, opt.neftune_alpha, opt.seed);
 }
 
 void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t l, const StepOptions& opt,
@@ -125,12 +146,12 @@ void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t 
   float* v_all = kv ? kv->v + l * kv->capacity * KV : L.v;
   const int64_t past = kv ? kv->len : 0;
   TPRO_CHECK(!kv || a.B == 1, "generation runs one sequence at a time");
-  const AttnShape shape{a.B, a.T, past + a.T, c.n_head, c.n_head_kv, c.head_dim, c.sliding_window,
-                        W.wq.bf16_compute};
+  const AttnShape shape = attn_shape(c, l, a.B, a.T, past + a.T, W.wq.bf16_compute);
+  const RopeTable& rope = a.rope_of(c, l);
   // attention
   be.rmsnorm_forward(L.ln1, L.rstd1, L.x_in, W.ln1.data(), eps, N, D);
   float* k_new = k_all + past * KV;
-  if (c.qk_norm) {  // Qwen3: RMSNorm over each head of q and k, then RoPE
+  if (c.qk_norm) {  // Qwen3, Gemma 3: RMSNorm over each head of q and k, then RoPE
     proj_forward(be, L.q_raw, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.u(Proj::Q), N);
     proj_forward(be, L.k_raw, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.u(Proj::K), N);
     be.rmsnorm_forward(L.q, L.rstd_q, L.q_raw, W.q_norm.data(), eps, N * c.n_head, c.head_dim);
@@ -140,17 +161,31 @@ void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t 
     proj_forward(be, k_new, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.u(Proj::K), N);
   }
   proj_forward(be, v_all + past * KV, L.ln1, W.wv, W.bv, lw, opt, l, Proj::V, L.u(Proj::V), N);
-  be.rope_forward(L.q, a.pos, a.rope, N, c.n_head, c.head_dim);
-  be.rope_forward(k_new, a.pos, a.rope, N, c.n_head_kv, c.head_dim);
+  be.rope_forward(L.q, a.pos, rope, N, c.n_head, c.head_dim);
+  be.rope_forward(k_new, a.pos, rope, N, c.n_head_kv, c.head_dim);
   be.attention_forward(L.att, L.lse, L.q, k_all, v_all, a.seg_start, shape, kv ? KV : 0);
-  proj_forward(be, L.x_mid, L.att, W.wo, W.bo, lw, opt, l, Proj::O, L.u(Proj::O), N);
+  if (c.sandwich_norms) {  // Gemma: x_mid = x_in + norm(o(att))
+    proj_forward(be, L.o_out, L.att, W.wo, W.bo, lw, opt, l, Proj::O, L.u(Proj::O), N);
+    be.rmsnorm_forward(L.x_mid, L.rstd_pa, L.o_out, W.ln_post_attn.data(), eps, N, D);
+  } else {
+    proj_forward(be, L.x_mid, L.att, W.wo, W.bo, lw, opt, l, Proj::O, L.u(Proj::O), N);
+  }
   be.add(L.x_mid, L.x_in, N * D);
   // MLP
   be.rmsnorm_forward(L.ln2, L.rstd2, L.x_mid, W.ln2.data(), eps, N, D);
   proj_forward(be, L.gate, L.ln2, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.u(Proj::Gate), N);
   proj_forward(be, L.up, L.ln2, W.wup, W.bup, lw, opt, l, Proj::Up, L.u(Proj::Up), N);
-  be.swiglu_forward(L.h, L.gate, L.up, N * F);
-  proj_forward(be, x_next, L.h, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.u(Proj::Down), N);
+  if (c.mlp_act == MlpAct::gelu_tanh) {
+    be.geglu_forward(L.h, L.gate, L.up, N * F);
+  } else {
+    be.swiglu_forward(L.h, L.gate, L.up, N * F);
+  }
+  if (c.sandwich_norms) {  // Gemma: x_next = x_mid + norm(down(h))
+    proj_forward(be, L.f_out, L.h, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.u(Proj::Down), N);
+    be.rmsnorm_forward(x_next, L.rstd_pf, L.f_out, W.ln_post_ffn.data(), eps, N, D);
+  } else {
+    proj_forward(be, x_next, L.h, W.wdown, W.bdown, lw, opt, l, Proj::Down, L.u(Proj::Down), N);
+  }
   be.add(x_next, L.x_mid, N * D);
 }
 
@@ -161,9 +196,7 @@ StepResult forward(const Model& m, const LoraState* lw, Activations& a, const Ba
   TPRO_CHECK(in.B == a.B && in.T == a.T, "activations sized for ", a.B, "x", a.T, ", batch is ", in.B, "x", in.T);
   const int64_t N = in.B * in.T, D = c.n_embd;
   upload_batch(m, a, in);
-  be.embedding_forward(a.layers[0].x_in, a.tokens, m.embed, N);
-  if (opt.train && opt.neftune_alpha > 0.0)
-    be.neftune_noise(a.layers[0].x_in, N, in.T, D, opt.neftune_alpha, opt.seed);
+  embed_tokens(m, a, N, in.T, opt);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     check_cancel(opt.cancel, "running layer ", l, " of a forward pass");
@@ -183,6 +216,7 @@ void compute_logits(const Model& m, const Activations& a, float* logits) {
   const int64_t N = a.B * a.T, V = m.cfg.vocab_size;
   DeviceArray<float> out(*a.be, size_t(N * V));
   a.be->project(out.data(), a.lnf, m.lm_head, nullptr, nullptr, N);
+  if (m.cfg.final_softcap > 0.0) a.be->softcap(out.data(), N * V, float(m.cfg.final_softcap));
   out.download({logits, size_t(N * V)});
 }
 

@@ -26,7 +26,7 @@ Generator::Generator(const Backend& be, const Model& m, const LoraWeights* lora,
   }
   if (lora) state_.emplace(be, *lora);
   make_activations(acts_, be, c, lora, 1, chunk_, {.recompute = true});
-  ensure_rope(acts_, m.inv_freq, max_ctx);
+  ensure_rope(acts_, m.inv_freq, max_ctx, m.inv_freq_local);
   logits_dev_ = DeviceArray<float>(be, size_t(c.vocab_size));
   logits_.resize(size_t(c.vocab_size));
   positions_.resize(size_t(chunk_));
@@ -46,7 +46,7 @@ const float* Generator::feed(const int32_t* tokens, int64_t n) {
     for (int64_t i = 0; i < P; ++i) positions_[size_t(i)] = int32_t(pos_ + i);
     reshape_activations(acts_, c, lora_, 1, P);
     upload_batch(m_, acts_, BatchView{1, P, tokens + done, positions_.data(), nullptr, nullptr});
-    be.embedding_forward(acts_.layers[0].x_in, acts_.tokens, m_.embed, P);
+    embed_tokens(m_, acts_, P, P, opt);
     kv.len = pos_;
     for (int64_t l = 0; l < c.n_layer; ++l) {
       float* x_next = l + 1 < c.n_layer ? acts_.layers[size_t(l + 1)].x_in : acts_.x_out;
@@ -57,6 +57,7 @@ const float* Generator::feed(const int32_t* tokens, int64_t n) {
       const float* last = acts_.x_out + (P - 1) * D;
       be.rmsnorm_forward(acts_.lnf, acts_.rstdf, last, m_.norm.data(), float(c.rms_norm_eps), 1, D);
       be.project(logits_dev_.data(), acts_.lnf, m_.lm_head, nullptr, nullptr, 1);
+      if (c.final_softcap > 0.0) be.softcap(logits_dev_.data(), c.vocab_size, float(c.final_softcap));
       logits_dev_.download(logits_);
     }
   }

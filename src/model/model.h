@@ -20,7 +20,11 @@ struct LayerWeights {
   WeightMatrix wq, wk, wv, wo;           // (H·Dh, D), (Hkv·Dh, D) ×2, (D, H·Dh)
   std::vector<float> bq, bk, bv, bo;     // biases (empty when absent)
   std::vector<float> q_norm, k_norm;     // (Dh) per-head RMSNorm of q and k (Qwen3; empty when absent)
-  std::vector<float> ln2;                // (D) post_attention_layernorm
+  std::vector<float> ln2;                // (D) before the MLP: post_attention_layernorm (Gemma: pre_feedforward_layernorm)
+  // Gemma's sandwich norms on the branch outputs (empty otherwise); like every norm of a
+  // norm_plus_one model they hold 1 + w (formats/ adds and removes the 1).
+  std::vector<float> ln_post_attn;       // (D) post_attention_layernorm of Gemma
+  std::vector<float> ln_post_ffn;        // (D) post_feedforward_layernorm
   WeightMatrix wgate, wup, wdown;        // (F, D), (F, D), (D, F)
   std::vector<float> bgate, bup, bdown;  // mlp_bias (empty when absent)
 };
@@ -33,6 +37,7 @@ struct Model {
   std::vector<float> norm;     // (D) final norm
   std::vector<LayerWeights> layers;
   std::vector<float> inv_freq; // (Dh/2) RoPE inverse frequencies, scaling applied
+  std::vector<float> inv_freq_local;  // Gemma 3's sliding layers (empty: every layer uses inv_freq)
 
   // Owners of the bytes the views point into (a loader's memory-mapped files, converted
   // copies), type-erased so that the model knows no file format.
@@ -40,6 +45,12 @@ struct Model {
 
   int64_t n_params() const;    // base parameters (for reports)
 };
+
+// Adds delta to every RMSNorm weight (block norms, q/k norms, final norm): Gemma's files hold w
+// where the model multiplies by 1 + w; tpro holds 1 + w (as llama.cpp's GGUF files do).
+void add_to_norms(Model& m, float delta);
+// The norm vectors of a layer, for the loops that treat them alike.
+std::vector<std::vector<float>*> norms_of(LayerWeights& L);
 
 // The HF tensor name of a layer's projection, e.g. "model.layers.3.self_attn.q_proj".
 std::string layer_prefix(int64_t layer);

@@ -52,6 +52,11 @@ void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t 
 // Copies the batch's tokens, positions and documents to the device, and widens the RoPE table
 // to its positions (+ pos_offset: generation's tokens come after the cache).
 void upload_batch(const Model& m, Activations& a, const BatchView& in);
+// The token embeddings of the batch already uploaded into a.layers[0].x_in: the rows, the
+// model's embedding scale (Gemma) and NEFTune's noise when training, in the model's order.
+void embed_tokens(const Model& m, Activations& a, int64_t N, int64_t T, const StepOptions& opt);
+// The attention of layer `layer`: heads, its sliding window, score scale and soft-cap.
+AttnShape attn_shape(const LlamaConfig& c, int64_t layer, int64_t B, int64_t Tq, int64_t Tk, bool bf16);
 // The adapter operands of one projection of one layer (its A, B, gradients, scale and dropout
 // stream; u is where forward saves dropout(x)·Aᵀ), or false when it has no adapter.
 bool lora_operands(const LoraState* lw, const StepOptions& opt, int64_t layer, Proj p, float* u, LoraOperands* out);

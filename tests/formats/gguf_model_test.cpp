@@ -179,6 +179,47 @@ TEST(GgufModel, Qwen3KeepsRowOrderAndItsQkNorms) {
   EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
 }
 
+// Gemma 2 / 3: llama.cpp's arch and tensor names (post_attention_norm, ffn_norm, post_ffw_norm;
+// norms held as 1 + w, as llama.cpp's converter stores them), soft-caps and window in the
+// metadata, and the same logits after the round trip. What GGUF cannot say (a score scale or a
+// layer pattern other than llama.cpp's) is refused at write time instead of changing the model.
+TEST(GgufModel, GemmaRoundTripsWithLlamaCppNames) {
+  const fs::path d = temp_dir("m");
+  for (const char* name : {"gemma2_softcap", "gemma3_local_rope"}) {
+    SCOPED_TRACE(name);
+    Model hf = load_model(fs::path(TPRO_FIXTURES) / "golden" / name);
+    ASSERT_TRUE(hf.cfg.is_gemma());
+    const bool v3 = hf.cfg.embed_scale_inside;
+    const std::string arch = v3 ? "gemma3" : "gemma2";
+    if (!v3) {  // the fixture's query_pre_attn_scalar (12) is not the head size llama.cpp uses
+      EXPECT_ERROR_HAS(save_model_gguf(d / "x.gguf", hf, {}), "its query_pre_attn_scalar 12 is not the 8 llama.cpp");
+      hf.cfg.query_pre_attn_scalar = double(hf.cfg.head_dim);
+    }
+    if (v3)  // the fixture's [sliding, full, sliding] is not five in six
+      EXPECT_ERROR_HAS(save_model_gguf(d / "x.gguf", hf, {}), "sliding-window layers are not the pattern llama.cpp");
+    LlamaConfig derived = hf.cfg;
+    set_gemma_family(derived, v3 ? 3 : 2);
+    hf.cfg.layer_sliding = derived.layer_sliding;
+    const GgufFile f(as_gguf(hf, d / (arch + ".gguf")));
+    EXPECT_EQ(f.get_string("general.architecture"), arch);
+    EXPECT_EQ(gguf_row(f, "blk.0.attn_q.weight", 1), hf_row(hf.layers[0].wq, 1));  // not permuted
+    for (const char* t : {"blk.1.post_attention_norm.weight", "blk.1.ffn_norm.weight", "blk.1.post_ffw_norm.weight"})
+      EXPECT_NE(f.find_tensor(t), nullptr) << t;
+    const Model gg = load_model(d / (arch + ".gguf"));
+    EXPECT_EQ(gg.cfg.architecture, hf.cfg.architecture);
+    EXPECT_EQ(gg.cfg.layer_sliding, hf.cfg.layer_sliding);
+    EXPECT_EQ(gg.cfg.sliding_window, hf.cfg.sliding_window);
+    EXPECT_EQ(gg.cfg.attn_softcap, hf.cfg.attn_softcap);
+    EXPECT_EQ(gg.cfg.final_softcap, hf.cfg.final_softcap);
+    EXPECT_EQ(gg.layers[1].ln_post_attn, hf.layers[1].ln_post_attn);  // 1 + w on both sides
+    EXPECT_EQ(gg.layers[2].ln_post_ffn, hf.layers[2].ln_post_ffn);
+    EXPECT_EQ(gg.norm, hf.norm);
+    EXPECT_EQ(gg.inv_freq_local, hf.inv_freq_local);
+    const auto toks = sample_tokens(hf.cfg.vocab_size);
+    EXPECT_EQ(logits_of(gg, nullptr, toks), logits_of(hf, nullptr, toks));
+  }
+}
+
 // Qwen2 has exactly the Q/K/V biases (read from blk.0's tensors): a file without them, or
 // with others, is not a Qwen2 model.
 TEST(GgufModel, RefusesQwen2WithOtherBiases) {
@@ -255,8 +296,8 @@ TEST(GgufModel, RefusesFilesThatLie) {
     rewrite_gguf(good, bad, e);
     return error_of([&] { load_model(bad); });
   };
-  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("general.architecture", "gemma2"); }, nullptr}),
-              HasSubstr("general.architecture 'gemma2' is not supported (tpro loads llama, qwen2"));
+  EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("general.architecture", "mamba"); }, nullptr}),
+              HasSubstr("general.architecture 'mamba' is not supported (tpro loads llama, qwen2, qwen3, gemma2, gemma3"));
   EXPECT_THAT(load_bad({[](GgufWriter& w) { w.set("general.type", "adapter"); }, nullptr}),
               HasSubstr("this is a LoRA adapter (general.type = adapter), not a model (hint: pass it as --lora)"));
   EXPECT_THAT(load_bad({nullptr, [](const std::string& n, auto&, auto&, auto&) {

@@ -112,3 +112,89 @@ TEST(HfConfig, NumberBeyondDoubleIsAnError) {
   EXPECT_ERROR_HAS(parse("{\"rope_theta\": 1e400}"),
                    "m/config.json: not valid JSON: [json.exception.out_of_range.406]");
 }
+
+namespace {
+// gemma-2-2b's config.json shape (smaller numbers), as the Hub has it: no tie_word_embeddings,
+// hidden_activation, soft-caps, query_pre_attn_scalar, sliding_window; bf16.
+const char* kGemma2 = R"({"architectures":["Gemma2ForCausalLM"],"model_type":"gemma2","hidden_size":2304,
+  "intermediate_size":64,"num_hidden_layers":4,"num_attention_heads":8,"num_key_value_heads":4,"head_dim":256,
+  "vocab_size":100,"rms_norm_eps":1e-6,"rope_theta":10000.0,"hidden_act":"gelu_pytorch_tanh",
+  "hidden_activation":"gelu_pytorch_tanh","query_pre_attn_scalar":256,"attn_logit_softcapping":50.0,
+  "final_logit_softcapping":30.0,"sliding_window":4096,"torch_dtype":"bfloat16"})";
+}  // namespace
+
+// Gemma 2: GeGLU, sandwich norms held as 1 + w, tied head by default, soft-caps, every other
+// layer sliding from layer 0, embeddings scaled by sqrt(hidden) rounded to the checkpoint's dtype.
+TEST(HfConfig, Gemma2) {
+  const LlamaConfig c = parse_hf_config(kGemma2, "x");
+  EXPECT_EQ(c.mlp_act, MlpAct::gelu_tanh);
+  EXPECT_TRUE(c.sandwich_norms && c.norm_plus_one && c.tie_word_embeddings);
+  EXPECT_FALSE(c.qk_norm);
+  EXPECT_EQ(c.attn_softcap, 50.0);
+  EXPECT_EQ(c.final_softcap, 30.0);
+  EXPECT_FLOAT_EQ(c.attn_scale(), 1.0f / 16.0f);
+  EXPECT_EQ(c.window_of(0), 4096);
+  EXPECT_EQ(c.window_of(1), 0);
+  EXPECT_EQ(c.window_of(2), 4096);
+  EXPECT_EQ(c.embed_scale, 48.0);  // sqrt(2304) = 48 exactly
+  std::string odd = kGemma2;       // sqrt(3584) = 59.866 is 59.75 in bf16 (transformers multiplies by that)
+  odd.replace(odd.find("2304"), 4, "3584");
+  EXPECT_EQ(parse_hf_config(odd, "x").embed_scale, 59.75);
+  odd.replace(odd.find("bfloat16"), 8, "float32");
+  EXPECT_FLOAT_EQ(float(parse_hf_config(odd, "x").embed_scale), std::sqrt(3584.0f));
+  // An explicit null soft-cap is none; an absent one is Gemma 2's default.
+  std::string nocap = kGemma2;
+  nocap.replace(nocap.find("50.0"), 4, "null");
+  EXPECT_EQ(parse_hf_config(nocap, "x").attn_softcap, 0.0);
+  // Written back, it reads the same.
+  const LlamaConfig back = parse_hf_config(hf_config_json(c), "y");
+  EXPECT_EQ(back.architecture, "Gemma2ForCausalLM");
+  EXPECT_EQ(back.layer_sliding, c.layer_sliding);
+  EXPECT_EQ(back.attn_softcap, 50.0);
+  EXPECT_EQ(back.query_pre_attn_scalar, 256.0);
+  EXPECT_EQ(back.head_dim, 256);
+  std::string relu = kGemma2;
+  const std::string act = "\"hidden_activation\":\"gelu_pytorch_tanh\"";
+  relu.replace(relu.find(act), act.size(), "\"hidden_activation\":\"relu\"");
+  EXPECT_ERROR_HAS(parse(relu), "m/config.json: unsupported hidden_activation \"relu\"");
+}
+
+// Gemma 3 (text): q/k norms, five sliding layers in six (or layer_types), the local RoPE base,
+// no soft-caps by default; the multimodal checkpoint and embedding variants are refused clearly.
+TEST(HfConfig, Gemma3) {
+  std::string j = kGemma2;
+  j.replace(j.find("Gemma2ForCausalLM"), 17, "Gemma3ForCausalLM");
+  for (const std::string cap : {"\"attn_logit_softcapping\":50.0,", "\"final_logit_softcapping\":30.0,"})
+    j.replace(j.find(cap), cap.size(), "");
+  j.replace(j.find("\"num_hidden_layers\":4"), 21, "\"num_hidden_layers\":7");
+  j.insert(j.size() - 1, R"(,"rope_local_base_freq":10000.0,"rope_theta":1000000.0,
+    "rope_scaling":{"rope_type":"linear","factor":8.0})");
+  const LlamaConfig c = parse_hf_config(j, "x");
+  EXPECT_TRUE(c.qk_norm && c.sandwich_norms && c.embed_scale_inside);
+  EXPECT_EQ(c.attn_softcap, 0.0);
+  EXPECT_EQ(c.final_softcap, 0.0);
+  for (int64_t l = 0; l < 7; ++l) EXPECT_EQ(c.window_of(l) > 0, l != 5) << l;
+  EXPECT_TRUE(c.local_rope(0));
+  EXPECT_FALSE(c.local_rope(5));
+  // the sliding layers' table: base 10000, unscaled; the global one: 1e6 and divided by 8
+  EXPECT_FLOAT_EQ(c.rope_inv_freq_local()[1], 1.0f / std::pow(10000.0f, 2.0f / 256.0f));
+  EXPECT_FLOAT_EQ(c.rope_inv_freq()[1], 1.0f / std::pow(1e6f, 2.0f / 256.0f) / 8.0f);
+  std::string typed = j;
+  typed.insert(typed.size() - 1, R"(,"layer_types":["full_attention","sliding_attention","full_attention",
+    "full_attention","full_attention","full_attention","sliding_attention"])");
+  const LlamaConfig t = parse_hf_config(typed, "x");
+  EXPECT_EQ(t.layer_sliding, (std::vector<uint8_t>{0, 1, 0, 0, 0, 0, 1}));
+  EXPECT_EQ(parse_hf_config(hf_config_json(t), "y").layer_sliding, t.layer_sliding);
+  std::string wrong = j;
+  wrong.insert(wrong.size() - 1, R"(,"layer_types":["full_attention"])");
+  EXPECT_ERROR_HAS(parse(wrong), "layer_types lists 1 layers but num_hidden_layers is 7");
+  std::string mm = j;
+  mm.replace(mm.find("Gemma3ForCausalLM"), 17, "Gemma3ForConditionalGeneration");
+  EXPECT_ERROR_HAS(parse(mm), "Gemma3ForConditionalGeneration (the multimodal checkpoint) is not supported yet");
+  std::string emb = j;
+  emb.insert(emb.size() - 1, R"(,"use_bidirectional_attention":true)");
+  EXPECT_ERROR_HAS(parse(emb), "use_bidirectional_attention is true");
+  std::string moe = kLlama;
+  moe.replace(moe.find("LlamaForCausalLM"), 16, "MixtralForCausalLM");
+  EXPECT_ERROR_HAS(parse(moe), "unsupported architecture MixtralForCausalLM (hint: tpro supports LlamaForCausalLM");
+}

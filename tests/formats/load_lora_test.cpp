@@ -75,18 +75,26 @@ TEST(LoadLora, AnythingElseNamesBothForms) {
                    "general.type is 'model', expected 'adapter' (hint: this is a model; pass it as --model)");
 }
 
-// A Qwen3 adapter in llama.cpp's form (arch qwen3: q/k rows not permuted) loads back to the
-// same weights and the same logits as its PEFT folder.
-TEST(LoadLora, Qwen3AdapterRoundTripsThroughGguf) {
-  const fs::path golden = fs::path(TPRO_FIXTURES) / "golden" / "qwen3_qk_norm";
+// Qwen3 and Gemma adapters in llama.cpp's form (their archs: q/k rows not permuted) load back
+// to the same weights and the same logits as their PEFT folders.
+class LoadLoraFamilies : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(LoadLoraFamilies, AdapterRoundTripsThroughGguf) {
+  const auto [fixture, arch] = GetParam();
+  const fs::path golden = fs::path(TPRO_FIXTURES) / "golden" / fixture;
   const Model m = load_model(golden);
   const LoraWeights peft = load_lora(golden, m);
-  const fs::path f = temp_dir("load_lora_qwen3") / "lora.gguf";
-  save_adapter_gguf(f, peft, m.cfg, "qwen3");
-  EXPECT_EQ(GgufFile(f).get_string("general.architecture"), "qwen3");
+  const fs::path f = temp_dir(std::string("load_lora_") + arch) / "lora.gguf";
+  save_adapter_gguf(f, peft, m.cfg, arch);
+  EXPECT_EQ(GgufFile(f).get_string("general.architecture"), arch);
+  EXPECT_EQ(gguf_adapter_base_config(GgufFile(f)).architecture, m.cfg.architecture);  // convert without the base
   const LoraWeights back = load_lora(f, m);
   EXPECT_EQ(back.params, peft.params);
   const auto toks = sample_tokens(m.cfg.vocab_size);
   EXPECT_EQ(logits_of(m, &back, toks), logits_of(m, &peft, toks));
   EXPECT_NE(logits_of(m, &back, toks), logits_of(m, nullptr, toks));
 }
+INSTANTIATE_TEST_SUITE_P(Archs, LoadLoraFamilies,
+                         ::testing::Values(std::pair{"qwen3_qk_norm", "qwen3"}, std::pair{"gemma2_softcap", "gemma2"},
+                                           std::pair{"gemma3_local_rope", "gemma3"}),
+                         [](const auto& info) { return std::string(info.param.second); });

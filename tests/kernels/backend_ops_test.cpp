@@ -234,28 +234,55 @@ TEST_P(BackendOps, AttentionMatchesReference) {
              dout = randn_f(B * T * H * Dh, 20);
   std::vector<int32_t> seg(static_cast<size_t>(B * T));
   for (int64_t t = 0; t < T; ++t) seg[size_t(t)] = 0, seg[size_t(T + t)] = t < 5 ? 0 : 5;  // two documents in row 1
-  for (int64_t window : {int64_t(0), int64_t(4)}) {
+  struct Variant {
+    int64_t window;
+    float scale, softcap;  // Gemma: query_pre_attn_scalar^-½ and tanh soft-capping of the scores
+  };
+  for (const Variant& c : {Variant{0, 0.0f, 0.0f}, Variant{4, 0.0f, 0.0f}, Variant{0, 0.7f, 1.5f},
+                           Variant{4, 0.25f, 3.0f}}) {
     Dev d(be());
-    const AttnShape s{B, T, T, H, Hkv, Dh, window, false};
+    AttnShape s{B, T, T, H, Hkv, Dh, c.window, false};
+    s.scale = c.scale, s.softcap = c.softcap;
     float *out = d.zeros<float>(q.size()), *lse = d.zeros<float>(static_cast<size_t>(B * H * T));
     float *qd = d.put(q), *kd = d.put(k), *vd = d.put(v);
     int32_t* sd = d.put(seg);
     be().attention_forward(out, lse, qd, kd, vd, sd, s, 0);
     std::vector<double> wo(q.size()), wl(static_cast<size_t>(B * H * T));
     const auto qq = to_d(q), kk = to_d(k), vv = to_d(v), dd = to_d(dout);
-    ref::attention_forward(wo.data(), wl.data(), qq.data(), kk.data(), vv.data(), seg.data(), B, T, H, Hkv, Dh, window);
-    const std::string w = " (window " + std::to_string(window) + ")";
+    ref::attention_forward(wo.data(), wl.data(), qq.data(), kk.data(), vv.data(), seg.data(), B, T, H, Hkv, Dh,
+                           c.window, double(c.scale), double(c.softcap));
+    const std::string w = " (window " + std::to_string(c.window) + ", softcap " + std::to_string(c.softcap) + ")";
     expect_close(d.get(out, wo.size()), wo, kAtol, kRtol, "attention" + w);
     expect_close(d.get(lse, wl.size()), wl, kAtol, kRtol, "lse" + w);
     float *dq = d.zeros<float>(q.size()), *dk = d.zeros<float>(k.size()), *dv = d.zeros<float>(v.size());
     be().attention_backward(dq, dk, dv, d.put(dout), qd, kd, vd, out, lse, sd, s);
     std::vector<double> gq(q.size()), gk(k.size()), gv(v.size());
     ref::attention_backward(gq.data(), gk.data(), gv.data(), dd.data(), qq.data(), kk.data(), vv.data(), wo.data(),
-                            wl.data(), seg.data(), B, T, H, Hkv, Dh, window);
+                            wl.data(), seg.data(), B, T, H, Hkv, Dh, c.window, double(c.scale), double(c.softcap));
     expect_close(d.get(dq, gq.size()), gq, kAtol, kRtol, "dq" + w);
     expect_close(d.get(dk, gk.size()), gk, kAtol, kRtol, "dk" + w);
     expect_close(d.get(dv, gv.size()), gv, kAtol, kRtol, "dv" + w);
   }
+}
+
+TEST_P(BackendOps, GegluAndSoftcapMatchReference) {
+  const int64_t n = 1001;
+  const auto g = randn_f(n, 41, 3.0f), u = randn_f(n, 42), dy = randn_f(n, 43);
+  Dev d(be());
+  float *out = d.zeros<float>(n), *gd = d.put(g), *ud = d.put(u);
+  be().geglu_forward(out, gd, ud, n);
+  std::vector<double> want(n), dg(n), du(n);
+  const auto gg = to_d(g), uu = to_d(u), dd = to_d(dy);
+  ref::geglu_forward(want.data(), gg.data(), uu.data(), n);
+  expect_close(d.get(out, n), want, kAtol, kRtol, "geglu");
+  float *dgd = d.zeros<float>(n), *dud = d.zeros<float>(n);
+  be().geglu_backward(dgd, dud, d.put(dy), gd, ud, n);
+  ref::geglu_backward(dg.data(), du.data(), dd.data(), gg.data(), uu.data(), n);
+  expect_close(d.get(dgd, n), dg, kAtol, kRtol, "dgate");
+  expect_close(d.get(dud, n), du, kAtol, kRtol, "dup");
+  be().softcap(gd, n, 2.5f);
+  ref::softcap_forward(want.data(), gg.data(), n, 2.5);
+  expect_close(d.get(gd, n), want, 1e-6, 1e-6, "softcap");
 }
 
 TEST_P(BackendOps, SwigluAndAddMatchReference) {
@@ -340,7 +367,7 @@ TEST_P(BackendOps, CrossEntropyMatchesReference) {
   const std::vector<float> w = {0.1f, 0.2f, 0.0f, 0.1f, 0.3f, 0.1f, 0.2f};
   Dev d(be());
   float *ld = d.put(logits), *nll = d.zeros<float>(n);
-  const double got = be().cross_entropy(ld, d.put(tg), d.put(w), n, V, nll, Gradient::yes);
+  const double got = be().cross_entropy(ld, d.put(tg), d.put(w), n, V, nll, Gradient::yes, 0.0f);
   const auto ll = to_d(logits), ww = to_d(w);
   EXPECT_NEAR(got, ref::cross_entropy_forward(ll.data(), tg.data(), ww.data(), n, V), 1e-5);
   std::vector<double> grad(static_cast<size_t>(n * V));
@@ -350,6 +377,24 @@ TEST_P(BackendOps, CrossEntropyMatchesReference) {
   EXPECT_EQ(per_row[2], 0.0f) << "an untrained row has no loss";
   const double one = ref::cross_entropy_forward(ll.data() + 4 * V, tg.data() + 4, std::vector<double>{1.0}.data(), 1, V);
   EXPECT_NEAR(per_row[4], one, 1e-5);
+}
+
+TEST_P(BackendOps, SoftCappedCrossEntropyMatchesReference) {  // Gemma 2's final_logit_softcapping
+  const int64_t n = 5, V = 41;
+  const auto logits = randn_f(n * V, 44, 6.0f);  // well past the cap: the tanh saturates
+  const std::vector<int32_t> tg = {1, 40, -1, 7, 7};
+  const std::vector<float> w = {0.2f, 0.2f, 0.2f, 0.1f, 0.3f};
+  const float cap = 4.0f;
+  Dev d(be());
+  float *ld = d.put(logits), *nll = d.zeros<float>(n);
+  const double got = be().cross_entropy(ld, d.put(tg), d.put(w), n, V, nll, Gradient::yes, cap);
+  const auto ll = to_d(logits), ww = to_d(w);
+  EXPECT_NEAR(got, ref::cross_entropy_forward(ll.data(), tg.data(), ww.data(), n, V, double(cap)), 1e-5);
+  std::vector<double> grad(static_cast<size_t>(n * V));
+  ref::cross_entropy_backward(grad.data(), ll.data(), tg.data(), ww.data(), n, V, double(cap));
+  expect_close(d.get(ld, grad.size()), grad, 1e-6, kRtol, "dlogits through the cap");
+  float* ev = d.put(logits);  // without a gradient the loss is the same
+  EXPECT_NEAR(be().cross_entropy(ev, d.put(tg), d.put(w), n, V, nullptr, Gradient::no, cap), got, 1e-9);
 }
 
 TEST_P(BackendOps, AdamWNormAndScaleMatchTheirDefinitions) {

@@ -100,7 +100,8 @@ TEST_P(GenerateWithCache, CachedLogitsMatchTrainingForward) {
   EXPECT_ERROR_HAS(g.feed(toks.data(), 100), "exceeds the generation window of 200");
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, GenerateWithCache, ::testing::Values("llama_gqa_tied", "qwen3_qk_norm"));
+INSTANTIATE_TEST_SUITE_P(Families, GenerateWithCache, ::testing::Values("llama_gqa_tied", "qwen3_qk_norm", "gemma2_softcap",
+                                                                    "gemma3_local_rope"));
 
 TEST(Generate, SamplingRules) {
   std::vector<float> logits = {1.0f, 3.0f, 2.0f, -1.0f};

@@ -6,9 +6,11 @@ For each case this writes tests/fixtures/golden/<case>/:
   adapter_config.json, adapter_model.safetensors   a PEFT LoRA adapter with B != 0
   golden.safetensors   inputs (tokens, mask) and expected outputs: hidden.<l> (residual
                        stream after layer l), logits, loss, and grad.<peft tensor name>
-The model code is written here from the Hugging Face Llama/Qwen2/Qwen3 definitions (RMSNorm,
-rotate_half RoPE with llama3 scaling, GQA, SwiGLU, Qwen3's per-head RMSNorm of q and k before
-RoPE, LoRA as PEFT: y += s * B(A(x))), so the
+The model code is written here from the Hugging Face Llama/Qwen2/Qwen3/Gemma2/Gemma3 definitions
+(RMSNorm, rotate_half RoPE with llama3 scaling, GQA, SwiGLU, Qwen3's per-head RMSNorm of q and k
+before RoPE; Gemma's x*(1+w) RMSNorm, four norms per block, GeGLU with gelu's tanh form, embeddings
+times sqrt(hidden) in float32, query_pre_attn_scalar, tanh soft-capping of scores and logits,
+sliding windows on some layers and Gemma 3's local RoPE base; LoRA as PEFT: y += s * B(A(x))), so the
 C++ engine is checked against an independent implementation. Loss: mean over trained
 targets of -log p(token[t+1] | tokens[<=t]), trained where mask[t+1] == 1.
 
@@ -47,10 +49,12 @@ def write_safetensors(path, tensors, metadata=None):
             f.write(b)
 
 
-def rope_inv_freq(c):
+def rope_inv_freq(c, theta=None, scaled=True):
     hd = c["head_dim"]
-    inv = 1.0 / (c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
-    rs = c.get("rope_scaling")
+    inv = 1.0 / ((theta or c["rope_theta"]) ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    rs = c.get("rope_scaling") if scaled else None
+    if rs and rs["rope_type"] == "linear":
+        inv = inv / rs["factor"]
     if rs and rs["rope_type"] == "llama3":
         factor, lo, hi, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], \
             rs["original_max_position_embeddings"]
@@ -73,24 +77,40 @@ def rmsnorm(x, w, eps):
     return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
 
 
+def gemma_rmsnorm(x, w, eps):  # Gemma2RMSNorm / Gemma3RMSNorm: the file holds w, the model uses 1 + w
+    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)) * (1.0 + w)
+
+
+def softcap(x, cap):
+    return cap * torch.tanh(x / cap) if cap else x
+
+
 def run_case(name, c, lora, B, T, seed, ppl=None):
     torch.manual_seed(seed)
     D, F, L, V = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
     H, Hkv, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
     qkv_bias = c["architectures"][0] == "Qwen2ForCausalLM" or c.get("attention_bias", False)
-    qk_norm = c["architectures"][0] == "Qwen3ForCausalLM"
+    arch = c["architectures"][0]
+    gemma = arch in ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
+    qk_norm = arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM")
+    norm_init = (lambda n: 0.1 * torch.randn(n)) if gemma else (lambda n: 1 + 0.1 * torch.randn(n))
+    norm = gemma_rmsnorm if gemma else rmsnorm
     dims = {"q_proj": (D, H * hd), "k_proj": (D, Hkv * hd), "v_proj": (D, Hkv * hd), "o_proj": (H * hd, D),
             "gate_proj": (D, F), "up_proj": (D, F), "down_proj": (F, D)}
-    W = {"model.embed_tokens.weight": torch.randn(V, D) * 0.5, "model.norm.weight": 1 + 0.1 * torch.randn(D)}
+    W = {"model.embed_tokens.weight": torch.randn(V, D) * (0.5 / math.sqrt(D) if gemma else 0.5),
+         "model.norm.weight": norm_init(D)}
     if not c["tie_word_embeddings"]:
         W["lm_head.weight"] = torch.randn(V, D) * 0.2
     for l in range(L):
         p = f"model.layers.{l}."
-        W[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(D)
-        W[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(D)
+        W[p + "input_layernorm.weight"] = norm_init(D)
+        W[p + "post_attention_layernorm.weight"] = norm_init(D)
+        if gemma:
+            W[p + "pre_feedforward_layernorm.weight"] = norm_init(D)
+            W[p + "post_feedforward_layernorm.weight"] = norm_init(D)
         if qk_norm:
-            W[p + "self_attn.q_norm.weight"] = 1 + 0.1 * torch.randn(hd)
-            W[p + "self_attn.k_norm.weight"] = 1 + 0.1 * torch.randn(hd)
+            W[p + "self_attn.q_norm.weight"] = norm_init(hd)
+            W[p + "self_attn.k_norm.weight"] = norm_init(hd)
         for mod, proj in PROJ:
             i, o = dims[proj]
             W[p + f"{mod}.{proj}.weight"] = torch.randn(o, i) / math.sqrt(i)
@@ -114,7 +134,15 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
     Wd = {k: v.double() for k, v in W.items()}
     Ad = {k: v.double().requires_grad_(True) for k, v in A.items()}
     inv = rope_inv_freq(c).double()
-
+    inv_local = rope_inv_freq(c, c["rope_local_base_freq"], scaled=False).double() \
+        if "rope_local_base_freq" in c else inv
+    if gemma:
+        sliding = [t == "sliding_attention" for t in c["layer_types"]]
+        window = c["sliding_window"]
+        scaling = c["query_pre_attn_scalar"] ** -0.5
+        embed_scale = float(np.float32(math.sqrt(D)))  # transformers: a float32 tensor in a float32 model
+    else:
+        sliding, window, scaling, embed_scale = [False] * L, 0, 1.0 / math.sqrt(hd), 1.0
     def proj(l, mod, name, x):
         p = f"model.layers.{l}.{mod}.{name}"
         y = x @ Wd[p + ".weight"].T
@@ -130,33 +158,47 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
     def model_logits(tokens):
         Bn, Tn = tokens.shape
         pos = torch.arange(Tn, dtype=torch.float64)
-        emb = torch.cat([torch.outer(pos, inv)] * 2, dim=-1)
-        cos, sin = emb.cos(), emb.sin()
-        x = Wd["model.embed_tokens.weight"][tokens]
+        tables = {}
+        for key, f in (("global", inv), ("local", inv_local)):
+            emb = torch.cat([torch.outer(pos, f)] * 2, dim=-1)
+            tables[key] = (emb.cos(), emb.sin())
+        x = Wd["model.embed_tokens.weight"][tokens] * embed_scale
         hidden = {}
-        causal = torch.full((Tn, Tn), float("-inf"), dtype=torch.float64).triu(1)
+        qi, kj = torch.arange(Tn).view(-1, 1), torch.arange(Tn).view(1, -1)
         for l in range(L):
             p = f"model.layers.{l}."
-            h = rmsnorm(x, Wd[p + "input_layernorm.weight"], eps)
+            visible = kj <= qi
+            if sliding[l]:
+                visible = visible & (kj > qi - window)
+            mask = torch.zeros(Tn, Tn, dtype=torch.float64).masked_fill(~visible, float("-inf"))
+            cos, sin = tables["local" if sliding[l] and "rope_local_base_freq" in c else "global"]
+            h = norm(x, Wd[p + "input_layernorm.weight"], eps)
             q = proj(l, "self_attn", "q_proj", h).view(Bn, Tn, H, hd).transpose(1, 2)
             k = proj(l, "self_attn", "k_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
             v = proj(l, "self_attn", "v_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
-            if qk_norm:  # Qwen3: RMSNorm over each head's vector, before RoPE
-                q = rmsnorm(q, Wd[p + "self_attn.q_norm.weight"], eps)
-                k = rmsnorm(k, Wd[p + "self_attn.k_norm.weight"], eps)
+            if qk_norm:  # Qwen3, Gemma 3: RMSNorm over each head's vector, before RoPE
+                q = norm(q, Wd[p + "self_attn.q_norm.weight"], eps)
+                k = norm(k, Wd[p + "self_attn.k_norm.weight"], eps)
             q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
             k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
-            s = q @ k.transpose(-1, -2) / math.sqrt(hd) + causal
+            s = softcap(q @ k.transpose(-1, -2) * scaling, c.get("attn_logit_softcapping")) + mask
             o = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(Bn, Tn, H * hd)
-            x = x + proj(l, "self_attn", "o_proj", o)
-            h = rmsnorm(x, Wd[p + "post_attention_layernorm.weight"], eps)
+            o = proj(l, "self_attn", "o_proj", o)
+            if gemma:
+                o = norm(o, Wd[p + "post_attention_layernorm.weight"], eps)
+            x = x + o
+            h = norm(x, Wd[p + ("pre_feedforward_layernorm.weight" if gemma else "post_attention_layernorm.weight")], eps)
             g = proj(l, "mlp", "gate_proj", h)
             u = proj(l, "mlp", "up_proj", h)
-            x = x + proj(l, "mlp", "down_proj", torch.nn.functional.silu(g) * u)
+            act = torch.nn.functional.gelu(g, approximate="tanh") if gemma else torch.nn.functional.silu(g)
+            f = proj(l, "mlp", "down_proj", act * u)
+            if gemma:
+                f = norm(f, Wd[p + "post_feedforward_layernorm.weight"], eps)
+            x = x + f
             hidden[f"hidden.{l}"] = x
-        x = rmsnorm(x, Wd["model.norm.weight"], eps)
+        x = norm(x, Wd["model.norm.weight"], eps)
         head = Wd["model.embed_tokens.weight" if c["tie_word_embeddings"] else "lm_head.weight"]
-        return x @ head.T, hidden
+        return softcap(x @ head.T, c.get("final_logit_softcapping")), hidden
 
     logits, hidden = model_logits(tokens)
     nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, V), tokens[:, 1:].reshape(-1),
@@ -244,6 +286,24 @@ def main():
                   head_dim=12, rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6,
                   attention_bias=False, use_sliding_window=False),
              dict(r=4, lora_alpha=8, use_rslora=False, target_modules=[p for _, p in PROJ]), B=2, T=9, seed=4)
+    gemma = dict(base, hidden_act="gelu_pytorch_tanh", hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6,
+                 attention_bias=False, tie_word_embeddings=True)
+    run_case("gemma2_softcap",  # query_pre_attn_scalar != head_dim, both soft-caps bending, window 4 on layers 0, 2
+             dict(gemma, architectures=["Gemma2ForCausalLM"], model_type="gemma2", vocab_size=103, hidden_size=32,
+                  intermediate_size=48, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                  head_dim=8, query_pre_attn_scalar=12, rope_theta=10000.0, attn_logit_softcapping=2.0,
+                  final_logit_softcapping=3.0, sliding_window=4,
+                  layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
+             dict(r=4, lora_alpha=8, use_rslora=False, target_modules=[p for _, p in PROJ]), B=2, T=9, seed=5)
+    run_case("gemma3_local_rope",  # q/k norms, global layer with linear rope scaling, local base 10000, window 3
+             dict(gemma, architectures=["Gemma3ForCausalLM"], model_type="gemma3_text", vocab_size=97, hidden_size=24,
+                  intermediate_size=40, num_hidden_layers=3, num_attention_heads=2, num_key_value_heads=1,
+                  head_dim=8, query_pre_attn_scalar=8, rope_theta=1000000.0, rope_local_base_freq=10000.0,
+                  rope_scaling=dict(rope_type="linear", factor=8.0), attn_logit_softcapping=None,
+                  final_logit_softcapping=None, sliding_window=3,
+                  layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
+             dict(r=3, lora_alpha=6, use_rslora=True, target_modules=["q_proj", "k_proj", "o_proj", "gate_proj",
+                                                                      "down_proj"]), B=2, T=10, seed=6)
 
 
 if __name__ == "__main__":

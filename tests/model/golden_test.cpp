@@ -1,6 +1,7 @@
 // The whole model against PyTorch golden tensors (tests/model/gen_golden.py, float64): hidden
 // states per layer (the first diverging layer is named), logits, loss and every LoRA
-// gradient, for GQA + tied embeddings, Qwen2 qkv bias, and llama3 rope scaling + rsLoRA.
+// gradient, for GQA + tied embeddings, Qwen2 qkv bias, llama3 rope scaling + rsLoRA, Qwen3 q/k norms,
+// Gemma 2 (sandwich norms, GeGLU, soft-caps, alternating windows) and Gemma 3 (local RoPE base).
 // Tolerance: tpro runs f32 against a float64 reference on O(1) values; 2e-4 abs + 1e-3 rel.
 #include <gtest/gtest.h>
 
@@ -100,7 +101,7 @@ TEST_P(Golden, MatchesPyTorch) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, Golden,
                          ::testing::Combine(::testing::Values("llama_gqa_tied", "qwen2_bias", "llama3_rope_rslora",
-                                                              "qwen3_qk_norm"),
+                                                              "qwen3_qk_norm", "gemma2_softcap", "gemma3_local_rope"),
                                             ::testing::Bool()));
 
 namespace {
@@ -113,8 +114,8 @@ double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
 }  // namespace
 
 // bf16 compute (matmul inputs rounded to 8 significant bits, f32 sums) on the same cases: each
-// rounding is ≤ 2^-9 relative, so after two layers and the head the logits stay within 1% in
-// relative L2. The LoRA gradients compound roundings of activations and of gradients through
+// rounding is ≤ 2^-9 relative, so the logits stay within 0.5% per layer in relative L2 (1% after
+// two layers and the head; gemma2_softcap's three layers: 1.18%). The LoRA gradients compound roundings of activations and of gradients through
 // both layers backwards: 3.1% at worst here (llama3_rope_rslora, layer 0 k_proj B), bound 5%.
 // A wrong operand or index gives O(1). The f32 run must differ (bf16 really ran).
 TEST_P(Golden, Bf16ComputeStaysWithinRounding) {
@@ -136,7 +137,7 @@ TEST_P(Golden, Bf16ComputeStaysWithinRounding) {
   compute_logits(m, a, logits.data());
   const auto want_logits = as_vec(k.g.view("logits"));
   const double e = rel_l2(logits, want_logits);
-  EXPECT_LT(e, 1e-2) << "logits";
+  EXPECT_LT(e, 5e-3 * double(m.cfg.n_layer)) << "logits";
   EXPECT_GT(e, 1e-6) << "logits identical to f32: the bf16 path did not run";
   EXPECT_NEAR(r.nll_sum / double(n_trained), k.g.view("loss").f32()[0], 1e-2) << "loss";
   backward(m, st, a, in, opt);

@@ -3,6 +3,7 @@
 // loads back and lowers the model's perplexity on that text.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 
 #include "common/backend_util.h"
@@ -22,6 +23,20 @@ LlamaConfig family(const std::string& arch) {
     c.model_type = "qwen3";
     c.qk_norm = true;
     c.head_dim = 12;  // not hidden / heads, as in every released Qwen3
+  } else if (arch == "Gemma2ForCausalLM" || arch == "Gemma3ForCausalLM") {
+    const bool v3 = arch == "Gemma3ForCausalLM";
+    c.model_type = v3 ? "gemma3_text" : "gemma2";
+    set_gemma_family(c, v3 ? 3 : 2);
+    c.head_dim = 16;  // Gemma's head size is its own (256 in the released models)
+    c.query_pre_attn_scalar = 16;
+    c.sliding_window = 16;
+    c.embed_scale = double(float(std::sqrt(32.0)));
+    if (v3) {
+      c.rope_theta = 1e6, c.rope_local_theta = 1e4;
+      c.layer_sliding = {1, 0};
+    } else {
+      c.attn_softcap = 50.0, c.final_softcap = 30.0;
+    }
   }
   return c;
 }
@@ -54,8 +69,10 @@ TEST_P(Families, TrainsSavesAndTheAdapterLowersPerplexity) {
   EXPECT_LT(tuned, 0.8 * base) << "base " << base << ", with the saved adapter " << tuned;
 }
 
-INSTANTIATE_TEST_SUITE_P(Supported, Families, ::testing::Values("LlamaForCausalLM", "Qwen3ForCausalLM"),
-                         [](const auto& info) { return std::string(info.param).substr(0, 5); });
+INSTANTIATE_TEST_SUITE_P(Supported, Families,
+                         ::testing::Values("LlamaForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM",
+                                           "Gemma3ForCausalLM"),
+                         [](const auto& info) { return std::string(info.param).substr(0, 6); });
 
 }  // namespace
 }  // namespace tpro::test

@@ -19,7 +19,7 @@ namespace {
 constexpr int64_t kQBlock = 64;
 
 float* thread_scratch(size_t n, int which) {
-  thread_local std::vector<float> buf[3];
+  thread_local std::vector<float> buf[4];
   if (buf[which].size() < n) buf[which].resize(n);
   return buf[which].data();
 }
@@ -105,6 +105,16 @@ inline int64_t row_lo(const int32_t* seg_start, const AttnShape& s, int64_t b, i
   return lo;
 }
 
+// Gemma 2's soft-capping of n scores in place: S = cap·tanh(S/cap); keeps tanh in t when given.
+void softcap_scores(float* S, float* t, int64_t n, float cap) {
+  const float inv = 1.0f / cap;
+  for (int64_t i = 0; i < n; ++i) {
+    const float th = std::tanh(S[i] * inv);
+    if (t) t[i] = th;
+    S[i] = cap * th;
+  }
+}
+
 struct Block {
   int64_t t0, nq, jlo, nk, off;
 };
@@ -144,7 +154,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   TPRO_CHECK(s.H % s.Hkv == 0, "H ", s.H, " not a multiple of Hkv ", s.Hkv);
   TPRO_CHECK(s.Tk >= s.Tq, "fewer keys than queries");
   const int64_t g = s.H / s.Hkv, ldq = s.H * s.Dh, ldk = kv_stride ? kv_stride : s.Hkv * s.Dh;
-  const float scale = 1.0f / std::sqrt(float(s.Dh));
+  const float scale = s.score_scale();
   const int64_t nqb = (s.Tq + kQBlock - 1) / kQBlock;
   const int64_t tasks = s.B * s.H * nqb;
   const Heads Qh = make_heads(q, s.B, s.Tq, s.H, s.Dh, ldq, s.bf16, 0);
@@ -156,6 +166,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
     const Block bl = block_range(seg_start, s, b, qb);
     float* S = thread_scratch(size_t(bl.nq * bl.nk), 0);
     mm(false, true, bl.nq, bl.nk, s.Dh, scale, Qh.at(b, h, bl.t0), Kh.at(b, h / g, bl.jlo), 0.0f, S, bl.nk);
+    if (s.softcap > 0.0f) softcap_scores(S, nullptr, bl.nq * bl.nk, s.softcap);
     masked_softmax(S, lse ? lse + (b * s.H + h) * s.Tq : nullptr, seg_start, s, b, bl);
     const RowsOut o(out + (b * s.Tq + bl.t0) * ldq + h * s.Dh, ldq, bl.nq, s.Dh, s.bf16);
     mm(false, false, bl.nq, s.Dh, bl.nk, 1.0f, block_operand(S, bl.nq, bl.nk, s.bf16, 0), Vh.at(b, h / g, bl.jlo),
@@ -169,7 +180,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const AttnShape& s) {
   TPRO_CHECK(s.Tq == s.Tk, "attention backward needs Tq == Tk");
   const int64_t T = s.Tq, g = s.H / s.Hkv, ldq = s.H * s.Dh, ldk = s.Hkv * s.Dh;
-  const float scale = 1.0f / std::sqrt(float(s.Dh));
+  const float scale = s.score_scale();
   const int64_t nqb = (T + kQBlock - 1) / kQBlock;
   // Per query head dK, dV (B,H,T,Dh), summed over each kv group at the end (no races).
   thread_local std::vector<float> dkh_buf, dvh_buf;
@@ -195,6 +206,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       float* P = thread_scratch(size_t(bl.nq * bl.nk), 0);
       float* dP = thread_scratch(size_t(bl.nq * bl.nk), 1);
       mm(false, true, bl.nq, bl.nk, s.Dh, scale, Q, K, 0.0f, P, bl.nk);
+      float* tanh_s = s.softcap > 0.0f ? thread_scratch(size_t(bl.nq * bl.nk), 3) : nullptr;
+      if (tanh_s) softcap_scores(P, tanh_s, bl.nq * bl.nk, s.softcap);
       // P = exp(S − lse) on the visible keys, 0 elsewhere.
       for (int64_t i = 0; i < bl.nq; ++i) {
         const int64_t t = bl.t0 + i;
@@ -216,6 +229,11 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         float* drow = dP + i * bl.nk;
 #pragma omp simd
         for (int64_t j = 0; j < bl.nk; ++j) drow[j] = prow[j] * (drow[j] - Di);
+        if (tanh_s) {  // through the soft-cap: d raw = d capped · (1 − tanh²)
+          const float* trow = tanh_s + i * bl.nk;
+#pragma omp simd
+          for (int64_t j = 0; j < bl.nk; ++j) drow[j] *= 1.0f - trow[j] * trow[j];
+        }
       }
       const Operand dS = block_operand(dP, bl.nq, bl.nk, s.bf16, 0), Pb = block_operand(P, bl.nq, bl.nk, s.bf16, 1);
       const RowsOut dQ(dq + qoff, ldq, bl.nq, s.Dh, s.bf16);

@@ -120,6 +120,14 @@ void CpuBackend::swiglu_backward(float* dgate, float* dup, const float* dout, co
                                  int64_t n) const {
   tpro::swiglu_backward(dgate, dup, dout, gate, up, n);
 }
+void CpuBackend::geglu_forward(float* out, const float* gate, const float* up, int64_t n) const {
+  tpro::geglu_forward(out, gate, up, n);
+}
+void CpuBackend::geglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                                int64_t n) const {
+  tpro::geglu_backward(dgate, dup, dout, gate, up, n);
+}
+void CpuBackend::softcap(float* x, int64_t n, float cap) const { softcap_inplace(x, n, cap); }
 void CpuBackend::add(float* x, const float* y, int64_t n) const {
 #pragma omp parallel for simd if (worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
@@ -147,8 +155,8 @@ void CpuBackend::scatter_rows(float* dst, const float* src, const int32_t* rows,
   for (int64_t i = 0; i < n; ++i) std::memcpy(dst + int64_t(rows[i]) * D, src + i * D, size_t(D) * sizeof(float));
 }
 double CpuBackend::cross_entropy(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
-                                 float* nll, Gradient grad) const {
-  return cross_entropy_fused(logits, targets, weight, n, V, nll, grad == Gradient::yes);
+                                 float* nll, Gradient grad, float softcap) const {
+  return cross_entropy_fused(logits, targets, weight, n, V, nll, grad == Gradient::yes, softcap);
 }
 
 void CpuBackend::adamw(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,

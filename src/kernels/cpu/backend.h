@@ -42,6 +42,10 @@ class CpuBackend final : public Backend {
                           const float* v, const float* out, const float* lse, const int32_t* seg_start,
                           const AttnShape& s) const override;
   void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) const override;
+  void geglu_forward(float* out, const float* gate, const float* up, int64_t n) const override;
+  void geglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                      int64_t n) const override;
+  void softcap(float* x, int64_t n, float cap) const override;
   void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
                        int64_t n) const override;
   void add(float* x, const float* y, int64_t n) const override;
@@ -52,7 +56,7 @@ class CpuBackend final : public Backend {
   void gather_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const override;
   void scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t n, int64_t D) const override;
   double cross_entropy(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V, float* nll,
-                       Gradient grad) const override;
+                       Gradient grad, float softcap) const override;
 
   void adamw(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,
              int64_t step) const override;

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace tpro {
 
 double cross_entropy_fused(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
-                           float* nll, bool want_grad) {
+                           float* nll, bool want_grad, float softcap) {
   double total = 0.0;
+  const bool capped = softcap > 0.0f;
 #pragma omp parallel for reduction(+ : total) if (worth_parallel(n * V))
   for (int64_t r = 0; r < n; ++r) {
     float* l = logits + r * V;
@@ -19,6 +21,16 @@ double cross_entropy_fused(float* logits, const int32_t* targets, const float* w
       if (nll) nll[r] = 0.0f;
       if (want_grad) std::fill(l, l + V, 0.0f);
       continue;
+    }
+    // Soft-capping: z = cap·tanh(l/cap); t keeps tanh for the gradient's (1 − t²).
+    thread_local std::vector<float> tanh_row;
+    if (capped) {
+      tanh_row.resize(size_t(V));
+      const float inv = 1.0f / softcap;
+      for (int64_t j = 0; j < V; ++j) {
+        tanh_row[size_t(j)] = std::tanh(l[j] * inv);
+        l[j] = softcap * tanh_row[size_t(j)];
+      }
     }
     const float mx = max_of(l, V);
     const float target_logit = l[targets[r]];
@@ -31,6 +43,11 @@ double cross_entropy_fused(float* logits, const int32_t* targets, const float* w
 #pragma omp simd
       for (int64_t j = 0; j < V; ++j) l[j] *= scale;
       l[targets[r]] -= weight[r];
+      if (capped) {
+        const float* t = tanh_row.data();
+#pragma omp simd
+        for (int64_t j = 0; j < V; ++j) l[j] *= 1.0f - t[j] * t[j];
+      }
     }
   }
   return total;

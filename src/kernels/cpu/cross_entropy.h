@@ -11,7 +11,8 @@ namespace tpro {
 // logits (n,V) in, dlogits out when want_grad (otherwise left as scratch). targets (n), -1 =
 // untrained. Returns
 // Σ weight·nll; nll (n) receives each row's −log p(target) (0 for untrained rows) when given.
+// softcap > 0: on softcap·tanh(logits/softcap), the gradient taken through the tanh.
 double cross_entropy_fused(float* logits, const int32_t* targets, const float* weight, int64_t n, int64_t V,
-                           float* nll, bool want_grad);
+                           float* nll, bool want_grad, float softcap = 0.0f);
 
 }  // namespace tpro

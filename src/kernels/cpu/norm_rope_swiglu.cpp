@@ -129,6 +129,38 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
   }
 }
 
+namespace {
+constexpr float kSqrt2OverPi = 0.7978845608028654f, kGeluC = 0.044715f;
+}  // namespace
+
+void geglu_forward(float* out, const float* gate, const float* up, int64_t n) {
+#pragma omp parallel for if (worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float t = std::tanh(kSqrt2OverPi * (g + kGeluC * g * g * g));
+    out[i] = 0.5f * g * (1.0f + t) * up[i];
+  }
+}
+
+void geglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n) {
+#pragma omp parallel for if (worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float t = std::tanh(kSqrt2OverPi * (g + kGeluC * g * g * g));
+    const float gelu = 0.5f * g * (1.0f + t);
+    // d gelu/dg = ½(1 + t) + ½·g·(1 − t²)·√(2/π)·(1 + 3c·g²)
+    const float dgelu = 0.5f * (1.0f + t) + 0.5f * g * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluC * g * g);
+    dup[i] = dout[i] * gelu;
+    dgate[i] = dout[i] * up[i] * dgelu;
+  }
+}
+
+void softcap_inplace(float* x, int64_t n, float cap) {
+  const float inv = 1.0f / cap;
+#pragma omp parallel for if (worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
 void embedding_forward(float* out, const int32_t* tokens, const WeightMatrix& emb, int64_t N) {
 #pragma omp parallel for if (worth_parallel(N * emb.cols))
   for (int64_t n = 0; n < N; ++n) {

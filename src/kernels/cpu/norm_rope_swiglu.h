@@ -29,6 +29,12 @@ void embedding_backward(float* dE, const float* dout, const int32_t* tokens, int
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n);
 
+// out (n) = gelu_tanh(gate)·up (GeGLU, torch's approximate="tanh"); backward writes dgate, dup (=).
+void geglu_forward(float* out, const float* gate, const float* up, int64_t n);
+void geglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n);
+// x (n) = cap·tanh(x/cap) in place.
+void softcap_inplace(float* x, int64_t n, float cap);
+
 // out (N,D) = rows tokens[n] of the (V,D) embedding, any WType. Token ids must be < V.
 void embedding_forward(float* out, const int32_t* tokens, const WeightMatrix& emb, int64_t N);
 

@@ -128,6 +128,8 @@ void rope_backward(T* dx, const int32_t* pos, const float* inv_freq, int64_t N, 
 // q (B,T,H,Dh), k,v (B,T,Hkv,Dh), out (B,T,H,Dh), lse (B,H,T) = log Σ_j exp(s_ij).
 // Query head h reads kv head h / (H/Hkv). Token t attends j in [lo(t), t] where lo(t) is
 // seg_start[b,t] (packed documents) or 0, and at least t - window + 1 when window > 0.
+// Scores s_ij = c·tanh(scale·q_i·k_j / c) with soft-cap c > 0 (Gemma 2), else scale·q_i·k_j;
+// scale 0 means 1/√Dh.
 inline int64_t attn_lo(const int32_t* seg_start, int64_t b, int64_t t, int64_t T_, int64_t window) {
   int64_t lo = seg_start ? seg_start[b * T_ + t] : 0;
   if (window > 0) lo = std::max(lo, t - window + 1);
@@ -135,8 +137,9 @@ inline int64_t attn_lo(const int32_t* seg_start, int64_t b, int64_t t, int64_t T
 }
 template <typename T>
 void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const int32_t* seg_start, int64_t B,
-                       int64_t T_, int64_t H, int64_t Hkv, int64_t Dh, int64_t window = 0) {
-  const T scale = T(1) / std::sqrt(T(Dh));
+                       int64_t T_, int64_t H, int64_t Hkv, int64_t Dh, int64_t window = 0, T scale = 0,
+                       T softcap = 0) {
+  if (scale == T(0)) scale = T(1) / std::sqrt(T(Dh));
   const int64_t g = H / Hkv;
   std::vector<T> s(T_);
   for (int64_t b = 0; b < B; ++b)
@@ -150,6 +153,7 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
           T acc = 0;
           for (int64_t d = 0; d < Dh; ++d) acc += qt[d] * kj[d];
           s[j] = acc * scale;
+          if (softcap > T(0)) s[j] = softcap * std::tanh(s[j] / softcap);
           mx = std::max(mx, s[j]);
         }
         T sum = 0;
@@ -168,8 +172,8 @@ void attention_forward(T* out, T* lse, const T* q, const T* k, const T* v, const
 template <typename T>
 void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
                         const T* lse, const int32_t* seg_start, int64_t B, int64_t T_, int64_t H, int64_t Hkv,
-                        int64_t Dh, int64_t window = 0) {
-  const T scale = T(1) / std::sqrt(T(Dh));
+                        int64_t Dh, int64_t window = 0, T scale = 0, T softcap = 0) {
+  if (scale == T(0)) scale = T(1) / std::sqrt(T(Dh));
   const int64_t g = H / Hkv;
   std::fill(dq, dq + B * T_ * H * Dh, T(0));
   std::fill(dk, dk + B * T_ * Hkv * Dh, T(0));
@@ -188,8 +192,14 @@ void attention_backward(T* dq, T* dk, T* dv, const T* dout, const T* q, const T*
             sdot += q[qi + d] * k[kj + d];
             dp += dout[qi + d] * v[kj + d];
           }
-          T p = std::exp(sdot * scale - L);
-          T ds = p * (dp - Dt);
+          T raw = sdot * scale, dcap = T(1);
+          if (softcap > T(0)) {  // d(c·tanh(r/c))/dr = 1 − tanh²
+            const T th = std::tanh(raw / softcap);
+            raw = softcap * th;
+            dcap = T(1) - th * th;
+          }
+          T p = std::exp(raw - L);
+          T ds = p * (dp - Dt) * dcap;
           for (int64_t d = 0; d < Dh; ++d) {
             dq[qi + d] += scale * ds * k[kj + d];
             dk[kj + d] += scale * ds * q[qi + d];
@@ -217,36 +227,70 @@ void swiglu_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up
   }
 }
 
+// ---- GeGLU: out = gelu_tanh(gate) ⊙ up, gelu_tanh(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³))) ----
+template <typename T>
+void geglu_forward(T* out, const T* gate, const T* up, int64_t n) {
+  const T c = std::sqrt(T(2) / T(M_PI));
+  for (int64_t i = 0; i < n; ++i) {
+    const T x = gate[i];
+    out[i] = T(0.5) * x * (T(1) + std::tanh(c * (x + T(0.044715) * x * x * x))) * up[i];
+  }
+}
+// dgate =, dup =.
+template <typename T>
+void geglu_backward(T* dgate, T* dup, const T* dout, const T* gate, const T* up, int64_t n) {
+  const T c = std::sqrt(T(2) / T(M_PI));
+  for (int64_t i = 0; i < n; ++i) {
+    const T x = gate[i], t = std::tanh(c * (x + T(0.044715) * x * x * x));
+    dup[i] = dout[i] * T(0.5) * x * (T(1) + t);
+    dgate[i] = dout[i] * up[i] * (T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * c * (T(1) + T(3) * T(0.044715) * x * x));
+  }
+}
+
+// ---- soft-capping: y = c·tanh(x/c) -------------------------------------------------------------
+template <typename T>
+void softcap_forward(T* y, const T* x, int64_t n, T c) {
+  for (int64_t i = 0; i < n; ++i) y[i] = c * std::tanh(x[i] / c);
+}
+
 // ---- masked cross-entropy over logits ------------------------------------------------------
 // logits (N,V), targets (N) (-1 = not trained), weight (N): the loss multiplier per row,
 // usually mask / n_trained across the whole accumulated batch. Returns Σ weight·(−log p_target).
 template <typename T>
-T cross_entropy_forward(const T* logits, const int32_t* targets, const T* weight, int64_t N, int64_t V) {
+T cross_entropy_forward(const T* logits, const int32_t* targets, const T* weight, int64_t N, int64_t V,
+                        T softcap = 0) {
   T total = 0;
+  std::vector<T> capped(size_t(softcap > T(0) ? V : 0));
   for (int64_t n = 0; n < N; ++n) {
     if (targets[n] < 0 || weight[n] == T(0)) continue;
     const T* l = logits + n * V;
+    if (softcap > T(0)) softcap_forward(capped.data(), l, V, softcap), l = capped.data();
     T mx = *std::max_element(l, l + V), sum = 0;
     for (int64_t j = 0; j < V; ++j) sum += std::exp(l[j] - mx);
     total += weight[n] * (mx + std::log(sum) - l[targets[n]]);
   }
   return total;
 }
-// dlogits (N,V) = weight·(softmax − onehot).
+// dlogits (N,V) = weight·(softmax − onehot) (times 1 − tanh² of the cap when soft-capped).
 template <typename T>
 void cross_entropy_backward(T* dlogits, const T* logits, const int32_t* targets, const T* weight, int64_t N,
-                            int64_t V) {
+                            int64_t V, T softcap = 0) {
+  std::vector<T> capped(size_t(softcap > T(0) ? V : 0));
   for (int64_t n = 0; n < N; ++n) {
     T* dl = dlogits + n * V;
     if (targets[n] < 0 || weight[n] == T(0)) {
       std::fill(dl, dl + V, T(0));
       continue;
     }
-    const T* l = logits + n * V;
+    const T* raw = logits + n * V;
+    const T* l = raw;
+    if (softcap > T(0)) softcap_forward(capped.data(), raw, V, softcap), l = capped.data();
     T mx = *std::max_element(l, l + V), sum = 0;
     for (int64_t j = 0; j < V; ++j) sum += std::exp(l[j] - mx);
     for (int64_t j = 0; j < V; ++j) dl[j] = weight[n] * std::exp(l[j] - mx) / sum;
     dl[targets[n]] -= weight[n];
+    if (softcap > T(0))
+      for (int64_t j = 0; j < V; ++j) dl[j] *= T(1) - (l[j] / softcap) * (l[j] / softcap);
   }
 }
 

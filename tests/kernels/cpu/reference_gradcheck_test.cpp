@@ -85,6 +85,7 @@ TEST(GradCheck, Rope) {
 struct AttnCase {
   int64_t B, T, H, Hkv, Dh, window;
   bool segments;
+  double scale = 0.0, softcap = 0.0;  // Gemma: query_pre_attn_scalar^-½ and tanh soft-capping
 };
 
 class AttentionGrad : public ::testing::TestWithParam<AttnCase> {};
@@ -100,20 +101,23 @@ TEST_P(AttentionGrad, QKV) {
   std::vector<double> out(q.size()), lse(c.B * c.H * c.T);
   auto loss = [&] {
     ref::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh,
-                           c.window);
+                           c.window, c.scale, c.softcap);
     return dot(out, g);
   };
   loss();
   std::vector<double> dq(q.size()), dk(k.size()), dv(v.size());
   ref::attention_backward(dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(), out.data(),
-                          lse.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh, c.window);
+                          lse.data(), sp, c.B, c.T, c.H, c.Hkv, c.Dh, c.window, c.scale, c.softcap);
   expect_close(dq, numeric_grad(q, loss), kAtol, kRtol, "dq");
   expect_close(dk, numeric_grad(k, loss), kAtol, kRtol, "dk");
   expect_close(dv, numeric_grad(v, loss), kAtol, kRtol, "dv");
 }
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionGrad,
                          ::testing::Values(AttnCase{1, 5, 2, 2, 3, 0, false}, AttnCase{2, 5, 4, 2, 6, 0, false},
-                                           AttnCase{2, 7, 3, 1, 5, 0, true}, AttnCase{1, 6, 2, 1, 4, 3, false}));
+                                           AttnCase{2, 7, 3, 1, 5, 0, true}, AttnCase{1, 6, 2, 1, 4, 3, false},
+                                           // soft-capped scores at a scale that makes the tanh bend (cap 1.5)
+                                           AttnCase{2, 6, 4, 2, 4, 0, false, 0.9, 1.5},
+                                           AttnCase{1, 7, 2, 1, 6, 3, true, 0.3, 2.0}));
 
 TEST(GradCheck, SwiGLU) {
   const int64_t n = 11;
@@ -127,6 +131,38 @@ TEST(GradCheck, SwiGLU) {
   ref::swiglu_backward(dg.data(), du.data(), g.data(), gate.data(), up.data(), n);
   expect_close(dg, numeric_grad(gate, loss), kAtol, kRtol, "dgate");
   expect_close(du, numeric_grad(up, loss), kAtol, kRtol, "dup");
+}
+
+TEST(GradCheck, GeGLU) {
+  const int64_t n = 13;
+  auto gate = randn(n, 22, 2.0), up = randn(n, 23), g = randn(n, 24);
+  std::vector<double> out(n);
+  auto loss = [&] {
+    ref::geglu_forward(out.data(), gate.data(), up.data(), n);
+    return dot(out, g);
+  };
+  std::vector<double> dg(n), du(n);
+  ref::geglu_backward(dg.data(), du.data(), g.data(), gate.data(), up.data(), n);
+  expect_close(dg, numeric_grad(gate, loss), kAtol, kRtol, "dgate");
+  expect_close(du, numeric_grad(up, loss), kAtol, kRtol, "dup");
+  // gelu's tanh form at known points: gelu(1) = 0.841192, gelu(-2) = -0.045402 (torch, approximate="tanh")
+  std::vector<double> x = {1.0, -2.0}, one = {1.0, 1.0}, y(2);
+  ref::geglu_forward(y.data(), x.data(), one.data(), 2);
+  EXPECT_NEAR(y[0], 0.841192, 1e-6);
+  EXPECT_NEAR(y[1], -0.045402, 1e-6);
+}
+
+TEST(GradCheck, SoftCappedCrossEntropy) {
+  const int64_t N = 3, V = 7;
+  auto logits = randn(N * V, 25, 4.0);  // beyond the cap of 3: the tanh saturates
+  std::vector<int32_t> targets = {2, 6, -1};
+  std::vector<double> weight = {0.5, 0.25, 0.5};
+  const double cap = 3.0;
+  auto loss = [&] { return ref::cross_entropy_forward(logits.data(), targets.data(), weight.data(), N, V, cap); };
+  std::vector<double> dl(N * V);
+  ref::cross_entropy_backward(dl.data(), logits.data(), targets.data(), weight.data(), N, V, cap);
+  expect_close(dl, numeric_grad(logits, loss), kAtol, kRtol, "dlogits");
+  EXPECT_NE(loss(), ref::cross_entropy_forward(logits.data(), targets.data(), weight.data(), N, V));
 }
 
 TEST(GradCheck, CrossEntropy) {
