@@ -93,9 +93,12 @@ class TimedBackend final : public Backend {
   void download(void* d, const void* s, size_t n) const override { TIMED(kMem, download(d, s, n)); }
   void copy(void* d, const void* s, size_t n) const override { TIMED(kMem, copy(d, s, n)); }
   void fill(float* x, float v, int64_t n) const override { TIMED(kMem, fill(x, v, n)); }
+  size_t allocated_bytes() const override { return in_.allocated_bytes(); }
+  size_t workspace_bytes(const WorkspaceShape& s) const override { return in_.workspace_bytes(s); }
   std::shared_ptr<const PreparedWeight> prepare_weight(const WeightMatrix& W, int64_t r) const override {
     return in_.prepare_weight(W, r);
   }
+  size_t prepared_bytes(const WeightMatrix& W, int64_t r) const override { return in_.prepared_bytes(W, r); }
   void project(float* o, const float* x, const WeightMatrix& W, const float* b, const LoraOperands* l,
                int64_t N) const override {
     TIMED(kProj, project(o, x, W, b, l, N));

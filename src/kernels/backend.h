@@ -75,6 +75,18 @@ struct PreparedWeight {
   virtual bool replaces_data() const = 0;
 };
 
+// The shape of a training step, for Backend::workspace_bytes: what the per-call scratch of
+// the ops depends on. W = the widest projection side (max of D, F, H·Dh).
+struct WorkspaceShape {
+  int64_t N = 0, B = 0, T = 0;  // rows of a micro-batch: N = B·T
+  int64_t W = 0, R = 0;         // widest projection side, LoRA rank (0: no adapter)
+  int64_t V = 0, C = 0;         // vocabulary, rows of one logit chunk
+  int64_t H = 0, Hkv = 0, Dh = 0;
+  bool bf16 = false;     // some projection multiplies in bf16 (WeightMatrix::bf16_compute)
+  bool panels = false;   // some projection is expanded panel by panel (quantized, or not in its compute type)
+  bool dropout = false;  // LoRA dropout is on
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -91,11 +103,18 @@ class Backend {
   virtual void download(void* host_dst, const void* src, size_t bytes) const = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) const = 0;
   virtual void fill(float* x, float value, int64_t n) const = 0;
+  // Bytes held now by alloc (live allocations, as rounded up): what a memory plan is checked against.
+  virtual size_t allocated_bytes() const = 0;
+  // Bytes of the per-call scratch the ops keep for a step of shape s (thread scratch on the
+  // CPU): an upper estimate, for the memory plan; not allocated through alloc.
+  virtual size_t workspace_bytes(const WorkspaceShape& s) const = 0;
 
   // ---- frozen weights
   // The backend's form of W for products of about rows_hint rows, or null when W is used as
   // it is. The caller keeps the result alive while W.prepared points at it.
   virtual std::shared_ptr<const PreparedWeight> prepare_weight(const WeightMatrix& W, int64_t rows_hint) const = 0;
+  // The bytes prepare_weight(W, rows_hint) would hold, without preparing (W.data is not read).
+  virtual size_t prepared_bytes(const WeightMatrix& W, int64_t rows_hint) const = 0;
 
   // ---- projections: out (N,O) = x (N,I)·Wᵀ + bias (O) [+ LoRA]; W.bf16_compute runs the
   // products (the adapter's too) in bf16 with f32 sums, as torch.autocast runs PEFT.

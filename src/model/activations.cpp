@@ -7,16 +7,31 @@
 
 namespace tpro {
 
+int64_t logit_chunk_rows(int64_t N) { return std::min<int64_t>(N, 256); }
+
 namespace {
 constexpr size_t kAlign = 64;
+int64_t chunk_rows(size_t N) { return logit_chunk_rows(int64_t(N)); }
 size_t round_up(size_t b) { return (b + kAlign - 1) & ~(kAlign - 1); }
+
+// Which projections carry an adapter (and its rank): what the buffers depend on of the LoRA,
+// from a LoraWeights' slots or from a LoraConfig (every layer the same) before one exists.
+struct AdapterSlots {
+  const LoraWeights* lw = nullptr;
+  const LoraConfig* lc = nullptr;
+  size_t r() const { return lw ? size_t(lw->cfg.r) : lc ? size_t(lc->r) : 0; }
+  bool has(int64_t l, Proj p) const { return lw ? lw->find(l, p) != nullptr : lc && lc->targets[size_t(p)]; }
+};
+
+// The RoPE table's cos and sin for n_pos positions of `half` frequencies.
+size_t rope_table_floats(size_t half, int64_t n_pos) { return 2 * size_t(n_pos) * half; }
 
 // Takes every buffer for N = B·T rows, in a fixed order; take(n) hands out n 4-byte elements.
 template <typename Take>
-void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t N, Take&& take) {
+void carve(Activations& a, const LlamaConfig& c, AdapterSlots lora, size_t N, Take&& take) {
   const size_t D = size_t(c.n_embd), F = size_t(c.n_ff), Q = size_t(c.q_dim()), KV = size_t(c.kv_dim()),
                V = size_t(c.vocab_size), H = size_t(c.n_head), C = size_t(a.C);
-  const size_t R = lora ? size_t(lora->cfg.r) : 0;
+  const size_t R = lora.r();
   auto take_i32 = [&](size_t n) { return reinterpret_cast<int32_t*>(take(n)); };
   a.layers.resize(size_t(c.n_layer));
   for (auto& L : a.layers) L.x_in = take(N * D);
@@ -52,7 +67,7 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
     L.f_out = sw ? take(N * D) : nullptr;
     L.rstd_pf = sw ? take(N) : nullptr;
     for (int p = 0; p < kNumProj; ++p)
-      L.lora_u[size_t(p)] = (lora && lora->find(l, Proj(p))) ? take(N * R) : nullptr;
+      L.lora_u[size_t(p)] = lora.has(l, Proj(p)) ? take(N * R) : nullptr;
   }
   a.x_scratch = a.recompute ? take(N * D) : nullptr;
   a.x_out = take(N * D);
@@ -81,22 +96,42 @@ void carve(Activations& a, const LlamaConfig& c, const LoraWeights* lora, size_t
   a.weight = take(N);
   a.nll = take(N);
 }
+
+// The bytes of every buffer for B·T rows, laid out as make_activations lays them out.
+ActivationBytes planned_bytes(const LlamaConfig& c, AdapterSlots lora, int64_t B, int64_t T, ActivationOptions o) {
+  const size_t N = size_t(B * T);
+  Activations a;
+  a.recompute = o.recompute;
+  a.C = chunk_rows(N);
+  ActivationBytes b;
+  carve(a, c, lora, N, [&](size_t n) {
+    b.buffers += round_up(n * 4);
+    return static_cast<float*>(nullptr);
+  });
+  const size_t tables = c.rope_local_theta > 0.0 ? 2 : 1;  // Gemma 3's local layers have their own
+  b.rope = tables * round_up(rope_table_floats(c.rope_inv_freq().size(), std::max<int64_t>(T, 1)) * sizeof(float));
+  return b;
+}
 }  // namespace
+
+ActivationBytes activation_bytes(const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T,
+                                 ActivationOptions o) {
+  return planned_bytes(c, {lora, nullptr}, B, T, o);
+}
+
+ActivationBytes activation_bytes(const LlamaConfig& c, const LoraConfig& lora, int64_t B, int64_t T,
+                                 ActivationOptions o) {
+  return planned_bytes(c, {nullptr, &lora}, B, T, o);
+}
 
 void make_activations(Activations& a, const Backend& be, const LlamaConfig& c, const LoraWeights* lora, int64_t B,
                       int64_t T, ActivationOptions o) {
-  const size_t N = size_t(B * T);
   a = Activations();
   a.be = &be;
   a.recompute = o.recompute;
   a.capacity = B * T;
-  a.C = std::min<int64_t>(int64_t(N), 256);
-  size_t bytes = 0;
-  carve(a, c, lora, N, [&](size_t n) {
-    bytes += round_up(n * 4);
-    return static_cast<float*>(nullptr);
-  });
-  a.mem = DeviceArray<std::byte>(be, bytes);
+  a.C = chunk_rows(size_t(B * T));
+  a.mem = DeviceArray<std::byte>(be, activation_bytes(c, lora, B, T, o).buffers);
   ensure_rope(a, c.rope_inv_freq(), std::max<int64_t>(T, 1), c.rope_inv_freq_local());
   reshape_activations(a, c, lora, B, T);
 }
@@ -106,7 +141,7 @@ void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights
   a.B = B;
   a.T = T;
   size_t used = 0;
-  carve(a, c, lora, size_t(B * T), [&](size_t n) {
+  carve(a, c, {lora, nullptr}, size_t(B * T), [&](size_t n) {
     float* p = reinterpret_cast<float*>(a.mem.data() + used);
     used += round_up(n * 4);
     TPRO_CHECK(used <= a.mem.size(), "activation layout exceeds its plan");
@@ -121,7 +156,7 @@ void ensure_table(const Backend& be, RopeTable& t, std::vector<float>& have, Dev
                   const std::vector<float>& inv_freq, int64_t n_pos) {
   if (n_pos <= t.n_pos && inv_freq == have) return;
   const int64_t half = int64_t(inv_freq.size());
-  buf = DeviceArray<float>(be, size_t(2 * n_pos * half));
+  buf = DeviceArray<float>(be, rope_table_floats(size_t(half), n_pos));
   be.rope_table(buf.data(), buf.data() + n_pos * half, inv_freq, n_pos);
   t = {buf.data(), buf.data() + n_pos * half, half, n_pos};
   have = inv_freq;

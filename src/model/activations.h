@@ -100,6 +100,22 @@ struct Activations {
   DeviceArray<std::byte> mem;  // every buffer above, one allocation
 };
 
+// Rows of the LM head's logit chunk for N rows (Activations::C).
+int64_t logit_chunk_rows(int64_t N);
+
+// What make_activations allocates for (B, T): the buffers (one allocation) and the RoPE table
+// (each rounded up to 64 bytes, as Backend::alloc). The same layout code sizes both: a memory
+// plan from this cannot drift from the allocation.
+struct ActivationBytes {
+  size_t buffers = 0, rope = 0;
+  size_t total() const { return buffers + rope; }
+};
+ActivationBytes activation_bytes(const LlamaConfig& c, const LoraWeights* lora, int64_t B, int64_t T,
+                                 ActivationOptions o = {});
+// The same before a LoraWeights exists: lora's targets in every layer, rank lora.r.
+ActivationBytes activation_bytes(const LlamaConfig& c, const LoraConfig& lora, int64_t B, int64_t T,
+                                 ActivationOptions o = {});
+
 // Allocates everything for up to B·T rows (and T ≤ T of this call) in be's memory; lora may be
 // null (evaluation without adapter). Sets the current shape to (B, T).
 void make_activations(Activations& a, const Backend& be, const LlamaConfig& c, const LoraWeights* lora, int64_t B,

@@ -49,8 +49,14 @@ void release_pages(const void* p, size_t n) {
 #endif
 }
 
-void store_as(Model& m, WeightMatrix& w, WType to, const std::string& what) {
+// A planned copy only retypes the view (its data is never read); a real one converts.
+void store_as(Model& m, WeightMatrix& w, WType to, const std::string& what, bool plan_only) {
   if (w.type == to) return;
+  if (plan_only) {
+    w.type = to;
+    w.prepared = nullptr;
+    return;
+  }
   QuantizedMatrix q;
   try {
     q = quantize_matrix(w, to);
@@ -87,7 +93,7 @@ namespace {
 // `dtype`), as bitsandbytes quantizes any shape and refusing the model would be worse; they are
 // listed in the returned note.
 std::string store_matrices(Model& m, const std::optional<WType>& quant, const std::optional<WType>& dtype,
-                           const CancelFlag* cancel) {
+                           const CancelFlag* cancel, bool plan_only) {
   if (!quant && !dtype) return "";
   std::map<std::string, int64_t> ragged;  // projection name -> its columns
   int64_t n_ragged = 0, n_quant = 0;
@@ -105,7 +111,7 @@ std::string store_matrices(Model& m, const std::optional<WType>& quant, const st
           to = dtype;
         }
       }
-      if (to) store_as(m, w, *to, cat("layer ", l, " ", proj_name(Proj(i)), " (", w.rows, ", ", w.cols, ")"));
+      if (to) store_as(m, w, *to, cat("layer ", l, " ", proj_name(Proj(i)), " (", w.rows, ", ", w.cols, ")"), plan_only);
     }
   }
   std::string note;
@@ -118,11 +124,11 @@ std::string store_matrices(Model& m, const std::optional<WType>& quant, const st
   }
   if (!dtype) return note;
   const bool tied = m.lm_head.data == m.embed.data;
-  if (is_plain(m.embed.type)) store_as(m, m.embed, *dtype, "the token embedding");
+  if (is_plain(m.embed.type)) store_as(m, m.embed, *dtype, "the token embedding", plan_only);
   if (tied) {
     m.lm_head = m.embed;
   } else if (is_plain(m.lm_head.type)) {
-    store_as(m, m.lm_head, *dtype, "the LM head");
+    store_as(m, m.lm_head, *dtype, "the LM head", plan_only);
   }
   return note;
 }
@@ -131,9 +137,35 @@ std::string store_matrices(Model& m, const std::optional<WType>& quant, const st
 
 std::string apply_base_options(Model& m, const BaseWeightOptions& o, const Backend& be) {
   const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
-  const std::string note = store_matrices(m, quant, dtype, o.cancel);
+  const std::string note = store_matrices(m, quant, dtype, o.cancel, false);
   set_compute(m, o.compute, be);
   return note;
+}
+
+Model planned_base(const Model& m, const BaseWeightOptions& o, const Backend& be) {
+  Model p;
+  p.cfg = m.cfg;
+  p.source = m.source;
+  p.inv_freq = m.inv_freq;
+  p.owned = m.owned;  // the views keep pointing into live memory
+  p.embed = m.embed;
+  p.lm_head = m.lm_head;
+  p.layers.resize(m.layers.size());
+  for (size_t l = 0; l < m.layers.size(); ++l)
+    for (int i = 0; i < kNumProj; ++i) proj_weight(p.layers[l], Proj(i)) = proj_weight(m.layers[l], Proj(i));
+  // The vectors only count (base_memory): sized, never read.
+  p.norm.resize(m.norm.size());
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const LayerWeights& from = m.layers[l];
+    LayerWeights& to = p.layers[l];
+    for (auto [a, b] : {std::pair{&from.ln1, &to.ln1}, {&from.ln2, &to.ln2}, {&from.q_norm, &to.q_norm},
+                        {&from.k_norm, &to.k_norm}, {&from.bq, &to.bq}, {&from.bk, &to.bk}, {&from.bv, &to.bv},
+                        {&from.bo, &to.bo}, {&from.bgate, &to.bgate}, {&from.bup, &to.bup}, {&from.bdown, &to.bdown}})
+      b->resize(a->size());
+  }
+  store_matrices(p, parse_quantize(o.quantize), parse_dtype(o.dtype), nullptr, true);
+  set_compute(p, o.compute, be);
+  return p;
 }
 
 void set_compute(Model& m, const std::string& compute, const Backend& be) {
@@ -158,15 +190,36 @@ bool computes_bf16(const Model& m) {
   return any;
 }
 
-size_t prepare_weights(Model& m, const Backend& be, int64_t rows_hint) {
+namespace {
+// The matrices prepare_weights prepares: every projection and the LM head.
+std::vector<WeightMatrix*> preparable(Model& m) {
   std::vector<WeightMatrix*> mats;
   for (LayerWeights& L : m.layers)
     for (int i = 0; i < kNumProj; ++i) mats.push_back(&proj_weight(L, Proj(i)));
   mats.push_back(&m.lm_head);
+  return mats;
+}
+
+// prepare_weights' rule: skipped when twice the matrices exceed a quarter of the machine's memory.
+bool worth_preparing(const std::vector<WeightMatrix*>& mats) {
   size_t plain = 0;
   for (const WeightMatrix* w : mats) plain += wtype_matrix_bytes(w->type, w->rows, w->cols);
   const size_t ram = size_t(sysconf(_SC_PHYS_PAGES)) * size_t(sysconf(_SC_PAGESIZE));
-  if (2 * plain > ram / 4) return 0;
+  return 2 * plain <= ram / 4;
+}
+}  // namespace
+
+size_t planned_prepared_bytes(const Model& m, const Backend& be, int64_t rows_hint) {
+  const std::vector<WeightMatrix*> mats = preparable(const_cast<Model&>(m));  // only read
+  if (!worth_preparing(mats)) return 0;
+  size_t bytes = 0;
+  for (const WeightMatrix* w : mats) bytes += be.prepared_bytes(*w, rows_hint);
+  return bytes;
+}
+
+size_t prepare_weights(Model& m, const Backend& be, int64_t rows_hint) {
+  const std::vector<WeightMatrix*> mats = preparable(m);
+  if (!worth_preparing(mats)) return 0;
   size_t packed = 0;
   for (WeightMatrix* w : mats) {
     std::shared_ptr<const PreparedWeight> p = be.prepare_weight(*w, rows_hint);

@@ -35,6 +35,10 @@ struct BaseWeightOptions {
 // A projection whose columns are not a multiple of the quantization block keeps its plain type
 // (or `dtype`); the returned warning lists them ("" when there is none), for the caller to show.
 std::string apply_base_options(Model& m, const BaseWeightOptions& o, const Backend& be);
+// The model as apply_base_options(o) would hold it, for sizing (base_memory, planned_prepared_bytes):
+// the matrices retyped and their compute type set, nothing converted; its matrices' data must
+// not be read (they point at the loaded bytes of the old type). Throws on an unknown option.
+Model planned_base(const Model& m, const BaseWeightOptions& o, const Backend& be);
 // Only the multiplication precision (BaseWeightOptions::compute), for tools that keep the
 // storage as loaded (perplexity, generation).
 void set_compute(Model& m, const std::string& compute, const Backend& be);
@@ -49,6 +53,8 @@ bool computes_bf16(const Model& m);
 // size, so it is skipped, returning 0, when that would exceed a quarter of the machine's
 // memory. Returns the bytes prepared. set_compute() drops them.
 size_t prepare_weights(Model& m, const Backend& be, int64_t rows_hint);
+// The bytes prepare_weights(m, be, rows_hint) would prepare, by the same rule, without preparing.
+size_t planned_prepared_bytes(const Model& m, const Backend& be, int64_t rows_hint);
 
 // The name of the first base tensor ("model.layers.3.mlp.up_proj.weight", "model.norm.weight")
 // holding a NaN or infinity, or "" when all are finite. Reads every weight (dequantizing

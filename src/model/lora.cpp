@@ -2,6 +2,7 @@
 #include "model/lora.h"
 
 #include <cmath>
+#include <utility>
 
 #include "core/error.h"
 
@@ -65,6 +66,23 @@ std::array<bool, kNumProj> parse_targets(const std::string& spec) {
   return t;
 }
 
+namespace {
+// (in, out) of projection p: the adapter's A is (r, in), B (out, r).
+std::pair<int64_t, int64_t> proj_dims(const LlamaConfig& mc, int p) {
+  const int64_t D = mc.n_embd, F = mc.n_ff, Q = mc.q_dim(), KV = mc.kv_dim();
+  const int64_t in_dim[kNumProj] = {D, D, D, Q, D, D, F};
+  const int64_t out_dim[kNumProj] = {Q, KV, KV, D, F, F, D};
+  return {in_dim[p], out_dim[p]};
+}
+}  // namespace
+
+int64_t lora_param_count(const LlamaConfig& mc, const LoraConfig& lc) {
+  int64_t per_layer = 0;
+  for (int p = 0; p < kNumProj; ++p)
+    if (lc.targets[size_t(p)]) per_layer += lc.r * (proj_dims(mc, p).first + proj_dims(mc, p).second);
+  return per_layer * mc.n_layer;
+}
+
 LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
   if (lc.r <= 0) fail("LoRA rank must be positive, got ", lc.r);
   bool any = false;
@@ -73,14 +91,12 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
   LoraWeights lw;
   lw.cfg = lc;
   lw.slot_of.assign(size_t(mc.n_layer * kNumProj), -1);
-  const int64_t D = mc.n_embd, F = mc.n_ff, Q = mc.q_dim(), KV = mc.kv_dim();
-  const int64_t in_dim[kNumProj] = {D, D, D, Q, D, D, F};
-  const int64_t out_dim[kNumProj] = {Q, KV, KV, D, F, F, D};
   size_t off = 0;
   for (int64_t l = 0; l < mc.n_layer; ++l)
     for (int p = 0; p < kNumProj; ++p) {
       if (!lc.targets[size_t(p)]) continue;
-      LoraSlot s{l, Proj(p), in_dim[p], out_dim[p], 0, 0};
+      const auto [in, out] = proj_dims(mc, p);
+      LoraSlot s{l, Proj(p), in, out, 0, 0};
       s.a = off;
       off += size_t(lc.r * s.in);
       s.b = off;

@@ -83,6 +83,8 @@ class LoraState {
 
 // Lays out slots for the model's shapes and initialises as PEFT does (A uniform, B zero).
 LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng);
+// The parameters make_lora lays out (A and B of every target in every layer), without allocating.
+int64_t lora_param_count(const LlamaConfig& mc, const LoraConfig& lc);
 void zero_grads(LoraWeights& lw);
 
 }  // namespace tpro

@@ -121,6 +121,33 @@ json dataset_check(const Request& req, Response& res, ServerContext& ctx) {
   }
 }
 
+// POST /api/plan: the memory plan of a run with these parameters, before Start. Tokenizes the
+// dataset (the longest row batched sizes the activations), so it shares the dataset check's slot.
+json memory_plan(const Request& req, Response& res, ServerContext& ctx) {
+  const auto slot = ctx.limits.dataset_checks.try_acquire();
+  if (!slot) {
+    res.set_header("Retry-After", "2");
+    throw ApiError(429, "too_many_requests",
+                   "a dataset check or memory plan is already running: one runs at a time (hint: wait for it, then "
+                   "ask again)");
+  }
+  const TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb, true);
+  try {
+    RunControl ctl;
+    const MemoryPlanReport r = plan_training_memory(p, ctl);
+    json j = plan_json(r.choice.plan);
+    j["notes"] = r.choice.notes;
+    j["use_grad_checkpoint"] = r.choice.recompute;
+    j["pack_weights"] = r.choice.pack;
+    j["refusal"] = r.refusal;
+    return j;
+  } catch (const ApiError&) {
+    throw;
+  } catch (const Error& e) {
+    bad_request(field_of_data_error(e.what(), p), e.what());
+  }
+}
+
 int64_t parse_event_id(const std::string& text) {
   int64_t id = -1;
   auto r = std::from_chars(text.data(), text.data() + text.size(), id);
@@ -215,6 +242,7 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
              return j;
            }));
   svr.Post("/api/check", api([&ctx](R req, Response& res) { return dataset_check(req, res, ctx); }));
+  svr.Post("/api/plan", api([&ctx](R req, Response& res) { return memory_plan(req, res, ctx); }));
   svr.Post("/api/stop", api([&ctx](R, Response&) { return ctx.jobs.request_stop(); }));
   svr.Post("/api/save", api([&ctx](R, Response&) { return ctx.jobs.request_save(); }));
   svr.Post("/api/control", api([&ctx](R req, Response&) {

@@ -74,7 +74,9 @@ struct TrainParams {
   std::string device = "cpu";  // the Backend training runs on (make_backend)
   std::string compute_dtype = "auto";  // matmul precision: auto, f32, bf16 (see BaseWeightOptions)
   bool pack_weights = true;  // blocked weight copies for the matmul kernels (see prepare_weights())
-  bool use_grad_checkpoint = false;  // recompute activations per layer in backward
+  bool use_grad_checkpoint = false;  // recompute activations per layer in backward (switched on when the memory plan needs it)
+  bool ignore_memory_check = false;  // start even when the memory plan exceeds the memory available
+  double memory_limit_gib = 0.0;     // plan against this many GiB (0 = MemAvailable + what the run already holds)
   // dataset, raw text, JSON + format, JSONL chat, hybrid: the data pipeline's own options, each
   // bound to its key in params_fields.cpp (eval_split_percent -> eval_split, packing ->
   // pack_samples, length_to_sequential[_at] -> length_schedule). The data seed is `seed` above

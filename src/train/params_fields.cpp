@@ -210,7 +210,13 @@ std::vector<Field> advanced_fields() {
         " and already-quantized GGUF weights keep their type", {"none", "nf4", "q8_0", "q4_0", "q4_k", "q6_k"}),
       b("use_grad_checkpoint", &P::use_grad_checkpoint, "advanced",
         "Recompute each layer's activations in backward instead of keeping them: far less memory, about a third"
-        " more compute"),
+        " more compute; switched on by itself when the memory plan does not fit without it"),
+      b("ignore_memory_check", &P::ignore_memory_check, "advanced",
+        "Start even when the memory plan (weights + adapter + activations + workspace) exceeds the memory"
+        " available"),
+      d("memory_limit_gib", &P::memory_limit_gib, "advanced",
+        "Check the memory plan against this many GiB instead of the memory available (0 = MemAvailable plus what"
+        " the run already holds)", 0, 1e6),
   };
 }
 

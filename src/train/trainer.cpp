@@ -22,6 +22,7 @@
 #include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/graph.h"
+#include "train/memory_plan.h"
 #include "train/optimizer_step.h"
 #include "train/scheduler.h"
 
@@ -158,15 +159,20 @@ struct Run {
     }
   }
 
-  void load_model_and_data() {
+  // plan_only: the base is not converted (planned_base sizes it as it would be held), for
+  // plan_training_memory.
+  void load_model_and_data(bool plan_only = false) {
     be = make_backend(p.device);
     say(cat("device ", be->describe()));
     say(cat("loading model ", p.model));
     model = load_model(p.model);
     check_cancel(ctl.stop_flag(), "loading the model");
-    if (const std::string note = apply_base_options(model, {p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()}, *be);
-        !note.empty())
+    const BaseWeightOptions bo{p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()};
+    if (plan_only) {
+      model = planned_base(model, bo, *be);  // keeps the loaded model's owners: views stay valid for sizing
+    } else if (const std::string note = apply_base_options(model, bo, *be); !note.empty()) {
       say(note);
+    }
     say(cat("base weights held as ", describe_base_memory(base_memory(model))));
     tok = Tokenizer::load(p.model);
     if (tok.vocab_size() > model.cfg.vocab_size)
@@ -213,15 +219,25 @@ struct Run {
            "(hint: set eval_split_percent, or eval_dataset / jsonl_eval_dataset)");
   }
 
-  void setup_lora() {
+  std::string target_spec() const {
+    std::string spec;
+    for (const auto& t : resolved_target_modules(p)) spec += (spec.empty() ? "" : ",") + t;
+    return spec;
+  }
+
+  LoraConfig lora_config() const {
     LoraConfig lc;
     lc.r = p.lora_rank;
     lc.alpha = double(p.lora_alpha);
     lc.dropout = p.lora_dropout;
     lc.rslora = p.use_rslora;
-    std::string spec_targets;
-    for (const auto& t : resolved_target_modules(p)) spec_targets += (spec_targets.empty() ? "" : ",") + t;
-    lc.targets = parse_targets(spec_targets);
+    lc.targets = parse_targets(target_spec());
+    return lc;
+  }
+
+  void setup_lora() {
+    const LoraConfig lc = lora_config();
+    const std::string spec_targets = target_spec();
     Rng rng(uint64_t(p.seed));
     lw = make_lora(model.cfg, lc, rng);
     if (!p.resume_from_checkpoint.empty()) {
@@ -250,16 +266,38 @@ struct Run {
     // up to pad_to_multiple), never by cutoff_len alone: cutoff 99999 on short blocks is no reason
     // to plan for 99999 tokens.
     const int64_t T = longest_batch_row();
+    const MemoryChoice mem = plan_memory_use(T, lw.cfg, p.ignore_memory_check);
     check_cancel(ctl.stop_flag(), "allocating the activations");
     state = std::make_unique<LoraState>(*be, lw);
-    make_activations(acts, *be, model.cfg, &lw, p.micro_batch_size, T, {.recompute = p.use_grad_checkpoint});
+    make_activations(acts, *be, model.cfg, &lw, p.micro_batch_size, T, {.recompute = mem.recompute});
     say(cat("activations: ", acts.mem.size() >> 20, " MiB for ", p.micro_batch_size, " rows of up to ", T, " tokens",
-            p.use_grad_checkpoint ? " (recomputed per layer)" : ""));
-    if (p.pack_weights) {
+            mem.recompute ? " (recomputed per layer)" : ""));
+    if (mem.pack) {
       check_cancel(ctl.stop_flag(), "packing the weights");
       if (const size_t packed = prepare_weights(model, *be, p.micro_batch_size * T))
         say(cat("weights packed for the matmul kernels: ", packed >> 20, " MiB"));
     }
+  }
+
+  // The memory plan (memory_plan.h) for micro-batches of rows up to T: said, logged, and the
+  // recomputation and packing it settles on; throws when the run cannot fit.
+  // ignore_check: p.ignore_memory_check, or true to get a plan that does not fit without the error.
+  MemoryChoice plan_memory_use(int64_t T, const LoraConfig& lc, bool ignore_check) {
+    const size_t available = p.memory_limit_gib > 0 ? size_t(p.memory_limit_gib * double(size_t(1) << 30))
+                                                     : memory_available_for(model, &lw, *be);
+    const auto plan = [&](bool recompute, bool pack) {
+      MemoryPlan m = plan_memory(model, lc, *be, p.micro_batch_size, T, recompute, pack);
+      m.available = available;
+      return m;
+    };
+    MemoryChoice c = choose_memory_plan(plan, p.use_grad_checkpoint, p.pack_weights, ignore_check);
+    for (const std::string& n : c.notes) {
+      say(n);
+      log.add_event(st.step, "memory", n);
+    }
+    say("memory plan: " + describe_plan(c.plan));
+    log.set_info("memory_plan", plan_json(c.plan));
+    return c;
   }
 
   int64_t longest_batch_row() const {
@@ -497,6 +535,23 @@ struct Run {
 };
 
 }  // namespace
+
+MemoryPlanReport plan_training_memory(const TrainParams& p, RunControl& ctl) {
+  validate(p);
+  const TrainObserver quiet = [](const TrainEvent&) {};  // Run keeps a reference
+  Run run(p, ctl, quiet);
+  run.load_model_and_data(true);
+  const LoraConfig lc = run.lora_config();
+  const int64_t T = run.longest_batch_row();
+  MemoryPlanReport r;
+  try {
+    r.choice = run.plan_memory_use(T, lc, p.ignore_memory_check);
+  } catch (const Error& e) {
+    r.refusal = e.what();
+    r.choice = run.plan_memory_use(T, lc, true);
+  }
+  return r;
+}
 
 TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObserver& observer) {
   validate(p);

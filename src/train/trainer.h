@@ -11,6 +11,7 @@
 #include "data/options.h"
 #include "train/params.h"
 #include "train/run_control.h"
+#include "train/memory_plan.h"
 #include "train/run_log.h"
 
 namespace tpro {
@@ -46,5 +47,14 @@ DataOptions data_options_from(const TrainParams& p);
 // infinite loss or gradient ends the run with an Error naming the step and the likely cause,
 // before any non-finite value reaches the weights or a file.
 TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObserver& observer);
+
+// The memory plan run_training would make for p, before starting (the server shows it before
+// Start): the model's weights are mapped, not converted, and the dataset is built to find the
+// longest row batched. Nothing is written. Input errors throw as run_training's do.
+struct MemoryPlanReport {
+  MemoryChoice choice;
+  std::string refusal;  // run_training's error when the plan does not fit (and is not ignored), else ""
+};
+MemoryPlanReport plan_training_memory(const TrainParams& p, RunControl& ctl);
 
 }  // namespace tpro

@@ -175,6 +175,16 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   }
 }
 
+size_t attention_scratch_bytes(const AttnShape& s, int threads) {
+  const size_t q = size_t(s.B * s.Tq * s.H * s.Dh), kv = size_t(s.B * s.Tk * s.Hkv * s.Dh);
+  size_t caller = 2 * q * sizeof(float);                   // dkh_buf, dvh_buf
+  if (s.bf16) caller += (2 * q + 2 * kv) * sizeof(uint16_t);  // make_heads slots 0-3
+  const size_t block = size_t(kQBlock * s.Tk);               // (nq, nk) of one query block
+  size_t per_thread = 2 * block * sizeof(float) + size_t(kQBlock * s.Dh) * sizeof(float);  // S/P, dP, RowsOut
+  if (s.bf16) per_thread += 2 * block * sizeof(uint16_t);  // block_operand
+  return caller + size_t(std::max(threads, 1)) * per_thread;
+}
+
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                         const float* v, const float* out, const float* lse, const int32_t* seg_start,
                         const AttnShape& s) {

@@ -22,4 +22,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const float* v, const float* out, const float* lse, const int32_t* seg_start,
                         const AttnShape& s);
 
+// The thread scratch a training step's attention keeps (forward and backward, shape s with
+// Tq == Tk, `threads` OpenMP threads): the per-head dK/dV sums and bf16 head-major copies on
+// the calling thread, the score blocks on every thread. For the memory plan.
+size_t attention_scratch_bytes(const AttnShape& s, int threads);
+
 }  // namespace tpro

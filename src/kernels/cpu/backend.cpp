@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -44,9 +45,38 @@ void* CpuBackend::alloc(size_t bytes) const {
   void* p = std::aligned_alloc(64, rounded);
   if (!p) fail("cannot allocate ", double(bytes) / double(1 << 20), " MiB of memory (hint: smaller micro-batches or cutoff, or gradient checkpointing)");
   std::memset(p, 0, rounded);
+  std::lock_guard<std::mutex> lock(mu_);
+  live_[p] = rounded;
+  live_bytes_ += rounded;
   return p;
 }
-void CpuBackend::free(void* p) const { std::free(p); }
+void CpuBackend::free(void* p) const {
+  if (!p) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = live_.find(p); it != live_.end()) {
+      live_bytes_ -= it->second;
+      live_.erase(it);
+    }
+  }
+  std::free(p);
+}
+size_t CpuBackend::allocated_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_bytes_;
+}
+
+// What the step's ops keep in thread scratch: the projections' bf16 copies (bf16_scratch's two
+// slots), the linear and LoRA kernels' buffers on the calling thread, attention's on every thread.
+size_t CpuBackend::workspace_bytes(const WorkspaceShape& s) const {
+  const size_t nw = size_t(s.N * s.W), cv = size_t(s.C * s.V);  // cv: the LM head's dy in backward
+  size_t b = s.bf16 ? (std::max(nw, cv) + nw) * sizeof(uint16_t) : 0;
+  b += linear_scratch_bytes(s.N, s.W, s.bf16, s.panels);
+  if (s.R > 0) b += lora_scratch_bytes(s.N, s.W, s.R, s.bf16, s.dropout);
+  AttnShape a;
+  a.B = s.B, a.Tq = s.T, a.Tk = s.T, a.H = s.H, a.Hkv = s.Hkv, a.Dh = s.Dh, a.bf16 = s.bf16;
+  return b + attention_scratch_bytes(a, omp_get_max_threads());
+}
 void CpuBackend::upload(void* dst, const void* src, size_t bytes) const { std::memcpy(dst, src, bytes); }
 void CpuBackend::download(void* dst, const void* src, size_t bytes) const { std::memcpy(dst, src, bytes); }
 void CpuBackend::copy(void* dst, const void* src, size_t bytes) const { std::memmove(dst, src, bytes); }
@@ -59,6 +89,10 @@ std::shared_ptr<const PreparedWeight> CpuBackend::prepare_weight(const WeightMat
   auto p = std::make_shared<PackedWeight>(pack_weight(W, rows_hint));
   if (!p->fwd && !p->bwd) return nullptr;
   return p;
+}
+
+size_t CpuBackend::prepared_bytes(const WeightMatrix& W, int64_t rows_hint) const {
+  return packed_weight_bytes(W, rows_hint);
 }
 
 void CpuBackend::project(float* out, const float* x, const WeightMatrix& W, const float* bias,

@@ -2,6 +2,9 @@
 // tactics stay inside: bf16 copies of matmul inputs are made per call in thread scratch, f32
 // weights may be packed into oneDNN's blocked layout (PackedWeight).
 #pragma once
+#include <mutex>
+#include <unordered_map>
+
 #include "kernels/backend.h"
 
 namespace tpro {
@@ -18,8 +21,11 @@ class CpuBackend final : public Backend {
   void download(void* host_dst, const void* src, size_t bytes) const override;
   void copy(void* dst, const void* src, size_t bytes) const override;
   void fill(float* x, float value, int64_t n) const override;
+  size_t allocated_bytes() const override;
+  size_t workspace_bytes(const WorkspaceShape& s) const override;
 
   std::shared_ptr<const PreparedWeight> prepare_weight(const WeightMatrix& W, int64_t rows_hint) const override;
+  size_t prepared_bytes(const WeightMatrix& W, int64_t rows_hint) const override;
   void project(float* out, const float* x, const WeightMatrix& W, const float* bias, const LoraOperands* lora,
                int64_t N) const override;
   void project_backward(float* dx, const float* dy, const float* x, const WeightMatrix& W, const LoraOperands* lora,
@@ -62,6 +68,12 @@ class CpuBackend final : public Backend {
              int64_t step) const override;
   double l2_norm(const float* x, int64_t n) const override;
   void scale(float* x, int64_t n, float s) const override;
+
+ private:
+  // Live allocations and their rounded sizes (allocated_bytes); few and long-lived.
+  mutable std::mutex mu_;
+  mutable std::unordered_map<const void*, size_t> live_;
+  mutable size_t live_bytes_ = 0;
 };
 
 }  // namespace tpro

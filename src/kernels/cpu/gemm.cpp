@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <optional>
 #include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
@@ -130,36 +131,52 @@ struct PackedB {
   dnnl::memory mem;   // owns the reordered values
 };
 
-std::shared_ptr<const PackedB> pack_b(bool transB, int64_t K, int64_t N, const void* B, int64_t ldb, bool b_bf16,
-                                      bool bf16, int64_t rows_hint) {
-  if (K == 0 || N == 0 || rows_hint <= 0) return nullptr;
+namespace {
+// The blocked layout oneDNN reads B (K,N) in for rows_hint rows, or nullopt when it reads a
+// plain one (nothing to gain) or has no matmul for the shape.
+std::optional<memory::desc> packed_layout(bool transB, int64_t K, int64_t N, int64_t ldb, bool b_bf16, bool bf16,
+                                          int64_t rows_hint) {
+  if (K == 0 || N == 0 || rows_hint <= 0) return std::nullopt;
   const auto dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   const auto src_dt = b_bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   const memory::desc a({rows_hint, K}, dt, memory::format_tag::ab), any({K, N}, dt, memory::format_tag::any);
   const memory::desc c({rows_hint, N}, memory::data_type::f32, memory::format_tag::ab);
   const memory::desc plain = operand(K, N, transB, ldb, dt);
   memory::desc packed;
-  const bool same_type = src_dt == dt;
   try {
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, any, c), cpu_engine());
     packed = pd.weights_desc();
   } catch (const dnnl::error&) {
-    return nullptr;
+    return std::nullopt;
   }
-  if (same_type && (packed == plain || packed == memory::desc({K, N}, dt, memory::format_tag::ab) ||
-                    packed == memory::desc({K, N}, dt, memory::format_tag::ba)))
-    return nullptr;  // a plain layout: nothing to gain
+  if (src_dt == dt && (packed == plain || packed == memory::desc({K, N}, dt, memory::format_tag::ab) ||
+                       packed == memory::desc({K, N}, dt, memory::format_tag::ba)))
+    return std::nullopt;  // a plain layout: nothing to gain
+  return packed;
+}
+}  // namespace
+
+std::shared_ptr<const PackedB> pack_b(bool transB, int64_t K, int64_t N, const void* B, int64_t ldb, bool b_bf16,
+                                      bool bf16, int64_t rows_hint) {
+  const std::optional<memory::desc> packed = packed_layout(transB, K, N, ldb, b_bf16, bf16, rows_hint);
+  if (!packed) return nullptr;
+  const auto src_dt = b_bf16 ? memory::data_type::bf16 : memory::data_type::f32;
   auto p = std::make_shared<PackedB>();
   p->bf16 = bf16;
   p->K = K;
   p->N = N;
-  p->desc = packed;
-  p->mem = dnnl::memory(packed, cpu_engine());
+  p->desc = *packed;
+  p->mem = dnnl::memory(*packed, cpu_engine());
   dnnl::memory src(operand(K, N, transB, ldb, src_dt), cpu_engine(), const_cast<void*>(B));
   dnnl::stream stream(cpu_engine());
   dnnl::reorder(src, p->mem).execute(stream, src, p->mem);
   stream.wait();
   return p;
+}
+
+size_t pack_b_bytes(bool transB, int64_t K, int64_t N, int64_t ldb, bool b_bf16, bool bf16, int64_t rows_hint) {
+  const std::optional<memory::desc> packed = packed_layout(transB, K, N, ldb, b_bf16, bf16, rows_hint);
+  return packed ? packed->get_size() : 0;
 }
 
 size_t packed_bytes(const PackedB& b) { return b.desc.get_size(); }

@@ -31,6 +31,8 @@ struct PackedB;
 std::shared_ptr<const PackedB> pack_b(bool transB, int64_t K, int64_t N, const void* B, int64_t ldb, bool b_bf16,
                                       bool bf16, int64_t rows_hint);
 size_t packed_bytes(const PackedB& b);
+// The bytes pack_b would hold for these arguments (0: it would return null), without packing.
+size_t pack_b_bytes(bool transB, int64_t K, int64_t N, int64_t ldb, bool b_bf16, bool bf16, int64_t rows_hint);
 bool packed_is_bf16(const PackedB& b);
 // C (M,N) = alpha·A·B + beta·C with A (M,K) row-major (f32, or bf16 when B is). Returns false,
 // doing nothing, when no kernel reads this packed layout for M rows: the caller then uses the

@@ -13,7 +13,7 @@
 namespace tpro {
 
 namespace {
-constexpr int64_t kPanelRows = 1024;
+constexpr int64_t kPanelRows = kLinearPanelRows;
 
 // Per-thread scratch, one buffer per use so that a panel and a converted input coexist.
 enum Scratch { kPanelF32, kPanelBf16, kInputBf16, kScratchCount };
@@ -72,6 +72,18 @@ PackedWeight pack_weight(const WeightMatrix& W, int64_t rows_hint) {
   p.fwd = pack_b(true, W.cols, W.rows, W.data, W.cols, false, false, rows_hint);
   p.bwd = pack_b(false, W.rows, W.cols, W.data, W.cols, false, false, rows_hint);
   return p;
+}
+
+size_t linear_scratch_bytes(int64_t N, int64_t W, bool bf16, bool panels) {
+  size_t b = bf16 ? size_t(N * W) * sizeof(uint16_t) : 0;  // kInputBf16
+  if (panels) b += size_t(kPanelRows * W) * (sizeof(float) + (bf16 ? sizeof(uint16_t) : 0));  // kPanelF32, kPanelBf16
+  return b;
+}
+
+size_t packed_weight_bytes(const WeightMatrix& W, int64_t rows_hint) {
+  if (W.type != WType::F32 || W.bf16_compute) return 0;  // the rule of pack_weight
+  return pack_b_bytes(true, W.cols, W.rows, W.cols, false, false, rows_hint) +
+         pack_b_bytes(false, W.rows, W.cols, W.cols, false, false, rows_hint);
 }
 
 void weight_rows_f32(const WeightMatrix& W, int64_t row0, int64_t n, float* dst) {

@@ -30,6 +30,13 @@ struct PackedWeight final : PreparedWeight {
   bool replaces_data() const override { return fwd && bwd; }
 };
 PackedWeight pack_weight(const WeightMatrix& W, int64_t rows_hint);
+// The bytes pack_weight(W, rows_hint) would hold, without packing (W.data is not read).
+size_t packed_weight_bytes(const WeightMatrix& W, int64_t rows_hint);
+// The calling thread's scratch of linear_forward/backward for N rows, widths up to W: the
+// bf16 input copy (bf16) and the expanded weight panels (panels).
+size_t linear_scratch_bytes(int64_t N, int64_t W, bool bf16, bool panels);
+// Rows of a weight panel expanded into scratch (a matrix neither F32 nor BF16 in its compute type).
+constexpr int64_t kLinearPanelRows = 1024;
 
 // Rows [row0, row0+n) of W as f32 into dst (n, cols). Plain types converted here, block
 // quants through quant/'s dequantize_rows.

@@ -59,6 +59,14 @@ void add_input_grad(float* dinp, const float* du, const float* A, const LoraDrop
 
 }  // namespace
 
+size_t lora_scratch_bytes(int64_t N, int64_t W, int64_t R, bool bf16, bool dropout) {
+  const size_t nw = size_t(N * W), nr = size_t(N * R), rw = size_t(R * W);
+  size_t b = nr * sizeof(float);                                        // kDu
+  if (dropout) b += 2 * nw * sizeof(float) + (bf16 ? nw * 2 : 0);       // kDropped, kDx, kDropped16
+  if (bf16) b += 2 * rw * sizeof(uint16_t) + 2 * nr * sizeof(uint16_t);  // kA16, kB16, kU16, kDu16
+  return b;
+}
+
 void lora_forward(float* out, float* u, const float* inp, const float* A, const float* B, float s,
                   const LoraDropout& drop, int64_t N, int64_t I, int64_t O, int64_t R, const uint16_t* inp16) {
   if (inp16) {

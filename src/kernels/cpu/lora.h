@@ -27,4 +27,7 @@ void lora_backward(float* dinp, float* dA, float* dB, const float* dout, const f
                    const float* A, const float* B, float s, const LoraDropout& drop, int64_t N, int64_t I, int64_t O,
                    int64_t R, const uint16_t* dout16 = nullptr, const uint16_t* inp16 = nullptr);
 
+// The calling thread's scratch of lora_forward/backward for N rows, widths up to W, rank R.
+size_t lora_scratch_bytes(int64_t N, int64_t W, int64_t R, bool bf16, bool dropout);
+
 }  // namespace tpro
