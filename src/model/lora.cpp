@@ -195,12 +195,13 @@ LoraState::LoraState(const Backend& be, const LoraWeights& host)
 
 void LoraState::upload(const LoraWeights& host) {
   TPRO_CHECK(host.n_params() == n_, "LoRA state of ", n_, " parameters, host image of ", host.n_params());
-  TPRO_CHECK(host.optim == layout_.optim && host.state.size() == layout_.state.size(), "LoRA host image for ",
-             optim_kind_name(host.optim), ", device state for ", optim_kind_name(layout_.optim));
+  // An image without state (a loaded adapter) leaves the device state as it is.
+  TPRO_CHECK(host.state.empty() || (host.optim == layout_.optim && host.state.size() == layout_.state.size()),
+             "LoRA host image for ", optim_kind_name(host.optim), ", device state for ", optim_kind_name(layout_.optim));
   const size_t bytes = size_t(n_) * sizeof(float);
   if (!host.params.empty()) be_->upload(params(), host.params.data(), bytes);
   if (!host.grads.empty()) be_->upload(grads(), host.grads.data(), bytes);
-  for (size_t i = 0; i < host.state.size(); ++i) {  // an image without state: it stays as it is
+  for (size_t i = 0; i < host.state.size(); ++i) {  // a buffer without values stays as it is
     const OptimBuffer& b = host.state[i];
     TPRO_CHECK(b.count == layout_.state[i].count, "optimizer state ", b.name, " has ", b.count, " values");
     if (b.u8 && !b.codes.empty()) be_->upload(state_u8(i), b.codes.data(), size_t(b.count));

@@ -99,6 +99,7 @@ class LoraState {
   float* grads() const { return buf_.data() + n_; }
   OptimKind optim() const { return layout_.optim; }
   std::span<const OptimTensor> tensors() const { return tensors_; }
+  size_t n_state() const { return state_at_.size(); }
   // State buffer i of optimizer_buffers(layout, optim()) on the device.
   float* state_f32(size_t i) const { return buf_.data() + state_at_[i]; }
   uint8_t* state_u8(size_t i) const { return reinterpret_cast<uint8_t*>(buf_.data() + state_at_[i]); }

@@ -13,6 +13,7 @@ namespace {
 void update(const Backend& be, LoraState& lw, const OptimConfig& cfg, double lr, int64_t step) {
   float *p = lw.params(), *g = lw.grads();
   const int64_t n = lw.n_params();
+  TPRO_CHECK(lw.n_state() > 0, "LoraState made from an image without optimizer state (hint: set_optimizer first)");
   switch (lw.optim()) {
     case OptimKind::adamw: {
       AdamWHyper h = cfg.adam;
