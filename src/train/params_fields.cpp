@@ -116,7 +116,7 @@ std::vector<Field> general_fields() {
       s("copy_params_from", &P::copy_params_from, "general",
         "Adapter folder whose training_parameters.json is loaded first; the config and flags override it"),
       s("resume_from_checkpoint", &P::resume_from_checkpoint, "general",
-        "Continue a run exactly (weights, optimizer moments, schedule, data order) from a checkpoint folder,"
+        "Continue a run exactly (weights, optimizer state, schedule, data order) from a checkpoint folder,"
         " or 'latest' for the adapter's newest checkpoint"),
       b("save_gguf", &P::save_gguf, "general",
         "Also write the adapter as adapter.gguf for llama.cpp (--lora) next to the PEFT files"),
@@ -242,7 +242,7 @@ std::vector<Field> advanced_fields() {
       i("threads", &P::threads, "advanced", "CPU threads (0 = all cores)", 0, 4096),
       c("dtype", &P::dtype, "advanced",
         "Storage of the base matrices that are not quantized (embedding, LM head, projections): auto keeps the"
-        " model's type; LoRA weights, gradients and optimizer state are always f32",
+        " model's type; LoRA weights, gradients and optimizer state are always f32 (but 8-bit AdamW's moment codes)",
         {"auto", "f32", "bf16", "f16"}),
       c("device", &P::device, "advanced",
         "Where the model runs: cpu (OpenMP threads, oneDNN matmuls); the devices this build has are the choices",
