@@ -174,6 +174,23 @@ class TimedBackend final : public Backend {
              int64_t step) const override {
     in_.adamw(p, g, m, v, n, h, step);
   }
+  void sgd(float* p, const float* g, float* b, int64_t n, const SgdHyper& h, int64_t step) const override {
+    in_.sgd(p, g, b, n, h, step);
+  }
+  void adagrad(float* p, const float* g, float* s, int64_t n, const AdagradHyper& h, int64_t step) const override {
+    in_.adagrad(p, g, s, n, h, step);
+  }
+  void adafactor(float* p, const float* g, float* r, float* c, std::span<const OptimTensor> t,
+                 const AdafactorHyper& h, int64_t step) const override {
+    in_.adafactor(p, g, r, c, t, h, step);
+  }
+  void lion(float* p, const float* g, float* m, int64_t n, const LionHyper& h) const override {
+    in_.lion(p, g, m, n, h);
+  }
+  void adamw8bit(float* p, const float* g, uint8_t* q1, uint8_t* q2, float* a1, float* a2,
+                 std::span<const OptimTensor> t, const AdamWHyper& h, int64_t step) const override {
+    in_.adamw8bit(p, g, q1, q2, a1, a2, t, h, step);
+  }
   double l2_norm(const float* x, int64_t n) const override { return in_.l2_norm(x, n); }
   void scale(float* x, int64_t n, float s) const override { in_.scale(x, n, s); }
 

@@ -212,7 +212,8 @@ void adapter_seeds(const Model& tiny) {
 
 void checkpoint_seeds(const Model& tiny) {
   LoraWeights lw = fuzz::checkpoint_lora(tiny.cfg);
-  for (size_t i = 0; i < lw.m.size(); ++i) lw.m[i] = 1e-3f * float(i % 5), lw.v[i] = 1e-6f * float(i % 3);
+  auto &m = lw.state_named("adamw.exp_avg").f32, &v = lw.state_named("adamw.exp_avg_sq").f32;
+  for (size_t i = 0; i < m.size(); ++i) m[i] = 1e-3f * float(i % 5), v[i] = 1e-6f * float(i % 3);
   Batcher b = fuzz::checkpoint_batcher();
   for (int i = 0; i < 3; ++i) (void)b.next();
   b.observe_loss(2, 2.0);

@@ -61,9 +61,50 @@ struct RopeTable {
   int64_t half = 0, n_pos = 0;
 };
 
-// torch.optim.AdamW's hyper-parameters (decoupled weight decay, bias correction).
+// torch.optim.AdamW's hyper-parameters (decoupled weight decay, bias correction); also
+// bitsandbytes' 8-bit AdamW's.
 struct AdamWHyper {
   double lr = 2e-4, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+};
+// torch.optim.SGD: L2 weight decay added to the gradient, momentum buffer set to the first
+// step's gradient, then buf = momentum·buf + (1 − dampening)·g; nesterov steps by g + momentum·buf.
+struct SgdHyper {
+  double lr = 2e-4, momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+};
+// torch.optim.Adagrad: L2 weight decay, sum += g², step lr/(1 + (step−1)·lr_decay) · g/(√sum + eps).
+struct AdagradHyper {
+  double lr = 2e-4, lr_decay = 0.0, eps = 1e-10, weight_decay = 0.0;
+};
+// transformers' Adafactor as Trainer makes it for "adafactor" (scale_parameter, relative_step and
+// warmup_init off, beta1 None): β2ₜ = 1 − step^decay_rate, second moments of g² + eps1 factored
+// into row and column means for matrices, the update's RMS clipped to clip_threshold, decoupled
+// weight decay p −= lr·wd·p. (eps2 only serves scale_parameter, which Trainer turns off.)
+struct AdafactorHyper {
+  double lr = 2e-4, eps1 = 1e-30, clip_threshold = 1.0, decay_rate = -0.8, weight_decay = 0.0;
+};
+// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"): p −= lr·sign(β1·m +
+// (1−β1)·g), then m = β2·m + (1−β2)·g; decoupled weight decay p *= 1 − lr·wd first.
+struct LionHyper {
+  double lr = 2e-4, beta1 = 0.9, beta2 = 0.99, weight_decay = 0.0;
+};
+
+// Block size of the 8-bit optimizer states (bitsandbytes' blockwise 2-state kernels): one absmax
+// per 256 elements of each tensor, the last block of a tensor possibly short.
+inline constexpr int64_t kOptim8bitBlock = 256;
+
+// One trainable tensor of the flat LoRA buffers, for the optimizers that work per tensor
+// (Adafactor's factored moments and update clipping, 8-bit blocks). Offsets count elements.
+struct OptimTensor {
+  int64_t offset = 0;          // first element in params/grads: rows·cols elements, row-major
+  int64_t rows = 1, cols = 1;  // a (rows, cols) matrix, or a vector of cols when !matrix
+  bool matrix = true;          // Adafactor factors matrices (any 2-D tensor, as torch: even 1 row)
+  int64_t row_at = 0;          // Adafactor: its row factor (rows) in the row buffer; a vector's
+                               // full second moment (cols) in the same buffer
+  int64_t col_at = 0;          // Adafactor: its column factor (cols) in the column buffer
+  int64_t block_at = 0;        // 8-bit: its first block in the absmax buffers
+  int64_t numel() const { return rows * cols; }
+  int64_t blocks() const { return (numel() + kOptim8bitBlock - 1) / kOptim8bitBlock; }
 };
 
 // A backend's own form of a frozen weight (blocked copies for the CPU's matmul kernels, a
@@ -185,6 +226,22 @@ class Backend {
   // One AdamW update at 1-based `step` (bias correction), as torch.optim.AdamW.
   virtual void adamw(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,
                      int64_t step) const = 0;
+  // torch.optim.SGD; buf (n) is the momentum buffer (untouched when momentum is 0; step 1 sets it).
+  virtual void sgd(float* params, const float* grads, float* buf, int64_t n, const SgdHyper& h,
+                   int64_t step) const = 0;
+  // torch.optim.Adagrad; sum (n) starts at initial_accumulator_value (0).
+  virtual void adagrad(float* params, const float* grads, float* sum, int64_t n, const AdagradHyper& h,
+                       int64_t step) const = 0;
+  // transformers' Adafactor on each tensor: row (Σ rows, plus vectors' cols), col (Σ cols) f32.
+  virtual void adafactor(float* params, const float* grads, float* row, float* col,
+                         std::span<const OptimTensor> tensors, const AdafactorHyper& h, int64_t step) const = 0;
+  // Lion with one f32 moment m (n).
+  virtual void lion(float* params, const float* grads, float* m, int64_t n, const LionHyper& h) const = 0;
+  // bitsandbytes' blockwise 8-bit AdamW: q1, q2 (n) codes of the signed / unsigned dynamic maps
+  // (quant/dynamic_map.h), absmax1, absmax2 (Σ blocks) their per-block scales; all zero at start.
+  virtual void adamw8bit(float* params, const float* grads, uint8_t* q1, uint8_t* q2, float* absmax1,
+                         float* absmax2, std::span<const OptimTensor> tensors, const AdamWHyper& h,
+                         int64_t step) const = 0;
   virtual double l2_norm(const float* x, int64_t n) const = 0;  // summed in double
   virtual void scale(float* x, int64_t n, float s) const = 0;
 };

@@ -106,8 +106,7 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
     }
   lw.params.assign(off, 0.0f);
   lw.grads.assign(off, 0.0f);
-  lw.m.assign(off, 0.0f);
-  lw.v.assign(off, 0.0f);
+  lw.state = optimizer_buffers(lw, lw.optim);
   for (const auto& s : lw.slots) {
     // kaiming_uniform_(a=√5) on (r, in): gain √(2/(1+5)), bound = gain·√(3/in) = 1/√in.
     const double bound = 1.0 / std::sqrt(double(s.in));
@@ -119,29 +118,131 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
 
 void zero_grads(LoraWeights& lw) { std::fill(lw.grads.begin(), lw.grads.end(), 0.0f); }
 
+const char* optim_kind_name(OptimKind k) {
+  switch (k) {
+    case OptimKind::adamw: return "adamw";
+    case OptimKind::sgd: return "sgd";
+    case OptimKind::adagrad: return "adagrad";
+    case OptimKind::adafactor: return "adafactor";
+    case OptimKind::lion: return "lion";
+    case OptimKind::adamw8bit: return "adamw8bit";
+  }
+  return "?";
+}
+
+OptimBuffer& LoraWeights::state_named(std::string_view name) {
+  for (auto& b : state)
+    if (b.name == name) return b;
+  TPRO_CHECK(false, "no optimizer state '", name, "' for ", optim_kind_name(optim));
+  return state.front();
+}
+
+std::vector<OptimTensor> optim_tensors(const LoraWeights& lw) {
+  std::vector<OptimTensor> out;
+  int64_t rows = 0, cols = 0, blocks = 0;
+  for (const auto& s : lw.slots)
+    for (int which = 0; which < 2; ++which) {
+      OptimTensor t;
+      t.offset = int64_t(which == 0 ? s.a : s.b);
+      t.rows = which == 0 ? lw.cfg.r : s.out;
+      t.cols = which == 0 ? s.in : lw.cfg.r;
+      t.row_at = rows, t.col_at = cols, t.block_at = blocks;
+      rows += t.rows, cols += t.cols, blocks += t.blocks();
+      out.push_back(t);
+    }
+  return out;
+}
+
+std::vector<OptimBuffer> optimizer_buffers(const LoraWeights& lw, OptimKind kind) {
+  const int64_t n = lw.n_params();
+  int64_t rows = 0, cols = 0, blocks = 0;
+  for (const auto& t : optim_tensors(lw)) rows += t.rows, cols += t.cols, blocks += t.blocks();
+  auto f32 = [](const char* name, int64_t count) {
+    return OptimBuffer{name, false, count, std::vector<float>(size_t(count), 0.0f), {}};
+  };
+  auto u8 = [](const char* name, int64_t count) {
+    return OptimBuffer{name, true, count, {}, std::vector<uint8_t>(size_t(count), 0)};
+  };
+  switch (kind) {
+    case OptimKind::adamw: return {f32("adamw.exp_avg", n), f32("adamw.exp_avg_sq", n)};
+    case OptimKind::sgd: return {f32("sgd.momentum_buffer", n)};
+    case OptimKind::adagrad: return {f32("adagrad.sum", n)};
+    case OptimKind::adafactor: return {f32("adafactor.exp_avg_sq_row", rows), f32("adafactor.exp_avg_sq_col", cols)};
+    case OptimKind::lion: return {f32("lion.exp_avg", n)};
+    case OptimKind::adamw8bit:
+      return {u8("adamw8bit.state1", n), u8("adamw8bit.state2", n), f32("adamw8bit.absmax1", blocks),
+              f32("adamw8bit.absmax2", blocks)};
+  }
+  return {};
+}
+
+void set_optimizer(LoraWeights& lw, OptimKind kind) {
+  lw.optim = kind;
+  lw.state = optimizer_buffers(lw, kind);
+}
+
+namespace {
+// Floats a state buffer takes in the device allocation, rounded to 64 bytes.
+int64_t state_floats(const OptimBuffer& b) {
+  const int64_t bytes = b.u8 ? b.count : 4 * b.count;
+  return (bytes + 63) / 64 * 16;
+}
+int64_t total_floats(const LoraWeights& host) {
+  int64_t t = (2 * host.n_params() + 15) / 16 * 16;
+  for (const auto& b : host.state) t += state_floats(b);
+  return t;
+}
+}  // namespace
+
 LoraState::LoraState(const Backend& be, const LoraWeights& host)
-    : be_(&be), n_(host.n_params()), buf_(be, size_t(4 * host.n_params())) {
+    : be_(&be), n_(host.n_params()), tensors_(optim_tensors(host)), buf_(be, size_t(total_floats(host))) {
   layout_.cfg = host.cfg;
   layout_.slots = host.slots;
   layout_.slot_of = host.slot_of;
+  layout_.optim = host.optim;
+  int64_t at = (2 * n_ + 15) / 16 * 16;
+  for (const auto& b : host.state) {
+    layout_.state.push_back({b.name, b.u8, b.count, {}, {}});
+    state_at_.push_back(at);
+    at += state_floats(b);
+  }
   upload(host);
 }
 
 void LoraState::upload(const LoraWeights& host) {
   TPRO_CHECK(host.n_params() == n_, "LoRA state of ", n_, " parameters, host image of ", host.n_params());
-  const std::vector<float>* parts[] = {&host.params, &host.grads, &host.m, &host.v};
-  for (size_t i = 0; i < 4; ++i) {
-    if (parts[i]->empty()) continue;  // an image without moments: they stay as they are
-    TPRO_CHECK(int64_t(parts[i]->size()) == n_, "LoRA host buffer ", i, " has ", parts[i]->size(), " values");
-    be_->upload(buf_.data() + int64_t(i) * n_, parts[i]->data(), size_t(n_) * sizeof(float));
+  // An image without state (a loaded adapter) leaves the device state as it is.
+  TPRO_CHECK(host.state.empty() || (host.optim == layout_.optim && host.state.size() == layout_.state.size()),
+             "LoRA host image for ", optim_kind_name(host.optim), ", device state for ", optim_kind_name(layout_.optim));
+  const size_t bytes = size_t(n_) * sizeof(float);
+  if (!host.params.empty()) be_->upload(params(), host.params.data(), bytes);
+  if (!host.grads.empty()) be_->upload(grads(), host.grads.data(), bytes);
+  for (size_t i = 0; i < host.state.size(); ++i) {  // a buffer without values stays as it is
+    const OptimBuffer& b = host.state[i];
+    TPRO_CHECK(b.count == layout_.state[i].count, "optimizer state ", b.name, " has ", b.count, " values");
+    if (b.u8 && !b.codes.empty()) be_->upload(state_u8(i), b.codes.data(), size_t(b.count));
+    if (!b.u8 && !b.f32.empty()) be_->upload(state_f32(i), b.f32.data(), size_t(b.count) * sizeof(float));
   }
 }
 
 void LoraState::download(LoraWeights& host) const {
-  std::vector<float>* parts[] = {&host.params, &host.grads, &host.m, &host.v};
-  for (size_t i = 0; i < 4; ++i) {
-    parts[i]->resize(size_t(n_));
-    be_->download(parts[i]->data(), buf_.data() + int64_t(i) * n_, size_t(n_) * sizeof(float));
+  host.params.resize(size_t(n_));
+  host.grads.resize(size_t(n_));
+  be_->download(host.params.data(), params(), size_t(n_) * sizeof(float));
+  be_->download(host.grads.data(), grads(), size_t(n_) * sizeof(float));
+  host.optim = layout_.optim;
+  host.state.resize(layout_.state.size());
+  for (size_t i = 0; i < layout_.state.size(); ++i) {
+    OptimBuffer& b = host.state[i];
+    const OptimBuffer& d = layout_.state[i];
+    b.name = d.name, b.u8 = d.u8, b.count = d.count;
+    if (b.u8) {
+      b.codes.resize(size_t(b.count));
+      be_->download(b.codes.data(), state_u8(i), size_t(b.count));
+    } else {
+      b.f32.resize(size_t(b.count));
+      be_->download(b.f32.data(), state_f32(i), size_t(b.count) * sizeof(float));
+    }
   }
 }
 

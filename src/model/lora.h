@@ -1,10 +1,13 @@
-// LoRA adapters on any subset of the seven projections: all parameters, gradients and AdamW
-// moments in flat f32 buffers (one allocation each), so the optimizer, gradient norm,
-// checkpoints and data-parallel all-reduce see one contiguous vector. PEFT init: A Kaiming-
+// LoRA adapters on any subset of the seven projections: all parameters and gradients in flat
+// f32 buffers, and the state of the chosen optimizer (AdamW moments, Adafactor factors, 8-bit
+// codes...) beside them, so the optimizer, gradient norm, checkpoints and data-parallel
+// all-reduce see one contiguous vector. PEFT init: A Kaiming-
 // uniform(a=√5) i.e. U(±1/√in), B zero. Scale s = α/r, or α/√r with rsLoRA.
 #pragma once
 #include <array>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/rng.h"
@@ -39,13 +42,29 @@ struct LoraSlot {
   size_t a = 0, b = 0;  // offsets of A (r, in) and B (out, r) in the flat buffers
 };
 
+// The optimizers the trainer runs; train/params.cpp maps Training PRO's names onto them.
+enum class OptimKind { adamw, sgd, adagrad, adafactor, lion, adamw8bit };
+const char* optim_kind_name(OptimKind k);  // "adamw", "sgd", ... (as checkpoints record it)
+
+// One optimizer state tensor, as optimizer.safetensors stores it under `name`.
+struct OptimBuffer {
+  std::string name;            // "adamw.exp_avg"
+  bool u8 = false;             // 8-bit codes, else f32 values
+  int64_t count = 0;           // elements
+  std::vector<float> f32;      // host image: count values when !u8
+  std::vector<uint8_t> codes;  // host image: count codes when u8
+};
+
 struct LoraWeights {
   LoraConfig cfg;
   std::vector<LoraSlot> slots;
   std::vector<int> slot_of;     // (n_layer * 7) -> slot index or -1
   std::vector<float> params;    // all A and B
   std::vector<float> grads;     // same layout
-  std::vector<float> m, v;      // AdamW moments
+  OptimKind optim = OptimKind::adamw;
+  std::vector<OptimBuffer> state;  // optim's state (optimizer_buffers), zero at the start
+
+  OptimBuffer& state_named(std::string_view name);  // TPRO_CHECKs that it exists
 
   const LoraSlot* find(int64_t layer, Proj p) const {
     int i = slot_of[size_t(layer * kNumProj + int(p))];
@@ -54,9 +73,19 @@ struct LoraWeights {
   int64_t n_params() const { return int64_t(params.size()); }
 };
 
+// The A and B matrices of the layout in flat-buffer order, with each one's Adafactor factor
+// offsets and 8-bit block offset (rows of A: r, of B: out).
+std::vector<OptimTensor> optim_tensors(const LoraWeights& lw);
+// The state `kind` keeps for lw's layout, zero-filled: AdamW exp_avg and exp_avg_sq; SGD
+// momentum_buffer; Adagrad sum; Adafactor exp_avg_sq_row and exp_avg_sq_col; Lion exp_avg;
+// 8-bit AdamW state1 and state2 codes with absmax1 and absmax2 per 256-block.
+std::vector<OptimBuffer> optimizer_buffers(const LoraWeights& lw, OptimKind kind);
+// Switches lw to `kind` with fresh (zero) state.
+void set_optimizer(LoraWeights& lw, OptimKind kind);
+
 // The trainable state of a LoraWeights layout in a backend's memory: parameters, gradients and
-// AdamW moments, one device allocation, what forward, backward and the optimizer read and
-// write. LoraWeights stays the host image that files, merging and checks use; download()
+// the optimizer's state, one device allocation, what forward, backward and the optimizer read
+// and write. LoraWeights stays the host image that files, merging and checks use; download()
 // brings the state back (saves, checkpoints), upload() sends it (resume, continued adapters).
 class LoraState {
  public:
@@ -68,17 +97,23 @@ class LoraState {
   int64_t n_params() const { return n_; }
   float* params() const { return buf_.data(); }
   float* grads() const { return buf_.data() + n_; }
-  float* m() const { return buf_.data() + 2 * n_; }
-  float* v() const { return buf_.data() + 3 * n_; }
-  void upload(const LoraWeights& host);          // params, grads, m, v
-  void download(LoraWeights& host) const;        // params, grads, m, v
+  OptimKind optim() const { return layout_.optim; }
+  std::span<const OptimTensor> tensors() const { return tensors_; }
+  size_t n_state() const { return state_at_.size(); }
+  // State buffer i of optimizer_buffers(layout, optim()) on the device.
+  float* state_f32(size_t i) const { return buf_.data() + state_at_[i]; }
+  uint8_t* state_u8(size_t i) const { return reinterpret_cast<uint8_t*>(buf_.data() + state_at_[i]); }
+  void upload(const LoraWeights& host);          // params, grads, optimizer state (each when non-empty)
+  void download(LoraWeights& host) const;        // params, grads, optimizer state
   std::vector<float> download_params() const;
 
  private:
   const Backend* be_;
-  LoraWeights layout_;
+  LoraWeights layout_;  // slots and the state's names and sizes; no values
   int64_t n_ = 0;
-  DeviceArray<float> buf_;  // params | grads | m | v
+  std::vector<OptimTensor> tensors_;
+  std::vector<int64_t> state_at_;  // float offset of each state buffer (64-byte aligned)
+  DeviceArray<float> buf_;         // params | grads | state buffers
 };
 
 // Lays out slots for the model's shapes and initialises as PEFT does (A uniform, B zero).

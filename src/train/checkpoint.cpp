@@ -29,12 +29,15 @@ fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, con
   save_adapter(tmp, lw, base_model);
   SafeTensorsWriter w;
   const int64_t n = lw.n_params();
-  w.add_f32("adamw.exp_avg", {n}, lw.m.data());
-  w.add_f32("adamw.exp_avg_sq", {n}, lw.v.data());
+  for (const OptimBuffer& b : lw.state) {  // the exact state: 8-bit codes stay 8-bit
+    TPRO_CHECK(int64_t(b.u8 ? b.codes.size() : b.f32.size()) == b.count, "optimizer state ", b.name, " not downloaded");
+    if (b.u8) w.add(b.name, DType::U8, {b.count}, b.codes.data());
+    else w.add_f32(b.name, {b.count}, b.f32.data());
+  }
   w.write(tmp / "optimizer.safetensors");
   json j = {{"step", st.step},       {"epoch", st.epoch},     {"loss", st.loss},
             {"loss_threshold", st.loss_threshold}, {"batcher", st.batcher}, {"extra", st.extra},
-            {"n_lora_params", n},     {"format", "tpro-checkpoint-1"}};
+            {"n_lora_params", n},     {"optimizer", optim_kind_name(lw.optim)}, {"format", "tpro-checkpoint-1"}};
   write_file_atomic(tmp / "trainer_state.json", j.dump(1));
   write_file_atomic(tmp / "training_parameters.json", params_json.dump(2));
   log.write(tmp);
@@ -110,14 +113,28 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
     fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(),
          " projections but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
          " (hint: resume with the checkpoint's training parameters)");
+  // Written before tpro had other optimizers: no "optimizer" key means AdamW.
+  std::string optim = "adamw";
+  if (auto it = j.find("optimizer"); it != j.end()) {
+    if (!it->is_string()) fail(sp.string(), ": 'optimizer' must be a string, got ", it->type_name());
+    optim = it->get<std::string>();
+  }
+  if (optim != optim_kind_name(lw.optim))
+    fail(dir.string(), ": the checkpoint holds the state of the ", optim, " optimizer but this run uses ",
+         optim_kind_name(lw.optim), " (hint: resume with the checkpoint's optimizer, as in its training_parameters.json)");
   lw.params = loaded.params;
-  SafeTensorsFile opt(dir / "optimizer.safetensors");
-  const int64_t n = lw.n_params();
-  TensorView m = opt.view("adamw.exp_avg"), v = opt.view("adamw.exp_avg_sq");
-  if (m.numel() != n || v.numel() != n || m.dtype != DType::F32 || v.dtype != DType::F32)
-    fail(dir.string(), "/optimizer.safetensors: moments have ", m.numel(), " elements, the adapter has ", n);
-  std::copy(m.f32(), m.f32() + n, lw.m.begin());
-  std::copy(v.f32(), v.f32() + n, lw.v.begin());
+  const fs::path op = dir / "optimizer.safetensors";
+  SafeTensorsFile opt(op);
+  for (OptimBuffer& b : lw.state) {
+    if (!opt.has(b.name)) fail(op.string(), ": no tensor '", b.name, "' (hint: the file is damaged; resume from an earlier checkpoint)");
+    TensorView t = opt.view(b.name);
+    const DType want = b.u8 ? DType::U8 : DType::F32;
+    if (t.numel() != b.count || t.dtype != want)
+      fail(op.string(), ": '", b.name, "' has ", t.numel(), " ", dtype_name(t.dtype), " values, this adapter needs ",
+           b.count, " ", dtype_name(want), " (hint: resume with the checkpoint's lora_rank and targets)");
+    if (b.u8) std::copy_n(static_cast<const uint8_t*>(t.data), b.count, b.codes.begin());
+    else std::copy(t.f32(), t.f32() + b.count, b.f32.begin());
+  }
   if (log && fs::exists(dir / "training_graph.json")) *log = RunLog::load(dir);
   return st;
 }

@@ -1,4 +1,5 @@
-// Checkpoints for exact resume: the adapter (PEFT files), AdamW moments, and the trainer
+// Checkpoints for exact resume: the adapter (PEFT files), the optimizer's state (AdamW moments,
+// 8-bit codes and scales, ... under their own names), and the trainer
 // state (optimizer step, batcher state with data order and RNG, loss-threshold position,
 // the run log so far) in one folder named for its step, epoch and loss, written atomically
 // (filled under a temporary name, then renamed). Resuming restores all of it, so N + N steps
@@ -33,7 +34,8 @@ std::string checkpoint_name(int64_t step, double epoch, double loss);
 fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, const TrainerState& st,
                          const RunLog& log, const nlohmann::json& params_json, const std::string& base_model);
 
-// Loads a checkpoint written by save_checkpoint into lw (params and moments) and returns its state.
+// Loads a checkpoint written by save_checkpoint into lw (params and the state of lw.optim, which
+// must be the optimizer the checkpoint was written with) and returns its state.
 TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeights& lw, RunLog* log);
 
 // Written last into each checkpoint: {"files": {name: bytes}}. A folder whose manifest is

@@ -1,4 +1,4 @@
-// Accumulated forward/backward, clipping and AdamW; see optimizer_step.h.
+// Accumulated forward/backward, clipping and the optimizer update; see optimizer_step.h.
 #include "train/optimizer_step.h"
 
 #include <cmath>
@@ -7,6 +7,54 @@
 #include "core/rng.h"
 
 namespace tpro {
+
+namespace {
+
+void update(const Backend& be, LoraState& lw, const OptimConfig& cfg, double lr, int64_t step) {
+  float *p = lw.params(), *g = lw.grads();
+  const int64_t n = lw.n_params();
+  TPRO_CHECK(lw.n_state() > 0, "LoraState made from an image without optimizer state (hint: set_optimizer first)");
+  switch (lw.optim()) {
+    case OptimKind::adamw: {
+      AdamWHyper h = cfg.adam;
+      h.lr = lr;
+      be.adamw(p, g, lw.state_f32(0), lw.state_f32(1), n, h, step);
+      return;
+    }
+    case OptimKind::sgd: {
+      SgdHyper h = cfg.sgd;
+      h.lr = lr;
+      be.sgd(p, g, lw.state_f32(0), n, h, step);
+      return;
+    }
+    case OptimKind::adagrad: {
+      AdagradHyper h = cfg.adagrad;
+      h.lr = lr;
+      be.adagrad(p, g, lw.state_f32(0), n, h, step);
+      return;
+    }
+    case OptimKind::adafactor: {
+      AdafactorHyper h = cfg.adafactor;
+      h.lr = lr;
+      be.adafactor(p, g, lw.state_f32(0), lw.state_f32(1), lw.tensors(), h, step);
+      return;
+    }
+    case OptimKind::lion: {
+      LionHyper h = cfg.lion;
+      h.lr = lr;
+      be.lion(p, g, lw.state_f32(0), n, h);
+      return;
+    }
+    case OptimKind::adamw8bit: {
+      AdamWHyper h = cfg.adam;
+      h.lr = lr;
+      be.adamw8bit(p, g, lw.state_u8(0), lw.state_u8(1), lw.state_f32(2), lw.state_f32(3), lw.tensors(), h, step);
+      return;
+    }
+  }
+}
+
+}  // namespace
 
 StepStats optimizer_step(const Model& m, LoraState& lw, Activations& a, std::span<const BatchView> micro,
                          double lr, int64_t step, uint64_t seed, const OptimConfig& cfg) {
@@ -38,9 +86,7 @@ StepStats optimizer_step(const Model& m, LoraState& lw, Activations& a, std::spa
   if (!st.finite) return st;  // never let a NaN reach the weights or the moments
   if (cfg.max_grad_norm > 0.0 && st.grad_norm > cfg.max_grad_norm)  // as torch clip_grad_norm_
     be.scale(lw.grads(), n, float(cfg.max_grad_norm / (st.grad_norm + 1e-6)));
-  AdamWHyper h = cfg.adam;
-  h.lr = lr;
-  be.adamw(lw.params(), lw.grads(), lw.m(), lw.v(), n, h, step);
+  update(be, lw, cfg, lr, step);
   return st;
 }
 

@@ -1,6 +1,7 @@
 // One optimizer step of LoRA training: forward + backward over every micro-batch of the
 // accumulated batch (loss = mean over all its trained tokens, whatever their micro-batch),
-// global-norm gradient clipping, AdamW, all on the activations' Backend. Also the
+// global-norm gradient clipping, then the update of the LoraState's optimizer (AdamW, SGD,
+// Adagrad, Adafactor, Lion or 8-bit AdamW), all on the activations' Backend. Also the
 // no-gradient evaluation loss.
 // The trainer loop (trainer.h) owns data order, schedules, checkpoints and logs.
 #pragma once
@@ -13,8 +14,14 @@
 
 namespace tpro {
 
+// Hyper-parameters of every optimizer; the LoraState's optim() picks which one runs, and the
+// step's lr replaces each lr.
 struct OptimConfig {
-  AdamWHyper adam;
+  AdamWHyper adam;  // AdamW and 8-bit AdamW
+  SgdHyper sgd;
+  AdagradHyper adagrad;
+  AdafactorHyper adafactor;
+  LionHyper lion;
   double max_grad_norm = 1.0;  // 0 = no clipping
   double neftune_alpha = 0.0;
   const CancelFlag* cancel = nullptr;  // a stop abandons the step (Cancelled) before any update
@@ -29,7 +36,7 @@ struct StepStats {
   bool finite = true;
 };
 
-// `step` is the 1-based optimizer step (AdamW bias correction); `seed` makes dropout and
+// `step` is the 1-based optimizer step (bias corrections, Adafactor's β2ₜ, SGD's first momentum); `seed` makes dropout and
 // NEFTune noise reproducible (resume-exact). lr is the learning rate for this step.
 StepStats optimizer_step(const Model& m, LoraState& lw, Activations& a, std::span<const BatchView> micro,
                          double lr, int64_t step, uint64_t seed, const OptimConfig& cfg);

@@ -313,6 +313,9 @@ void validate(const TrainParams& p) {
   if (p.early_stopping_patience > 0 && p.eval_steps <= 0)
     fail("early_stopping_patience ", p.early_stopping_patience, " needs evaluations during the run: set eval_steps > 0 ",
          "(hint: and an eval dataset or eval split)");
+  if (p.sgd_nesterov && p.sgd_momentum <= 0.0 && p.optimizer == "sgd")
+    fail("sgd_nesterov needs sgd_momentum > 0, got ", p.sgd_momentum,
+         " (hint: set sgd_momentum, e.g. 0.9, or turn sgd_nesterov off; torch.optim.SGD refuses the same)");
   const LengthSchedule& ls = p.data.length_schedule;
   if (ls.to_sequential != LengthSwitch::kNever && !p.data.group_by_length)
     fail("length_to_sequential = '", length_switch_name(ls.to_sequential), "' needs group_by_length = true");

@@ -16,6 +16,10 @@
 #include "data/options.h"
 #include "train/scheduler.h"
 
+namespace tpro {
+enum class OptimKind;  // model/lora.h
+}
+
 namespace YAML {
 class Node;
 }
@@ -65,6 +69,9 @@ struct TrainParams {
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.999;
   double adam_epsilon = 1e-8;
+  double sgd_momentum = 0.0;  // torch.optim.SGD momentum (Trainer's "sgd" uses torch's default 0)
+  bool sgd_nesterov = false;
+  double lion_beta1 = 0.9, lion_beta2 = 0.99;  // the Lion paper's (and bitsandbytes') defaults
   double max_grad_norm = 1.0;  // 0 = no clipping
   double neft_noise_alpha = 0.0;
   int64_t seed = 42;
@@ -154,6 +161,10 @@ std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_d
 std::filesystem::path adapter_dir(const TrainParams& p);             // output_dir / lora_name
 std::vector<std::string> resolved_target_modules(const TrainParams& p);  // "q_proj", "v_proj", ...
 int64_t effective_grad_accumulation(const TrainParams& p);          // honours legacy batch_size
+// The optimizer an `optimizer` name runs (see optimizer_names() in params_fields.cpp), and the
+// line to say once when a name runs as another here ("" when it runs as named).
+OptimKind optimizer_kind(const std::string& name);
+std::string optimizer_note(const std::string& name);
 // Training PRO passes ceil(warmup_steps / grad_accumulation) to the HF Trainer.
 int64_t optimizer_warmup_steps(const TrainParams& p);
 // The schedule for a run of total_steps optimizer updates. steps_per_epoch = 0 lets the FP_*

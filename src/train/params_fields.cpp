@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "model/lora.h"
 #include "train/params.h"
 #include "train/scheduler.h"
 
@@ -115,7 +116,7 @@ std::vector<Field> general_fields() {
       s("copy_params_from", &P::copy_params_from, "general",
         "Adapter folder whose training_parameters.json is loaded first; the config and flags override it"),
       s("resume_from_checkpoint", &P::resume_from_checkpoint, "general",
-        "Continue a run exactly (weights, optimizer moments, schedule, data order) from a checkpoint folder,"
+        "Continue a run exactly (weights, optimizer state, schedule, data order) from a checkpoint folder,"
         " or 'latest' for the adapter's newest checkpoint"),
       b("save_gguf", &P::save_gguf, "general",
         "Also write the adapter as adapter.gguf for llama.cpp (--lora) next to the PEFT files"),
@@ -173,15 +174,65 @@ std::vector<Field> training_fields() {
   };
 }
 
+// Every optimizer name tpro accepts: Training PRO's list plus transformers' Lion names. A note
+// says what a name that runs as another does here.
+struct OptimizerName {
+  const char* name;
+  OptimKind kind;
+  const char* note;
+};
+constexpr OptimizerName kOptimizers[] = {
+    {"adamw_torch", OptimKind::adamw, ""},
+    {"adamw_hf", OptimKind::adamw, ""},
+    {"adamw_torch_fused", OptimKind::adamw, ""},
+    {"adafactor", OptimKind::adafactor, ""},
+    {"adamw_bnb_8bit", OptimKind::adamw8bit, ""},
+    {"adamw_8bit", OptimKind::adamw8bit, ""},
+    {"paged_adamw_8bit", OptimKind::adamw8bit,
+     "paged_adamw_8bit runs as adamw_8bit: paging moves optimizer state between GPU and CPU memory, and on the"
+     " CPU it is in CPU memory already"},
+    {"sgd", OptimKind::sgd, ""},
+    {"adagrad", OptimKind::adagrad, ""},
+    {"lion_32bit", OptimKind::lion, ""},
+    {"lion_8bit", OptimKind::lion, "lion_8bit runs as lion_32bit: tpro keeps Lion's moment in f32 (no 8-bit Lion)"},
+};
+
+std::vector<std::string> optimizer_names() {
+  std::vector<std::string> out;
+  for (const auto& o : kOptimizers) out.push_back(o.name);
+  return out;
+}
+
+const OptimizerName& optimizer_entry(const std::string& name) {
+  for (const auto& o : kOptimizers)
+    if (name == o.name) return o;
+  fail("unknown optimizer '", name, "' (hint: one of ", [] {
+    std::string all;
+    for (const auto& o : kOptimizers) all += (all.empty() ? "" : ", ") + std::string(o.name);
+    return all;
+  }(), ")");
+}
+
 std::vector<Field> advanced_fields() {
   return {
       c("optimizer", &P::optimizer, "advanced",
-        "Optimizer for the LoRA weights (all names run AdamW with decoupled weight decay and bias "
-        "correction)", {"adamw_torch", "adamw_hf", "adamw_torch_fused"}),
-      d("weight_decay", &P::weight_decay, "advanced", "AdamW decoupled weight decay", 0, 10),
-      d("adam_beta1", &P::adam_beta1, "advanced", "AdamW beta1", 0, 1, false, true),
-      d("adam_beta2", &P::adam_beta2, "advanced", "AdamW beta2", 0, 1, false, true),
-      d("adam_epsilon", &P::adam_epsilon, "advanced", "AdamW epsilon", 0, 1, true),
+        "Optimizer for the LoRA weights, by transformers' names: adamw_torch, adamw_hf and adamw_torch_fused are"
+        " the same AdamW; adafactor (factored second moments, update clipping); adamw_bnb_8bit, adamw_8bit and"
+        " paged_adamw_8bit = AdamW with bitsandbytes' blockwise 8-bit moments; sgd; adagrad; lion_32bit (and"
+        " lion_8bit, run with 32-bit state) = Lion", optimizer_names()),
+      d("weight_decay", &P::weight_decay, "advanced",
+        "Weight decay: decoupled (p -= lr*wd*p) for AdamW, 8-bit AdamW, Adafactor and Lion; added to the gradient"
+        " (L2, as torch) for sgd and adagrad", 0, 10),
+      d("adam_beta1", &P::adam_beta1, "advanced", "AdamW and 8-bit AdamW beta1", 0, 1, false, true),
+      d("adam_beta2", &P::adam_beta2, "advanced", "AdamW and 8-bit AdamW beta2", 0, 1, false, true),
+      d("adam_epsilon", &P::adam_epsilon, "advanced", "AdamW and 8-bit AdamW epsilon", 0, 1, true),
+      d("sgd_momentum", &P::sgd_momentum, "advanced",
+        "sgd: momentum (0 = plain SGD, as transformers' Trainer runs it)", 0, 1),
+      b("sgd_nesterov", &P::sgd_nesterov, "advanced", "sgd: Nesterov momentum (needs sgd_momentum > 0)"),
+      d("lion_beta1", &P::lion_beta1, "advanced", "Lion: beta1 of the update's interpolation", 0, 1, false, true),
+      d("lion_beta2", &P::lion_beta2, "advanced",
+        "Lion: beta2 of its moment (transformers passes adam_beta2 instead; set 0.999 to match it)", 0, 1, false,
+        true),
       d("max_grad_norm", &P::max_grad_norm, "advanced",
         "Clip the global gradient norm to this value (0 = no clipping)", 0, 1e6),
       d("neft_noise_alpha", &P::neft_noise_alpha, "advanced",
@@ -191,7 +242,7 @@ std::vector<Field> advanced_fields() {
       i("threads", &P::threads, "advanced", "CPU threads (0 = all cores)", 0, 4096),
       c("dtype", &P::dtype, "advanced",
         "Storage of the base matrices that are not quantized (embedding, LM head, projections): auto keeps the"
-        " model's type; LoRA weights, gradients and optimizer state are always f32",
+        " model's type; LoRA weights, gradients and optimizer state are always f32 (but 8-bit AdamW's moment codes)",
         {"auto", "f32", "bf16", "f16"}),
       c("device", &P::device, "advanced",
         "Where the model runs: cpu (OpenMP threads, oneDNN matmuls); the devices this build has are the choices",
@@ -343,5 +394,8 @@ const std::vector<Field>& param_fields() {
   static const std::vector<Field> table = build_table();
   return table;
 }
+
+OptimKind optimizer_kind(const std::string& name) { return optimizer_entry(name).kind; }
+std::string optimizer_note(const std::string& name) { return optimizer_entry(name).note; }
 
 }  // namespace tpro

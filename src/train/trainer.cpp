@@ -240,6 +240,8 @@ struct Run {
     const std::string spec_targets = target_spec();
     Rng rng(uint64_t(p.seed));
     lw = make_lora(model.cfg, lc, rng);
+    set_optimizer(lw, optimizer_kind(p.optimizer));
+    if (const std::string note = optimizer_note(p.optimizer); !note.empty()) say("note: " + note);
     if (!p.resume_from_checkpoint.empty()) {
       fs::path ck = p.resume_from_checkpoint == "latest" ? latest_checkpoint(out) : fs::path(p.resume_from_checkpoint);
       if (ck.empty()) fail(out.string(), ": no checkpoint to resume from (hint: save_steps or save_each_epoch)");
@@ -559,6 +561,12 @@ TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObse
   Run run(p, ctl, observer);
   run.params_json = to_json(p);
   run.oc.adam = {p.learning_rate, p.adam_beta1, p.adam_beta2, p.adam_epsilon, p.weight_decay};
+  run.oc.sgd.momentum = p.sgd_momentum;
+  run.oc.sgd.nesterov = p.sgd_nesterov;
+  run.oc.sgd.weight_decay = p.weight_decay;
+  run.oc.adagrad.weight_decay = p.weight_decay;
+  run.oc.adafactor.weight_decay = p.weight_decay;
+  run.oc.lion = {p.learning_rate, p.lion_beta1, p.lion_beta2, p.weight_decay};
   run.oc.max_grad_norm = p.max_grad_norm;
   run.oc.neftune_alpha = p.neft_noise_alpha;
   run.oc.cancel = ctl.stop_flag();

@@ -57,7 +57,7 @@ TEST(LoraInit, AIsKaimingUniformAndBIsZero) {
   const LoraSlot& q0 = *lw.find(0, Proj::Q);
   const LoraSlot& q1 = *lw.find(1, Proj::Q);
   EXPECT_NE(lw.params[q0.a], lw.params[q1.a]);
-  for (const auto* buf : {&lw.grads, &lw.m, &lw.v})
+  for (const auto* buf : {&lw.grads, &lw.state[0].f32, &lw.state[1].f32})
     for (float x : *buf) ASSERT_EQ(x, 0.0f);
 }
 

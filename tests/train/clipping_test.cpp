@@ -42,13 +42,14 @@ struct ClipFixture {
     lc.targets.fill(true);
     Rng rng(2);
     start = make_lora(m.cfg, lc, rng);
+    // AdamW's state is state[0] = exp_avg, state[1] = exp_avg_sq (optimizer_buffers).
     // Primed moments make the update depend on the gradient's scale; at step 1 with zero
     // moments AdamW's update is ≈ lr·sign(g) and would hide whether clipping happened.
     for (const auto& s : start.slots)
       for (size_t i = s.b; i < s.b + size_t(s.out * lc.r); ++i) start.params[i] = 0.05f * std::sin(float(i));
     for (size_t i = 0; i < start.params.size(); ++i) {
-      start.m[i] = 1e-3f * std::cos(float(i));
-      start.v[i] = 1e-5f * (1.5f + std::sin(0.7f * float(i)));
+      start.state[0].f32[i] = 1e-3f * std::cos(float(i));
+      start.state[1].f32[i] = 1e-5f * (1.5f + std::sin(0.7f * float(i)));
     }
     for (int64_t i = 0; i < kB * kT; ++i) toks.push_back(int32_t((i * 29 + 3) % 64));
     make_activations(a, test::cpu(), m.cfg, &start, kB, kT);
@@ -95,12 +96,12 @@ TEST(Clipping, UpdateEqualsTheStepWithPrescaledGradients) {
   AdamWHyper h;
   h.lr = 1e-2;
   h.weight_decay = 0.01;
-  test::cpu().adamw(manual.params.data(), g.data(), manual.m.data(), manual.v.data(), manual.n_params(), h,
+  test::cpu().adamw(manual.params.data(), g.data(), manual.state[0].f32.data(), manual.state[1].f32.data(), manual.n_params(), h,
                ClipFixture::kStep);
   // Same kernel, same gradients (bit-equal here; the slack allows another summation order).
   EXPECT_LT(max_abs_diff(clipped.params, manual.params), 1e-6);
-  EXPECT_LT(max_abs_diff(clipped.m, manual.m), 1e-9);
-  EXPECT_LT(max_abs_diff(clipped.v, manual.v), 1e-12);
+  EXPECT_LT(max_abs_diff(clipped.state[0].f32, manual.state[0].f32), 1e-9);
+  EXPECT_LT(max_abs_diff(clipped.state[1].f32, manual.state[1].f32), 1e-12);
   // And clipping changed the update by far more than that tolerance.
   EXPECT_GT(max_abs_diff(clipped.params, raw.params), 1e-3);  // 3.4e-3 here
 }
@@ -125,8 +126,8 @@ TEST(NonFinite, StepReportsItAndLeavesWeightsAndMomentsAlone) {
   EXPECT_FALSE(s.finite);
   EXPECT_TRUE(std::isnan(s.loss) || std::isnan(s.grad_norm));
   EXPECT_EQ(std::memcmp(lw.params.data(), before.params.data(), lw.params.size() * sizeof(float)), 0);
-  EXPECT_EQ(lw.m, before.m);
-  EXPECT_EQ(lw.v, before.v);
+  EXPECT_EQ(lw.state[0].f32, before.state[0].f32);
+  EXPECT_EQ(lw.state[1].f32, before.state[1].f32);
   LoraWeights good = fx.start;
   EXPECT_TRUE(fx.step(good, 1.0).finite);
 }
@@ -142,5 +143,5 @@ TEST(Cancel, StopDuringAStepMakesNoUpdate) {
   EXPECT_THROW(optimizer_step(fx.m, st, fx.a, {&fx.mb, 1}, 1e-2, ClipFixture::kStep, 77, oc), Cancelled);
   st.download(lw);
   EXPECT_EQ(lw.params, fx.start.params);
-  EXPECT_EQ(lw.m, fx.start.m);
+  EXPECT_EQ(lw.state[0].f32, fx.start.state[0].f32);
 }

@@ -1,6 +1,7 @@
 // train/params: JSON round trip, YAML with line numbers, validation messages, unknown-key
 // hints, the schema, Training PRO's training_parameters.json, and the CLI binder's precedence
 // (defaults < copy_params_from < YAML < flags).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -9,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "model/lora.h"
 #include "train/params.h"
 #include "train/params_cli.h"
 #include "train/trainer.h"
@@ -254,7 +256,7 @@ TEST(Params, CopyParamsFromTrainingProFolder) {
   std::set<std::string> ign(ignored.begin(), ignored.end());
   EXPECT_EQ(ign, (std::set<std::string>{"always_override", "higher_rank_limit", "lora_name", "report_to"}));
 
-  tp["optimizer"] = "paged_adamw_8bit";
+  tp["optimizer"] = "adamw_apex_fused";  // a transformers name Training PRO does not offer
   write_file_atomic(dir / "training_parameters.json", tp.dump());
   EXPECT_ERROR_HAS(copy_params_from(dir, p), "training_parameters.json: key 'optimizer': optimizer expects one of adamw_torch");
   write_file_atomic(dir / "training_parameters.json", "{\"lora_rank\": ");
@@ -266,6 +268,45 @@ TEST(Params, CopyParamsFromTrainingProFolder) {
   TrainParams back = runnable();
   copy_params_from(dir / "training_parameters.json", back);
   EXPECT_EQ(back, mine);
+  fs::remove_all(dir);
+}
+
+// Every optimizer Training PRO offers copies over and runs as what its name says; the form's
+// dropdown lists them (the schema's choices).
+TEST(Params, EveryTrainingProOptimizerIsAccepted) {
+  const std::vector<std::pair<std::string, OptimKind>> names = {
+      {"adamw_hf", OptimKind::adamw},         {"adamw_torch", OptimKind::adamw},
+      {"adamw_torch_fused", OptimKind::adamw}, {"adafactor", OptimKind::adafactor},
+      {"adamw_bnb_8bit", OptimKind::adamw8bit}, {"adamw_8bit", OptimKind::adamw8bit},
+      {"paged_adamw_8bit", OptimKind::adamw8bit}, {"sgd", OptimKind::sgd},
+      {"adagrad", OptimKind::adagrad},        {"lion_32bit", OptimKind::lion},
+      {"lion_8bit", OptimKind::lion}};
+  const fs::path dir = temp_dir("optimizers");
+  std::vector<std::string> choices;
+  const json schema = schema_json();
+  for (const auto& f : schema["fields"])
+    if (f["name"] == "optimizer") choices = f["choices"].get<std::vector<std::string>>();
+  for (const auto& [name, kind] : names) {
+    SCOPED_TRACE(name);
+    write_file_atomic(dir / "training_parameters.json", json({{"optimizer", name}}).dump());
+    TrainParams p = runnable();
+    copy_params_from(dir, p);
+    EXPECT_EQ(p.optimizer, name);
+    EXPECT_NO_THROW(validate(p));
+    EXPECT_EQ(optimizer_kind(name), kind);
+    EXPECT_NE(std::find(choices.begin(), choices.end(), name), choices.end());
+  }
+  EXPECT_EQ(choices.size(), names.size());
+  EXPECT_EQ(optimizer_note("adamw_8bit"), "");
+  EXPECT_THAT(optimizer_note("paged_adamw_8bit"), ::testing::HasSubstr("runs as adamw_8bit"));
+  EXPECT_THAT(optimizer_note("lion_8bit"), ::testing::HasSubstr("runs as lion_32bit"));
+  EXPECT_ERROR_HAS(optimizer_kind("adamw_apex_fused"), "unknown optimizer 'adamw_apex_fused' (hint: one of adamw_torch");
+  TrainParams p = runnable();
+  p.optimizer = "sgd";
+  p.sgd_nesterov = true;
+  EXPECT_ERROR_HAS(validate(p), "sgd_nesterov needs sgd_momentum > 0, got 0");
+  p.sgd_momentum = 0.9;
+  EXPECT_NO_THROW(validate(p));
   fs::remove_all(dir);
 }
 

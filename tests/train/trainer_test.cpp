@@ -1,4 +1,5 @@
-// The training run end to end on a tiny model: exact resume (N + N steps equal 2N straight),
+// The training run end to end on a tiny model: exact resume (N + N steps equal 2N straight,
+// for every optimizer),
 // stop at loss, the adapter folder's files, checkpoints (every N steps, each epoch, under a
 // lowering loss threshold) and their names, evaluation every N steps, gradient-accumulation
 // lowering, continuing an existing adapter, and the errors of a resume that cannot happen.
@@ -60,6 +61,62 @@ TEST(Trainer, ResumeIsExact) {
   // The resumed run's log continues the first one.
   auto log = nlohmann::json::parse(read_file(s2.adapter_dir / "training_graph.json"));
   EXPECT_EQ(log.size(), 8u);
+}
+
+// Every optimizer's state goes into the checkpoint as it is (8-bit codes and block scales
+// included), so 2 + 2 steps give the same losses, adapter and optimizer state, bit for bit,
+// as 4 straight; a checkpoint resumed with another optimizer is refused by name.
+TEST(Trainer, ResumeIsExactForEveryOptimizer) {
+  fs::path last_ck;
+  for (const char* name : {"sgd", "adagrad", "adafactor", "lion_32bit", "paged_adamw_8bit"}) {
+    SCOPED_TRACE(name);
+    auto setup = [&](const std::string& tag) {
+      Fixture f = make_fixture(std::string("optim_") + name + tag);
+      f.p.optimizer = name;
+      f.p.sgd_momentum = 0.9;  // SGD with state to carry over
+      f.p.weight_decay = 0.01;
+      f.p.max_steps = 4;
+      f.p.save_steps = 2;
+      return f;
+    };
+    Fixture a = setup("_a"), b = setup("_b");
+    RunControl c1, c2, c3;
+    Collected straight, first, second;
+    run_training(a.p, c1, collect(straight));
+    run_training(b.p, c2, collect(first, [&](const TrainEvent& e) {
+      if (e.kind == TrainEvent::Kind::Step && e.record.step == 2) c2.request_stop();
+    }));
+    ASSERT_EQ(first.steps.size(), 2u);
+    b.p.resume_from_checkpoint = "latest";
+    run_training(b.p, c3, collect(second));
+    ASSERT_EQ(straight.steps.size(), 4u);
+    ASSERT_EQ(second.steps.size(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(first.steps[i].loss, straight.steps[i].loss) << "step " << i + 1;
+      EXPECT_EQ(second.steps[i].loss, straight.steps[i + 2].loss) << "step " << i + 3;
+    }
+    const fs::path ka = latest_checkpoint(adapter_dir(a.p)), kb = latest_checkpoint(adapter_dir(b.p));
+    ASSERT_FALSE(ka.empty());
+    ASSERT_FALSE(kb.empty());
+    EXPECT_EQ(read_file(ka / "optimizer.safetensors"), read_file(kb / "optimizer.safetensors"));
+    EXPECT_EQ(read_file(adapter_dir(a.p) / "adapter_model.safetensors"),
+              read_file(adapter_dir(b.p) / "adapter_model.safetensors"));
+    const bool paged = std::string(name) == "paged_adamw_8bit";
+    int notes = 0;
+    for (const auto& m : straight.messages) notes += m.find("paged_adamw_8bit runs as adamw_8bit") != std::string::npos;
+    EXPECT_EQ(notes, paged ? 1 : 0);
+    last_ck = kb;
+  }
+  // The last checkpoint holds 8-bit AdamW state: AdamW cannot take it up.
+  Fixture f = make_fixture("optim_mismatch");
+  f.p.optimizer = "adamw_torch";
+  f.p.max_steps = 4;
+  f.p.resume_from_checkpoint = last_ck.string();
+  RunControl c;
+  Collected col;
+  EXPECT_THAT(test::error_of([&] { run_training(f.p, c, collect(col)); }),
+              HasSubstr(last_ck.string() + ": the checkpoint holds the state of the adamw8bit optimizer but this run uses "
+                        "adamw (hint: resume with the checkpoint's optimizer"));
 }
 
 TEST(Trainer, ComputeDtypeAndPackedWeights) {

@@ -18,6 +18,7 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/lora.h"
 #include "kernels/cpu/norm_rope_swiglu.h"
+#include "kernels/cpu/optimizers.h"
 #include "kernels/cpu/parallel.h"
 
 namespace tpro {
@@ -196,6 +197,26 @@ double CpuBackend::cross_entropy(float* logits, const int32_t* targets, const fl
 void CpuBackend::adamw(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,
                        int64_t step) const {
   adamw_update(params, grads, m, v, n, h, step);
+}
+void CpuBackend::sgd(float* params, const float* grads, float* buf, int64_t n, const SgdHyper& h,
+                     int64_t step) const {
+  sgd_update(params, grads, buf, n, h, step);
+}
+void CpuBackend::adagrad(float* params, const float* grads, float* sum, int64_t n, const AdagradHyper& h,
+                         int64_t step) const {
+  adagrad_update(params, grads, sum, n, h, step);
+}
+void CpuBackend::adafactor(float* params, const float* grads, float* row, float* col,
+                           std::span<const OptimTensor> tensors, const AdafactorHyper& h, int64_t step) const {
+  adafactor_update(params, grads, row, col, tensors, h, step);
+}
+void CpuBackend::lion(float* params, const float* grads, float* m, int64_t n, const LionHyper& h) const {
+  lion_update(params, grads, m, n, h);
+}
+void CpuBackend::adamw8bit(float* params, const float* grads, uint8_t* q1, uint8_t* q2, float* absmax1,
+                           float* absmax2, std::span<const OptimTensor> tensors, const AdamWHyper& h,
+                           int64_t step) const {
+  adamw8bit_update(params, grads, q1, q2, absmax1, absmax2, tensors, h, step);
 }
 double CpuBackend::l2_norm(const float* x, int64_t n) const { return grad_l2_norm(x, n); }
 void CpuBackend::scale(float* x, int64_t n, float s) const { scale_in_place(x, n, s); }

@@ -66,6 +66,14 @@ class CpuBackend final : public Backend {
 
   void adamw(float* params, const float* grads, float* m, float* v, int64_t n, const AdamWHyper& h,
              int64_t step) const override;
+  void sgd(float* params, const float* grads, float* buf, int64_t n, const SgdHyper& h, int64_t step) const override;
+  void adagrad(float* params, const float* grads, float* sum, int64_t n, const AdagradHyper& h,
+               int64_t step) const override;
+  void adafactor(float* params, const float* grads, float* row, float* col, std::span<const OptimTensor> tensors,
+                 const AdafactorHyper& h, int64_t step) const override;
+  void lion(float* params, const float* grads, float* m, int64_t n, const LionHyper& h) const override;
+  void adamw8bit(float* params, const float* grads, uint8_t* q1, uint8_t* q2, float* absmax1, float* absmax2,
+                 std::span<const OptimTensor> tensors, const AdamWHyper& h, int64_t step) const override;
   double l2_norm(const float* x, int64_t n) const override;
   void scale(float* x, int64_t n, float s) const override;
 
