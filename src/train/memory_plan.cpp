@@ -50,7 +50,9 @@ MemoryPlan plan_memory(const Model& held, const LoraConfig& lc, const Backend& b
   p.prepared = pack ? planned_prepared_bytes(held, be, B * T) : 0;
   p.packed = p.prepared > 0;
   p.weights = base_memory(held).total() + p.prepared;
-  // LoraState (params | grads | m | v, one allocation) and the host image's four vectors.
+  // LoraState (params | grads | AdamW's m | v, one allocation) and the host image's four vectors:
+  // AdamW's two f32 states are the largest of every optimizer's (docs/OPTIMIZERS.md), so this
+  // bounds the others from above.
   const size_t n = size_t(lora_param_count(held.cfg, lc));
   p.adapter = (4 * n * sizeof(float) + 63) / 64 * 64 + 4 * n * sizeof(float);
   p.activations = activation_bytes(held.cfg, lc, B, T, {.recompute = recompute}).total();
@@ -96,7 +98,10 @@ size_t memory_available_for(const Model& held, const LoraWeights* lw, const Back
   for (const LayerWeights& L : held.layers)
     for (int i = 0; i < kNumProj; ++i) matrix(proj_weight(L, Proj(i)));
   own += base_memory(held).vectors;
-  if (lw) own += (lw->params.size() + lw->grads.size() + lw->m.size() + lw->v.size()) * sizeof(float);
+  if (lw) {
+    own += (lw->params.size() + lw->grads.size()) * sizeof(float);
+    for (const OptimBuffer& b : lw->state) own += b.f32.size() * sizeof(float) + b.codes.size();
+  }
   return *avail + own + be.allocated_bytes();
 }
 
