@@ -170,7 +170,7 @@ TEST(Cli, BadInputGivesOneErrorLine) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("tpro: error: " + text + ": not a GGUF file (it does not start with the GGUF magic) and "
                                "not a folder (hint: a LoRA adapter is a PEFT adapter folder (adapter_config.json + "
-                               "adapter_model.safetensors) or a GGUF LoRA file)"));
+                               "adapter_model.safetensors or adapter_model.bin) or a GGUF LoRA file)"));
   // generate: the new tokens are bounded by the model's context (one ctest process, one demo run).
   const std::string gen = "generate --model " + (demo_dir() / "model").string() + " --prompt hi --temperature 0 ";
   // Far too many: refused before the model loads, not a std::bad_alloc from the KV cache.
