@@ -144,9 +144,13 @@ void validate(const TrainParams& p);
 
 // Loads <adapter_dir>/training_parameters.json over p, leniently, for "copy parameters from":
 // Training PRO-only keys (higher_rank_limit, report_to, ...) are skipped, its spellings
-// (lora_RS, datasetJSONL, ...) are mapped, "None" means empty, and lora_name/always_override/
-// copy_params_from are never copied. Returns the keys it ignored. Bad values still throw.
+// (lora_RS, datasetJSONL, ...) are mapped, lora_RS_alpha is lora_alpha when lora_RS is on (its
+// rsLoRA scale is lora_RS_alpha / sqrt(r)), eval_stepsJSONL is eval_steps when datasetJSONL is
+// set, "None" means empty, and lora_name/always_override/copy_params_from are never copied.
+// Returns the keys it ignored, sorted. Bad values still throw.
 std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_dir, TrainParams& p);
+// Why copy_params_from ignores `key` (for the note it prints): "not a tpro parameter" for unknown keys.
+std::string copy_params_note(const std::string& key);
 
 // Derived values the trainer needs.
 std::filesystem::path adapter_dir(const TrainParams& p);             // output_dir / lora_name
