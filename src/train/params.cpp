@@ -310,6 +310,9 @@ void validate(const TrainParams& p) {
   if (p.batch_size > 0 && p.batch_size < p.micro_batch_size)
     fail("batch_size (legacy) must be 0 or >= micro_batch_size (", p.micro_batch_size, "), got ", p.batch_size,
          " (hint: use grad_accumulation instead)");
+  if (p.report_to == "wandb")
+    fail("report_to 'wandb' is not supported: tpro writes no wandb logs (hint: report_to tensorboard writes TensorBoard ",
+         "event files into the adapter folder's runs/; `tensorboard --logdir <adapter folder>/runs` shows them)");
   if (p.early_stopping_patience > 0 && p.eval_steps <= 0)
     fail("early_stopping_patience ", p.early_stopping_patience, " needs evaluations during the run: set eval_steps > 0 ",
          "(hint: and an eval dataset or eval split)");
@@ -359,7 +362,7 @@ void check_scheduler_params(const TrainParams& p) {
 
 // Keys Training PRO writes that tpro has no use for.
 const std::set<std::string>& tpro_ui_only_keys() {
-  static const std::set<std::string> s = {"higher_rank_limit", "report_to", "lora_modulessave", "dump_dataset",
+  static const std::set<std::string> s = {"higher_rank_limit", "lora_modulessave", "dump_dataset",
                                           "dump_dataset_remove_s", "split_dataset_perc"};
   return s;
 }
@@ -388,6 +391,10 @@ json resolve_training_pro_pairs(json j, std::vector<std::string>* ignored, std::
       ignored->push_back("lora_RS_alpha");
     }
     j.erase("lora_RS_alpha");
+  }
+  if (j.contains("report_to") && j["report_to"] == "wandb") {  // tpro's validate refuses it for a run
+    ignored->push_back("report_to");
+    j.erase("report_to");
   }
   if (j.contains("eval_stepsJSONL")) {
     if (is_set_name(j, "datasetJSONL")) {
@@ -448,7 +455,7 @@ std::string copy_params_note(const std::string& key) {
       {"copy_params_from", "never copied"},
       {"resume_from_checkpoint", "a choice of each run, never copied"},
       {"higher_rank_limit", "Training PRO's slider range only; lora_rank is copied as it is"},
-      {"report_to", "Training PRO's logging choice; set report_to for this run"},
+      {"report_to", "wandb is not supported (report_to tensorboard writes TensorBoard event files)"},
       {"lora_modulessave", "training lm_head and embed_tokens (modules_to_save) is not supported: tpro trains LoRA on the "
                            "projections only"},
       {"lora_RS_alpha", "the alpha of an rsLoRA run, used only when lora_RS is on"},

@@ -75,6 +75,7 @@ struct TrainParams {
   std::string compute_dtype = "auto";  // matmul precision: auto, f32, bf16 (see BaseWeightOptions)
   bool pack_weights = true;  // blocked weight copies for the matmul kernels (see prepare_weights())
   bool use_grad_checkpoint = false;  // recompute activations per layer in backward
+  std::string report_to = "None";    // "tensorboard": event files in <adapter>/runs/ (Training PRO's choices)
   // dataset, raw text, JSON + format, JSONL chat, hybrid: the data pipeline's own options, each
   // bound to its key in params_fields.cpp (eval_split_percent -> eval_split, packing ->
   // pack_samples, length_to_sequential[_at] -> length_schedule). The data seed is `seed` above
@@ -143,7 +144,7 @@ nlohmann::json schema_json();                  // groups + fields (type, default
 void validate(const TrainParams& p);
 
 // Loads <adapter_dir>/training_parameters.json over p, leniently, for "copy parameters from":
-// Training PRO-only keys (higher_rank_limit, report_to, ...) are skipped, its spellings
+// Training PRO-only keys (higher_rank_limit, report_to wandb, ...) are skipped, its spellings
 // (lora_RS, datasetJSONL, ...) are mapped, lora_RS_alpha is lora_alpha when lora_RS is on (its
 // rsLoRA scale is lora_RS_alpha / sqrt(r)), eval_stepsJSONL is eval_steps when datasetJSONL is
 // set, "None" means empty, and lora_name/always_override/copy_params_from are never copied.

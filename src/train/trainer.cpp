@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <memory>
 
@@ -24,6 +25,7 @@
 #include "train/graph.h"
 #include "train/optimizer_step.h"
 #include "train/scheduler.h"
+#include "train/tfevents.h"
 
 namespace tpro {
 
@@ -66,6 +68,7 @@ struct Run {
   int64_t ga = 1, total_steps = 0, mb_per_epoch = 1;
   double elapsed_before = 0.0;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<TfEventsWriter> tb;  // report_to tensorboard
 
   void say(const std::string& s) const { obs({TrainEvent::Kind::Message, s, {}, total_steps}); }
   double elapsed() const {
@@ -351,6 +354,7 @@ struct Run {
     auto v = views_of(eval_batches);
     const double el = evaluate_loss(model, state.get(), acts, v);
     log.add_eval(st.step, st.epoch, el);
+    report([&](TfEventsWriter& w) { w.scalar("eval/loss", st.step, el); });
     LogRecord r;
     r.step = st.step;
     r.epoch = st.epoch;
@@ -371,7 +375,32 @@ struct Run {
     }
   }
 
+  // TensorBoard logging is a side channel: a failure to write it is said once and ends it, never the run.
+  void report(const std::function<void(TfEventsWriter&)>& write) {
+    if (!tb) return;
+    try {
+      write(*tb);
+      tb->flush();
+    } catch (const Error& e) {
+      const std::string w = cat("warning: ", e.what(), "; TensorBoard logging stops, training goes on");
+      say(w);
+      log.add_warning(st.step, w);
+      tb.reset();
+    }
+  }
+
+  void open_tensorboard() {
+    if (p.report_to != "tensorboard") return;
+    try {
+      tb = std::make_unique<TfEventsWriter>(out / "runs");
+      say(cat("TensorBoard events: ", tb->path().string(), " (tensorboard --logdir ", (out / "runs").string(), ")"));
+    } catch (const Error& e) {
+      say(cat("warning: ", e.what(), "; training goes on without TensorBoard logging"));
+    }
+  }
+
   std::string loop() {
+    open_tensorboard();
     ControlFileWatcher watcher(out / kControlFileName);
     std::vector<Batch> micro;
     size_t switches_said = batcher->switches().size();  // a resumed run's earlier ones are in its log
@@ -403,6 +432,13 @@ struct Run {
       LogRecord r{st.step, st.epoch, s.loss, lr, s.grad_norm, std::nullopt, dt > 0 ? double(s.n_tokens) / dt : 0.0,
                   elapsed()};
       log.add(r);
+      report([&](TfEventsWriter& w) {
+        w.scalar("train/loss", r.step, r.loss);
+        w.scalar("train/learning_rate", r.step, r.lr);
+        if (std::isfinite(r.grad_norm)) w.scalar("train/grad_norm", r.step, r.grad_norm);
+        w.scalar("train/epoch", r.step, r.epoch);
+        w.scalar("train/tokens_per_second", r.step, r.tokens_per_s);
+      });
       obs({TrainEvent::Kind::Step, "", r, total_steps});
       watch_divergence(s.loss);
       if (p.eval_steps > 0 && st.step % p.eval_steps == 0) evaluate();
