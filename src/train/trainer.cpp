@@ -16,6 +16,7 @@
 #include "core/rng.h"
 #include "data/batcher.h"
 #include "data/dataset.h"
+#include "data/tools.h"
 #include "formats/gguf_adapter.h"
 #include "formats/load.h"
 #include "formats/peft_adapter.h"
@@ -52,6 +53,7 @@ struct Run {
   const TrainObserver& obs;
   fs::path out;
   json params_json;
+  nlohmann::ordered_json training_prompt;  // Training PRO's training_prompt.json (data/tools.h)
   std::unique_ptr<Backend> be;  // the device everything runs on, chosen once from p.device
   Model model;
   Tokenizer tok;
@@ -341,7 +343,7 @@ struct Run {
     st.batcher = batcher->state();
     state->download(lw);
     require_finite_lora("checkpoint");
-    fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model);
+    fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model, training_prompt);
     saved_any = true;
     obs({TrainEvent::Kind::Checkpoint, d.string() + " (" + why + ")", {}, total_steps});
     for (const auto& old : prune_checkpoints(out, p.save_total_limit, best.checkpoint))
@@ -527,6 +529,7 @@ struct Run {
     saved_any = true;
     if (p.save_gguf) save_adapter_gguf(out / "adapter.gguf", lw, model.cfg, p.model);
     write_file_atomic(out / "training_parameters.json", params_json.dump(2));
+    write_file_atomic(out / "training_prompt.json", training_prompt.dump(2));
     log.write(out);
     render_graph_png(log, out / "training_graph.png", 1000, 500, p.lora_name);
   }
@@ -539,6 +542,7 @@ TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObse
   if (p.threads > 0) omp_set_num_threads(int(p.threads));
   Run run(p, ctl, observer);
   run.params_json = to_json(p);
+  run.training_prompt = training_prompt_json(data_options_from(p));
   run.oc.adam = {p.learning_rate, p.adam_beta1, p.adam_beta2, p.adam_epsilon, p.weight_decay};
   run.oc.max_grad_norm = p.max_grad_norm;
   run.oc.neftune_alpha = p.neft_noise_alpha;
