@@ -3,7 +3,8 @@
 PRO write adapter_model.bin, each next to the same tensors as f32 safetensors (hand-written, no
 safetensors module needed) that tests/io/torch_pickle_test.cpp and tests/formats compare with.
 Run with Debian's python3-torch:  /usr/bin/python3 tests/io/gen_torch_fixtures.py
-Deterministic (fixed seed); the outputs are committed, so tests need no Python."""
+Deterministic (fixed seed) except legacy.bin, whose storage keys are object ids; the outputs
+are committed, so tests need no Python."""
 import collections
 import json
 import os
