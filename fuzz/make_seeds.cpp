@@ -210,6 +210,16 @@ void adapter_seeds(const Model& tiny) {
   }
 }
 
+// torch.save archives: python3-torch's own files (tests/io/gen_torch_fixtures.py writes them;
+// tpro has no pickle writer), peft_fuzz_tiny's sized for the tiny model.
+void torch_pickle_seeds(const fs::path& repo) {
+  const fs::path dir = repo / "tests/fixtures/torch";
+  for (const char* f : {"mixed.bin", "mixed_protocol4.bin", "transposed.bin", "os_system.bin", "legacy.bin"})
+    seed("torch_pickle", f, read(dir / f));
+  for (const char* f : {"peft_fuzz_tiny", "peft_f16", "peft_bf16"})
+    seed("torch_pickle", std::string(f) + ".bin", read(dir / f / "adapter_model.bin"));
+}
+
 void checkpoint_seeds(const Model& tiny) {
   LoraWeights lw = fuzz::checkpoint_lora(tiny.cfg);
   auto &m = lw.state_named("adamw.exp_avg").f32, &v = lw.state_named("adamw.exp_avg_sq").f32;
@@ -308,7 +318,7 @@ void dict(const std::string& target, const std::vector<std::string>& tokens) {
                                                  "false", "-1", "0", "1e400", "-0.0", "9223372036854775808",
                                                  "\"\\u0000\"", "\"\\ud800\""};
   std::string out = "# " + target + ": written by fuzz/make_seeds.cpp\n";
-  const bool json_target = target != "jinja";
+  const bool json_target = target != "jinja" && target != "torch_pickle";
   for (const auto* list : {json_target ? &kJson : nullptr, &tokens})
     if (list)
       for (const std::string& t : *list) out += dict_line(t);
@@ -347,6 +357,9 @@ void dicts() {
                         "\"LORA\"", "\"q_proj\"", "\"v_proj\"", "\"down_proj\"", "\"dtype\"", "\"F32\"",
                         "\"F16\"", "\"BF16\"", "\"shape\"", "\"data_offsets\"", "\"__metadata__\"",
                         "base_model.model.model.layers.", ".self_attn.q_proj.lora_A.weight", ".lora_B.weight"});
+  dict("torch_pickle", {"collections\nOrderedDict\n", "torch._utils\n_rebuild_tensor_v2\n", "torch\nFloatStorage\n",
+                        "torch\nHalfStorage\n", "torch\nBFloat16Storage\n", "storage", "cpu", "PK\x03\x04",
+                        "PK\x01\x02", "PK\x05\x06", "archive/data.pkl", "archive/data/0", "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"});
   dict("checkpoint", {"\"step\"", "\"epoch\"", "\"loss\"", "\"loss_threshold\"", "\"batcher\"",
                       "\"extra\"", "\"adamw.exp_avg\"", "\"adamw.exp_avg_sq\"", "\"r\"", "\"lora_alpha\"",
                       "\"target_modules\"", "\"format\"", "\"tpro-batcher\"", "\"version\"", "\"rows\"",
@@ -371,6 +384,7 @@ int main(int argc, char** argv) {
     gguf_seeds(tiny);
     tokenizer_seeds();
     adapter_seeds(tiny);
+    torch_pickle_seeds(repo);
     checkpoint_seeds(tiny);
     jinja_seeds(repo);
     params_seeds();

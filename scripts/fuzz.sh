@@ -12,10 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS_ALL=(safetensors gguf tokenizer_json peft_adapter gguf_adapter checkpoint jinja train_params dataset_rows)
+TARGETS_ALL=(safetensors gguf tokenizer_json peft_adapter gguf_adapter torch_pickle checkpoint jinja train_params
+             dataset_rows)
 # Longest input per target: above its largest seed, small enough to keep executions fast.
 declare -A MAX_LEN=([safetensors]=8192 [gguf]=16384 [tokenizer_json]=16384 [peft_adapter]=12288
-                    [gguf_adapter]=12288 [checkpoint]=16384 [jinja]=8192 [train_params]=4096
+                    [gguf_adapter]=12288 [torch_pickle]=8192 [checkpoint]=16384 [jinja]=8192 [train_params]=4096
                     [dataset_rows]=4096)
 
 BUILD=${FUZZ_BUILD:-build-fuzz}

@@ -143,17 +143,23 @@ std::string render_check_sample(const CheckReport& r, const TokenCodec& codec) {
     o << "\n=== sample " << i + 1 << ": " << block_kind_name(b.kind) << " block from "
       << (b.source == BlockSource::kRawText ? "raw text" : "dataset") << " (" << (b.source == BlockSource::kRawText ? "file " : "row ")
       << b.doc + 1 << "), " << b.size() << " tokens, " << b.n_trained() << " trained ===\n";
-    size_t t = 0;
-    while (t < b.tokens.size()) {  // decode runs of equal mask together so characters stay whole
-      size_t e = t;
-      while (e < b.tokens.size() && b.mask[e] == b.mask[t]) ++e;
-      std::string text = codec.decode(std::span<const int32_t>(b.tokens.data() + t, e - t));
-      o << (b.mask[t] ? text : "\u27e6" + text + "\u27e7");
-      t = e;
-    }
-    o << "\n";
+    o << decode_block(b, codec, true) << "\n";
   }
   return o.str();
+}
+
+std::string decode_block(const Block& b, const TokenCodec& codec, bool mark_untrained) {
+  if (!mark_untrained) return codec.decode(std::span<const int32_t>(b.tokens.data(), b.tokens.size()));
+  std::string o;
+  size_t t = 0;
+  while (t < b.tokens.size()) {  // decode runs of equal mask together so characters stay whole
+    size_t e = t;
+    while (e < b.tokens.size() && b.mask[e] == b.mask[t]) ++e;
+    std::string text = codec.decode(std::span<const int32_t>(b.tokens.data() + t, e - t));
+    o += b.mask[t] ? text : "\u27e6" + text + "\u27e7";
+    t = e;
+  }
+  return o;
 }
 
 void write_check_sample(const std::filesystem::path& path, const CheckReport& r, const TokenCodec& codec) {

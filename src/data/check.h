@@ -65,4 +65,8 @@ void write_check_sample(const std::filesystem::path& path, const CheckReport& r,
 // The sample text itself (what write_check_sample writes).
 std::string render_check_sample(const CheckReport& r, const TokenCodec& codec);
 
+// A block's tokens decoded (special tokens kept); with mark_untrained, the untrained tokens
+// between "⟦" and "⟧" (runs of equal mask decoded together so characters stay whole).
+std::string decode_block(const Block& b, const TokenCodec& codec, bool mark_untrained);
+
 }  // namespace tpro

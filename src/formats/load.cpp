@@ -22,7 +22,8 @@ LlamaConfig load_model_config(const fs::path& path) {
 }
 
 const char* lora_forms() {
-  return "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) or a GGUF LoRA file";
+  return "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors or adapter_model.bin) or a GGUF LoRA "
+         "file";
 }
 
 LoraFormat lora_format(const fs::path& path) {
@@ -36,7 +37,8 @@ LoraFormat lora_format(const fs::path& path) {
   }
   if (is_gguf_file(path)) return LoraFormat::Gguf;
   const std::string name = path.filename().string();
-  const bool peft_file = name == "adapter_config.json" || name == "adapter_model.safetensors";
+  const bool peft_file = name == "adapter_config.json" || name == "adapter_model.safetensors" ||
+                         name == "adapter_model.bin";
   fail(path.string(), ": not a GGUF file (it does not start with the GGUF magic) and not a folder (hint: a LoRA ",
        "adapter is ", lora_forms(), peft_file ? "; pass the folder that holds this file" : "", ")");
 }

@@ -20,7 +20,7 @@ enum class LoraFormat { Peft, Gguf };
 // throws for anything else (missing, a folder without adapter_config.json, another file),
 // naming both forms. Reads at most the file's first 4 bytes.
 LoraFormat lora_format(const fs::path& path);
-// "PEFT adapter folder (adapter_config.json + adapter_model.safetensors) or a GGUF LoRA file"
+// "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors or adapter_model.bin) or a GGUF LoRA file"
 const char* lora_forms();
 
 // The adapter at `path` (lora_format) for a base of configuration `base`; every check of the

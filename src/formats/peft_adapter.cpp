@@ -1,11 +1,13 @@
-// PEFT adapter save/load; see adapter.h.
+// PEFT adapter save/load; see peft_adapter.h.
 #include "formats/peft_adapter.h"
 
 #include <map>
+#include <optional>
 
 #include "core/error.h"
 #include "io/peft.h"
 #include "io/safetensors.h"
+#include "io/torch_pickle.h"
 
 namespace tpro {
 
@@ -16,6 +18,30 @@ namespace {
 // rank and targets: lora_alpha and dropout stay editable in adapter_config.json.
 constexpr const char* kStampRank = "tpro.lora_r";
 constexpr const char* kStampTargets = "tpro.target_modules";
+
+// The tensor file of a PEFT folder: adapter_model.safetensors, else the adapter_model.bin
+// (torch.save) that text-generation-webui's Training PRO and PEFT before 0.4 write.
+struct AdapterTensors {
+  fs::path path;
+  std::optional<SafeTensorsFile> st;
+  std::optional<TorchFile> pt;
+
+  explicit AdapterTensors(const fs::path& dir) {
+    path = dir / "adapter_model.safetensors";
+    if (fs::exists(path)) {
+      st.emplace(path);
+      return;
+    }
+    path = dir / "adapter_model.bin";
+    if (!fs::exists(path))
+      fail((dir / "adapter_model.safetensors").string(), ": not found (nor adapter_model.bin; hint: a PEFT adapter ",
+           "folder holds adapter_config.json and adapter_model.safetensors or adapter_model.bin)");
+    pt.emplace(path);
+  }
+  std::vector<std::string> names() const { return st ? st->names() : pt->names(); }
+  TensorView view(const std::string& name) const { return st ? st->view(name) : pt->view(name); }
+  std::map<std::string, std::string> metadata() const { return st ? st->metadata() : std::map<std::string, std::string>{}; }
+};
 
 std::string joined_targets(const LoraConfig& c) {
   std::string s;
@@ -52,14 +78,9 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
 LoraWeights load_adapter(const fs::path& dir, const Model& model) { return load_adapter(dir, model.cfg); }
 
 LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
-  const fs::path cfg_path = dir / "adapter_config.json", st_path = dir / "adapter_model.safetensors";
+  const fs::path cfg_path = dir / "adapter_config.json";
   if (!fs::exists(cfg_path))
     fail(cfg_path.string(), ": not found (hint: pass a PEFT adapter folder with adapter_config.json)");
-  if (!fs::exists(st_path)) {
-    if (fs::exists(dir / "adapter_model.bin"))
-      fail(dir.string(), ": adapter_model.bin (pickle) is not supported; convert it to adapter_model.safetensors");
-    fail(st_path.string(), ": not found");
-  }
   AdapterConfig ac = parse_adapter_config(read_file(cfg_path), cfg_path.string());
   LoraConfig lc;
   lc.r = ac.r;
@@ -73,12 +94,13 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
            "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
     lc.targets[size_t(p)] = true;
   }
-  SafeTensorsFile f(st_path);
-  const auto& md = f.metadata();
+  const AdapterTensors f(dir);
+  const fs::path& st_path = f.path;
+  const auto md = f.metadata();
   const auto stamp_r = md.find(kStampRank), stamp_t = md.find(kStampTargets);
   if (stamp_r != md.end() && stamp_t != md.end() &&
       (stamp_r->second != std::to_string(lc.r) || stamp_t->second != joined_targets(lc)))
-    fail(dir.string(), ": adapter_model.safetensors was saved with rank ", stamp_r->second, " on ", stamp_t->second,
+    fail(dir.string(), ": ", st_path.filename().string(), " was saved with rank ", stamp_r->second, " on ", stamp_t->second,
          " but adapter_config.json says rank ", lc.r, " on ", joined_targets(lc),
          " (hint: the two files come from different saves, e.g. an interrupted overwrite; save the adapter again)");
   Rng rng(0);

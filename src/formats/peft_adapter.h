@@ -15,7 +15,9 @@ namespace tpro {
 // existing folder, or creating it). Extra files of the folder are left alone. Not a folder
 // rename: the trainer's output folder also holds checkpoints and logs.
 void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string& base_model);
-// Loads a PEFT adapter for `model`; moments and grads are zeroed.
+// Loads a PEFT adapter for `model`; moments and grads are zeroed. The tensors come from
+// adapter_model.safetensors, else from adapter_model.bin (torch.save, as text-generation-webui's
+// Training PRO and older PEFT write it; read by io/torch_pickle.h, never unpickled by Python).
 LoraWeights load_adapter(const fs::path& dir, const Model& model);
 // The same against a configuration alone (converting adapters needs no weights).
 LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg);

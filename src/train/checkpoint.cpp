@@ -23,7 +23,8 @@ std::string checkpoint_name(int64_t step, double epoch, double loss) {
 }
 
 fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, const TrainerState& st,
-                         const RunLog& log, const json& params_json, const std::string& base_model) {
+                         const RunLog& log, const json& params_json, const std::string& base_model,
+                         const nlohmann::ordered_json& training_prompt) {
   const fs::path final_dir = adapter_dir / checkpoint_name(st.step, st.epoch, st.loss);
   const fs::path tmp = begin_atomic_dir(final_dir);
   save_adapter(tmp, lw, base_model);
@@ -40,6 +41,7 @@ fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, con
             {"n_lora_params", n},     {"optimizer", optim_kind_name(lw.optim)}, {"format", "tpro-checkpoint-1"}};
   write_file_atomic(tmp / "trainer_state.json", j.dump(1));
   write_file_atomic(tmp / "training_parameters.json", params_json.dump(2));
+  if (!training_prompt.is_null()) write_file_atomic(tmp / "training_prompt.json", training_prompt.dump(2));
   log.write(tmp);
   // The manifest goes last: a folder counts as a checkpoint only when it lists every file.
   json manifest = json::object();

@@ -30,9 +30,11 @@ std::string checkpoint_name(int64_t step, double epoch, double loss);
 
 // Writes <adapter_dir>/<checkpoint_name>/ with adapter_model.safetensors, adapter_config.json,
 // optimizer.safetensors, trainer_state.json, training_graph.json/training_log.json, and
-// training_parameters.json (params_json). Returns the folder.
+// training_parameters.json (params_json), and training_prompt.json when `training_prompt` is
+// not null (Training PRO writes it into each checkpoint too). Returns the folder.
 fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, const TrainerState& st,
-                         const RunLog& log, const nlohmann::json& params_json, const std::string& base_model);
+                         const RunLog& log, const nlohmann::json& params_json, const std::string& base_model,
+                         const nlohmann::ordered_json& training_prompt = nlohmann::ordered_json());
 
 // Loads a checkpoint written by save_checkpoint into lw (params and the state of lw.optim, which
 // must be the optimizer the checkpoint was written with) and returns its state.

@@ -310,6 +310,9 @@ void validate(const TrainParams& p) {
   if (p.batch_size > 0 && p.batch_size < p.micro_batch_size)
     fail("batch_size (legacy) must be 0 or >= micro_batch_size (", p.micro_batch_size, "), got ", p.batch_size,
          " (hint: use grad_accumulation instead)");
+  if (p.report_to == "wandb")
+    fail("report_to 'wandb' is not supported: tpro writes no wandb logs (hint: report_to tensorboard writes TensorBoard ",
+         "event files into the adapter folder's runs/; `tensorboard --logdir <adapter folder>/runs` shows them)");
   if (p.early_stopping_patience > 0 && p.eval_steps <= 0)
     fail("early_stopping_patience ", p.early_stopping_patience, " needs evaluations during the run: set eval_steps > 0 ",
          "(hint: and an eval dataset or eval split)");
@@ -362,8 +365,54 @@ void check_scheduler_params(const TrainParams& p) {
 
 // Keys Training PRO writes that tpro has no use for.
 const std::set<std::string>& tpro_ui_only_keys() {
-  static const std::set<std::string> s = {"higher_rank_limit", "report_to", "lora_RS_alpha", "lora_modulessave",
-                                          "dump_dataset", "dump_dataset_remove_s", "split_dataset_perc"};
+  static const std::set<std::string> s = {"higher_rank_limit", "lora_modulessave", "dump_dataset",
+                                          "dump_dataset_remove_s", "split_dataset_perc"};
+  return s;
+}
+
+bool is_set_name(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() && !it->get_ref<const std::string&>().empty() && *it != "None";
+}
+
+// Training PRO keys whose meaning depends on another key, resolved before the copy (the
+// object's keys iterate sorted, so "lora_RS_alpha" would come before "lora_alpha"):
+// - lora_RS_alpha is the alpha of an rsLoRA run (lora_RS on; at least 1, as Training PRO
+//   clamps it): its scale is lora_RS_alpha / sqrt(r), which is use_rslora with lora_alpha.
+// - eval_stepsJSONL is eval_steps of a run on a JSONL dataset (datasetJSONL set).
+// A pair that does not apply is dropped and reported as ignored.
+// `source` records which key a value came from, for error messages.
+json resolve_training_pro_pairs(json j, std::vector<std::string>* ignored, std::map<std::string, std::string>* source) {
+  if (j.contains("lora_RS_alpha")) {
+    const auto rs = j.find("lora_RS");
+    if (rs != j.end() && ((rs->is_boolean() && rs->get<bool>()) || *rs == 1)) {
+      json alpha = j["lora_RS_alpha"];
+      if (alpha.is_number() && alpha.get<double>() < 1) alpha = 1;
+      j["lora_alpha"] = alpha;
+      (*source)["lora_alpha"] = "lora_RS_alpha";
+    } else {
+      ignored->push_back("lora_RS_alpha");
+    }
+    j.erase("lora_RS_alpha");
+  }
+  if (j.contains("report_to") && j["report_to"] == "wandb") {  // tpro's validate refuses it for a run
+    ignored->push_back("report_to");
+    j.erase("report_to");
+  }
+  if (j.contains("eval_stepsJSONL")) {
+    if (is_set_name(j, "datasetJSONL")) {
+      j["eval_steps"] = j["eval_stepsJSONL"];
+      (*source)["eval_steps"] = "eval_stepsJSONL";
+    } else {
+      ignored->push_back("eval_stepsJSONL");
+    }
+    j.erase("eval_stepsJSONL");
+  }
+  return j;
+}
+
+const std::set<std::string>& never_copied() {
+  static const std::set<std::string> s = {"lora_name", "always_override", "copy_params_from", "resume_from_checkpoint"};
   return s;
 }
 
@@ -381,22 +430,45 @@ std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainPara
     fail(file.string(), ": invalid JSON (", e.what(), ")");
   }
   if (!j.is_object()) fail(file.string(), ": expected a JSON object, got ", j.type_name());
-  static const std::set<std::string> kNeverCopied = {"lora_name", "always_override", "copy_params_from",
-                                                     "resume_from_checkpoint"};
   std::vector<std::string> ignored;
+  std::map<std::string, std::string> source;
+  j = resolve_training_pro_pairs(std::move(j), &ignored, &source);
   for (const auto& [key, original] : j.items()) {
     json value = original;
     std::string name = key;
     if (auto a = tpro_aliases().find(key); a != tpro_aliases().end()) name = a->second;
     const Field* f = find_field(name);
-    if (!f || kNeverCopied.count(name) || tpro_ui_only_keys().count(key)) {
+    if (!f || never_copied().count(name) || tpro_ui_only_keys().count(key)) {
       ignored.push_back(key);
       continue;
     }
     if (f->type == FieldType::String && value == "None") value = "";  // Training PRO's empty dropdown
-    set_field(p, *f, value, cat(file.string(), ": key '", key, "'"));
+    const auto from = source.find(key);
+    const std::string label = from == source.end() ? cat("key '", key, "'") : cat("key '", from->second, "' (as ", key, ")");
+    set_field(p, *f, value, cat(file.string(), ": ", label));
   }
+  std::sort(ignored.begin(), ignored.end());
   return ignored;
+}
+
+std::string copy_params_note(const std::string& key) {
+  static const std::map<std::string, std::string> notes = {
+      {"lora_name", "the new run names its own adapter"},
+      {"always_override", "a choice of each run, never copied"},
+      {"copy_params_from", "never copied"},
+      {"resume_from_checkpoint", "a choice of each run, never copied"},
+      {"higher_rank_limit", "Training PRO's slider range only; lora_rank is copied as it is"},
+      {"report_to", "wandb is not supported (report_to tensorboard writes TensorBoard event files)"},
+      {"lora_modulessave", "training lm_head and embed_tokens (modules_to_save) is not supported: tpro trains LoRA on the "
+                           "projections only"},
+      {"lora_RS_alpha", "the alpha of an rsLoRA run, used only when lora_RS is on"},
+      {"eval_stepsJSONL", "eval_steps of a JSONL run, used only when datasetJSONL is set"},
+      {"dump_dataset", "Training PRO's dataset dump (tpro data dump-blocks does it)"},
+      {"dump_dataset_remove_s", "Training PRO's dataset dump (tpro data dump-blocks does it)"},
+      {"split_dataset_perc", "Training PRO's dataset split (tpro data split does it)"},
+  };
+  const auto it = notes.find(key);
+  return it != notes.end() ? it->second : "not a tpro parameter";
 }
 
 fs::path adapter_dir(const TrainParams& p) { return fs::path(p.output_dir) / p.lora_name; }

@@ -84,6 +84,7 @@ struct TrainParams {
   bool use_grad_checkpoint = false;  // recompute activations per layer in backward (switched on when the memory plan needs it)
   bool ignore_memory_check = false;  // start even when the memory plan exceeds the memory available
   double memory_limit_gib = 0.0;     // plan against this many GiB (0 = MemAvailable + what the run already holds)
+  std::string report_to = "None";    // "tensorboard": event files in <adapter>/runs/ (Training PRO's choices)
   // dataset, raw text, JSON + format, JSONL chat, hybrid: the data pipeline's own options, each
   // bound to its key in params_fields.cpp (eval_split_percent -> eval_split, packing ->
   // pack_samples, length_to_sequential[_at] -> length_schedule). The data seed is `seed` above
@@ -152,10 +153,14 @@ nlohmann::json schema_json();                  // groups + fields (type, default
 void validate(const TrainParams& p);
 
 // Loads <adapter_dir>/training_parameters.json over p, leniently, for "copy parameters from":
-// Training PRO-only keys (higher_rank_limit, report_to, ...) are skipped, its spellings
-// (lora_RS, datasetJSONL, ...) are mapped, "None" means empty, and lora_name/always_override/
-// copy_params_from are never copied. Returns the keys it ignored. Bad values still throw.
+// Training PRO-only keys (higher_rank_limit, report_to wandb, ...) are skipped, its spellings
+// (lora_RS, datasetJSONL, ...) are mapped, lora_RS_alpha is lora_alpha when lora_RS is on (its
+// rsLoRA scale is lora_RS_alpha / sqrt(r)), eval_stepsJSONL is eval_steps when datasetJSONL is
+// set, "None" means empty, and lora_name/always_override/copy_params_from are never copied.
+// Returns the keys it ignored, sorted. Bad values still throw.
 std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_dir, TrainParams& p);
+// Why copy_params_from ignores `key` (for the note it prints): "not a tpro parameter" for unknown keys.
+std::string copy_params_note(const std::string& key);
 
 // Derived values the trainer needs.
 std::filesystem::path adapter_dir(const TrainParams& p);             // output_dir / lora_name

@@ -63,9 +63,8 @@ void resolve(const CliState& st, TrainParams* out, bool validate_after) {
   apply_given_flags(st, probe);
   TrainParams p;
   if (!probe.copy_params_from.empty()) {
-    auto ignored = copy_params_from(probe.copy_params_from, p);
-    if (!ignored.empty())
-      log_info("copy_params_from ", probe.copy_params_from, ": ignored keys ", join_names(ignored));
+    for (const auto& key : copy_params_from(probe.copy_params_from, p))
+      log_info("copy_params_from ", probe.copy_params_from, ": ignored '", key, "': ", copy_params_note(key));
   }
   if (!st.config.empty()) load_yaml_file(st.config, p);
   apply_given_flags(st, p);

@@ -360,6 +360,10 @@ std::vector<Field> checkpoint_fields() {
         " adapter seen, whose checkpoint is kept (0 = off; as transformers' EarlyStoppingCallback)", 0, 1e9),
       d("early_stopping_threshold", &P::early_stopping_threshold, "checkpoints",
         "How much lower than the best an eval loss must be to count as an improvement", 0, 1e3),
+      c("report_to", &P::report_to, "checkpoints",
+        "Save detailed logs with: tensorboard writes TensorBoard event files (loss, learning rate, grad norm, eval"
+        " loss, tokens/s) into <adapter folder>/runs/, a new file per run; wandb is not supported",
+        {"None", "tensorboard", "wandb"}),
   };
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <memory>
 
@@ -15,6 +16,7 @@
 #include "core/rng.h"
 #include "data/batcher.h"
 #include "data/dataset.h"
+#include "data/tools.h"
 #include "formats/gguf_adapter.h"
 #include "formats/load.h"
 #include "formats/peft_adapter.h"
@@ -25,6 +27,7 @@
 #include "train/memory_plan.h"
 #include "train/optimizer_step.h"
 #include "train/scheduler.h"
+#include "train/tfevents.h"
 
 namespace tpro {
 
@@ -51,6 +54,7 @@ struct Run {
   const TrainObserver& obs;
   fs::path out;
   json params_json;
+  nlohmann::ordered_json training_prompt;  // Training PRO's training_prompt.json (data/tools.h)
   std::unique_ptr<Backend> be;  // the device everything runs on, chosen once from p.device
   Model model;
   Tokenizer tok;
@@ -67,6 +71,7 @@ struct Run {
   int64_t ga = 1, total_steps = 0, mb_per_epoch = 1;
   double elapsed_before = 0.0;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<TfEventsWriter> tb;  // report_to tensorboard
 
   void say(const std::string& s) const { obs({TrainEvent::Kind::Message, s, {}, total_steps}); }
   double elapsed() const {
@@ -378,7 +383,7 @@ struct Run {
     st.batcher = batcher->state();
     state->download(lw);
     require_finite_lora("checkpoint");
-    fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model);
+    fs::path d = save_checkpoint(out, lw, st, log, params_json, p.model, training_prompt);
     saved_any = true;
     obs({TrainEvent::Kind::Checkpoint, d.string() + " (" + why + ")", {}, total_steps});
     for (const auto& old : prune_checkpoints(out, p.save_total_limit, best.checkpoint))
@@ -391,6 +396,7 @@ struct Run {
     auto v = views_of(eval_batches);
     const double el = evaluate_loss(model, state.get(), acts, v);
     log.add_eval(st.step, st.epoch, el);
+    report([&](TfEventsWriter& w) { w.scalar("eval/loss", st.step, el); });
     LogRecord r;
     r.step = st.step;
     r.epoch = st.epoch;
@@ -411,7 +417,32 @@ struct Run {
     }
   }
 
+  // TensorBoard logging is a side channel: a failure to write it is said once and ends it, never the run.
+  void report(const std::function<void(TfEventsWriter&)>& write) {
+    if (!tb) return;
+    try {
+      write(*tb);
+      tb->flush();
+    } catch (const Error& e) {
+      const std::string w = cat("warning: ", e.what(), "; TensorBoard logging stops, training goes on");
+      say(w);
+      log.add_warning(st.step, w);
+      tb.reset();
+    }
+  }
+
+  void open_tensorboard() {
+    if (p.report_to != "tensorboard") return;
+    try {
+      tb = std::make_unique<TfEventsWriter>(out / "runs");
+      say(cat("TensorBoard events: ", tb->path().string(), " (tensorboard --logdir ", (out / "runs").string(), ")"));
+    } catch (const Error& e) {
+      say(cat("warning: ", e.what(), "; training goes on without TensorBoard logging"));
+    }
+  }
+
   std::string loop() {
+    open_tensorboard();
     ControlFileWatcher watcher(out / kControlFileName);
     std::vector<Batch> micro;
     size_t switches_said = batcher->switches().size();  // a resumed run's earlier ones are in its log
@@ -443,6 +474,13 @@ struct Run {
       LogRecord r{st.step, st.epoch, s.loss, lr, s.grad_norm, std::nullopt, dt > 0 ? double(s.n_tokens) / dt : 0.0,
                   elapsed()};
       log.add(r);
+      report([&](TfEventsWriter& w) {
+        w.scalar("train/loss", r.step, r.loss);
+        w.scalar("train/learning_rate", r.step, r.lr);
+        if (std::isfinite(r.grad_norm)) w.scalar("train/grad_norm", r.step, r.grad_norm);
+        w.scalar("train/epoch", r.step, r.epoch);
+        w.scalar("train/tokens_per_second", r.step, r.tokens_per_s);
+      });
       obs({TrainEvent::Kind::Step, "", r, total_steps});
       watch_divergence(s.loss);
       if (p.eval_steps > 0 && st.step % p.eval_steps == 0) evaluate();
@@ -531,6 +569,7 @@ struct Run {
     saved_any = true;
     if (p.save_gguf) save_adapter_gguf(out / "adapter.gguf", lw, model.cfg, p.model);
     write_file_atomic(out / "training_parameters.json", params_json.dump(2));
+    write_file_atomic(out / "training_prompt.json", training_prompt.dump(2));
     log.write(out);
     render_graph_png(log, out / "training_graph.png", 1000, 500, p.lora_name);
   }
@@ -560,6 +599,7 @@ TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObse
   if (p.threads > 0) omp_set_num_threads(int(p.threads));
   Run run(p, ctl, observer);
   run.params_json = to_json(p);
+  run.training_prompt = training_prompt_json(data_options_from(p));
   run.oc.adam = {p.learning_rate, p.adam_beta1, p.adam_beta2, p.adam_epsilon, p.weight_decay};
   run.oc.sgd.momentum = p.sgd_momentum;
   run.oc.sgd.nesterov = p.sgd_nesterov;

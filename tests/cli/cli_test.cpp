@@ -100,7 +100,8 @@ double mean_nll(const std::string& args) {
 TEST(Cli, HelpListsEverySubcommand) {
   Result r = run("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* sub : {"demo", "train", "generate", "perplexity", "tokenize", "check", "serve", "merge", "convert"})
+  for (const char* sub : {"demo", "train", "generate", "perplexity", "tokenize", "check", "serve", "merge", "convert",
+                          "data"})
     EXPECT_THAT(r.out, HasSubstr(sub));
 }
 
@@ -170,7 +171,7 @@ TEST(Cli, BadInputGivesOneErrorLine) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_THAT(r.out, HasSubstr("tpro: error: " + text + ": not a GGUF file (it does not start with the GGUF magic) and "
                                "not a folder (hint: a LoRA adapter is a PEFT adapter folder (adapter_config.json + "
-                               "adapter_model.safetensors) or a GGUF LoRA file)"));
+                               "adapter_model.safetensors or adapter_model.bin) or a GGUF LoRA file)"));
   // generate: the new tokens are bounded by the model's context (one ctest process, one demo run).
   const std::string gen = "generate --model " + (demo_dir() / "model").string() + " --prompt hi --temperature 0 ";
   // Far too many: refused before the model loads, not a std::bad_alloc from the KV cache.
@@ -308,4 +309,53 @@ TEST(Cli, ConvertPeftToGgufAndBackKeepsTheTensors) {
   r = run("convert --from " + gguf.string() + " --to " + (demo_dir() / "x.gguf").string());
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.out, HasSubstr("it must be a folder (hint: --to my-lora/)"));
+}
+
+// `tpro data`: Training PRO's tools end to end. Conversions and splits write new files and
+// refuse to overwrite without --force; dump-blocks writes every block `tpro check` counts.
+TEST(Cli, DataToolsConvertSplitAndDump) {
+  const fs::path d = fs::path(TPRO_BINARY_DIR) / "test_scratch" / "cli_data_tools";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  tpro::write_file_atomic(d / "inst.json", R"([{"instruction": "Say hi", "output": "Hi!"},
+    {"instruction": "Add", "input": "2+2", "output": "4"}, {"instruction": "Name a color", "output": "Blue"}])");
+  Result r = run("data json-to-jsonl " + (d / "inst.json").string() + " --system 'Be kind.'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("wrote 3 chat rows to " + (d / "inst.jsonl").string()));
+  const std::string jsonl = tpro::read_file(d / "inst.jsonl");
+  EXPECT_THAT(jsonl, HasSubstr(R"({"messages":[{"role":"system","content":"Be kind."},{"role":"user","content":"Add\n\n2+2"},)"
+                               R"({"role":"assistant","content":"4"}]})"));
+  r = run("data json-to-jsonl " + (d / "inst.json").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("tpro: error: " + (d / "inst.jsonl").string() + " exists (hint: --force to overwrite it)"));
+  EXPECT_EQ(tpro::read_file(d / "inst.jsonl"), jsonl);
+  EXPECT_EQ(run("data json-to-jsonl --force " + (d / "inst.json").string()).code, 0);
+
+  tpro::write_file_atomic(d / "poems.txt", "Roses are red\n\n\n\nViolets are blue\r\n");
+  r = run("data txt-to-jsonl " + (d / "poems.txt").string() + " --prompt 'Write a line.' -o " + (d / "p.jsonl").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("wrote 2 chat rows"));
+
+  r = run("data split " + (d / "inst.jsonl").string() + " --eval-percent 34");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("inst_train.jsonl: 1 rows"));  // int(3 * 0.66)
+  EXPECT_THAT(r.out, HasSubstr("inst_eval.jsonl: 2 rows"));
+  r = run("data split " + (d / "inst.jsonl").string() + " --eval-percent 10 --parts 2");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("split needs one of --eval-percent or --parts"));
+  r = run("data split " + (d / "inst.jsonl").string() + " --eval-percent 34");
+  EXPECT_THAT(r.out, HasSubstr("inst_train.jsonl exists (hint: --force to overwrite it)"));
+
+  // dump-blocks: as many lines as `tpro check` reports training blocks (more than its sample of 10).
+  const std::string model = (demo_dir() / "model").string(), text = (demo_dir() / "sample.txt").string();
+  const std::string flags = " --model " + model + " --raw-text-file " + text + " --cutoff-len 32";
+  r = run("check" + flags + " --sample-file ''");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const long long blocks = std::atoll(between(r.out, "Training blocks: ", "\n").c_str());
+  ASSERT_GT(blocks, 10);
+  r = run("data dump-blocks" + flags + " -o " + (d / "dump.jsonl").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string dump = tpro::read_file(d / "dump.jsonl");
+  EXPECT_EQ(std::count(dump.begin(), dump.end(), '\n'), blocks);
+  EXPECT_THAT(dump, HasSubstr(R"("split":"train","index":0,"kind":"text","source":"raw_text")"));
 }

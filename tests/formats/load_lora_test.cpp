@@ -16,7 +16,8 @@ using ::testing::HasSubstr;
 
 namespace {
 
-const char* kForms = "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors) or a GGUF LoRA file";
+const char* kForms =
+    "a PEFT adapter folder (adapter_config.json + adapter_model.safetensors or adapter_model.bin) or a GGUF LoRA file";
 
 // q and v adapted with non-zero A and B, saved as a PEFT folder and as a GGUF file.
 struct TwoForms {

@@ -1,6 +1,6 @@
 // PEFT compatibility of what tpro writes: make_lora's initialisation (A Kaiming-uniform a=√5,
 // B zero), adapter_config.json holding exactly the classic keys, an overwrite interrupted
-// between the two files refused by name, and the refusals of pickled and bias adapters.
+// between the two files refused by name, and the refusals of broken pickled and bias adapters.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -124,15 +124,17 @@ TEST(PeftAdapter, OverwriteInterruptedBetweenTheFilesIsRefused) {
   EXPECT_EQ(load_adapter(d, mc).cfg.alpha, 4.0);
 }
 
-TEST(PeftAdapter, RefusesPickleAndBiasAdapters) {
+TEST(PeftAdapter, RefusesBrokenPickleAndBiasAdapters) {
   const LlamaConfig mc = small_config();
   const fs::path d = temp_dir("pickle");
   write_file_atomic(d / "adapter_config.json", R"({"peft_type":"LORA","r":4,"target_modules":["q_proj"]})");
+  // adapter_model.bin is read (peft_bin_test.cpp); a broken one is io/torch_pickle's refusal.
   write_file_atomic(d / "adapter_model.bin", "PK\x03\x04");
-  EXPECT_ERROR_HAS(load_adapter(d, mc),
-                   "adapter_model.bin (pickle) is not supported; convert it to adapter_model.safetensors");
+  EXPECT_ERROR_HAS(load_adapter(d, mc), "adapter_model.bin: not a zip archive (4 bytes, shorter than its end record)");
   fs::remove(d / "adapter_model.bin");
-  EXPECT_ERROR_HAS(load_adapter(d, mc), "adapter_model.safetensors: not found");
+  EXPECT_ERROR_HAS(load_adapter(d, mc), "adapter_model.safetensors: not found (nor adapter_model.bin; hint: a PEFT "
+                                        "adapter folder holds adapter_config.json and adapter_model.safetensors or "
+                                        "adapter_model.bin)");
   save_adapter(d, lora_on(mc, 4, "q_proj"), "base");
   for (const char* bias : {"all", "lora_only"}) {
     write_file_atomic(d / "adapter_config.json",

@@ -60,5 +60,6 @@ TEST(Server, PerplexityJobTakesAGgufAdapterAsWellAsAPeftFolder) {
   EXPECT_EQ(bad.body["error"]["field"], "lora");
   EXPECT_EQ(bad.body["error"]["message"],
             "lora: 'notes.txt' is a file but not a GGUF LoRA adapter (hint: lora names a PEFT adapter folder "
-            "(adapter_config.json + adapter_model.safetensors) or a GGUF LoRA file in the loras folder)");
+            "(adapter_config.json + adapter_model.safetensors or adapter_model.bin) or a GGUF LoRA file in the loras "
+            "folder)");
 }

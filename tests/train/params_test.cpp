@@ -222,6 +222,93 @@ TEST(Params, SchemaListsEveryField) {
   for (const auto& f : param_fields()) EXPECT_NO_THROW(parse_field_value(f, f.default_value(), "default")) << f.name;
 }
 
+// Every key the newest Training PRO (FartyPants/Training_PRO script.py, PARAMETERS) writes to
+// training_parameters.json, with the values its UI defaults give: each is copied into a tpro
+// parameter or deliberately ignored with a note saying why.
+json training_pro_parameters() {
+  return {{"lora_name", "tp-lora"}, {"always_override", false}, {"save_steps", 0.0}, {"micro_batch_size", 4},
+          {"batch_size", 0}, {"epochs", 3}, {"learning_rate", "3e-4"}, {"lr_scheduler_type", "linear"},
+          {"lora_rank", 32}, {"lora_alpha", 64}, {"lora_dropout", 0.05}, {"cutoff_len", 256},
+          {"dataset", "None"}, {"eval_dataset", "None"}, {"format", "None"}, {"eval_steps", 100.0},
+          {"raw_text_file", "novel"}, {"higher_rank_limit", false}, {"warmup_steps", 100.0},
+          {"optimizer", "adamw_torch"}, {"hard_cut_string", "\\n\\n\\n"}, {"train_only_after", ""},
+          {"stop_at_loss", 0}, {"add_eos_token", false}, {"min_chars", 0.0}, {"report_to", "None"},
+          {"precize_slicing_overlap", true}, {"add_eos_token_type", "Every Block"}, {"save_steps_under_loss", 1.8},
+          {"add_bos_token", true}, {"training_projection", "q-v"}, {"sliding_window", false}, {"warmup_ratio", 0},
+          {"grad_accumulation", 1}, {"neft_noise_alpha", 0}, {"group_by_length", false},
+          {"eliminate_long_blocks", false}, {"stop_at_epoch", 0}, {"datasetJSONL", "None"},
+          {"eval_datasetJSONL", "None"}, {"eval_stepsJSONL", 250.0}, {"hybrid_training", false},
+          {"hybrid_data_ratio", 100}, {"hybrid_text_ratio", 100}, {"lora_RS", true}, {"lora_RS_alpha", 16},
+          {"lora_modulessave", false}, {"use_grad_checkpoint", false}};
+}
+
+TEST(Params, EveryTrainingProKeyIsCopiedOrIgnoredWithANote) {
+  const auto dir = temp_dir("every_key");
+  const json tp = training_pro_parameters();
+  ASSERT_EQ(tp.size(), 48u);
+  write_file_atomic(dir / "training_parameters.json", tp.dump(2));
+  TrainParams p;
+  const std::vector<std::string> ignored = copy_params_from(dir, p);
+  const std::set<std::string> ign(ignored.begin(), ignored.end());
+  EXPECT_EQ(ign, (std::set<std::string>{"always_override", "eval_stepsJSONL", "higher_rank_limit", "lora_modulessave",
+                                        "lora_name"}));
+  for (const auto& [key, value] : tp.items()) {
+    if (ign.count(key)) {
+      EXPECT_NE(copy_params_note(key), "not a tpro parameter") << key;
+      std::printf("ignored %-22s %s\n", key.c_str(), copy_params_note(key).c_str());
+    } else {
+      EXPECT_TRUE(find_field(key) || key == "lora_RS" || key == "lora_RS_alpha" || key == "datasetJSONL" ||
+                  key == "eval_datasetJSONL")
+          << key << " is neither a tpro parameter nor a mapped Training PRO key";
+    }
+  }
+  // rsLoRA: Training PRO trains with alpha = lora_RS_alpha and scale lora_RS_alpha / sqrt(r).
+  EXPECT_TRUE(p.use_rslora);
+  EXPECT_EQ(p.lora_alpha, 16);
+  EXPECT_EQ(p.lora_rank, 32);
+  EXPECT_EQ(p.eval_steps, 100);  // eval_stepsJSONL applies only to a JSONL run
+  EXPECT_EQ(copy_params_note("lora_modulessave"),
+            "training lm_head and embed_tokens (modules_to_save) is not supported: tpro trains LoRA on the projections "
+            "only");
+  EXPECT_EQ(copy_params_note("overlap_len"), "not a tpro parameter");
+  fs::remove_all(dir);
+}
+
+TEST(Params, TrainingProPairsFollowTheKeyTheyDependOn) {
+  const auto dir = temp_dir("pairs");
+  json tp = training_pro_parameters();
+  // rsLoRA off: lora_alpha is the alpha, lora_RS_alpha is ignored.
+  tp["lora_RS"] = false;
+  write_file_atomic(dir / "training_parameters.json", tp.dump());
+  TrainParams p;
+  std::vector<std::string> ignored = copy_params_from(dir, p);
+  EXPECT_FALSE(p.use_rslora);
+  EXPECT_EQ(p.lora_alpha, 64);
+  EXPECT_TRUE(std::count(ignored.begin(), ignored.end(), "lora_RS_alpha"));
+  EXPECT_EQ(copy_params_note("lora_RS_alpha"), "the alpha of an rsLoRA run, used only when lora_RS is on");
+  // rsLoRA on with an alpha below 1: Training PRO clamps it to 1.
+  tp["lora_RS"] = true;
+  tp["lora_RS_alpha"] = 0;
+  write_file_atomic(dir / "training_parameters.json", tp.dump());
+  copy_params_from(dir, p);
+  EXPECT_TRUE(p.use_rslora);
+  EXPECT_EQ(p.lora_alpha, 1);
+  // A JSONL run: eval_stepsJSONL is its eval_steps, datasetJSONL its jsonl_dataset.
+  tp["datasetJSONL"] = "chat";
+  tp["raw_text_file"] = "None";
+  write_file_atomic(dir / "training_parameters.json", tp.dump());
+  ignored = copy_params_from(dir, p);
+  EXPECT_EQ(p.eval_steps, 250);
+  EXPECT_EQ(p.data.jsonl_dataset, "chat");
+  EXPECT_FALSE(std::count(ignored.begin(), ignored.end(), "eval_stepsJSONL"));
+  // A bad value under a mapped key names the key as Training PRO wrote it.
+  tp["lora_RS_alpha"] = "lots";
+  write_file_atomic(dir / "training_parameters.json", tp.dump());
+  EXPECT_ERROR_HAS(copy_params_from(dir, p), "training_parameters.json: key 'lora_RS_alpha' (as lora_alpha): lora_alpha "
+                                             "expects");
+  fs::remove_all(dir);
+}
+
 TEST(Params, CopyParamsFromTrainingProFolder) {
   auto dir = temp_dir("copy");
   json tp = {{"lora_name", "old-lora"},     {"always_override", true},       {"save_steps", 0.0},
@@ -254,7 +341,8 @@ TEST(Params, CopyParamsFromTrainingProFolder) {
   EXPECT_TRUE(p.use_rslora);
   EXPECT_DOUBLE_EQ(p.neft_noise_alpha, 5);
   std::set<std::string> ign(ignored.begin(), ignored.end());
-  EXPECT_EQ(ign, (std::set<std::string>{"always_override", "higher_rank_limit", "lora_name", "report_to"}));
+  EXPECT_EQ(ign, (std::set<std::string>{"always_override", "higher_rank_limit", "lora_name"}));
+  EXPECT_EQ(p.report_to, "None");
 
   tp["optimizer"] = "adamw_apex_fused";  // a transformers name Training PRO does not offer
   write_file_atomic(dir / "training_parameters.json", tp.dump());

@@ -161,8 +161,10 @@ TEST(Trainer, StopAtLossAndOutputs) {
   EXPECT_EQ(s.steps, 1);
   EXPECT_THAT(s.stop_reason, HasSubstr("stop_at_loss"));
   for (const char* file : {"adapter_config.json", "adapter_model.safetensors", "training_parameters.json",
-                           "training_log.json", "training_graph.json", "training_graph.png"})
+                           "training_log.json", "training_graph.json", "training_graph.png", "training_prompt.json"})
     EXPECT_TRUE(fs::exists(s.adapter_dir / file)) << file;
+  // Training PRO's training_prompt.json: a raw-text run has no templates.
+  EXPECT_EQ(read_file(s.adapter_dir / "training_prompt.json"), "{\n  \"template_type\": \"raw_text\"\n}");
   auto params = nlohmann::json::parse(read_file(s.adapter_dir / "training_parameters.json"));
   EXPECT_EQ(params["lora_rank"], 4);
   EXPECT_EQ(params["stop_at_loss"], 1000.0);
@@ -197,7 +199,8 @@ TEST(Trainer, LossThresholdCheckpointsAreNamedAndLowered) {
   auto saved = list_checkpoints(s.adapter_dir);
   ASSERT_EQ(saved.size(), want.size());
   for (const auto& ck : saved) {
-    for (const char* file : {"adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json"})
+    for (const char* file : {"adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json",
+                             "training_prompt.json"})  // as Training PRO, its prompt is in each checkpoint too
       EXPECT_TRUE(fs::exists(ck / file)) << ck << " " << file;
     auto st = nlohmann::json::parse(read_file(ck / "trainer_state.json"));
     EXPECT_DOUBLE_EQ(st["loss_threshold"].get<double>(), 0.9 * st["loss"].get<double>()) << ck;
