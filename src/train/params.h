@@ -146,7 +146,13 @@ void validate(const TrainParams& p);
 // Training PRO-only keys (higher_rank_limit, report_to, ...) are skipped, its spellings
 // (lora_RS, datasetJSONL, ...) are mapped, "None" means empty, and lora_name/always_override/
 // copy_params_from are never copied. Returns the keys it ignored. Bad values still throw.
-std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_dir, TrainParams& p);
+// Training PRO stores its data choices without extensions ("raw_text_file": "novel") and finds
+// them in its datasets folder as <name> (a folder) or <name>.txt, <name>.json, <name>.jsonl
+// (datasetJSONL), and the format as formats/<name>.json: a copied data value that names nothing
+// under data_root (empty = the current folder) becomes the first of those that exists, still
+// relative; when none does it is kept, for the usual "does not exist" error later.
+std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_dir, TrainParams& p,
+                                          const std::filesystem::path& data_root = {});
 
 // Derived values the trainer needs.
 std::filesystem::path adapter_dir(const TrainParams& p);             // output_dir / lora_name
