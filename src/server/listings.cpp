@@ -2,6 +2,7 @@
 #include "server/listings.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 
@@ -38,6 +39,13 @@ std::string data_kind(const fs::path& p) {
   if (ext == ".json") return "json";
   if (ext == ".jsonl") return "jsonl";
   return "";
+}
+
+// A GGUF model by its name (the listing reads no file; using it checks the magic).
+bool is_gguf_name(const fs::path& p) {
+  std::string ext = p.extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".gguf";
 }
 
 // A symlink that leads out of the root: not listed, and never read (using it is refused too).
@@ -82,6 +90,8 @@ json list_models(const PathSandbox& sb) {
     if (it->is_directory() && fs::exists(it->path() / "config.json")) {
       names.push_back(it->path().lexically_relative(root).string());
       it.disable_recursion_pending();
+    } else if (it->is_regular_file() && is_gguf_name(it->path())) {
+      names.push_back(it->path().lexically_relative(root).string());
     }
   }
   std::sort(names.begin(), names.end());
@@ -168,7 +178,7 @@ json run_params(const PathSandbox& sb, const std::string& name) {
   TrainParams p;
   std::vector<std::string> ignored;
   try {
-    ignored = copy_params_from(dir, p);
+    ignored = copy_params_from(dir, p, sb.root(Root::Data));
   } catch (const Error& e) {
     bad_request("copy_params_from", e.what());
   }
