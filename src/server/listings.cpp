@@ -176,15 +176,20 @@ json run_params(const PathSandbox& sb, const std::string& name) {
   if (!fs::exists(dir / "training_parameters.json"))
     not_found(cat("run '", name, "' has no training_parameters.json"));
   TrainParams p;
-  std::vector<std::string> ignored;
+  std::vector<std::string> ignored, copied;
   try {
-    ignored = copy_params_from(dir, p, sb.root(Root::Data));
+    ignored = copy_params_from(dir, p, sb.root(Root::Data), &copied);
   } catch (const Error& e) {
     bad_request("copy_params_from", e.what());
   }
-  json params = to_json(p);
+  // Only what the file holds: a Training PRO file has no model (nor our own parameters), and
+  // the form keeps its values for those.
+  const json all = to_json(p);
+  json params = json::object();
+  for (const std::string& k : copied) params[k] = all.at(k);
   // Paths inside the served folders are shown relative to them, as the form's pickers list them.
   auto rel = [&](const char* key, Root r) {
+    if (!params.contains(key)) return;
     std::string v = params[key].get<std::string>();
     std::error_code ec;
     if (!v.empty() && fs::path(v).is_absolute() && sb.contains(r, fs::weakly_canonical(v, ec)))

@@ -23,7 +23,8 @@ nlohmann::json list_runs(const PathSandbox& sb);        // [{name, steps, loss, 
 // The run's chart records from training_graph.json (or its latest checkpoint's while no final
 // one exists); ApiError 404 when the run has neither.
 nlohmann::json run_graph(const PathSandbox& sb, const std::string& name);
-// {params, ignored}: training_parameters.json read as "copy parameters from" reads it.
+// {params, ignored}: training_parameters.json read as "copy parameters from" reads it; params
+// holds the parameters the file sets, no others (data names resolved in --data).
 nlohmann::json run_params(const PathSandbox& sb, const std::string& name);
 
 }  // namespace tpro

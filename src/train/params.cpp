@@ -391,7 +391,8 @@ std::string training_pro_data_path(const std::string& key, const std::string& va
 
 }  // namespace
 
-std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainParams& p, const fs::path& data_root) {
+std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainParams& p, const fs::path& data_root,
+                                          std::vector<std::string>* copied) {
   fs::path file = adapter_dir.filename() == "training_parameters.json" ? adapter_dir
                                                                        : adapter_dir / "training_parameters.json";
   json j;
@@ -419,6 +420,7 @@ std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainPara
     if (value.is_string() && !training_pro_candidates(name, "").empty())
       value = training_pro_data_path(name, value.get<std::string>(), data_root);
     set_field(p, *f, value, cat(file.string(), ": key '", key, "'"));
+    if (copied) copied->push_back(name);
   }
   return ignored;
 }

@@ -151,8 +151,10 @@ void validate(const TrainParams& p);
 // (datasetJSONL), and the format as formats/<name>.json: a copied data value that names nothing
 // under data_root (empty = the current folder) becomes the first of those that exists, still
 // relative; when none does it is kept, for the usual "does not exist" error later.
+// `copied`, when given, receives the parameter names the file set (our spellings).
 std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_dir, TrainParams& p,
-                                          const std::filesystem::path& data_root = {});
+                                          const std::filesystem::path& data_root = {},
+                                          std::vector<std::string>* copied = nullptr);
 
 // Derived values the trainer needs.
 std::filesystem::path adapter_dir(const TrainParams& p);             // output_dir / lora_name

@@ -292,6 +292,9 @@ TEST(Request, CopiedTrainingProDataNamesResolveInTheDataFolder) {
                     R"({"raw_text_file": "sample", "dataset": "None", "format": "None", "lora_rank": 8})");
   json shown = run_params(sb, "tp");
   EXPECT_EQ(shown["params"]["raw_text_file"], "sample.txt");
+  // Only what the file sets: no model (the form keeps its own), no defaults.
+  EXPECT_EQ(shown["params"], json::parse(R"({"raw_text_file": "sample.txt", "dataset": "", "format": "",
+                                             "lora_rank": 8})"));
   json b = {{"model", "tiny"}, {"lora_name", "a"}, {"copy_params_from", "tp"}};
   EXPECT_EQ(train_params_from_request(b, sb).data.raw_text_file, (data / "sample.txt").string());
   write_file_atomic(f.dir / "loras" / "tp" / "training_parameters.json",
