@@ -1,11 +1,14 @@
 // The page's behaviour: tabs, pickers filled from the served folders, the training form and
 // its buttons, the live state (a snapshot from /api/job, then server-sent events from
 // /api/events after its last_event_id; EventSource itself resends Last-Event-ID when it
-// reconnects), past runs with their charts, and the perplexity tab.
+// reconnects) with a progress bar and the progress in the page title, past runs with their
+// charts, and the perplexity tab.
 'use strict';
 
 const $ = id => document.getElementById(id);
-const ui = { form: null, chart: null, runChart: null, es: null, job: { id: 0, state: 'idle' }, runName: '', loaded: false };
+const ui = { form: null, chart: null, runChart: null, es: null, job: { id: 0, state: 'idle' }, runName: '', loaded: false,
+            runs: [] };
+const PAGE_TITLE = document.title;
 
 function active(job) { return job.state === 'running' || job.state === 'stopping'; }
 
@@ -29,12 +32,42 @@ function statusText(j) {
   return parts.join(' · ');
 }
 
+// Done share of the job, 0..1, or null when it has no measure yet.
+function fraction(j) {
+  if (j.kind === 'train' && j.step !== undefined && j.total_steps > 0) return Math.min(1, j.step / j.total_steps);
+  if (j.kind === 'perplexity' && j.progress && j.progress.total > 0) return Math.min(1, j.progress.done / j.progress.total);
+  return null;
+}
+
+// "42%", with a decimal below 10% so a long run shows that it moves.
+function percent(f) {
+  const p = f * 100;
+  return `${p < 10 ? (Math.floor(p * 10) / 10).toFixed(1) : Math.floor(p)}%`;
+}
+
+// The training progress bar and the page title ("42% · my-lora · tpro" while a job runs).
+function renderProgress(j) {
+  const f = fraction(j), bar = $('train-progress');
+  const train = j.kind === 'train' && f !== null;
+  bar.max = train ? Math.max(1, j.total_steps) : 1;
+  bar.value = train ? j.step : 0;
+  $('train-eta').textContent = !train ? '' : active(j) ? `${percent(f)} · ETA ${formatHms(j.eta_s)}` : percent(f);
+  const what = j.kind === 'train' ? j.lora_name : 'perplexity';
+  if (active(j)) document.title = `${f === null ? '…' : percent(f)} · ${what} · tpro`;
+  else if (j.state !== 'idle' && j.kind) document.title = `${j.state} · ${what} · tpro`;
+  else document.title = PAGE_TITLE;
+}
+
 function render() {
   const j = ui.job, train = j.kind === 'train' && active(j);
   const st = $('status');
   st.textContent = statusText(j);
   st.dataset.state = j.state;
   st.dataset.kind = j.kind || '';
+  // One job at a time: neither Start nor Evaluate while any job runs.
+  $('start').disabled = active(j);
+  $('ppl-run').disabled = active(j);
+  $('start-note').hidden = active(j);  // about the next Start; lists are refreshed when the job ends
   $('stop').disabled = !(j.kind === 'train' && active(j));
   $('save-now').disabled = !train;
   for (const id of ['ctl-stop-loss', 'ctl-stop-epoch', 'ctl-apply']) $(id).disabled = !train;
@@ -44,6 +77,7 @@ function render() {
     $('ppl-progress').max = Math.max(1, j.progress.total);
     $('ppl-progress').value = j.progress.done;
   }
+  renderProgress(j);
 }
 
 function log(text) {
@@ -92,12 +126,13 @@ async function connect() {
   applySnapshot(snap);
   // A page opened while a run is going (or after it) shows that run's parameters.
   if (!ui.loaded && snap.kind === 'train' && snap.params) ui.form.fill(snap.params, true);
+  updateStartNote();
   ui.loaded = true;
   const es = new EventSource(`/api/events?after=${snap.last_event_id}`);
   ui.es = es;
   const on = (type, f) => es.addEventListener(type, e => f(JSON.parse(e.data)));
-  es.onopen = () => { $('conn').textContent = 'live'; $('conn').classList.add('live'); };
-  es.onerror = () => { $('conn').textContent = 'reconnecting…'; $('conn').classList.remove('live'); };
+  es.onopen = () => { $('conn').textContent = 'live'; $('conn').classList.add('online'); };
+  es.onerror = () => { $('conn').textContent = 'reconnecting…'; $('conn').classList.remove('online'); };
   on('state', applyState);
   on('message', m => log(m.text));
   on('step', r => { ui.chart.add(r); Object.assign(ui.job, r); render(); });
@@ -161,14 +196,51 @@ async function refreshLists() {
   fillList('dl-runs', runs.map(r => r.name));
   fillSelect('copy-from', runs.filter(r => r.has_adapter).map(r => r.name), '(a past run)');
   fillSelect('ppl-lora', runs.filter(r => r.has_adapter).map(r => r.name), '(none)');
+  ui.runs = runs;
   renderRuns(runs);
+  updateStartNote();
+}
+
+// ---- what Start will do with lora_name ----
+
+// Start writes into <loras>/<lora_name>: say whether that continues an existing adapter (the
+// page may have pre-filled the last run's name) or starts a new one.
+function updateStartNote() {
+  const note = $('start-note'), v = ui.form.values();
+  const name = String(v.lora_name || '').trim();
+  note.replaceChildren();
+  note.dataset.kind = '';
+  if (!name || String(v.output_dir || '').trim()) return;  // another output folder: not listed here
+  const run = ui.runs.find(r => r.name === name);
+  let kind, text;
+  if (!run) [kind, text] = ['new', `Start creates a new adapter '${name}'.`];
+  else if (v.always_override) [kind, text] = ['replace', `Start replaces the existing adapter '${name}' (always_override).`];
+  else if (String(v.resume_from_checkpoint || '').trim()) [kind, text] = ['resume', `Start resumes '${name}' from a checkpoint.`];
+  else if (run.has_adapter) [kind, text] = ['continue', `Start continues the existing adapter '${name}' (its weights, a fresh optimizer).`];
+  else [kind, text] = ['unfinished', `'${name}' holds checkpoints of an unfinished run: set resume_from_checkpoint to 'latest', or always_override.`];
+  note.dataset.kind = kind;
+  note.append(text);
+  if (kind !== 'new') {
+    const fresh = el('button', { type: 'button', id: 'start-fresh', text: 'Use a new name' });
+    fresh.addEventListener('click', () => { $('f-lora_name').value = freshName(name); updateStartNote(); });
+    note.append(fresh);
+  }
+}
+
+// name-2, name-3, ...: the first that no listed run has.
+function freshName(name) {
+  const base = name.replace(/-\d+$/, ''), taken = new Set(ui.runs.map(r => r.name));
+  for (let i = 2; i < 10000; ++i) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+  return `${base}-${Date.now()}`;
 }
 
 function renderRuns(runs) {
   const body = $('runs-table').querySelector('tbody');
+  // The name is a button: Tab reaches it and Enter or Space opens the run (a click on the row too).
   body.replaceChildren(...runs.map(r => {
+    const open = el('button', { type: 'button', class: 'run-open', text: r.name, 'aria-label': `show run ${r.name}` });
     const tr = el('tr', { class: 'clickable', 'data-run': r.name }, [
-      el('td', { text: r.name }), el('td', { text: r.steps ?? '-' }), el('td', { text: fmt(r.epoch, 2) }),
+      el('td', {}, [open]), el('td', { text: r.steps ?? '-' }), el('td', { text: fmt(r.epoch, 2) }),
       el('td', { text: fmt(r.loss) }), el('td', { text: r.stop_reason || (r.has_adapter ? '' : 'unfinished') }),
       el('td', { text: String(r.checkpoints.length) }),
       el('td', { text: r.modified ? new Date(r.modified * 1000).toLocaleString() : '' })]);
@@ -194,6 +266,7 @@ async function copyParams(name) {
   if (!name) return;
   const r = await api('GET', `/api/runs/${encodeURIComponent(name)}/params`);
   ui.form.fill(r.params);
+  updateStartNote();
   $('copy-note').textContent = `copied from ${name}` + (r.ignored.length ? `; ignored: ${r.ignored.join(', ')}` : '');
 }
 
@@ -219,6 +292,8 @@ function wire() {
     });
   }
   $('start').addEventListener('click', () => guarded('train', () => api('POST', '/api/train', ui.form.values())));
+  for (const name of ['lora_name', 'always_override', 'resume_from_checkpoint', 'output_dir'])
+    for (const type of ['input', 'change']) $(`f-${name}`).addEventListener(type, updateStartNote);
   $('stop').addEventListener('click', () => guarded('train', () => api('POST', '/api/stop')));
   $('save-now').addEventListener('click', () => guarded('train', () => api('POST', '/api/save')));
   $('check').addEventListener('click', () => guarded('train', async () => {

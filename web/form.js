@@ -111,12 +111,14 @@ class TrainForm {
     return out;
   }
 
-  // A past run's parameters ("copy parameters from": keeps the new run's name), or the current
-  // job's own (withName) when a page opens while it runs.
+  // A past run's parameters ("copy parameters from": keeps the new run's name and every field
+  // the run's file does not set, such as a Training PRO run's model), or the current job's own
+  // (withName) when a page opens while it runs. The dataset tab follows the filled-in form.
   fill(params, withName = false) {
     for (const f of this.fields)
       if (f.name in params && (withName || f.name !== 'lora_name') && f.name !== 'output_dir') this.set(f, params[f.name]);
-    const kind = params.hybrid_training ? 'hybrid' : params.jsonl_dataset ? 'jsonl' : params.dataset ? 'json' : 'raw_text';
+    const v = this.values();
+    const kind = v.hybrid_training ? 'hybrid' : v.jsonl_dataset ? 'jsonl' : v.dataset ? 'json' : 'raw_text';
     this.showTab(kind);
   }
 

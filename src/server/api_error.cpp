@@ -36,13 +36,29 @@ size_t find_word(const std::string& s, const std::string& name) {
   return std::string::npos;
 }
 
+// message with each "(hint: ...)" blanked out, up to its matching parenthesis.
+std::string without_hints(std::string s) {
+  for (size_t at = s.find("(hint:"); at != std::string::npos; at = s.find("(hint:", at)) {
+    int depth = 0;
+    size_t i = at;
+    for (; i < s.size(); ++i) {
+      depth += s[i] == '(' ? 1 : s[i] == ')' ? -1 : 0;
+      s[i] = ' ';
+      if (depth == 0) break;
+    }
+    at = i;
+  }
+  return s;
+}
+
 }  // namespace
 
 std::string field_in_message(const std::string& message) {
+  const std::string text = without_hints(message);
   std::string best;
   size_t best_at = std::string::npos;
   for (const auto& f : param_fields()) {
-    const size_t at = find_word(message, f.name);
+    const size_t at = find_word(text, f.name);
     // On a tie ("dataset" inside "jsonl_dataset" cannot tie: whole words) the longer name wins.
     if (at < best_at || (at == best_at && at != std::string::npos && f.name.size() > best.size())) {
       best_at = at;

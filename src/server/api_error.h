@@ -31,6 +31,8 @@ class ApiError : public Error {
 
 // The training parameter a validation message is about: the parameter name that occurs
 // earliest in the message as a whole word ("lora_name is required" -> "lora_name"), or "".
+// Hints are advice, not the subject: names inside "(hint: ...)" do not count, so "batcher
+// state was saved with rows = 9 ... (hint: resume with the same dataset ...)" names no field.
 std::string field_in_message(const std::string& message);
 
 }  // namespace tpro

@@ -57,9 +57,13 @@ bool JobManager::busy() const {
 
 void JobManager::publish(const std::string& type, json data) { events_.publish(type, data); }
 
-void JobManager::add_message(const std::string& text) {
+void JobManager::keep_message(const std::string& text) {
   if (st_.messages.size() >= kMaxMessages) st_.messages.erase(st_.messages.begin());
   st_.messages.push_back(text);
+}
+
+void JobManager::add_message(const std::string& text) {
+  keep_message(text);
   publish("message", {{"text", text}});
 }
 
@@ -166,6 +170,8 @@ void JobManager::on_train_event(const TrainEvent& e) {
                              [&](const LogRecord& r) { return r.step == e.record.step; });
       if (it != st_.records.rend()) it->eval_loss = e.record.eval_loss;
       else st_.records.push_back(e.record);
+      // The eval event carries its line to live pages; the snapshot keeps it for later ones.
+      keep_message(e.text);
       json j = chart_record(e.record);
       j["text"] = e.text;
       publish("eval", j);

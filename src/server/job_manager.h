@@ -62,7 +62,8 @@ class JobManager {
  private:
   void begin(const std::string& kind, const nlohmann::json& params);  // mu_ held
   void publish(const std::string& type, nlohmann::json data);         // mu_ held
-  void add_message(const std::string& text);                          // mu_ held
+  void add_message(const std::string& text);                          // mu_ held: kept and published
+  void keep_message(const std::string& text);                         // mu_ held: in snapshots only
   void on_train_event(const TrainEvent& e);
   void run_training_job(TrainParams p);
   void run_perplexity_job(PerplexityJob job);

@@ -2,6 +2,7 @@
 #include "server/listings.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 
@@ -38,6 +39,13 @@ std::string data_kind(const fs::path& p) {
   if (ext == ".json") return "json";
   if (ext == ".jsonl") return "jsonl";
   return "";
+}
+
+// A GGUF model by its name (the listing reads no file; using it checks the magic).
+bool is_gguf_name(const fs::path& p) {
+  std::string ext = p.extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".gguf";
 }
 
 // A symlink that leads out of the root: not listed, and never read (using it is refused too).
@@ -82,6 +90,8 @@ json list_models(const PathSandbox& sb) {
     if (it->is_directory() && fs::exists(it->path() / "config.json")) {
       names.push_back(it->path().lexically_relative(root).string());
       it.disable_recursion_pending();
+    } else if (it->is_regular_file() && is_gguf_name(it->path())) {
+      names.push_back(it->path().lexically_relative(root).string());
     }
   }
   std::sort(names.begin(), names.end());
@@ -166,15 +176,20 @@ json run_params(const PathSandbox& sb, const std::string& name) {
   if (!fs::exists(dir / "training_parameters.json"))
     not_found(cat("run '", name, "' has no training_parameters.json"));
   TrainParams p;
-  std::vector<std::string> ignored;
+  std::vector<std::string> ignored, copied;
   try {
-    ignored = copy_params_from(dir, p);
+    ignored = copy_params_from(dir, p, sb.root(Root::Data), &copied);
   } catch (const Error& e) {
     bad_request("copy_params_from", e.what());
   }
-  json params = to_json(p);
+  // Only what the file holds: a Training PRO file has no model (nor our own parameters), and
+  // the form keeps its values for those.
+  const json all = to_json(p);
+  json params = json::object();
+  for (const std::string& k : copied) params[k] = all.at(k);
   // Paths inside the served folders are shown relative to them, as the form's pickers list them.
   auto rel = [&](const char* key, Root r) {
+    if (!params.contains(key)) return;
     std::string v = params[key].get<std::string>();
     std::error_code ec;
     if (!v.empty() && fs::path(v).is_absolute() && sb.contains(r, fs::weakly_canonical(v, ec)))

@@ -1,7 +1,7 @@
 // What the served folders hold, for the web form's pickers and the past-runs list: model
-// folders in --models, dataset/format/text files in --data, adapter folders (past runs, with
-// their training_graph.json for the chart and training_parameters.json for "copy parameters
-// from") in --loras. Listings are bounded (depth and count) so a huge folder cannot stall a
+// folders and .gguf files in --models, dataset/format/text files in --data, adapter folders
+// (past runs, with their training_graph.json for the chart and training_parameters.json for
+// "copy parameters from") in --loras. Listings are bounded (depth and count) so a huge folder cannot stall a
 // request; symlinks that lead out of their folder are left out. Not here: validating a chosen
 // path (sandbox.h, request.h).
 #pragma once
@@ -16,14 +16,15 @@ namespace tpro {
 // A log record as the chart reads it: {step, epoch, loss, lr, grad_norm, eval_loss?, ...}.
 nlohmann::json chart_record(const LogRecord& r);
 
-nlohmann::json list_models(const PathSandbox& sb);      // [{name}] folders with a config.json
+nlohmann::json list_models(const PathSandbox& sb);      // [{name}] folders with a config.json, and .gguf files
 nlohmann::json list_data_files(const PathSandbox& sb);  // [{path, kind: text|json|jsonl|folder, size}]
 nlohmann::json list_runs(const PathSandbox& sb);        // [{name, steps, loss, stop_reason, ...}] newest first
 
 // The run's chart records from training_graph.json (or its latest checkpoint's while no final
 // one exists); ApiError 404 when the run has neither.
 nlohmann::json run_graph(const PathSandbox& sb, const std::string& name);
-// {params, ignored}: training_parameters.json read as "copy parameters from" reads it.
+// {params, ignored}: training_parameters.json read as "copy parameters from" reads it; params
+// holds the parameters the file sets, no others (data names resolved in --data).
 nlohmann::json run_params(const PathSandbox& sb, const std::string& name);
 
 }  // namespace tpro

@@ -5,7 +5,6 @@
 
 #include "data/builtin_templates.h"
 #include "data/text_files.h"
-#include "formats/hf_config.h"
 #include "formats/load.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
@@ -24,13 +23,21 @@ void require_object(const json& body, const char* what) {
   if (!body.is_object()) bad_request("", cat("expected a JSON object of ", what, ", got ", body.type_name()));
 }
 
-// A model folder inside --models that load_model can read.
-fs::path model_folder(const PathSandbox& sb, const std::string& path, const std::string& field) {
+// A base model inside --models that load_model can read: a GGUF file (resolve() followed its
+// links and kept it inside) or a Hugging Face folder.
+fs::path model_input(const PathSandbox& sb, const std::string& path, const std::string& field) {
   if (path.empty()) bad_request(field, cat(field, " is required: choose a base model in the models folder"));
   fs::path dir = sb.resolve(Root::Models, path, field);
+  std::error_code ec;
+  if (fs::is_regular_file(dir, ec)) {
+    if (!is_gguf_file(dir))
+      bad_request(field, cat(field, ": '", path, "' is a file but not a GGUF model (it does not start with the GGUF",
+                             " magic; hint: a .gguf file, or a Hugging Face folder with config.json)"));
+    return dir;
+  }
   if (!fs::is_directory(dir) || !fs::exists(dir / "config.json"))
     bad_request(field, cat(field, ": '", path, "' is not a model folder (no config.json in it; hint: a Hugging Face",
-                           " folder with config.json, *.safetensors and tokenizer.json)"));
+                           " folder with config.json, *.safetensors and tokenizer.json, or a .gguf file)"));
   // config.json, the tokenizer files and the shards are read from here: none may lead out.
   sb.check_links(Root::Models, dir, field, 0);
   std::vector<fs::path> shards;
@@ -105,7 +112,7 @@ void apply_body_keys(const json& body, TrainParams& p) {
 }
 
 void sandbox_paths(const json& body, const PathSandbox& sb, TrainParams& p) {
-  p.model = model_folder(sb, p.model, "model").string();
+  p.model = model_input(sb, p.model, "model").string();
   struct DataField {
     std::string DataOptions::*member;
     const char* name;
@@ -241,7 +248,7 @@ TrainParams train_params_from_request(const json& body, const PathSandbox& sb, b
     const fs::path dir = sb.resolve(Root::Loras, cp->get<std::string>(), "copy_params_from");
     check_adapter_links(sb, dir, "copy_params_from", 0);
     try {
-      copy_params_from(dir, p);
+      copy_params_from(dir, p, sb.root(Root::Data));
     } catch (const Error& e) {
       bad_request("copy_params_from", e.what());
     }
@@ -265,7 +272,7 @@ PerplexityJob perplexity_job_from_request(const json& body, const PathSandbox& s
   reject_unknown(body, {"model", "lora", "text_file", "stride", "max_length", "threads", "comment"});
   PerplexityJob j;
   j.model_name = string_value(body, "model");
-  j.model = model_folder(sb, j.model_name, "model");
+  j.model = model_input(sb, j.model_name, "model");
   j.model_name = sb.display(Root::Models, j.model);
   j.lora_name = string_value(body, "lora");
   if (!j.lora_name.empty()) j.lora = lora_input(sb, j.lora_name, "lora");
@@ -273,7 +280,12 @@ PerplexityJob perplexity_job_from_request(const json& body, const PathSandbox& s
   if (text.empty()) bad_request("text_file", "text_file is required: a text file in the data folder");
   j.text_file = data_file(sb, text, "text_file", false);
   j.dataset_name = sb.display(Root::Data, j.text_file);
-  const LlamaConfig cfg = load_hf_config(j.model);
+  LlamaConfig cfg;
+  try {
+    cfg = load_model_config(j.model);
+  } catch (const Error& e) {
+    bad_request("model", cat("model: ", e.what()));
+  }
   j.max_length = int_value(body, "max_length", 0, 0, cfg.max_position);
   if (j.max_length == 0) j.max_length = std::min<int64_t>(cfg.max_position, kDefaultMaxLength);  // as the CLI
   j.stride = int_value(body, "stride", std::min<int64_t>(512, j.max_length), 1, j.max_length);

@@ -416,9 +416,35 @@ const std::set<std::string>& never_copied() {
   return s;
 }
 
+// Training PRO's places for a data value `name` (script.py: clean_path(TRAINING_DATASET_FOLDER,
+// f'{raw_text_file}.txt') after trying the folder, f'{dataset}.json', f'{datasetJSONL}.jsonl',
+// clean_path(TRAINING_FORMATS_FOLDER, f'{format}.json')), relative to the data root.
+std::vector<std::string> training_pro_candidates(const std::string& key, const std::string& name) {
+  if (key == "raw_text_file") return {name + ".txt"};
+  if (key == "dataset" || key == "eval_dataset") return {name + ".json"};
+  if (key == "jsonl_dataset" || key == "jsonl_eval_dataset") return {name + ".jsonl"};
+  if (key == "format") return {"formats/" + name + ".json", name + ".json"};
+  return {};
+}
+
+// The value as it stands when it names something under data_root (or is no plain relative
+// name: absolute, or with a ".." that could leave the root); else its first existing candidate.
+std::string training_pro_data_path(const std::string& key, const std::string& value, const fs::path& data_root) {
+  const fs::path given(value);
+  if (value.empty() || given.is_absolute()) return value;
+  for (const auto& part : given)
+    if (part == "..") return value;
+  std::error_code ec;
+  if (fs::exists(data_root / given, ec)) return value;
+  for (const std::string& c : training_pro_candidates(key, value))
+    if (fs::exists(data_root / c, ec)) return c;
+  return value;
+}
+
 }  // namespace
 
-std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainParams& p) {
+std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainParams& p, const fs::path& data_root,
+                                          std::vector<std::string>* copied) {
   fs::path file = adapter_dir.filename() == "training_parameters.json" ? adapter_dir
                                                                        : adapter_dir / "training_parameters.json";
   json j;
@@ -443,9 +469,12 @@ std::vector<std::string> copy_params_from(const fs::path& adapter_dir, TrainPara
       continue;
     }
     if (f->type == FieldType::String && value == "None") value = "";  // Training PRO's empty dropdown
+    if (value.is_string() && !training_pro_candidates(name, "").empty())
+      value = training_pro_data_path(name, value.get<std::string>(), data_root);
     const auto from = source.find(key);
     const std::string label = from == source.end() ? cat("key '", key, "'") : cat("key '", from->second, "' (as ", key, ")");
     set_field(p, *f, value, cat(file.string(), ": ", label));
+    if (copied) copied->push_back(name);
   }
   std::sort(ignored.begin(), ignored.end());
   return ignored;

@@ -158,7 +158,15 @@ void validate(const TrainParams& p);
 // rsLoRA scale is lora_RS_alpha / sqrt(r)), eval_stepsJSONL is eval_steps when datasetJSONL is
 // set, "None" means empty, and lora_name/always_override/copy_params_from are never copied.
 // Returns the keys it ignored, sorted. Bad values still throw.
-std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_dir, TrainParams& p);
+// Training PRO stores its data choices without extensions ("raw_text_file": "novel") and finds
+// them in its datasets folder as <name> (a folder) or <name>.txt, <name>.json, <name>.jsonl
+// (datasetJSONL), and the format as formats/<name>.json: a copied data value that names nothing
+// under data_root (empty = the current folder) becomes the first of those that exists, still
+// relative; when none does it is kept, for the usual "does not exist" error later.
+// `copied`, when given, receives the parameter names the file set (our spellings).
+std::vector<std::string> copy_params_from(const std::filesystem::path& adapter_dir, TrainParams& p,
+                                          const std::filesystem::path& data_root = {},
+                                          std::vector<std::string>* copied = nullptr);
 // Why copy_params_from ignores `key` (for the note it prints): "not a tpro parameter" for unknown keys.
 std::string copy_params_note(const std::string& key);
 

@@ -1,11 +1,13 @@
 // The web UI of `tpro serve` in a real browser (Debian's chromium, headless, driven by
 // playwright-core), one scenario in order: the form has every schema parameter; bad values
-// show their error next to the field; Start runs a tiny training and the loss chart grows;
-// a second Start is refused; "Save checkpoint now" writes a checkpoint folder; closing the
+// show their error next to the field; Start runs a tiny training and the loss chart grows,
+// with a progress bar and the progress in the page title; Start is disabled while it runs and
+// a second start is refused; "Save checkpoint now" writes a checkpoint folder; closing the
 // page leaves training running and a new page reconnects to it; stop-at-loss changed mid-run
-// ends the run; the run appears among past runs with its chart and its parameters can be
-// copied into the form; the dataset check reports blocks; the perplexity tab adds a row.
-// Screenshots of each stage go to $TPRO_ARTIFACTS.
+// ends the run; a reopened page says that Start would continue the existing adapter; a failing
+// resume shows its error as a banner; the run appears among past runs (reached by keyboard)
+// with its chart and its parameters can be copied into the form; the dataset check reports
+// blocks; the perplexity tab adds a row. Screenshots of each stage go to $TPRO_ARTIFACTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -125,15 +127,25 @@ test('Start runs a tiny training and the chart updates', async () => {
   const status = await page.locator('#status').textContent();
   assert.match(status, new RegExp(`^${RUN}: running · step \\d+/1000000 · epoch [\\d.]+ · [\\d.]+ it/s · ETA \\d+:\\d\\d:\\d\\d`));
   assert.match(status, /loss \d+\.\d{4}/);
+  // The progress bar counts the steps; the title shows the share done (with a decimal under 10%).
+  const bar = await page.locator('#train-progress').evaluate(b => ({ value: b.value, max: b.max }));
+  assert.equal(bar.max, 1000000);
+  assert.ok(bar.value >= first, `progress ${bar.value} behind the chart's ${first} points`);
+  assert.match(await page.locator('#train-eta').textContent(), /^0\.0% · ETA \d+:\d\d:\d\d$/);
+  assert.equal(await page.title(), `0.0% · ${RUN} · tpro`);
   await shot('03-training');
 });
 
-test('a second Start is refused while training', async () => {
-  await page.click('#start');
+test('Start is disabled while training, and a second start is refused anyway', async () => {
+  assert.ok(await page.locator('#start').isDisabled());
+  assert.ok(await page.locator('#ppl-run').isDisabled());
+  // A page whose button is still enabled (say, a stale one) gets the server's refusal.
+  await page.locator('#start').evaluate(b => { b.disabled = false; b.click(); });
   await page.waitForSelector('#form-error:not([hidden])', WAIT);
   assert.match(await page.locator('#form-error').textContent(),
                new RegExp(`^a training run '${RUN}' is already running \\(job 1, started `));
   assert.equal(await statusState(), 'running');
+  await page.waitForFunction(() => document.getElementById('start').disabled, null, WAIT);  // the next step re-renders
   await shot('04-second-start-refused');
 });
 
@@ -179,15 +191,60 @@ test('stop-at-loss changed mid-run is honoured', async () => {
   assert.match(log.stop_reason, /reached stop_at_loss 900/);
   assert.ok(fs.existsSync(path.join(dir, 'loras', RUN, 'adapter_model.safetensors')));
   assert.ok(await page.locator('#save-now').isDisabled());
+  assert.ok(await page.locator('#start').isEnabled());  // the job ended: Start is back
+  assert.ok(await page.locator('#ppl-run').isEnabled());
+  assert.equal(await page.title(), `finished · ${RUN} · tpro`);
   await shot('07-stopped-by-loss');
 });
 
-test('the run is listed among past runs with its chart', async () => {
+test('a reopened page says that Start would continue the existing adapter', async () => {
+  await page.close();
+  await openPage();
+  assert.equal(await page.locator('#f-lora_name').inputValue(), RUN);  // the last job's name, pre-filled
+  const note = page.locator('#start-note');
+  assert.equal(await note.getAttribute('data-kind'), 'continue');
+  assert.match(await note.textContent(), new RegExp(`^Start continues the existing adapter '${RUN}' \\(its weights, a fresh optimizer\\)\\.`));
+  await shot('07c-start-continues');
+  await setField('always_override', true);
+  assert.equal(await note.getAttribute('data-kind'), 'replace');
+  await setField('always_override', false);
+  await page.click('#start-fresh');
+  assert.equal(await page.locator('#f-lora_name').inputValue(), `${RUN}-2`);
+  assert.equal(await note.textContent(), `Start creates a new adapter '${RUN}-2'.`);
+});
+
+test('a failed resume shows its error as a banner, not on a field', async () => {
+  // Another cutoff_len slices another number of blocks: the checkpoint's batch order does not
+  // fit. Its hint mentions "dataset", the (empty) JSON dataset field: the form must stay put.
+  await setField('lora_name', RUN);
+  await setField('resume_from_checkpoint', 'latest');
+  await setField('cutoff_len', '32');
+  await page.click('#start');
+  await page.waitForSelector('#status[data-state="failed"]', WAIT);
+  await page.waitForSelector('#form-error:not([hidden])', WAIT);
+  assert.match(await page.locator('#form-error').textContent(), /^batcher state was saved with rows = \d+ but this run has \d+/);
+  assert.equal(await page.locator('.field.invalid').count(), 0);
+  assert.ok(await page.locator('#tab-raw_text').evaluate(b => b.classList.contains('active')), 'the dataset tab changed');
+  assert.ok(await page.locator('#start').isEnabled());
+  await shot('07b-resume-failed');
+  await setField('resume_from_checkpoint', '');
+  await setField('cutoff_len', '64');
+});
+
+test('the run is listed among past runs with its chart, opened by keyboard', async () => {
   await page.click('nav .tab[data-tab="runs"]');
   const row = page.locator(`#runs-table tr[data-run="${RUN}"]`);
   await row.waitFor(WAIT);
   assert.match(await row.textContent(), /reached stop_at_loss 900/);
-  await row.click();
+  // Tab from the "Past runs" tab reaches the run's button (a few stops at most); Enter opens it.
+  await page.focus('nav .tab[data-tab="runs"]');
+  let reached = false;
+  for (let i = 0; i < 5 && !reached; ++i) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(n => document.activeElement?.closest('tr')?.dataset.run === n, RUN);
+  }
+  assert.ok(reached, 'Tab did not reach the past run');
+  await page.keyboard.press('Enter');
   await page.waitForFunction(() => Number(document.getElementById('run-chart').dataset.points) > 0, null, WAIT);
   const graph = await api(`/api/runs/${RUN}/graph`);
   assert.equal(await chartPoints('#run-chart'), graph.records.length);

@@ -5,6 +5,7 @@
 
 #include "server/api_error.h"
 #include "server/fixture_folders.h"
+#include "server/listings.h"
 #include "server/request.h"
 #include "server/server_test_util.h"
 
@@ -242,6 +243,72 @@ TEST(Request, AdapterFoldersReadByTheServerStayInLoras) {
   EXPECT_EQ(api_error_of([&] { adapter_folder(sb, "old", "name"); }).first, "name");
 }
 
+// A GGUF base model is a file in --models: accepted when it is GGUF, refused when it is not
+// or when a link takes it out of the folder.
+TEST(Request, GgufBaseModelsInsideTheModelsFolder) {
+  Fixture f;
+  const PathSandbox sb = f.sb();
+  const fs::path models = fs::canonical(f.dir / "models");
+  json b = minimal();
+  b["model"] = "tiny.gguf";
+  EXPECT_EQ(train_params_from_request(b, sb).model, (models / "tiny.gguf").string());
+  const PerplexityJob j =
+      perplexity_job_from_request({{"model", "tiny.gguf"}, {"text_file", "short.txt"}, {"max_length", 0}}, sb);
+  EXPECT_EQ(j.model_name, "tiny.gguf");
+  EXPECT_EQ(j.max_length, 256);  // the GGUF's context length, from its metadata
+  write_file_atomic(models / "notes.gguf", "not a model");
+  b["model"] = "notes.gguf";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }),
+            FieldMsg("model", "model: 'notes.gguf' is a file but not a GGUF model (it does not start with the GGUF "
+                              "magic; hint: a .gguf file, or a Hugging Face folder with config.json)"));
+  b["model"] = "tiny/config.json";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }).second.rfind(
+                "model: 'tiny/config.json' is a file but not a GGUF model", 0),
+            0u);
+  const fs::path outside = f.dir / "outside";
+  fs::create_directories(outside);
+  fs::copy_file(models / "tiny.gguf", outside / "big.gguf");
+  fs::create_symlink(outside / "big.gguf", models / "linked.gguf");
+  b["model"] = "linked.gguf";
+  EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }),
+            FieldMsg("model", "model: 'linked.gguf' is outside the models folder " + models.string() +
+                                  " (a symlink on the way leads to " + fs::canonical(outside / "big.gguf").string() +
+                                  ")" + kSandboxHint));
+  EXPECT_EQ(list_models(sb), json::parse(R"([{"name": "notes.gguf"}, {"name": "tiny"}, {"name": "tiny.gguf"}])"));
+}
+
+// "Copy parameters from" a Training PRO run: its extensionless data names are found in --data
+// as Training PRO finds them in its datasets folder, for the form and for a run.
+TEST(Request, CopiedTrainingProDataNamesResolveInTheDataFolder) {
+  Fixture f;
+  const PathSandbox sb = f.sb();
+  const fs::path data = fs::canonical(f.dir / "data");
+  fs::create_directories(data / "formats");
+  write_file_atomic(data / "qa.json", R"([{"q": "a?", "a": "b"}])");
+  write_file_atomic(data / "formats" / "qa-format.json", R"({"q,a": "Q: %q%\nA: %a%"})");
+  fs::create_directories(f.dir / "loras" / "tp");
+  write_file_atomic(f.dir / "loras" / "tp" / "adapter_config.json", "{}");
+  write_file_atomic(f.dir / "loras" / "tp" / "training_parameters.json",
+                    R"({"raw_text_file": "sample", "dataset": "None", "format": "None", "lora_rank": 8})");
+  json shown = run_params(sb, "tp");
+  EXPECT_EQ(shown["params"]["raw_text_file"], "sample.txt");
+  // Only what the file sets: no model (the form keeps its own), no defaults.
+  EXPECT_EQ(shown["params"], json::parse(R"({"raw_text_file": "sample.txt", "dataset": "", "format": "",
+                                             "lora_rank": 8})"));
+  json b = {{"model", "tiny"}, {"lora_name", "a"}, {"copy_params_from", "tp"}};
+  EXPECT_EQ(train_params_from_request(b, sb).data.raw_text_file, (data / "sample.txt").string());
+  write_file_atomic(f.dir / "loras" / "tp" / "training_parameters.json",
+                    R"({"raw_text_file": "None", "dataset": "qa", "eval_dataset": "qa", "format": "qa-format"})");
+  shown = run_params(sb, "tp")["params"];
+  EXPECT_EQ(shown["dataset"], "qa.json");
+  EXPECT_EQ(shown["eval_dataset"], "qa.json");
+  EXPECT_EQ(shown["format"], "formats/qa-format.json");
+  EXPECT_EQ(shown["raw_text_file"], "");
+  const TrainParams p = train_params_from_request(b, sb);
+  EXPECT_EQ(p.data.dataset, (data / "qa.json").string());
+  EXPECT_EQ(p.data.format, (data / "formats" / "qa-format.json").string());
+}
+
 TEST(Request, NumbersTooLargeForADoubleNameTheirField) {
   EXPECT_EQ(api_error_of([] { parse_json_body(R"({"lora_rank": 4, "learning_rate": 1e400})"); }),
             FieldMsg("learning_rate", "learning_rate: the number 1e400 is out of range (JSON numbers must fit a "
@@ -315,6 +382,12 @@ TEST(Request, FieldInMessage) {
             "raw_text_file");
   EXPECT_EQ(field_in_message("jsonl_eval_dataset is set but jsonl_dataset is not"), "jsonl_eval_dataset");
   EXPECT_EQ(field_in_message("something else entirely"), "");
+  // A hint's advice names no field: this resume error is about no parameter of the form.
+  EXPECT_EQ(field_in_message("batcher state was saved with rows = 9 but this run has 12 (hint: resume with the same "
+                             "dataset and batch settings)"),
+            "");
+  EXPECT_EQ(field_in_message("model is required (hint: --model PATH (or model: in YAML), lora_name too)"), "model");
+  EXPECT_EQ(field_in_message("x (hint: a (nested) dataset) then lora_rank"), "lora_rank");
 }
 
 // chat_template_file is a built-in template's name as given, or a file inside the data folder;

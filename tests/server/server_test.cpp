@@ -41,7 +41,7 @@ TEST(Server, ServesTheUiAndTheSchema) {
 
 TEST(Server, ListsTheFolders) {
   TestServer s("lists");
-  EXPECT_EQ(s.get("/api/models").body, json::parse(R"([{"name": "tiny"}])"));
+  EXPECT_EQ(s.get("/api/models").body, json::parse(R"([{"name": "tiny"}, {"name": "tiny.gguf"}])"));
   const json data = s.get("/api/data").body;
   ASSERT_EQ(data.size(), 2u);
   EXPECT_EQ(data[0]["path"], "sample.txt");

@@ -398,6 +398,48 @@ TEST(Params, EveryTrainingProOptimizerIsAccepted) {
   fs::remove_all(dir);
 }
 
+// Training PRO's data values are names without extensions, found in its datasets folder.
+TEST(Params, CopyParamsFromResolvesTrainingProDataNames) {
+  const fs::path dir = temp_dir("copy_names"), data = dir / "data";
+  fs::create_directories(data / "formats");
+  fs::create_directories(data / "chapters");
+  for (const char* f : {"long.txt", "qa.json", "qa-eval.json", "chat.jsonl", "formats/alpaca.json", "plain.json"})
+    write_file_atomic(data / f, "x");
+  const auto copied = [&](const json& tp, const fs::path& root) {
+    write_file_atomic(dir / "training_parameters.json", tp.dump());
+    TrainParams p;
+    copy_params_from(dir, p, root);
+    return p.data;
+  };
+  DataOptions d = copied({{"raw_text_file", "long"}, {"dataset", "qa"}, {"eval_dataset", "qa-eval"},
+                          {"format", "alpaca"}, {"datasetJSONL", "chat"}, {"eval_datasetJSONL", "None"}},
+                         data);
+  EXPECT_EQ(d.raw_text_file, "long.txt");
+  EXPECT_EQ(d.dataset, "qa.json");
+  EXPECT_EQ(d.eval_dataset, "qa-eval.json");
+  EXPECT_EQ(d.format, "formats/alpaca.json");  // Training PRO's formats folder
+  EXPECT_EQ(d.jsonl_dataset, "chat.jsonl");
+  EXPECT_EQ(d.jsonl_eval_dataset, "");
+  // A folder of that name comes first, as in Training PRO; a format may sit beside the data;
+  // a name that is already a path is kept; so is one that matches nothing (its error comes later).
+  d = copied({{"raw_text_file", "chapters"}, {"format", "plain"}, {"dataset", "qa.json"}, {"eval_dataset", "gone"}},
+             data);
+  EXPECT_EQ(d.raw_text_file, "chapters");
+  EXPECT_EQ(d.format, "plain.json");
+  EXPECT_EQ(d.dataset, "qa.json");
+  EXPECT_EQ(d.eval_dataset, "gone");
+  // Never a probe outside the root: "../data/long" would exist as ../data/long.txt.
+  d = copied({{"raw_text_file", "../data/long"}}, data / "chapters");
+  EXPECT_EQ(d.raw_text_file, "../data/long");
+  // Without a root the current folder is searched (the CLI).
+  const fs::path cwd = fs::current_path();
+  fs::current_path(data);
+  d = copied({{"raw_text_file", "long"}}, {});
+  fs::current_path(cwd);
+  EXPECT_EQ(d.raw_text_file, "long.txt");
+  fs::remove_all(dir);
+}
+
 TEST(Params, DerivedValues) {
   TrainParams p;
   EXPECT_EQ(resolved_target_modules(p), (std::vector<std::string>{"q_proj", "v_proj"}));
