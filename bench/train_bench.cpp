@@ -119,7 +119,13 @@ class TimedBackend final : public Backend {
                         int64_t D) const override {
     TIMED(kNormB, rmsnorm_backward(dx, dy, x, w, r, N, D));
   }
-  void rope_table(float* c, float* s, std::span<const float> f, int64_t n) const override { in_.rope_table(c, s, f, n); }
+  void rope_table(float* c, float* s, std::span<const float> f, int64_t n, float m) const override {
+    in_.rope_table(c, s, f, n, m);
+  }
+  void copy_columns(float* d, int64_t ldd, const float* s, int64_t lds, int64_t N, int64_t w,
+                    Accumulate a) const override {
+    TIMED(kMem, copy_columns(d, ldd, s, lds, N, w, a));
+  }
   void rope_forward(float* x, const int32_t* p, const RopeTable& t, int64_t N, int64_t H, int64_t Dh) const override {
     TIMED(kRope, rope_forward(x, p, t, N, H, Dh));
   }

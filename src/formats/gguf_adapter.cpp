@@ -160,6 +160,9 @@ LoraConfig lora_config(const GgufFile& f, int64_t r, const std::map<std::pair<in
 
 void save_adapter_gguf(const fs::path& file, const LoraWeights& lw, const LlamaConfig& base,
                        const std::string& base_model, GgmlType type) {
+  if (base.fused_proj)
+    fail("cannot write GGUF adapter ", file.string(), ": tpro does not write llama.cpp adapters for ", base.architecture,
+         "'s fused projections yet (hint: keep the PEFT folder; llama.cpp's convert_lora_to_gguf.py converts it)");
   const DType dt = dtype_of(type);
   if (lw.slot_of.size() != size_t(base.n_layer * kNumProj)) {
     fail("cannot write GGUF adapter ", file.string(), ": the adapter has ", lw.slot_of.size() / kNumProj,

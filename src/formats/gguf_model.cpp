@@ -14,7 +14,9 @@ namespace tpro {
 
 namespace {
 
-constexpr const char* kProjNames[kNumProj] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+// llama.cpp's names; Phi-3's fused gate_up_proj is its ffn_up (2F rows) in a phi3 file.
+constexpr const char* kProjNames[kNumProj] = {"attn_q",   "attn_k",   "attn_v",   "attn_output", "ffn_gate",
+                                              "ffn_up",   "ffn_down", "attn_qkv", "ffn_up"};
 constexpr const char* kSupportedArchs = "llama, qwen2, qwen3, gemma2, gemma3";
 
 int64_t positive(const GgufFile& f, const std::string& key) {
@@ -237,6 +239,7 @@ std::string gguf_arch(const LlamaConfig& c) {
   if (c.architecture == "Qwen3ForCausalLM") return "qwen3";
   if (c.architecture == "Gemma2ForCausalLM") return "gemma2";
   if (c.architecture == "Gemma3ForCausalLM") return "gemma3";
+  if (c.architecture == "Phi3ForCausalLM") return "phi3";
   return "llama";
 }
 bool gguf_permutes_qk(const std::string& arch) { return arch == "llama"; }

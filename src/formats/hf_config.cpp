@@ -14,7 +14,8 @@ using nlohmann::json;
 
 namespace {
 const char* kSupported =
-    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM";
+    "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, "
+    "Phi3ForCausalLM";
 
 int64_t get_int(const json& j, const char* key, const std::string& origin, bool required, int64_t def = 0) {
   if (!j.contains(key) || j[key].is_null()) {
@@ -116,7 +117,8 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
     fail(origin, ": Gemma3ForConditionalGeneration (the multimodal checkpoint) is not supported yet (hint: use a ",
          "text-only Gemma 3 checkpoint, Gemma3ForCausalLM, such as gemma-3-1b; tpro supports ", kSupported, ")");
   if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM" &&
-      c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM" && !is_gemma(c.architecture))
+      c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM" && !is_gemma(c.architecture) &&
+      c.architecture != "Phi3ForCausalLM")
     fail(origin, ": unsupported architecture ", c.architecture, " (hint: tpro supports ", kSupported,
          "; mixture-of-experts, vision and state-space models are not supported)");
   c.model_type = j.value("model_type", std::string("llama"));
@@ -154,6 +156,14 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
     if (get_bool(j, "use_sliding_window", false))
       fail(origin, ": use_sliding_window is true; tpro trains Qwen3 with full attention in every layer only ",
            "(hint: set use_sliding_window to false, as every released Qwen3 checkpoint has it)");
+  } else if (c.architecture == "Phi3ForCausalLM") {  // Phi-3, Phi-3.5, Phi-4-mini
+    c.fused_proj = true;
+    if (get_bool(j, "attention_bias", false))
+      fail(origin, ": attention_bias is true; tpro trains Phi-3 models without projection biases");
+    c.sliding_window = get_int(j, "sliding_window", origin, false, 0);
+    const double prf = get_num(j, "partial_rotary_factor", origin, 1.0);
+    if (!(prf > 0.0 && prf <= 1.0)) fail(origin, ": partial_rotary_factor must be in (0, 1], got ", prf);
+    c.rotary_dim = int64_t(double(c.head_dim) * prf);  // transformers: int(head_dim * factor)
   } else if (c.architecture == "Qwen2ForCausalLM") {
     c.attn_qkv_bias = true;
     if (get_bool(j, "use_sliding_window", false)) c.sliding_window = get_int(j, "sliding_window", origin, false, 0);
@@ -165,16 +175,47 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
   if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
     const json& rs = j["rope_scaling"];
     std::string type = rs.value("rope_type", rs.value("type", std::string()));
+    if (type == "su") type = "longrope";  // early Phi-3 configs
     if (type == "default" || type.empty()) {
       type.clear();
-    } else if (type != "linear" && type != "llama3") {
-      fail(origin, ": unsupported rope_scaling type \"", type, "\" (hint: tpro supports linear and llama3)");
+    } else if (type != "linear" && type != "llama3" && type != "yarn" && type != "dynamic" && type != "longrope") {
+      fail(origin, ": unsupported rope_scaling type \"", type,
+           "\" (hint: tpro supports linear, llama3, yarn, dynamic and longrope)");
     }
-    c.rope_scaling.type = type;
-    c.rope_scaling.factor = get_num(rs, "factor", origin, 1.0);
-    c.rope_scaling.low_freq_factor = get_num(rs, "low_freq_factor", origin, 1.0);
-    c.rope_scaling.high_freq_factor = get_num(rs, "high_freq_factor", origin, 4.0);
-    c.rope_scaling.original_max_position = get_int(rs, "original_max_position_embeddings", origin, false, 8192);
+    RopeScaling& r = c.rope_scaling;
+    r.type = type;
+    r.factor = get_num(rs, "factor", origin, 1.0);
+    r.low_freq_factor = get_num(rs, "low_freq_factor", origin, 1.0);
+    r.high_freq_factor = get_num(rs, "high_freq_factor", origin, 4.0);
+    r.original_max_position = get_int(rs, "original_max_position_embeddings", origin, false, 8192);
+    r.attention_factor = get_num(rs, "attention_factor", origin, 0.0);
+    if (type == "yarn") {
+      r.beta_fast = get_num(rs, "beta_fast", origin, 32.0);
+      r.beta_slow = get_num(rs, "beta_slow", origin, 1.0);
+      r.mscale = get_num(rs, "mscale", origin, 0.0);
+      r.mscale_all_dim = get_num(rs, "mscale_all_dim", origin, 0.0);
+      r.truncate = get_bool(rs, "truncate", true);
+      // As transformers: an original_max_position_embeddings makes the factor max_position / it.
+      if (rs.contains("original_max_position_embeddings")) {
+        r.factor = double(c.max_position) / double(r.original_max_position);
+      } else {
+        r.original_max_position = c.max_position;
+      }
+    } else if (type == "longrope") {
+      auto factors = [&](const char* key) {
+        if (!rs.contains(key) || !rs[key].is_array()) fail(origin, ": rope_scaling.", key, " must be a list of numbers");
+        std::vector<double> v;
+        for (const json& x : rs[key]) {
+          if (!x.is_number()) fail(origin, ": rope_scaling.", key, " holds ", x.dump(), ", expected numbers");
+          v.push_back(x.get<double>());
+        }
+        return v;
+      };
+      r.short_factor = factors("short_factor");
+      r.long_factor = factors("long_factor");
+      // Phi-3 keeps the pretrained context as a top-level original_max_position_embeddings.
+      r.original_max_position = get_int(j, "original_max_position_embeddings", origin, false, c.max_position);
+    }
   }
   validate_config(c, origin);
   return c;
@@ -217,7 +258,22 @@ std::string hf_config_json(const LlamaConfig& c) {
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_id >= 0) j["eos_token_id"] = c.eos_token_id;
   j["torch_dtype"] = c.torch_dtype;
-  if (!c.rope_scaling.type.empty()) {
+  if (c.rotary_dim > 0 && c.rotary_dim != c.head_dim) j["partial_rotary_factor"] = double(c.rotary_dim) / double(c.head_dim);
+  if (c.fused_proj) j["sliding_window"] = c.sliding_window > 0 ? json(c.sliding_window) : json(nullptr);
+  const RopeScaling& r = c.rope_scaling;
+  if (r.type == "longrope") {
+    j["rope_scaling"] = {{"type", "longrope"}, {"short_factor", r.short_factor}, {"long_factor", r.long_factor}};
+    if (r.attention_factor > 0) j["rope_scaling"]["attention_factor"] = r.attention_factor;
+    j["original_max_position_embeddings"] = r.original_max_position;
+  } else if (r.type == "yarn") {
+    j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", r.factor}, {"beta_fast", r.beta_fast},
+                         {"beta_slow", r.beta_slow}, {"truncate", r.truncate}};
+    if (r.original_max_position != c.max_position)  // read back as factor = max_position / it
+      j["rope_scaling"]["original_max_position_embeddings"] = r.original_max_position;
+    if (r.mscale > 0) j["rope_scaling"]["mscale"] = r.mscale;
+    if (r.mscale_all_dim > 0) j["rope_scaling"]["mscale_all_dim"] = r.mscale_all_dim;
+    if (r.attention_factor > 0) j["rope_scaling"]["attention_factor"] = r.attention_factor;
+  } else if (!c.rope_scaling.type.empty()) {
     j["rope_scaling"] = {{"rope_type", c.rope_scaling.type}, {"factor", c.rope_scaling.factor}};
     if (c.rope_scaling.type == "llama3") {
       j["rope_scaling"]["low_freq_factor"] = c.rope_scaling.low_freq_factor;

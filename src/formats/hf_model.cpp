@@ -77,9 +77,16 @@ Model load_hf_model(const fs::path& dir) {
     } else {
       L.ln2 = vector_f32(src, p + "post_attention_layernorm.weight", D);
     }
-    L.wq = matrix_view(src, p + "self_attn.q_proj.weight", Q, D);
-    L.wk = matrix_view(src, p + "self_attn.k_proj.weight", KV, D);
-    L.wv = matrix_view(src, p + "self_attn.v_proj.weight", KV, D);
+    if (c.fused_proj) {  // Phi-3: q|k|v and gate|up rows in one matrix each
+      L.wqkv = matrix_view(src, p + "self_attn.qkv_proj.weight", Q + 2 * KV, D);
+      L.wgate_up = matrix_view(src, p + "mlp.gate_up_proj.weight", 2 * F, D);
+    } else {
+      L.wq = matrix_view(src, p + "self_attn.q_proj.weight", Q, D);
+      L.wk = matrix_view(src, p + "self_attn.k_proj.weight", KV, D);
+      L.wv = matrix_view(src, p + "self_attn.v_proj.weight", KV, D);
+      L.wgate = matrix_view(src, p + "mlp.gate_proj.weight", F, D);
+      L.wup = matrix_view(src, p + "mlp.up_proj.weight", F, D);
+    }
     L.wo = matrix_view(src, p + "self_attn.o_proj.weight", D, Q);
     L.bq = optional_vector(src, p + "self_attn.q_proj.bias", Q, c.attn_qkv_bias);
     L.bk = optional_vector(src, p + "self_attn.k_proj.bias", KV, c.attn_qkv_bias);
@@ -89,8 +96,6 @@ Model load_hf_model(const fs::path& dir) {
       L.q_norm = vector_f32(src, p + "self_attn.q_norm.weight", c.head_dim);
       L.k_norm = vector_f32(src, p + "self_attn.k_norm.weight", c.head_dim);
     }
-    L.wgate = matrix_view(src, p + "mlp.gate_proj.weight", F, D);
-    L.wup = matrix_view(src, p + "mlp.up_proj.weight", F, D);
     L.wdown = matrix_view(src, p + "mlp.down_proj.weight", D, F);
     L.bgate = optional_vector(src, p + "mlp.gate_proj.bias", F, c.mlp_bias);
     L.bup = optional_vector(src, p + "mlp.up_proj.bias", F, c.mlp_bias);

@@ -11,6 +11,7 @@
 #include "formats/hf_config.h"
 #include "io/gguf_writer.h"
 #include "io/safetensors.h"
+#include "model/base_weights.h"
 #include "quant/quantized_matrix.h"
 
 namespace tpro {
@@ -69,6 +70,11 @@ class GgufModelWriter {
 
 void GgufModelWriter::metadata() {
   const LlamaConfig& c = m_.cfg;
+  if (c.fused_proj || c.rotary_dim > 0 || c.rope_scaling.type == "longrope" || c.rope_scaling.type == "yarn" ||
+      c.rope_scaling.type == "dynamic")
+    fail("cannot write a GGUF of this ", c.architecture, " yet: tpro writes fused projections, partial rotary ",
+         "and ", c.rope_scaling.type.empty() ? "its RoPE" : c.rope_scaling.type, " scaling to Hugging Face folders only ",
+         "(hint: merge to a folder with --out <dir>, then convert it with llama.cpp's convert_hf_to_gguf.py)");
   const std::string a = arch_ + ".";
   w_.set("general.architecture", arch_);
   w_.set("general.type", "model");
@@ -216,12 +222,13 @@ void add_layer(SafeTensorsWriter& w, const LayerWeights& L, int64_t l, DType dt,
   }
   add_vector(w, p + "self_attn.q_norm.weight", file_norm(L.q_norm, c), dt);
   add_vector(w, p + "self_attn.k_norm.weight", file_norm(L.k_norm, c), dt);
-  const WeightMatrix* mats[kNumProj] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown};
-  const std::vector<float>* biases[kNumProj] = {&L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown};
+  const std::vector<float>* biases[7] = {&L.bq, &L.bk, &L.bv, &L.bo, &L.bgate, &L.bup, &L.bdown};
   for (int i = 0; i < kNumProj; ++i) {
+    const WeightMatrix& m = proj_weight(L, Proj(i));
+    if (!m.data) continue;  // the fused or the separate projections, whichever the model has
     const std::string module = p + proj_module(Proj(i));
-    add_matrix(w, module + ".weight", *mats[i], dt);
-    add_vector(w, module + ".bias", *biases[i], dt);
+    add_matrix(w, module + ".weight", m, dt);
+    if (i < 7) add_vector(w, module + ".bias", *biases[i], dt);
   }
 }
 
@@ -284,9 +291,13 @@ void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t se
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
     const std::string p = layer_prefix(l);
     add(p + "input_layernorm.weight", {D}, true);
-    add(p + "self_attn.q_proj.weight", {Q, D});
-    add(p + "self_attn.k_proj.weight", {KV, D});
-    add(p + "self_attn.v_proj.weight", {KV, D});
+    if (cfg.fused_proj) {
+      add(p + "self_attn.qkv_proj.weight", {Q + 2 * KV, D});
+    } else {
+      add(p + "self_attn.q_proj.weight", {Q, D});
+      add(p + "self_attn.k_proj.weight", {KV, D});
+      add(p + "self_attn.v_proj.weight", {KV, D});
+    }
     add(p + "self_attn.o_proj.weight", {D, Q});
     if (cfg.attn_qkv_bias) {
       add(p + "self_attn.q_proj.bias", {Q});
@@ -303,8 +314,12 @@ void write_random_model(const fs::path& dir, const LlamaConfig& cfg, uint64_t se
       add(p + "pre_feedforward_layernorm.weight", {D}, true);
       add(p + "post_feedforward_layernorm.weight", {D}, true);
     }
-    add(p + "mlp.gate_proj.weight", {F, D});
-    add(p + "mlp.up_proj.weight", {F, D});
+    if (cfg.fused_proj) {
+      add(p + "mlp.gate_up_proj.weight", {2 * F, D});
+    } else {
+      add(p + "mlp.gate_proj.weight", {F, D});
+      add(p + "mlp.up_proj.weight", {F, D});
+    }
     add(p + "mlp.down_proj.weight", {D, F});
   }
   add("model.norm.weight", {D}, true);

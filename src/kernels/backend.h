@@ -174,9 +174,12 @@ class Backend {
   // dx (N,D) += (the residual stream's gradient accumulates).
   virtual void rmsnorm_backward(float* dx, const float* dy, const float* x, const float* w, const float* rstd,
                                 int64_t N, int64_t D) const = 0;
-  // Fills a table (cos, sin: (n_pos, half) device buffers) from host inv_freq (half): angles in double.
-  virtual void rope_table(float* cos, float* sin, std::span<const float> inv_freq, int64_t n_pos) const = 0;
-  // x (N, H, Dh) rotated in place by position pos[n] (HF rotate_half layout).
+  // Fills a table (cos, sin: (n_pos, half) device buffers) from host inv_freq (half): angles in
+  // double, both multiplied by mscale (LongRoPE's and YaRN's attention factor; 1 otherwise).
+  virtual void rope_table(float* cos, float* sin, std::span<const float> inv_freq, int64_t n_pos,
+                          float mscale) const = 0;
+  // x (N, H, Dh) rotated in place by position pos[n] (HF rotate_half layout) over the first
+  // 2·t.half dimensions of each head; the rest pass through (partial rotary, Phi).
   virtual void rope_forward(float* x, const int32_t* pos, const RopeTable& t, int64_t N, int64_t H,
                             int64_t Dh) const = 0;
   // dx (N, H, Dh) in place: the gradient through rope_forward (the inverse rotation).
@@ -201,6 +204,10 @@ class Backend {
                               int64_t n) const = 0;
   // x (n) = cap·tanh(x/cap) in place (Gemma 2's final logits, outside the loss: generation).
   virtual void softcap(float* x, int64_t n, float cap) const = 0;
+  // dst row n [0, width) = (or +=) src row n [0, width), rows of ldd / lds floats: the column
+  // blocks of a fused projection (Phi-3's qkv_proj, gate_up_proj) split out and put back.
+  virtual void copy_columns(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t N, int64_t width,
+                            Accumulate acc) const = 0;
   // x (n) += y (n): the residual connections.
   virtual void add(float* x, const float* y, int64_t n) const = 0;
   // NEFTune (Jain et al. 2023): x (N = rows of T tokens, D) += uniform noise of magnitude α/√(T·D).

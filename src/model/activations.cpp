@@ -88,6 +88,9 @@ void carve(Activations& a, const LlamaConfig& c, AdapterSlots lora, size_t N, Ta
   a.dq_raw = c.qk_norm ? take(N * Q) : nullptr;
   a.dk_raw = c.qk_norm ? take(N * KV) : nullptr;
   a.dpost = c.sandwich_norms ? take(N * D) : nullptr;
+  const size_t fused_w = std::max(Q + 2 * KV, 2 * F);
+  a.fused = c.fused_proj ? take(N * fused_w) : nullptr;
+  a.dfused = c.fused_proj ? take(N * fused_w) : nullptr;
   a.tokens = take_i32(N);
   a.pos = take_i32(N);
   a.seg_buf = take_i32(N);
@@ -132,7 +135,7 @@ void make_activations(Activations& a, const Backend& be, const LlamaConfig& c, c
   a.capacity = B * T;
   a.C = chunk_rows(size_t(B * T));
   a.mem = DeviceArray<std::byte>(be, activation_bytes(c, lora, B, T, o).buffers);
-  ensure_rope(a, c.rope_inv_freq(), std::max<int64_t>(T, 1), c.rope_inv_freq_local());
+  ensure_rope(a, c.rope_inv_freq(T), std::max<int64_t>(T, 1), c.rope_inv_freq_local(), c.rope_mscale());
   reshape_activations(a, c, lora, B, T);
 }
 
@@ -153,21 +156,23 @@ void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights
 
 namespace {
 void ensure_table(const Backend& be, RopeTable& t, std::vector<float>& have, DeviceArray<float>& buf,
-                  const std::vector<float>& inv_freq, int64_t n_pos) {
-  if (n_pos <= t.n_pos && inv_freq == have) return;
+                  const std::vector<float>& inv_freq, int64_t n_pos, float mscale, float* have_mscale) {
+  if (n_pos <= t.n_pos && inv_freq == have && mscale == *have_mscale) return;
+  *have_mscale = mscale;
   const int64_t half = int64_t(inv_freq.size());
   buf = DeviceArray<float>(be, rope_table_floats(size_t(half), n_pos));
-  be.rope_table(buf.data(), buf.data() + n_pos * half, inv_freq, n_pos);
+  be.rope_table(buf.data(), buf.data() + n_pos * half, inv_freq, n_pos, mscale);
   t = {buf.data(), buf.data() + n_pos * half, half, n_pos};
   have = inv_freq;
 }
 }  // namespace
 
 void ensure_rope(Activations& a, const std::vector<float>& inv_freq, int64_t n_pos,
-                 const std::vector<float>& inv_freq_local) {
-  ensure_table(*a.be, a.rope, a.rope_inv_freq, a.rope_buf, inv_freq, n_pos);
+                 const std::vector<float>& inv_freq_local, float mscale) {
+  ensure_table(*a.be, a.rope, a.rope_inv_freq, a.rope_buf, inv_freq, n_pos, mscale, &a.rope_mscale);
+  float unscaled = 1.0f;
   if (!inv_freq_local.empty())
-    ensure_table(*a.be, a.rope_local, a.rope_local_inv_freq, a.rope_local_buf, inv_freq_local, n_pos);
+    ensure_table(*a.be, a.rope_local, a.rope_local_inv_freq, a.rope_local_buf, inv_freq_local, n_pos, 1.0f, &unscaled);
 }
 
 }  // namespace tpro

@@ -75,6 +75,10 @@ struct Activations {
   float* dq_raw;  // (N, Q) Qwen3 only, else null
   float* dk_raw;  // (N, KV)
   float* dpost;   // (N, D) gradient of a branch output under a sandwich norm (Gemma only, else null)
+  // Phi-3's fused projections (else null): qkv_proj's or gate_up_proj's output before it is
+  // split into q, k, v / gate, up, and the gradient put back together for its backward
+  float* fused;   // (N, max(Q + 2·KV, 2F))
+  float* dfused;  // (N, max(Q + 2·KV, 2F))
   // the batch on the device
   int32_t* tokens;     // (N)
   int32_t* pos;        // (N) position ids (0..T-1 per row when the batch has none)
@@ -95,6 +99,7 @@ struct Activations {
   // for Gemma 3's sliding layers (n_pos 0 when the model has one table)
   RopeTable rope, rope_local;
   std::vector<float> rope_inv_freq, rope_local_inv_freq;
+  float rope_mscale = 1.0f;  // the global table's attention factor (LongRoPE, YaRN)
   DeviceArray<float> rope_buf, rope_local_buf;
   const RopeTable& rope_of(const LlamaConfig& c, int64_t l) const { return c.local_rope(l) ? rope_local : rope; }
   DeviceArray<std::byte> mem;  // every buffer above, one allocation
@@ -126,6 +131,6 @@ void reshape_activations(Activations& a, const LlamaConfig& c, const LoraWeights
 // Makes the RoPE table cover positions [0, n_pos) for these frequencies (rebuilt only when it
 // does not yet); inv_freq_local (Gemma 3's sliding layers) builds the second table, empty = none.
 void ensure_rope(Activations& a, const std::vector<float>& inv_freq, int64_t n_pos,
-                 const std::vector<float>& inv_freq_local = {});
+                 const std::vector<float>& inv_freq_local = {}, float mscale = 1.0f);
 
 }  // namespace tpro

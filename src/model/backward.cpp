@@ -51,8 +51,14 @@ void backward(const Model& m, LoraState& lw, Activations& a, const BatchView& in
     } else {
       be.swiglu_backward(a.dgate, a.dup, a.dh, L.gate, L.up, N * F);
     }
-    proj_backward(be, a.dln, a.dgate, L.ln2, W.wgate, lw, opt, l, Proj::Gate, L.u(Proj::Gate), N, no);
-    proj_backward(be, a.dln, a.dup, L.ln2, W.wup, lw, opt, l, Proj::Up, L.u(Proj::Up), N, yes);
+    if (c.fused_proj) {  // gate and up gradients back into gate_up_proj's columns
+      be.copy_columns(a.dfused, 2 * F, a.dgate, F, N, F, no);
+      be.copy_columns(a.dfused + F, 2 * F, a.dup, F, N, F, no);
+      proj_backward(be, a.dln, a.dfused, L.ln2, W.wgate_up, lw, opt, l, Proj::GateUp, L.u(Proj::GateUp), N, no);
+    } else {
+      proj_backward(be, a.dln, a.dgate, L.ln2, W.wgate, lw, opt, l, Proj::Gate, L.u(Proj::Gate), N, no);
+      proj_backward(be, a.dln, a.dup, L.ln2, W.wup, lw, opt, l, Proj::Up, L.u(Proj::Up), N, yes);
+    }
     be.rmsnorm_backward(a.dx, a.dln, L.x_mid, W.ln2.data(), L.rstd2, N, D);  // dx: dL/dx_mid
     // attention: x_mid = x_in + o(attn(rope(q(ln1)), rope(k(ln1)), v(ln1))), Gemma: + norm(o(...))
     const float* d_o = a.dx;
@@ -73,9 +79,17 @@ void backward(const Model& m, LoraState& lw, Activations& a, const BatchView& in
       be.rmsnorm_backward(a.dk_raw, a.dk, L.k_raw, W.k_norm.data(), L.rstd_k, N * c.n_head_kv, c.head_dim);
       dq = a.dq_raw, dk = a.dk_raw;
     }
-    proj_backward(be, a.dln, dq, L.ln1, W.wq, lw, opt, l, Proj::Q, L.u(Proj::Q), N, no);
-    proj_backward(be, a.dln, dk, L.ln1, W.wk, lw, opt, l, Proj::K, L.u(Proj::K), N, yes);
-    proj_backward(be, a.dln, a.dv, L.ln1, W.wv, lw, opt, l, Proj::V, L.u(Proj::V), N, yes);
+    if (c.fused_proj) {  // q, k, v gradients back into qkv_proj's columns
+      const int64_t Q = c.q_dim(), KV = c.kv_dim(), QKV = Q + 2 * KV;
+      be.copy_columns(a.dfused, QKV, dq, Q, N, Q, no);
+      be.copy_columns(a.dfused + Q, QKV, dk, KV, N, KV, no);
+      be.copy_columns(a.dfused + Q + KV, QKV, a.dv, KV, N, KV, no);
+      proj_backward(be, a.dln, a.dfused, L.ln1, W.wqkv, lw, opt, l, Proj::QKV, L.u(Proj::QKV), N, no);
+    } else {
+      proj_backward(be, a.dln, dq, L.ln1, W.wq, lw, opt, l, Proj::Q, L.u(Proj::Q), N, no);
+      proj_backward(be, a.dln, dk, L.ln1, W.wk, lw, opt, l, Proj::K, L.u(Proj::K), N, yes);
+      proj_backward(be, a.dln, a.dv, L.ln1, W.wv, lw, opt, l, Proj::V, L.u(Proj::V), N, yes);
+    }
     be.rmsnorm_backward(a.dx, a.dln, L.x_in, W.ln1.data(), L.rstd1, N, D);  // dx: dL/dx_in
   }
 }

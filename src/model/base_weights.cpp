@@ -81,7 +81,7 @@ std::string human(size_t bytes) {
 }  // namespace
 
 WeightMatrix& proj_weight(LayerWeights& L, Proj p) {
-  WeightMatrix* all[kNumProj] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown};
+  WeightMatrix* all[kNumProj] = {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown, &L.wqkv, &L.wgate_up};
   return *all[int(p)];
 }
 
@@ -101,7 +101,7 @@ std::string store_matrices(Model& m, const std::optional<WType>& quant, const st
     check_cancel(cancel, "converting the base weights (layer ", l, " of ", m.cfg.n_layer, ")");
     for (int i = 0; i < kNumProj; ++i) {
       WeightMatrix& w = proj_weight(m.layers[size_t(l)], Proj(i));
-      if (!is_plain(w.type)) continue;
+      if (!w.data || !is_plain(w.type)) continue;  // absent (fused models) or already quantized
       std::optional<WType> to = quant ? quant : dtype;
       if (quant) {
         ++n_quant;
@@ -186,7 +186,7 @@ void set_compute(Model& m, const std::string& compute, const Backend& be) {
 bool computes_bf16(const Model& m) {
   bool any = m.lm_head.bf16_compute;
   for (const LayerWeights& L : m.layers)
-    for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown}) any |= w->bf16_compute;
+    for (int i = 0; i < kNumProj; ++i) any |= proj_weight(L, Proj(i)).bf16_compute;
   return any;
 }
 
@@ -195,7 +195,8 @@ namespace {
 std::vector<WeightMatrix*> preparable(Model& m) {
   std::vector<WeightMatrix*> mats;
   for (LayerWeights& L : m.layers)
-    for (int i = 0; i < kNumProj; ++i) mats.push_back(&proj_weight(L, Proj(i)));
+    for (int i = 0; i < kNumProj; ++i)
+      if (proj_weight(L, Proj(i)).data) mats.push_back(&proj_weight(L, Proj(i)));
   mats.push_back(&m.lm_head);
   return mats;
 }
@@ -247,7 +248,7 @@ BaseMemory base_memory(const Model& m) {
   if (m.lm_head.data != m.embed.data) add(m.lm_head);
   add_vec(m.norm);
   for (const LayerWeights& L : m.layers) {
-    for (const WeightMatrix* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wgate, &L.wup, &L.wdown}) add(*w);
+    for (int i = 0; i < kNumProj; ++i) add(proj_weight(L, Proj(i)));
     for (const auto* v : {&L.ln1, &L.ln2, &L.ln_post_attn, &L.ln_post_ffn, &L.q_norm, &L.k_norm, &L.bq, &L.bk, &L.bv,
                           &L.bo, &L.bgate, &L.bup, &L.bdown})
       add_vec(*v);

@@ -11,9 +11,14 @@
 namespace tpro {
 
 struct RopeScaling {
-  std::string type;  // "" (none), "linear", "llama3"
+  std::string type;  // "" (none), "linear", "llama3", "yarn", "dynamic" (NTK), "longrope"
   double factor = 1.0, low_freq_factor = 1.0, high_freq_factor = 4.0;
   int64_t original_max_position = 8192;
+  // YaRN: the ramp between beta_fast and beta_slow rotations, mscale / mscale_all_dim
+  double beta_fast = 32.0, beta_slow = 1.0, mscale = 0.0, mscale_all_dim = 0.0;
+  bool truncate = true;
+  double attention_factor = 0.0;  // YaRN / LongRoPE: cos and sin times this; 0 = derived as transformers does
+  std::vector<double> short_factor, long_factor;  // LongRoPE: one per rotary frequency
 };
 
 // The MLP's gate activation: SwiGLU (Llama, Qwen) or GeGLU with gelu's tanh form (Gemma).
@@ -39,6 +44,8 @@ struct LlamaConfig {
   bool attn_o_bias = false;    // Llama attention_bias only
   bool mlp_bias = false;
   bool qk_norm = false;        // Qwen3, Gemma 3: RMSNorm over each head of q and k before RoPE
+  bool fused_proj = false;     // Phi-3: q, k, v in one qkv_proj and gate, up in one gate_up_proj
+  int64_t rotary_dim = 0;      // Phi: head_dim · partial_rotary_factor dims rotate; 0 = head_dim
   // Gemma 2 / 3
   MlpAct mlp_act = MlpAct::silu;
   bool sandwich_norms = false;  // RMSNorm on the attention and MLP outputs too (4 norms per block)
@@ -55,8 +62,13 @@ struct LlamaConfig {
 
   int64_t q_dim() const { return n_head * head_dim; }
   int64_t kv_dim() const { return n_head_kv * head_dim; }
-  // RoPE inverse frequencies (Dh/2), rope_scaling applied as transformers does.
-  std::vector<float> rope_inv_freq() const;
+  int64_t rot_dim() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
+  // RoPE inverse frequencies (rot_dim/2), rope_scaling applied as transformers does. seq_len:
+  // the positions a batch uses (max position + 1); only dynamic NTK and LongRoPE depend on it.
+  std::vector<float> rope_inv_freq(int64_t seq_len = 0) const;
+  bool rope_depends_on_length() const { return rope_scaling.type == "dynamic" || rope_scaling.type == "longrope"; }
+  // The factor cos and sin are multiplied by (YaRN, LongRoPE attention factor); 1 otherwise.
+  float rope_mscale() const;
   // Gemma 3's sliding layers: rope_local_theta, no scaling; empty when all layers share one table.
   std::vector<float> rope_inv_freq_local() const;
   bool is_gemma() const { return sandwich_norms; }

@@ -19,6 +19,14 @@ AttnShape attn_shape(const LlamaConfig& c, int64_t layer, int64_t B, int64_t Tq,
   return s;
 }
 
+namespace {
+// The dropout stream of a projection: layer·7 + p as before Phi-3's fused projections existed
+// (resumed runs keep their masks), the fused ones beyond every such number.
+uint64_t dropout_stream(int64_t layer, Proj p) {
+  return int(p) < 7 ? uint64_t(layer * 7 + int(p)) : (uint64_t(1) << 40) + uint64_t(layer * 2 + int(p) - 7);
+}
+}  // namespace
+
 bool lora_operands(const LoraState* lw, const StepOptions& opt, int64_t layer, Proj p, float* u, LoraOperands* out) {
   const LoraSlot* s = lw ? lw->find(layer, p) : nullptr;
   if (!s) return false;
@@ -31,7 +39,7 @@ bool lora_operands(const LoraState* lw, const StepOptions& opt, int64_t layer, P
   out->R = c.r;
   out->dropout = {};
   if (opt.train && c.dropout > 0.0)  // one stream per (micro-batch seed, layer, projection)
-    out->dropout = {float(c.dropout), splitmix64(opt.seed ^ splitmix64(uint64_t(layer * kNumProj + int(p)) + 0x1000))};
+    out->dropout = {float(c.dropout), splitmix64(opt.seed ^ splitmix64(dropout_stream(layer, p) + 0x1000))};
   out->u = u;
   return true;
 }
@@ -118,7 +126,14 @@ void upload_batch(const Model& m, Activations& a, const BatchView& in) {
     a.seg_start = a.seg_buf;
   }
   // The table may come from the config (make_activations); a GGUF rope_freqs tensor changes it.
-  ensure_rope(a, m.inv_freq, std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1), m.inv_freq_local);
+  // Dynamic NTK and LongRoPE choose their frequencies by the positions the batch uses.
+  const LlamaConfig& c = m.cfg;
+  const int64_t n_pos = std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1);
+  if (c.rope_depends_on_length()) {
+    ensure_rope(a, c.rope_inv_freq(int64_t(max_pos) + 1), n_pos, m.inv_freq_local, c.rope_mscale());
+  } else {
+    ensure_rope(a, m.inv_freq, n_pos, m.inv_freq_local, c.rope_mscale());
+  }
 }
 
 void embed_tokens(const Model& m, Activations& a, int64_t N, int64_t T, const StepOptions& opt) {
@@ -156,11 +171,17 @@ void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t 
     proj_forward(be, L.k_raw, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.u(Proj::K), N);
     be.rmsnorm_forward(L.q, L.rstd_q, L.q_raw, W.q_norm.data(), eps, N * c.n_head, c.head_dim);
     be.rmsnorm_forward(k_new, L.rstd_k, L.k_raw, W.k_norm.data(), eps, N * c.n_head_kv, c.head_dim);
+  } else if (c.fused_proj) {  // Phi-3: one qkv_proj, its q, k, v column blocks split out
+    const int64_t Q = c.q_dim(), QKV = Q + 2 * KV;
+    proj_forward(be, a.fused, L.ln1, W.wqkv, {}, lw, opt, l, Proj::QKV, L.u(Proj::QKV), N);
+    be.copy_columns(L.q, Q, a.fused, QKV, N, Q, Accumulate::no);
+    be.copy_columns(k_new, KV, a.fused + Q, QKV, N, KV, Accumulate::no);
+    be.copy_columns(v_all + past * KV, KV, a.fused + Q + KV, QKV, N, KV, Accumulate::no);
   } else {
     proj_forward(be, L.q, L.ln1, W.wq, W.bq, lw, opt, l, Proj::Q, L.u(Proj::Q), N);
     proj_forward(be, k_new, L.ln1, W.wk, W.bk, lw, opt, l, Proj::K, L.u(Proj::K), N);
   }
-  proj_forward(be, v_all + past * KV, L.ln1, W.wv, W.bv, lw, opt, l, Proj::V, L.u(Proj::V), N);
+  if (!c.fused_proj) proj_forward(be, v_all + past * KV, L.ln1, W.wv, W.bv, lw, opt, l, Proj::V, L.u(Proj::V), N);
   be.rope_forward(L.q, a.pos, rope, N, c.n_head, c.head_dim);
   be.rope_forward(k_new, a.pos, rope, N, c.n_head_kv, c.head_dim);
   be.attention_forward(L.att, L.lse, L.q, k_all, v_all, a.seg_start, shape, kv ? KV : 0);
@@ -173,8 +194,14 @@ void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t 
   be.add(L.x_mid, L.x_in, N * D);
   // MLP
   be.rmsnorm_forward(L.ln2, L.rstd2, L.x_mid, W.ln2.data(), eps, N, D);
-  proj_forward(be, L.gate, L.ln2, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.u(Proj::Gate), N);
-  proj_forward(be, L.up, L.ln2, W.wup, W.bup, lw, opt, l, Proj::Up, L.u(Proj::Up), N);
+  if (c.fused_proj) {  // Phi-3: one gate_up_proj, gate columns then up columns
+    proj_forward(be, a.fused, L.ln2, W.wgate_up, {}, lw, opt, l, Proj::GateUp, L.u(Proj::GateUp), N);
+    be.copy_columns(L.gate, F, a.fused, 2 * F, N, F, Accumulate::no);
+    be.copy_columns(L.up, F, a.fused + F, 2 * F, N, F, Accumulate::no);
+  } else {
+    proj_forward(be, L.gate, L.ln2, W.wgate, W.bgate, lw, opt, l, Proj::Gate, L.u(Proj::Gate), N);
+    proj_forward(be, L.up, L.ln2, W.wup, W.bup, lw, opt, l, Proj::Up, L.u(Proj::Up), N);
+  }
   if (c.mlp_act == MlpAct::gelu_tanh) {
     be.geglu_forward(L.h, L.gate, L.up, N * F);
   } else {

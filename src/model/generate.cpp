@@ -26,7 +26,7 @@ Generator::Generator(const Backend& be, const Model& m, const LoraWeights* lora,
   }
   if (lora) state_.emplace(be, *lora);
   make_activations(acts_, be, c, lora, 1, chunk_, {.recompute = true});
-  ensure_rope(acts_, m.inv_freq, max_ctx, m.inv_freq_local);
+  ensure_rope(acts_, m.inv_freq, max_ctx, m.inv_freq_local, c.rope_mscale());
   logits_dev_ = DeviceArray<float>(be, size_t(c.vocab_size));
   logits_.resize(size_t(c.vocab_size));
   positions_.resize(size_t(chunk_));

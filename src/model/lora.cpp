@@ -9,11 +9,12 @@
 namespace tpro {
 
 namespace {
-constexpr const char* kNames[kNumProj] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-constexpr const char* kModules[kNumProj] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                                            "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
-                                            "mlp.down_proj"};
-constexpr const char* kShort[kNumProj] = {"q", "k", "v", "o", "gate", "up", "down"};
+constexpr const char* kNames[kNumProj] = {"q_proj",   "k_proj",    "v_proj",   "o_proj",      "gate_proj",
+                                          "up_proj",  "down_proj", "qkv_proj", "gate_up_proj"};
+constexpr const char* kModules[kNumProj] = {"self_attn.q_proj", "self_attn.k_proj",   "self_attn.v_proj",
+                                            "self_attn.o_proj", "mlp.gate_proj",      "mlp.up_proj",
+                                            "mlp.down_proj",    "self_attn.qkv_proj", "mlp.gate_up_proj"};
+constexpr const char* kShort[kNumProj] = {"q", "k", "v", "o", "gate", "up", "down", "qkv", "gate_up"};
 }  // namespace
 
 const char* proj_name(Proj p) { return kNames[int(p)]; }
@@ -46,7 +47,7 @@ std::array<bool, kNumProj> parse_targets(const std::string& spec) {
   else if (spec == "q-k-v") set({Proj::Q, Proj::K, Proj::V});
   else if (spec == "q-k-v-o") set({Proj::Q, Proj::K, Proj::V, Proj::O});
   else if (spec == "k-v-down") set({Proj::K, Proj::V, Proj::Down});
-  else if (spec == "all") t.fill(true);
+  else if (spec == "all") set({Proj::Q, Proj::K, Proj::V, Proj::O, Proj::Gate, Proj::Up, Proj::Down});
   else {
     size_t start = 0;
     while (start <= spec.size()) {
@@ -58,7 +59,7 @@ std::array<bool, kNumProj> parse_targets(const std::string& spec) {
       Proj p;
       if (!proj_from_name(name, &p))
         fail("unknown LoRA target \"", name, "\" (hint: use q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-             " or a preset: q-v, q-k-v, q-k-v-o, k-v-down, all)");
+             " (Phi-3: qkv_proj, gate_up_proj) or a preset: q-v, q-k-v, q-k-v-o, k-v-down, all)");
       t[size_t(p)] = true;
       start = end + 1;
     }
@@ -66,20 +67,49 @@ std::array<bool, kNumProj> parse_targets(const std::string& spec) {
   return t;
 }
 
+std::array<bool, kNumProj> model_targets(const LlamaConfig& mc, const std::array<bool, kNumProj>& t,
+                                         std::string* note) {
+  auto has = [&](Proj p) { return t[size_t(p)]; };
+  std::array<bool, kNumProj> out = t;
+  if (!mc.fused_proj) {  // "every projection" (all of q, k, v and gate, up too) simply has no fused ones here
+    const bool all_qkv = has(Proj::Q) && has(Proj::K) && has(Proj::V), all_gu = has(Proj::Gate) && has(Proj::Up);
+    for (Proj p : {Proj::QKV, Proj::GateUp})
+      if (has(p) && !(p == Proj::QKV ? all_qkv : all_gu))
+        fail("LoRA target ", kNames[int(p)], " is a fused projection of Phi-3 models; this ", mc.architecture,
+             " has q_proj, k_proj, v_proj, gate_proj and up_proj (hint: name those)");
+    out[size_t(Proj::QKV)] = out[size_t(Proj::GateUp)] = false;
+    return out;
+  }
+  const bool qkv = has(Proj::Q) || has(Proj::K) || has(Proj::V) || has(Proj::QKV);
+  const bool gu = has(Proj::Gate) || has(Proj::Up) || has(Proj::GateUp);
+  std::string widened;
+  if (qkv && !(has(Proj::QKV) || (has(Proj::Q) && has(Proj::K) && has(Proj::V)))) widened += "q/k/v -> qkv_proj";
+  if (gu && !(has(Proj::GateUp) || (has(Proj::Gate) && has(Proj::Up))))
+    widened += std::string(widened.empty() ? "" : ", ") + "gate/up -> gate_up_proj";
+  if (note && !widened.empty())
+    *note = cat("this ", mc.architecture, " fuses q, k, v and gate, up into one projection each: the adapter covers ",
+                "the whole fused layer, as PEFT does (", widened, ")");
+  for (Proj p : {Proj::Q, Proj::K, Proj::V, Proj::Gate, Proj::Up}) out[size_t(p)] = false;
+  out[size_t(Proj::QKV)] = qkv;
+  out[size_t(Proj::GateUp)] = gu;
+  return out;
+}
+
 namespace {
 // (in, out) of projection p: the adapter's A is (r, in), B (out, r).
 std::pair<int64_t, int64_t> proj_dims(const LlamaConfig& mc, int p) {
   const int64_t D = mc.n_embd, F = mc.n_ff, Q = mc.q_dim(), KV = mc.kv_dim();
-  const int64_t in_dim[kNumProj] = {D, D, D, Q, D, D, F};
-  const int64_t out_dim[kNumProj] = {Q, KV, KV, D, F, F, D};
+  const int64_t in_dim[kNumProj] = {D, D, D, Q, D, D, F, D, D};
+  const int64_t out_dim[kNumProj] = {Q, KV, KV, D, F, F, D, Q + 2 * KV, 2 * F};
   return {in_dim[p], out_dim[p]};
 }
 }  // namespace
 
 int64_t lora_param_count(const LlamaConfig& mc, const LoraConfig& lc) {
+  const auto targets = model_targets(mc, lc.targets);
   int64_t per_layer = 0;
   for (int p = 0; p < kNumProj; ++p)
-    if (lc.targets[size_t(p)]) per_layer += lc.r * (proj_dims(mc, p).first + proj_dims(mc, p).second);
+    if (targets[size_t(p)]) per_layer += lc.r * (proj_dims(mc, p).first + proj_dims(mc, p).second);
   return per_layer * mc.n_layer;
 }
 
@@ -90,11 +120,12 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
   if (!any) fail("no LoRA target selected (hint: --training-projection q-v)");
   LoraWeights lw;
   lw.cfg = lc;
+  lw.cfg.targets = model_targets(mc, lc.targets);
   lw.slot_of.assign(size_t(mc.n_layer * kNumProj), -1);
   size_t off = 0;
   for (int64_t l = 0; l < mc.n_layer; ++l)
     for (int p = 0; p < kNumProj; ++p) {
-      if (!lc.targets[size_t(p)]) continue;
+      if (!lw.cfg.targets[size_t(p)]) continue;
       const auto [in, out] = proj_dims(mc, p);
       LoraSlot s{l, Proj(p), in, out, 0, 0};
       s.a = off;

@@ -16,8 +16,10 @@
 
 namespace tpro {
 
-enum class Proj : int { Q = 0, K, V, O, Gate, Up, Down };
-constexpr int kNumProj = 7;
+// The seven projections of a Llama block, then Phi-3's fused ones (qkv_proj = q|k|v rows,
+// gate_up_proj = gate|up rows), which replace Q, K, V and Gate, Up in such models.
+enum class Proj : int { Q = 0, K, V, O, Gate, Up, Down, QKV, GateUp };
+constexpr int kNumProj = 9;
 const char* proj_name(Proj p);       // "q_proj", ...
 const char* proj_module(Proj p);     // "self_attn.q_proj", "mlp.gate_proj", ...
 bool proj_from_name(const std::string& s, Proj* out);  // accepts "q_proj" or "q"
@@ -34,6 +36,11 @@ struct LoraConfig {
 
 // Parses "q,v", "q_proj,v_proj" or a Training PRO preset (q-v, q-k-v, q-k-v-o, k-v-down, all).
 std::array<bool, kNumProj> parse_targets(const std::string& spec);
+// The targets as the model has them: on a fused model (Phi-3) any of q/k/v is qkv_proj and any
+// of gate/up is gate_up_proj, as PEFT can only adapt the whole fused layer (`note` says so when
+// that widened the choice); a fused name on an unfused model is an error.
+std::array<bool, kNumProj> model_targets(const LlamaConfig& mc, const std::array<bool, kNumProj>& t,
+                                         std::string* note = nullptr);
 
 struct LoraSlot {
   int64_t layer = 0;
@@ -116,7 +123,8 @@ class LoraState {
   DeviceArray<float> buf_;         // params | grads | state buffers
 };
 
-// Lays out slots for the model's shapes and initialises as PEFT does (A uniform, B zero).
+// Lays out slots for the model's shapes and initialises as PEFT does (A uniform, B zero); the
+// targets become model_targets (the layout's cfg holds those).
 LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng);
 // The parameters make_lora lays out (A and B of every target in every layer), without allocating.
 int64_t lora_param_count(const LlamaConfig& mc, const LoraConfig& lc);

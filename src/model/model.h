@@ -26,6 +26,9 @@ struct LayerWeights {
   std::vector<float> ln_post_attn;       // (D) post_attention_layernorm of Gemma
   std::vector<float> ln_post_ffn;        // (D) post_feedforward_layernorm
   WeightMatrix wgate, wup, wdown;        // (F, D), (F, D), (D, F)
+  // Phi-3's fused projections (empty otherwise; then wq, wk, wv, wgate, wup are empty instead)
+  WeightMatrix wqkv;                     // (H·Dh + 2·Hkv·Dh, D): q rows, k rows, v rows
+  WeightMatrix wgate_up;                 // (2F, D): gate rows, then up rows
   std::vector<float> bgate, bup, bdown;  // mlp_bias (empty when absent)
 };
 

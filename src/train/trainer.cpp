@@ -244,6 +244,9 @@ struct Run {
     const LoraConfig lc = lora_config();
     const std::string spec_targets = target_spec();
     Rng rng(uint64_t(p.seed));
+    std::string fused_note;
+    model_targets(model.cfg, lc.targets, &fused_note);
+    if (!fused_note.empty()) say("note: " + fused_note);
     lw = make_lora(model.cfg, lc, rng);
     set_optimizer(lw, optimizer_kind(p.optimizer));
     if (const std::string note = optimizer_note(p.optimizer); !note.empty()) say("note: " + note);

@@ -6,6 +6,7 @@
 #include "common/test_util.h"
 #include "core/error.h"
 #include "formats/hf_config.h"
+#include "model/lora.h"
 
 using namespace tpro;
 
@@ -103,8 +104,8 @@ TEST(HfConfig, Refusals) {
   act.insert(act.size() - 1, R"(,"hidden_act":"gelu")");
   EXPECT_ERROR_HAS(parse(act), "unsupported hidden_act \"gelu\"");
   std::string rs = kLlama;
-  rs.insert(rs.size() - 1, R"(,"rope_scaling":{"type":"yarn","factor":4})");
-  EXPECT_ERROR_HAS(parse(rs), "unsupported rope_scaling type \"yarn\"");
+  rs.insert(rs.size() - 1, R"(,"rope_scaling":{"type":"ntk-by-parts","factor":4})");
+  EXPECT_ERROR_HAS(parse(rs), "unsupported rope_scaling type \"ntk-by-parts\"");
 }
 
 // Found while fuzzing: a number beyond double is nlohmann's out_of_range, not parse_error.
@@ -197,4 +198,62 @@ TEST(HfConfig, Gemma3) {
   std::string moe = kLlama;
   moe.replace(moe.find("LlamaForCausalLM"), 16, "MixtralForCausalLM");
   EXPECT_ERROR_HAS(parse(moe), "unsupported architecture MixtralForCausalLM (hint: tpro supports LlamaForCausalLM");
+}
+
+// Phi-3 / Phi-3.5 / Phi-4-mini: fused projections, partial rotary, LongRoPE with the top-level
+// original_max_position_embeddings and the attention factor of transformers.
+TEST(HfConfig, Phi3LongRopeAndPartialRotary) {
+  const std::string j = R"({"architectures":["Phi3ForCausalLM"],"model_type":"phi3","hidden_size":64,
+    "intermediate_size":96,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"vocab_size":100,
+    "rms_norm_eps":1e-5,"rope_theta":10000.0,"partial_rotary_factor":0.75,"max_position_embeddings":131072,
+    "original_max_position_embeddings":4096,"sliding_window":262143,
+    "rope_scaling":{"type":"longrope","short_factor":[1,1,1,1,1,1],"long_factor":[2,2,2,3,4,5]}})";
+  const LlamaConfig c = parse_hf_config(j, "x");
+  EXPECT_TRUE(c.fused_proj);
+  EXPECT_EQ(c.rot_dim(), 12);  // int(16 · 0.75)
+  EXPECT_EQ(c.rope_scaling.original_max_position, 4096);
+  EXPECT_FLOAT_EQ(c.rope_mscale(), float(std::sqrt(1.0 + std::log(32.0) / std::log(4096.0))));
+  EXPECT_EQ(c.rope_inv_freq(4096).size(), 6u);
+  EXPECT_FLOAT_EQ(c.rope_inv_freq(4096)[5], 1.0f / std::pow(10000.0f, 10.0f / 12.0f));         // short
+  EXPECT_FLOAT_EQ(c.rope_inv_freq(4097)[5], 1.0f / (5.0f * std::pow(10000.0f, 10.0f / 12.0f)));  // long
+  const LlamaConfig back = parse_hf_config(hf_config_json(c), "y");
+  EXPECT_EQ(back.rot_dim(), 12);
+  EXPECT_EQ(back.rope_scaling.long_factor, c.rope_scaling.long_factor);
+  EXPECT_EQ(back.rope_scaling.original_max_position, 4096);
+  std::string bad = j;
+  bad.replace(bad.find("[2,2,2,3,4,5]"), 13, "[2,2]");
+  EXPECT_ERROR_HAS(parse(bad), "short_factor and long_factor need 6 values each (rotary dims / 2), got 6 and 2");
+  // q/k/v on a fused model is the whole qkv_proj, said; a fused name on Llama is an error.
+  std::string note;
+  std::array<bool, kNumProj> qv{};
+  qv[size_t(Proj::Q)] = qv[size_t(Proj::V)] = true;
+  const auto t = model_targets(c, qv, &note);
+  EXPECT_TRUE(t[size_t(Proj::QKV)]);
+  EXPECT_FALSE(t[size_t(Proj::Q)]);
+  EXPECT_NE(note.find("the adapter covers the whole fused layer, as PEFT does (q/k/v -> qkv_proj)"), std::string::npos);
+  EXPECT_ERROR_HAS(model_targets(parse_hf_config(kLlama, "x"), parse_targets("qkv_proj")),
+                   "LoRA target qkv_proj is a fused projection of Phi-3 models");
+}
+
+// YaRN and dynamic NTK (Qwen2.5 / Llama descendants), as transformers computes them.
+TEST(HfConfig, YarnAndDynamicNtk) {
+  std::string y = kLlama;
+  y.insert(y.size() - 1, R"(,"max_position_embeddings":131072,
+    "rope_scaling":{"rope_type":"yarn","factor":4.0,"original_max_position_embeddings":32768})");
+  const LlamaConfig c = parse_hf_config(y, "x");
+  EXPECT_EQ(c.rope_scaling.type, "yarn");
+  EXPECT_EQ(c.rope_scaling.factor, 4.0);  // 131072 / 32768
+  EXPECT_FLOAT_EQ(c.rope_mscale(), float(0.1 * std::log(4.0) + 1.0));
+  const auto inv = c.rope_inv_freq(), plain = parse_hf_config(kLlama, "x").rope_inv_freq();
+  EXPECT_FLOAT_EQ(inv[0], plain[0]);             // fast dims extrapolate (kept)
+  EXPECT_FLOAT_EQ(inv[7], plain[7] / 4.0f);      // slow dims interpolate (÷ factor)
+  EXPECT_EQ(parse_hf_config(hf_config_json(c), "y").rope_inv_freq(), inv);
+  std::string d = kLlama;
+  d.insert(d.size() - 1, R"(,"max_position_embeddings":8,"rope_scaling":{"rope_type":"dynamic","factor":2.0})");
+  const LlamaConfig n = parse_hf_config(d, "x");
+  EXPECT_EQ(n.rope_inv_freq(8), n.rope_inv_freq());  // within max_position: unchanged
+  EXPECT_LT(n.rope_inv_freq(16)[3], n.rope_inv_freq()[3]);  // beyond: a larger base
+  std::string u = kLlama;
+  u.insert(u.size() - 1, R"(,"rope_scaling":{"rope_type":"mrope","factor":2.0})");
+  EXPECT_ERROR_HAS(parse(u), "unsupported rope_scaling type \"mrope\" (hint: tpro supports linear, llama3, yarn");
 }

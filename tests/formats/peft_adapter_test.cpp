@@ -33,7 +33,7 @@ LoraWeights lora_on(const LlamaConfig& mc, int64_t r, const std::string& targets
 TEST(LoraInit, AIsKaimingUniformAndBIsZero) {
   const LlamaConfig mc = small_config();  // in = 64 (D, Q) and 128 (F, for down_proj)
   const LoraWeights lw = lora_on(mc, 16, "all");
-  ASSERT_EQ(lw.slots.size(), size_t(2 * kNumProj));
+  ASSERT_EQ(lw.slots.size(), size_t(2 * 7));  // the seven projections of a Llama (no fused ones)
   for (const LoraSlot& s : lw.slots) {
     SCOPED_TRACE(std::string(proj_name(s.proj)) + " layer " + std::to_string(s.layer));
     const float* B = lw.params.data() + s.b;

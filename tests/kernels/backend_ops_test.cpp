@@ -205,7 +205,7 @@ TEST_P(BackendOps, RopeTableForwardAndBackwardMatchReference) {
   const std::vector<int32_t> pos = {0, 1, 2, 3, 100, 5, 6, 1000, 8};
   Dev d(be());
   float* table = d.zeros<float>(static_cast<size_t>(2 * n_pos * half));
-  be().rope_table(table, table + n_pos * half, inv_freq, n_pos);
+  be().rope_table(table, table + n_pos * half, inv_freq, n_pos, 1.0f);
   const auto host = d.get(table, size_t(2 * n_pos * half));
   for (int64_t p : {0, 7, 1000})
     for (int64_t j = 0; j < half; ++j) {
@@ -226,6 +226,24 @@ TEST_P(BackendOps, RopeTableForwardAndBackwardMatchReference) {
   ref::rope_backward(back.data(), pos.data(), inv_freq.data(), N, H, Dh);
   expect_close(d.get(xd, back.size()), back, kAtol, kRtol, "rope backward");
   expect_close(d.get(xd, x.size()), to_d(x), kAtol, kRtol, "rope backward undoes rope");
+
+  // Partial rotary (Phi: 6 of 10 dims rotate, the rest pass through) with a LongRoPE-style
+  // attention factor on cos and sin; backward is the transpose.
+  const int64_t rot = 6, rhalf = rot / 2;
+  const float mscale = 1.19f;
+  float* rtab = d.zeros<float>(static_cast<size_t>(2 * n_pos * rhalf));
+  be().rope_table(rtab, rtab + n_pos * rhalf, std::span<const float>(inv_freq.data(), size_t(rhalf)), n_pos, mscale);
+  const RopeTable rt{rtab, rtab + n_pos * rhalf, rhalf, n_pos};
+  float* xp = d.put(x);
+  be().rope_forward(xp, pd, rt, N, H, Dh);
+  auto pw = to_d(x);
+  ref::rope_forward(pw.data(), pos.data(), inv_freq.data(), N, H, Dh, false, rot, double(mscale));
+  expect_close(d.get(xp, pw.size()), pw, kAtol, kRtol, "partial rope");
+  for (int64_t n = 0; n < N * H; ++n)
+    for (int64_t e = rot; e < Dh; ++e) ASSERT_EQ(d.get(xp, pw.size())[size_t(n * Dh + e)], x[size_t(n * Dh + e)]);
+  be().rope_backward(xp, pd, rt, N, H, Dh);
+  ref::rope_backward(pw.data(), pos.data(), inv_freq.data(), N, H, Dh, rot, double(mscale));
+  expect_close(d.get(xp, pw.size()), pw, kAtol, kRtol, "partial rope backward");
 }
 
 TEST_P(BackendOps, AttentionMatchesReference) {
@@ -263,6 +281,24 @@ TEST_P(BackendOps, AttentionMatchesReference) {
     expect_close(d.get(dk, gk.size()), gk, kAtol, kRtol, "dk" + w);
     expect_close(d.get(dv, gv.size()), gv, kAtol, kRtol, "dv" + w);
   }
+}
+
+TEST_P(BackendOps, CopyColumnsSplitsAndPutsBackFusedBlocks) {
+  const int64_t N = 5, W = 11, w = 4, off = 3;  // columns [3, 7) of a (5, 11) fused output
+  const auto src = randn_f(N * W, 45), add = randn_f(N * w, 46);
+  Dev d(be());
+  float *fused = d.put(src), *part = d.zeros<float>(size_t(N * w));
+  be().copy_columns(part, w, fused + off, W, N, w, Accumulate::no);
+  const auto got = d.get(part, size_t(N * w));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < w; ++j) ASSERT_EQ(got[size_t(n * w + j)], src[size_t(n * W + off + j)]);
+  be().copy_columns(fused + off, W, d.put(add), w, N, w, Accumulate::yes);
+  const auto back = d.get(fused, size_t(N * W));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t j = 0; j < W; ++j) {
+      const bool in = j >= off && j < off + w;
+      ASSERT_EQ(back[size_t(n * W + j)], src[size_t(n * W + j)] + (in ? add[size_t(n * w + j - off)] : 0.0f));
+    }
 }
 
 TEST_P(BackendOps, GegluAndSoftcapMatchReference) {

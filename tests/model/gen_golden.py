@@ -49,13 +49,36 @@ def write_safetensors(path, tensors, metadata=None):
             f.write(b)
 
 
-def rope_inv_freq(c, theta=None, scaled=True):
-    hd = c["head_dim"]
+def rope_inv_freq(c, theta=None, scaled=True, seq_len=0):
+    hd = int(c["head_dim"] * c.get("partial_rotary_factor", 1.0))  # rotary dims
     inv = 1.0 / ((theta or c["rope_theta"]) ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
     rs = c.get("rope_scaling") if scaled else None
-    if rs and rs["rope_type"] == "linear":
+    if rs and rs.get("rope_type") == "dynamic" and seq_len > c["max_position_embeddings"]:  # NTK: a larger base
+        mp, f = c["max_position_embeddings"], rs["factor"]
+        base = c["rope_theta"] * ((f * seq_len / mp) - (f - 1)) ** (hd / (hd - 2))
+        inv = 1.0 / (base ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    if rs and rs.get("rope_type") == "yarn":  # transformers' _compute_yarn_parameters
+        base, orig = c["rope_theta"], rs.get("original_max_position_embeddings", c["max_position_embeddings"])
+        factor = c["max_position_embeddings"] / orig if "original_max_position_embeddings" in rs else rs["factor"]
+        pos_freqs = base ** (torch.arange(0, hd, 2).float() / hd)
+        extra, interp = 1.0 / pos_freqs, 1.0 / (factor * pos_freqs)
+
+        def corr(rot):
+            return (hd * math.log(orig / (rot * 2 * math.pi))) / (2 * math.log(base))
+        low, high = math.floor(corr(rs.get("beta_fast", 32))), math.ceil(corr(rs.get("beta_slow", 1)))
+        low, high = max(low, 0), min(high, hd - 1)
+        if low == high:
+            high += 0.001
+        ramp = torch.clamp((torch.arange(hd // 2, dtype=torch.float32) - low) / (high - low), 0, 1)
+        ext_factor = 1 - ramp
+        inv = interp * (1 - ext_factor) + extra * ext_factor
+    if rs and rs.get("type") == "longrope":  # Phi-3: short factors up to the pretrained context
+        ext = rs["long_factor"] if seq_len > c["original_max_position_embeddings"] else rs["short_factor"]
+        inv = 1.0 / (torch.tensor(ext, dtype=torch.float32) *
+                     c["rope_theta"] ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    if rs and rs.get("rope_type") == "linear":
         inv = inv / rs["factor"]
-    if rs and rs["rope_type"] == "llama3":
+    if rs and rs.get("rope_type") == "llama3":
         factor, lo, hi, old = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], \
             rs["original_max_position_embeddings"]
         low_wl, high_wl = old / lo, old / hi
@@ -91,12 +114,16 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
     H, Hkv, hd = c["num_attention_heads"], c["num_key_value_heads"], c["head_dim"]
     qkv_bias = c["architectures"][0] == "Qwen2ForCausalLM" or c.get("attention_bias", False)
     arch = c["architectures"][0]
+    phi3 = arch == "Phi3ForCausalLM"  # fused qkv_proj / gate_up_proj, partial rotary, LongRoPE
     gemma = arch in ("Gemma2ForCausalLM", "Gemma3ForCausalLM")
     qk_norm = arch in ("Qwen3ForCausalLM", "Gemma3ForCausalLM")
     norm_init = (lambda n: 0.1 * torch.randn(n)) if gemma else (lambda n: 1 + 0.1 * torch.randn(n))
     norm = gemma_rmsnorm if gemma else rmsnorm
     dims = {"q_proj": (D, H * hd), "k_proj": (D, Hkv * hd), "v_proj": (D, Hkv * hd), "o_proj": (H * hd, D),
-            "gate_proj": (D, F), "up_proj": (D, F), "down_proj": (F, D)}
+            "gate_proj": (D, F), "up_proj": (D, F), "down_proj": (F, D),
+            "qkv_proj": (D, (H + 2 * Hkv) * hd), "gate_up_proj": (D, 2 * F)}
+    projs = [("self_attn", "qkv_proj"), ("self_attn", "o_proj"), ("mlp", "gate_up_proj"), ("mlp", "down_proj")] \
+        if phi3 else PROJ
     W = {"model.embed_tokens.weight": torch.randn(V, D) * (0.5 / math.sqrt(D) if gemma else 0.5),
          "model.norm.weight": norm_init(D)}
     if not c["tie_word_embeddings"]:
@@ -111,7 +138,7 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
         if qk_norm:
             W[p + "self_attn.q_norm.weight"] = norm_init(hd)
             W[p + "self_attn.k_norm.weight"] = norm_init(hd)
-        for mod, proj in PROJ:
+        for mod, proj in projs:
             i, o = dims[proj]
             W[p + f"{mod}.{proj}.weight"] = torch.randn(o, i) / math.sqrt(i)
             if qkv_bias and proj in ("q_proj", "k_proj", "v_proj"):
@@ -120,7 +147,7 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
     scale = alpha / math.sqrt(r) if lora["use_rslora"] else alpha / r
     A = {}
     for l in range(L):
-        for mod, proj in PROJ:
+        for mod, proj in projs:
             if proj not in lora["target_modules"]:
                 continue
             i, o = dims[proj]
@@ -143,6 +170,19 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
         embed_scale = float(np.float32(math.sqrt(D)))  # transformers: a float32 tensor in a float32 model
     else:
         sliding, window, scaling, embed_scale = [False] * L, 0, 1.0 / math.sqrt(hd), 1.0
+    if phi3 and c.get("sliding_window"):
+        sliding, window = [True] * L, c["sliding_window"]
+    mscale = 1.0
+    rs = c.get("rope_scaling")
+    if rs and rs.get("type") == "longrope":  # transformers: cos and sin times the attention factor
+        factor = c["max_position_embeddings"] / c["original_max_position_embeddings"]
+        mscale = math.sqrt(1 + math.log(factor) / math.log(c["original_max_position_embeddings"])) \
+            if factor > 1 else 1.0
+        mscale = float(np.float32(mscale))
+    if rs and rs.get("rope_type") == "yarn":  # get_mscale(factor) = 0.1 ln(factor) + 1
+        factor = c["max_position_embeddings"] / rs["original_max_position_embeddings"] \
+            if "original_max_position_embeddings" in rs else rs["factor"]
+        mscale = float(np.float32(0.1 * math.log(factor) + 1.0 if factor > 1 else 1.0))
     def proj(l, mod, name, x):
         p = f"model.layers.{l}.{mod}.{name}"
         y = x @ Wd[p + ".weight"].T
@@ -159,9 +199,10 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
         Bn, Tn = tokens.shape
         pos = torch.arange(Tn, dtype=torch.float64)
         tables = {}
-        for key, f in (("global", inv), ("local", inv_local)):
+        inv_g = rope_inv_freq(c, seq_len=Tn).double()
+        for key, f in (("global", inv_g), ("local", inv_local)):
             emb = torch.cat([torch.outer(pos, f)] * 2, dim=-1)
-            tables[key] = (emb.cos(), emb.sin())
+            tables[key] = (emb.cos() * mscale, emb.sin() * mscale)
         x = Wd["model.embed_tokens.weight"][tokens] * embed_scale
         hidden = {}
         qi, kj = torch.arange(Tn).view(-1, 1), torch.arange(Tn).view(1, -1)
@@ -173,13 +214,22 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
             mask = torch.zeros(Tn, Tn, dtype=torch.float64).masked_fill(~visible, float("-inf"))
             cos, sin = tables["local" if sliding[l] and "rope_local_base_freq" in c else "global"]
             h = norm(x, Wd[p + "input_layernorm.weight"], eps)
-            q = proj(l, "self_attn", "q_proj", h).view(Bn, Tn, H, hd).transpose(1, 2)
-            k = proj(l, "self_attn", "k_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
-            v = proj(l, "self_attn", "v_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
+            if phi3:
+                qkv = proj(l, "self_attn", "qkv_proj", h)
+                q, k, v = qkv.split([H * hd, Hkv * hd, Hkv * hd], dim=-1)
+                q = q.view(Bn, Tn, H, hd).transpose(1, 2)
+                k = k.view(Bn, Tn, Hkv, hd).transpose(1, 2)
+                v = v.view(Bn, Tn, Hkv, hd).transpose(1, 2)
+            else:
+                q = proj(l, "self_attn", "q_proj", h).view(Bn, Tn, H, hd).transpose(1, 2)
+                k = proj(l, "self_attn", "k_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
+                v = proj(l, "self_attn", "v_proj", h).view(Bn, Tn, Hkv, hd).transpose(1, 2)
             if qk_norm:  # Qwen3, Gemma 3: RMSNorm over each head's vector, before RoPE
                 q = norm(q, Wd[p + "self_attn.q_norm.weight"], eps)
                 k = norm(k, Wd[p + "self_attn.k_norm.weight"], eps)
-            q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+            rot = cos.shape[-1]  # partial rotary: the first rot dims rotate, the rest pass
+            q = torch.cat([q[..., :rot] * cos + rotate_half(q[..., :rot]) * sin, q[..., rot:]], dim=-1)
+            k = torch.cat([k[..., :rot] * cos + rotate_half(k[..., :rot]) * sin, k[..., rot:]], dim=-1)
             k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
             s = softcap(q @ k.transpose(-1, -2) * scaling, c.get("attn_logit_softcapping")) + mask
             o = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(Bn, Tn, H * hd)
@@ -188,8 +238,11 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
                 o = norm(o, Wd[p + "post_attention_layernorm.weight"], eps)
             x = x + o
             h = norm(x, Wd[p + ("pre_feedforward_layernorm.weight" if gemma else "post_attention_layernorm.weight")], eps)
-            g = proj(l, "mlp", "gate_proj", h)
-            u = proj(l, "mlp", "up_proj", h)
+            if phi3:
+                g, u = proj(l, "mlp", "gate_up_proj", h).chunk(2, dim=-1)
+            else:
+                g = proj(l, "mlp", "gate_proj", h)
+                u = proj(l, "mlp", "up_proj", h)
             act = torch.nn.functional.gelu(g, approximate="tanh") if gemma else torch.nn.functional.silu(g)
             f = proj(l, "mlp", "down_proj", act * u)
             if gemma:
@@ -286,6 +339,27 @@ def main():
                   head_dim=12, rope_theta=1000000.0, tie_word_embeddings=True, rms_norm_eps=1e-6,
                   attention_bias=False, use_sliding_window=False),
              dict(r=4, lora_alpha=8, use_rslora=False, target_modules=[p for _, p in PROJ]), B=2, T=9, seed=4)
+    run_case("phi3_longrope",  # fused qkv/gate_up, half the head dims rotary, LongRoPE long factors (T > 16), window 5
+             dict(base, architectures=["Phi3ForCausalLM"], model_type="phi3", vocab_size=91, hidden_size=32,
+                  intermediate_size=40, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  head_dim=8, partial_rotary_factor=0.5, rope_theta=10000.0, tie_word_embeddings=False,
+                  max_position_embeddings=64, original_max_position_embeddings=16, sliding_window=5,
+                  rope_scaling=dict(type="longrope", short_factor=[1.0, 1.5], long_factor=[2.0, 3.5])),
+             dict(r=4, lora_alpha=8, use_rslora=False, target_modules=["qkv_proj", "o_proj", "gate_up_proj",
+                                                                      "down_proj"]), B=1, T=18, seed=7)
+    run_case("llama_yarn",  # YaRN: factor 4 from max_position / original, ramp between beta_fast and beta_slow
+             dict(base, architectures=["LlamaForCausalLM"], vocab_size=83, hidden_size=32, intermediate_size=48,
+                  num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2, head_dim=16,
+                  rope_theta=10000.0, tie_word_embeddings=True, max_position_embeddings=64,
+                  rope_scaling=dict(rope_type="yarn", factor=4.0, original_max_position_embeddings=16,
+                                    beta_fast=8.0, beta_slow=1.0)),
+             dict(r=2, lora_alpha=4, use_rslora=False, target_modules=["q_proj", "v_proj"]), B=1, T=12, seed=8)
+    run_case("qwen2_dynamic_ntk",  # dynamic NTK: 12 positions past max_position_embeddings 8 grow the base
+             dict(base, architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size=79, hidden_size=24,
+                  intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+                  head_dim=12, rope_theta=10000.0, tie_word_embeddings=True, max_position_embeddings=8,
+                  rms_norm_eps=1e-6, rope_scaling=dict(rope_type="dynamic", factor=2.0)),
+             dict(r=2, lora_alpha=4, use_rslora=False, target_modules=["k_proj", "o_proj"]), B=1, T=12, seed=9)
     gemma = dict(base, hidden_act="gelu_pytorch_tanh", hidden_activation="gelu_pytorch_tanh", rms_norm_eps=1e-6,
                  attention_bias=False, tie_word_embeddings=True)
     run_case("gemma2_softcap",  # query_pre_attn_scalar != head_dim, both soft-caps bending, window 4 on layers 0, 2

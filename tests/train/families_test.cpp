@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/backend_util.h"
+#include "core/file.h"
 #include "formats/load.h"
 #include "tokenizer/tokenizer.h"
 #include "train/perplexity.h"
@@ -23,6 +24,16 @@ LlamaConfig family(const std::string& arch) {
     c.model_type = "qwen3";
     c.qk_norm = true;
     c.head_dim = 12;  // not hidden / heads, as in every released Qwen3
+  } else if (arch == "Phi3ForCausalLM") {  // fused qkv / gate_up, partial rotary, LongRoPE
+    c.model_type = "phi3";
+    c.fused_proj = true;
+    c.rotary_dim = c.head_dim / 2;
+    c.sliding_window = 24;
+    c.max_position = 256;
+    c.rope_scaling.type = "longrope";
+    c.rope_scaling.original_max_position = 32;  // the 48-token blocks use the long factors
+    c.rope_scaling.short_factor = std::vector<double>(size_t(c.rotary_dim / 2), 1.0);
+    c.rope_scaling.long_factor = std::vector<double>(size_t(c.rotary_dim / 2), 2.0);
   } else if (arch == "Gemma2ForCausalLM" || arch == "Gemma3ForCausalLM") {
     const bool v3 = arch == "Gemma3ForCausalLM";
     c.model_type = v3 ? "gemma3_text" : "gemma2";
@@ -62,6 +73,11 @@ TEST_P(Families, TrainsSavesAndTheAdapterLowersPerplexity) {
   const Model m = load_model(f.dir / "model");
   EXPECT_EQ(m.cfg.architecture, GetParam());
   const LoraWeights lw = load_lora(s.adapter_dir, m);
+  if (m.cfg.fused_proj) {  // PEFT's names: one adapter over each fused projection
+    EXPECT_TRUE(lw.cfg.targets[size_t(Proj::QKV)] && lw.cfg.targets[size_t(Proj::GateUp)]);
+    EXPECT_FALSE(lw.cfg.targets[size_t(Proj::Q)] || lw.cfg.targets[size_t(Proj::Up)]);
+    EXPECT_NE(read_file(s.adapter_dir / "adapter_config.json").find("\"qkv_proj\""), std::string::npos);
+  }
   const Tokenizer tok = Tokenizer::load(f.dir / "model");
   const std::vector<int32_t> ids = tok.encode(kText, true);
   const double base = evaluate_perplexity(cpu(), m, nullptr, ids, 48, 48).perplexity();
@@ -71,7 +87,7 @@ TEST_P(Families, TrainsSavesAndTheAdapterLowersPerplexity) {
 
 INSTANTIATE_TEST_SUITE_P(Supported, Families,
                          ::testing::Values("LlamaForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM",
-                                           "Gemma3ForCausalLM"),
+                                           "Gemma3ForCausalLM", "Phi3ForCausalLM"),
                          [](const auto& info) { return std::string(info.param).substr(0, 6); });
 
 }  // namespace

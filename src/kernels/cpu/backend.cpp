@@ -128,8 +128,23 @@ void CpuBackend::rmsnorm_backward(float* dx, const float* dy, const float* x, co
                                   int64_t N, int64_t D) const {
   tpro::rmsnorm_backward(dx, dy, x, w, rstd, N, D);
 }
-void CpuBackend::rope_table(float* cos, float* sin, std::span<const float> inv_freq, int64_t n_pos) const {
-  rope_table_build(cos, sin, inv_freq.data(), int64_t(inv_freq.size()), n_pos);
+void CpuBackend::rope_table(float* cos, float* sin, std::span<const float> inv_freq, int64_t n_pos,
+                            float mscale) const {
+  rope_table_build(cos, sin, inv_freq.data(), int64_t(inv_freq.size()), n_pos, mscale);
+}
+void CpuBackend::copy_columns(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t N, int64_t width,
+                              Accumulate acc) const {
+#pragma omp parallel for if (worth_parallel(N * width))
+  for (int64_t n = 0; n < N; ++n) {
+    float* d = dst + n * ldd;
+    const float* x = src + n * lds;
+    if (acc == Accumulate::yes) {
+#pragma omp simd
+      for (int64_t j = 0; j < width; ++j) d[j] += x[j];
+    } else {
+      std::memcpy(d, x, size_t(width) * sizeof(float));
+    }
+  }
 }
 void CpuBackend::rope_forward(float* x, const int32_t* pos, const RopeTable& t, int64_t N, int64_t H,
                               int64_t Dh) const {

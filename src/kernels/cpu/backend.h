@@ -37,7 +37,10 @@ class CpuBackend final : public Backend {
                        int64_t D) const override;
   void rmsnorm_backward(float* dx, const float* dy, const float* x, const float* w, const float* rstd, int64_t N,
                         int64_t D) const override;
-  void rope_table(float* cos, float* sin, std::span<const float> inv_freq, int64_t n_pos) const override;
+  void rope_table(float* cos, float* sin, std::span<const float> inv_freq, int64_t n_pos,
+                  float mscale) const override;
+  void copy_columns(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t N, int64_t width,
+                    Accumulate acc) const override;
   void rope_forward(float* x, const int32_t* pos, const RopeTable& t, int64_t N, int64_t H,
                     int64_t Dh) const override;
   void rope_backward(float* dx, const int32_t* pos, const RopeTable& t, int64_t N, int64_t H,

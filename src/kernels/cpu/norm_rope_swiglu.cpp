@@ -43,19 +43,20 @@ void rmsnorm_backward(float* dinp, const float* dout, const float* inp, const fl
   }
 }
 
-void rope_table_build(float* cos, float* sin, const float* inv_freq, int64_t half, int64_t n_pos) {
+void rope_table_build(float* cos, float* sin, const float* inv_freq, int64_t half, int64_t n_pos, float mscale) {
   for (int64_t p = 0; p < n_pos; ++p)
     for (int64_t j = 0; j < half; ++j) {
       double a = double(p) * double(inv_freq[j]);
-      cos[p * half + j] = float(std::cos(a));
-      sin[p * half + j] = float(std::sin(a));
+      // as transformers: cos/sin in f32, then times the attention factor in f32
+      cos[p * half + j] = float(std::cos(a)) * mscale;
+      sin[p * half + j] = float(std::sin(a)) * mscale;
     }
 }
 
 namespace {
 void rope_rotate(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh, bool inverse) {
-  const int64_t half = Dh / 2;
-  TPRO_CHECK(half == rt.half, "rope table built for head dim ", 2 * rt.half, ", used with ", Dh);
+  const int64_t half = rt.half;  // rotary dims 2·half ≤ Dh; the others pass through
+  TPRO_CHECK(half > 0 && 2 * half <= Dh, "rope table built for ", 2 * rt.half, " rotary dims, used with head dim ", Dh);
   const float sgn = inverse ? -1.0f : 1.0f;
 #pragma omp parallel for if (worth_parallel(N * H * Dh))
   for (int64_t n = 0; n < N; ++n) {

@@ -17,7 +17,7 @@ void rmsnorm_backward(float* dinp, const float* dout, const float* inp, const fl
                       int64_t D);
 
 // cos, sin (n_pos, half) of pos·inv_freq[j]: angles in double, stored f32.
-void rope_table_build(float* cos, float* sin, const float* inv_freq, int64_t half, int64_t n_pos);
+void rope_table_build(float* cos, float* sin, const float* inv_freq, int64_t half, int64_t n_pos, float mscale = 1.0f);
 // x (N, H, Dh) rotated in place by position pos[n]; backward rotates back (the inverse).
 void rope_forward(float* x, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh);
 void rope_backward(float* dx, const int32_t* pos, const RopeTable& rt, int64_t N, int64_t H, int64_t Dh);

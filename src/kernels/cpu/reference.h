@@ -101,16 +101,18 @@ void rmsnorm_backward(T* dinp, const T* dout, const T* inp, const T* w, const T*
   }
 }
 
-// ---- RoPE, HF "rotate_half" layout: pairs (j, j + Dh/2) rotate by angle pos·inv_freq[j] ------
-// x (N, H, Dh) in place; pos (N). Backward is the inverse rotation (angle negated).
+// ---- RoPE, HF "rotate_half" layout: pairs (j, j + rot/2) rotate by angle pos·inv_freq[j] ------
+// x (N, H, Dh) in place; pos (N); the first rot dims of each head rotate (rot 0 = Dh), the rest
+// pass through (partial rotary); cos and sin are scaled by mscale (LongRoPE / YaRN attention
+// factor). Backward is the transpose: the angle negated, the same scale.
 template <typename T>
 void rope_forward(T* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H, int64_t Dh,
-                  bool inverse = false) {
-  int64_t half = Dh / 2;
+                  bool inverse = false, int64_t rot = 0, double mscale = 1.0) {
+  int64_t half = (rot ? rot : Dh) / 2;
   for (int64_t n = 0; n < N; ++n)
     for (int64_t j = 0; j < half; ++j) {
       double ang = double(pos[n]) * double(inv_freq[j]);
-      T c = T(std::cos(ang)), s = T(inverse ? -std::sin(ang) : std::sin(ang));
+      T c = T(std::cos(ang) * mscale), s = T((inverse ? -std::sin(ang) : std::sin(ang)) * mscale);
       for (int64_t h = 0; h < H; ++h) {
         T* p = x + (n * H + h) * Dh;
         T a = p[j], b = p[j + half];
@@ -120,8 +122,9 @@ void rope_forward(T* x, const int32_t* pos, const float* inv_freq, int64_t N, in
     }
 }
 template <typename T>
-void rope_backward(T* dx, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H, int64_t Dh) {
-  rope_forward(dx, pos, inv_freq, N, H, Dh, /*inverse=*/true);
+void rope_backward(T* dx, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H, int64_t Dh,
+                   int64_t rot = 0, double mscale = 1.0) {
+  rope_forward(dx, pos, inv_freq, N, H, Dh, /*inverse=*/true, rot, mscale);
 }
 
 // ---- causal grouped-query attention -------------------------------------------------------

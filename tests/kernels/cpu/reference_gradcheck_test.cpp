@@ -82,6 +82,22 @@ TEST(GradCheck, Rope) {
   expect_close(dx, numeric_grad(x, loss), kAtol, kRtol, "dx");
 }
 
+// Partial rotary (4 of 10 dims, Phi) with an attention factor on cos/sin (LongRoPE, YaRN).
+TEST(GradCheck, PartialRopeWithAttentionFactor) {
+  const int64_t N = 4, H = 2, Dh = 10, rot = 4;
+  std::vector<int32_t> pos = {0, 3, 9, 2};
+  std::vector<float> inv_freq = {1.0f, 0.05f};
+  auto x = randn(N * H * Dh, 26), g = randn(N * H * Dh, 27);
+  auto loss = [&] {
+    std::vector<double> y = x;
+    ref::rope_forward(y.data(), pos.data(), inv_freq.data(), N, H, Dh, false, rot, 1.2);
+    return dot(y, g);
+  };
+  std::vector<double> dx = g;
+  ref::rope_backward(dx.data(), pos.data(), inv_freq.data(), N, H, Dh, rot, 1.2);
+  expect_close(dx, numeric_grad(x, loss), kAtol, kRtol, "dx");
+}
+
 struct AttnCase {
   int64_t B, T, H, Hkv, Dh, window;
   bool segments;
