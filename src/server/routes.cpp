@@ -26,6 +26,7 @@ namespace {
 
 constexpr auto kKeepAliveEvery = std::chrono::seconds(15);
 constexpr size_t kMaxSampleChars = 20000;
+constexpr const char* kPlanName = "memory-plan";  // lora_name for a plan asked without one
 
 void send_json(Response& res, int status, const json& body) {
   res.status = status;
@@ -133,7 +134,10 @@ json memory_plan(const Request& req, Response& res, ServerContext& ctx) {
                    "a dataset check or memory plan is already running: one runs at a time (hint: wait for it, then "
                    "ask again)");
   }
-  const TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb, true);
+  TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb, true);
+  // The plan does not depend on the adapter's name: a form without one yet still gets its
+  // estimate (a name that is there is kept: continuing an adapter checks its shapes).
+  if (p.lora_name.empty()) p.lora_name = kPlanName;
   try {
     RunControl ctl;
     const MemoryPlanReport r = plan_training_memory(p, ctl);
