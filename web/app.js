@@ -7,7 +7,7 @@
 
 const $ = id => document.getElementById(id);
 const ui = { form: null, chart: null, runChart: null, es: null, job: { id: 0, state: 'idle' }, runName: '', loaded: false,
-            runs: [] };
+            runs: [], plan: { state: 'none', seq: 0, timer: 0 } };
 const PAGE_TITLE = document.title;
 
 function active(job) { return job.state === 'running' || job.state === 'stopping'; }
@@ -16,6 +16,7 @@ function fmt(v, digits = 4) { return v === null || v === undefined || !isFinite(
 
 function statusText(j) {
   if (j.state === 'idle') return 'idle: no job has run since the server started';
+  if (j.kind === 'export') return exportStatus(j);
   if (j.kind === 'perplexity') {
     const p = j.progress || {};
     if (j.state === 'failed') return `perplexity failed: ${j.error}`;
@@ -35,7 +36,8 @@ function statusText(j) {
 // Done share of the job, 0..1, or null when it has no measure yet.
 function fraction(j) {
   if (j.kind === 'train' && j.step !== undefined && j.total_steps > 0) return Math.min(1, j.step / j.total_steps);
-  if (j.kind === 'perplexity' && j.progress && j.progress.total > 0) return Math.min(1, j.progress.done / j.progress.total);
+  if ((j.kind === 'perplexity' || j.kind === 'export') && j.progress && j.progress.total > 0)
+    return Math.min(1, j.progress.done / j.progress.total);
   return null;
 }
 
@@ -52,7 +54,7 @@ function renderProgress(j) {
   bar.max = train ? Math.max(1, j.total_steps) : 1;
   bar.value = train ? j.step : 0;
   $('train-eta').textContent = !train ? '' : active(j) ? `${percent(f)} · ETA ${formatHms(j.eta_s)}` : percent(f);
-  const what = j.kind === 'train' ? j.lora_name : 'perplexity';
+  const what = j.kind === 'train' ? j.lora_name : j.kind;
   if (active(j)) document.title = `${f === null ? '…' : percent(f)} · ${what} · tpro`;
   else if (j.state !== 'idle' && j.kind) document.title = `${j.state} · ${what} · tpro`;
   else document.title = PAGE_TITLE;
@@ -64,8 +66,10 @@ function render() {
   st.textContent = statusText(j);
   st.dataset.state = j.state;
   st.dataset.kind = j.kind || '';
-  // One job at a time: neither Start nor Evaluate while any job runs.
-  $('start').disabled = active(j);
+  // One job at a time: neither Start nor Evaluate while any job runs; nor Start when the memory
+  // plan says the run would be refused (the plan's box says why and offers to ignore it).
+  $('start').disabled = active(j) || ui.plan.state === 'refused';
+  $('start').title = ui.plan.state === 'refused' ? $('memory-text').textContent : '';
   $('ppl-run').disabled = active(j);
   $('start-note').hidden = active(j);  // about the next Start; lists are refreshed when the job ends
   $('stop').disabled = !(j.kind === 'train' && active(j));
@@ -77,6 +81,7 @@ function render() {
     $('ppl-progress').max = Math.max(1, j.progress.total);
     $('ppl-progress').value = j.progress.done;
   }
+  renderExport(j);
   renderProgress(j);
 }
 
@@ -93,9 +98,17 @@ function setControls(control) {
   $('ctl-stop-epoch').value = control.stop_at_epoch;
 }
 
+// The step of a checkpoint folder ("…/checkpoint-12-epoch0.50-loss1.2345"), or null.
+function checkpointStep(path) {
+  const m = /(?:^|\/)checkpoint-(\d+)(?:-|$)/.exec(String(path));
+  return m ? Number(m[1]) : null;
+}
+
 function applySnapshot(s) {
   ui.job = s;
-  ui.chart.setRecords(s.kind === 'train' ? s.records : []);
+  const train = s.kind === 'train';
+  ui.chart.setRecords(train ? s.records : [], train ? {
+    checkpoints: (s.checkpoints || []).map(checkpointStep).filter(n => n !== null), events: s.events || [] } : null);
   $('log').textContent = '';
   for (const m of s.messages || []) log(m);
   setControls(s.control);
@@ -115,7 +128,9 @@ function applyState(summary) {
   if (wasActive && !active(ui.job)) {
     refreshLists();
     if (ui.job.kind === 'perplexity') refreshEvaluations();
-    if (ui.job.state === 'failed') showError(ui.job.kind === 'perplexity' ? 'ppl' : 'train',
+    exportFinished(ui.job);
+    schedulePlan(0);
+    if (ui.job.state === 'failed' && ui.job.kind !== 'export') showError(ui.job.kind === 'perplexity' ? 'ppl' : 'train',
                                             { message: ui.job.error, field: ui.job.error_field });
   }
 }
@@ -127,6 +142,7 @@ async function connect() {
   // A page opened while a run is going (or after it) shows that run's parameters.
   if (!ui.loaded && snap.kind === 'train' && snap.params) ui.form.fill(snap.params, true);
   updateStartNote();
+  if (!ui.loaded) schedulePlan(0);
   ui.loaded = true;
   const es = new EventSource(`/api/events?after=${snap.last_event_id}`);
   ui.es = es;
@@ -137,7 +153,12 @@ async function connect() {
   on('message', m => log(m.text));
   on('step', r => { ui.chart.add(r); Object.assign(ui.job, r); render(); });
   on('eval', r => { ui.chart.add({ step: r.step, eval_loss: r.eval_loss }); log(r.text); });
-  on('checkpoint', c => { ui.job.checkpoints = (ui.job.checkpoints || []).concat([c.path]); });  // logged by its message
+  on('checkpoint', c => {  // logged by its message
+    ui.job.checkpoints = (ui.job.checkpoints || []).concat([c.path]);
+    const step = checkpointStep(c.path);
+    if (step !== null) ui.chart.addCheckpoint(step);
+  });
+  on('run_event', e => ui.chart.addEvent(e));
   on('control', c => { Object.assign(ui.job, { control: c }); setControls(c); });
   on('progress', p => { ui.job.progress = p; render(); });
   on('resync', () => connect());  // the events we missed are gone: start again from a snapshot
@@ -145,13 +166,15 @@ async function connect() {
 
 // ---- errors next to fields ----
 
+// where: 'train' (the form), 'ppl' (perplexity) or 'ex' (export): the field's box, else the banner.
+const FORMS = { train: 'train-form', ppl: 'ppl-form', ex: 'export-form' };
 function showError(where, e) {
-  const banner = $(where === 'ppl' ? 'ppl-error' : 'form-error');
+  const banner = $(where === 'train' ? 'form-error' : `${where}-error`);
   let placed = false;
   if (where === 'train' && e.field) placed = ui.form.showError(e.field, e.message);
-  if (where === 'ppl' && e.field && $(`ppl-err-${e.field}`)) {
-    $(`ppl-err-${e.field}`).textContent = e.message;
-    $(`ppl-err-${e.field}`).closest('.field').classList.add('invalid');
+  if (where !== 'train' && e.field && $(`${where}-err-${e.field}`)) {
+    $(`${where}-err-${e.field}`).textContent = e.message;
+    $(`${where}-err-${e.field}`).closest('.field').classList.add('invalid');
     placed = true;
   }
   banner.hidden = placed;
@@ -160,10 +183,10 @@ function showError(where, e) {
 
 function clearErrors(where) {
   if (where === 'train') ui.form.clearErrors();
-  const scope = where === 'ppl' ? $('ppl-form') : $('train-form');
+  const scope = $(FORMS[where]);
   for (const e of scope.querySelectorAll('.field-error')) e.textContent = '';
   for (const e of scope.querySelectorAll('.field.invalid')) e.classList.remove('invalid');
-  const banner = $(where === 'ppl' ? 'ppl-error' : 'form-error');
+  const banner = $(where === 'train' ? 'form-error' : `${where}-error`);
   banner.hidden = true;
   banner.textContent = '';
 }
@@ -190,6 +213,7 @@ async function refreshLists() {
   const names = models.map(m => m.name);
   fillList('dl-models', names);
   fillSelect('ppl-model', names, '');
+  fillSelect('ex-model', names, '');
   fillList('dl-text', data.filter(d => d.kind === 'text' || d.kind === 'folder').map(d => d.path));
   fillList('dl-json', data.filter(d => d.kind === 'json').map(d => d.path));
   fillList('dl-jsonl', data.filter(d => d.kind === 'jsonl').map(d => d.path));
@@ -227,6 +251,80 @@ function updateStartNote() {
   }
 }
 
+// ---- the memory plan next to Start (POST /api/plan, debounced) ----
+
+// Fields that change no part of the plan: editing them does not ask for a new one.
+const PLAN_IGNORED = new Set(['lora_name', 'always_override', 'copy_params_from', 'resume_from_checkpoint', 'output_dir',
+  'learning_rate', 'lr_scheduler_type', 'epochs', 'max_steps', 'warmup_steps', 'warmup_ratio', 'lora_dropout',
+  'lora_alpha', 'report_to', 'save_gguf', 'seed']);
+const PLAN_DELAY_MS = 600;
+
+// The server runs one dataset check or plan at a time (429 for a second): this page queues its own.
+let slotQueue = Promise.resolve();
+function oneAtATime(f) {
+  const run = slotQueue.then(f, f);
+  slotQueue = run.catch(() => {});
+  return run;
+}
+
+function planRelevant(name, group) { return name && !PLAN_IGNORED.has(name) && group !== 'checkpoints'; }
+
+function schedulePlan(delay = PLAN_DELAY_MS) {
+  clearTimeout(ui.plan.timer);
+  ui.plan.seq++;  // an answer to an older request is dropped
+  if (ui.plan.state !== 'none') setPlan('pending', $('memory-text').textContent);
+  ui.plan.timer = setTimeout(refreshPlan, delay);
+}
+
+function setPlan(state, text, canIgnore = false) {
+  ui.plan.state = state;
+  $('memory-plan').dataset.state = state;
+  $('memory-text').textContent = text;
+  $('memory-ignore-box').hidden = !canIgnore;
+  render();
+}
+
+async function refreshPlan() {
+  const v = ui.form.values(), seq = ++ui.plan.seq;
+  const data = v.raw_text_file || v.dataset || v.jsonl_dataset;
+  if (active(ui.job)) {  // the running job holds memory the next run would have: ask when it ends
+    setPlan('none', 'Memory: estimated when the running job ends');
+    return;
+  }
+  if (!String(v.model || '').trim() || !String(data || '').trim()) {
+    setPlan('none', 'Memory: choose a model and a dataset to see the estimate');
+    return;
+  }
+  let p;
+  try {
+    p = await oneAtATime(() => api('POST', '/api/plan', v));
+  } catch (e) {
+    if (seq !== ui.plan.seq) return;
+    if (e.status === 429) { schedulePlan(2000); return; }  // a dataset check holds the slot: ask again
+    setPlan('error', `Memory: no estimate: ${e.message}`);
+    return;
+  }
+  if (seq !== ui.plan.seq) return;
+  renderPlan(p, v);
+}
+
+// "Memory: weights 605 MiB + ... = 1.0 GiB of 20.4 GiB available; gradient checkpointing will be switched on"
+function renderPlan(p, asked) {
+  const extra = [];
+  if (p.use_grad_checkpoint && !asked.use_grad_checkpoint) extra.push('gradient checkpointing will be switched on');
+  if (asked.pack_weights && !p.pack_weights) extra.push('the weights will not be packed');
+  const text = `Memory: ${p.text}${extra.length ? '; ' + extra.join('; ') : ''}`;
+  if (p.refusal) {
+    setPlan('refused', `${text}. Start is disabled: the run does not fit and would be refused. ${p.refusal}`, true);
+  } else if (!p.fits) {
+    setPlan('ignored', `${text}; it does not fit: starting anyway (ignore memory check)`, true);
+  } else {
+    setPlan(extra.length ? 'adjusted' : 'fits', text, !!asked.ignore_memory_check);
+  }
+  $('memory-plan').title = (p.notes || []).join('\n');
+  $('memory-ignore').checked = !!asked.ignore_memory_check;
+}
+
 // name-2, name-3, ...: the first that no listed run has.
 function freshName(name) {
   const base = name.replace(/-\d+$/, ''), taken = new Set(ui.runs.map(r => r.name));
@@ -253,9 +351,10 @@ async function showRun(name) {
   ui.runName = name;
   $('run-detail').hidden = false;
   $('run-title').textContent = name;
+  exportFor(name);
   try {
     const g = await api('GET', `/api/runs/${encodeURIComponent(name)}/graph`);
-    ui.runChart.setRecords(g.records);
+    ui.runChart.setRecords(g.records, { checkpoints: (g.checkpoints || []).map(c => c.step), events: g.events || [] });
   } catch (e) {
     ui.runChart.setRecords([]);
     $('run-title').textContent = `${name}: ${e.message}`;
@@ -267,6 +366,7 @@ async function copyParams(name) {
   const r = await api('GET', `/api/runs/${encodeURIComponent(name)}/params`);
   ui.form.fill(r.params);
   updateStartNote();
+  schedulePlan();
   $('copy-note').textContent = `copied from ${name}` + (r.ignored.length ? `; ignored: ${r.ignored.join(', ')}` : '');
 }
 
@@ -292,6 +392,15 @@ function wire() {
     });
   }
   $('start').addEventListener('click', () => guarded('train', () => api('POST', '/api/train', ui.form.values())));
+  const groupOf = Object.fromEntries(ui.form.fields.map(f => [f.name, f.group]));
+  for (const type of ['input', 'change'])
+    $('form-groups').addEventListener(type, e => { if (planRelevant(e.target.name, groupOf[e.target.name])) schedulePlan(); });
+  // The box by Start and the form's own ignore_memory_check field are one setting.
+  $('memory-ignore').addEventListener('change', () => {
+    $('f-ignore_memory_check').checked = $('memory-ignore').checked;
+    schedulePlan(0);
+  });
+  $('f-ignore_memory_check').addEventListener('change', () => { $('memory-ignore').checked = $('f-ignore_memory_check').checked; });
   for (const name of ['lora_name', 'always_override', 'resume_from_checkpoint', 'output_dir'])
     for (const type of ['input', 'change']) $(`f-${name}`).addEventListener(type, updateStartNote);
   $('stop').addEventListener('click', () => guarded('train', () => api('POST', '/api/stop')));
@@ -300,7 +409,7 @@ function wire() {
     $('check-report').textContent = 'checking…';
     $('check-box').hidden = false;
     try {
-      const r = await api('POST', '/api/check', ui.form.values());
+      const r = await oneAtATime(() => api('POST', '/api/check', ui.form.values()));
       $('check-report').textContent = r.report + (r.sample ? `\n\nsample blocks (untrained text in ⟦ ⟧):\n${r.sample}` : '');
     } catch (e) { $('check-report').textContent = ''; $('check-box').hidden = true; throw e; }
   }));
@@ -322,6 +431,7 @@ function wire() {
     comment: $('ppl-comment').value,
   })));
   $('ppl-stop').addEventListener('click', () => guarded('ppl', () => api('POST', '/api/stop')));
+  wireExport();
 }
 
 async function main() {

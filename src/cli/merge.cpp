@@ -1,17 +1,12 @@
 // `tpro merge`: fold a LoRA adapter (PEFT folder or GGUF adapter) into its base model and
 // write the result as a Hugging Face folder (config.json, model.safetensors, the base's
-// tokenizer files) or as a GGUF file (the base's vocabulary as tokenizer.ggml.* keys).
+// tokenizer files) or as a GGUF file (the base's vocabulary as tokenizer.ggml.* keys). The
+// logic is train/merge_export.h, which the server's export jobs share.
 #include <cstdio>
 
 #include "cli/command.h"
 #include "core/error.h"
-#include "core/log.h"
-#include "formats/gguf_model.h"
-#include "formats/load.h"
-#include "formats/model_writer.h"
-#include "kernels/backend.h"
-#include "model/merge.h"
-#include "tokenizer/gguf_vocab.h"
+#include "train/merge_export.h"
 
 namespace tpro::cli {
 namespace {
@@ -21,56 +16,11 @@ struct MergeArgs {
   bool gguf = false;
 };
 
-constexpr const char* kTokenizerFiles[] = {"tokenizer.json",          "tokenizer_config.json", "special_tokens_map.json",
-                                           "chat_template.jinja",     "tokenizer.model",       "generation_config.json"};
-
-void copy_tokenizer_files(const fs::path& base, const fs::path& out) {
-  if (!fs::is_directory(base)) {
-    log_warn("the base is a GGUF file: ", out.string(), " gets no tokenizer files (hint: copy tokenizer.json and ",
-             "tokenizer_config.json from the original Hugging Face model)");
-    return;
-  }
-  for (const char* name : kTokenizerFiles) {
-    std::error_code ec;
-    if (!fs::exists(base / name)) continue;
-    fs::copy_file(base / name, out / name, fs::copy_options::overwrite_existing, ec);
-    if (ec) fail("cannot copy ", (base / name).string(), " to ", out.string(), ": ", ec.message());
-  }
-}
-
-// The vocabulary goes along: copied from a GGUF base, converted from a folder's tokenizer.json.
-GgufModelOptions gguf_options(const MergeArgs& a, WType t) {
-  GgufModelOptions o;
-  o.weights = t;
-  o.embeddings = t;
-  if (is_gguf_file(a.model)) {
-    GgufFile base(a.model);
-    o.name = base.get_or<std::string>("general.name", "");
-    o.metadata = gguf_tokenizer_metadata(base);
-  } else {
-    o.name = fs::path(a.model).filename().string() + " + LoRA";
-    o.metadata = gguf_vocab_from_hf(a.model, load_model_config(a.model).vocab_size);
-  }
-  return o;
-}
-
 int run(const MergeArgs& a) {
-  WType t = WType::F32;
-  wtype_from_name(a.dtype, &t);
   const bool gguf = a.gguf || fs::path(a.out).extension() == ".gguf";
-  const GgufModelOptions opts = gguf ? gguf_options(a, t) : GgufModelOptions{};
-  const Model base = load_model(a.model);
-  const LoraWeights lw = load_lora(a.lora, base.cfg);
-  const std::unique_ptr<Backend> be = make_backend(a.device);
-  const Model merged = merge_lora(*be, base, lw, t);
-  if (gguf) {
-    save_model_gguf(a.out, merged, opts);
-  } else {
-    save_model_hf(a.out, merged, t == WType::BF16 ? DType::BF16 : t == WType::F16 ? DType::F16 : DType::F32);
-    copy_tokenizer_files(a.model, a.out);
-  }
-  std::printf("merged %zu LoRA projections (scale %g) into %s (%s, %s)\n", lw.slots.size(), lw.cfg.scale(),
-              a.out.c_str(), gguf ? "GGUF" : "Hugging Face folder", a.dtype.c_str());
+  const MergeExportResult r = merge_export({a.model, a.lora, a.out, a.dtype, gguf, a.device});
+  std::printf("merged %zu LoRA projections (scale %g) into %s (%s, %s)\n", r.projections, r.scale, a.out.c_str(),
+              gguf ? "GGUF" : "Hugging Face folder", a.dtype.c_str());
   return 0;
 }
 

@@ -25,6 +25,7 @@ using nlohmann::json;
 namespace {
 
 constexpr size_t kMaxMessages = 500;
+constexpr const char* kBatchOrderPrefix = "batch order: ";  // trainer.cpp's say_switch
 
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
@@ -107,6 +108,18 @@ json JobManager::start_perplexity(const PerplexityJob& job) {
   return summary();
 }
 
+json JobManager::start_export(const ExportJob& job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  begin("export", {{"kind", export_kind_name(job.kind)},
+                   {"lora", job.lora_name},
+                   {"model", job.model_name},
+                   {"out", job.out_name},
+                   {"dtype", job.dtype},
+                   {"include_checkpoints", job.include_checkpoints}});
+  worker_ = std::thread([this, job] { run_export_job(job); });
+  return summary();
+}
+
 json JobManager::request_stop() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!is_active(st_.state)) conflict("no job is running, nothing to stop");
@@ -145,6 +158,14 @@ void JobManager::on_train_event(const TrainEvent& e) {
     case TrainEvent::Kind::Message:
     case TrainEvent::Kind::Done:
       add_message(e.text);
+      // The batch order's switch (training_log.json's "events", kind batch_order) is marked
+      // on the chart at the step it followed.
+      if (e.text.rfind(kBatchOrderPrefix, 0) == 0 && st_.events.size() < kMaxMessages) {
+        json ev = {{"step", st_.records.empty() ? 0 : st_.records.back().step}, {"kind", "batch_order"},
+                   {"message", e.text}};
+        st_.events.push_back(ev);
+        publish("run_event", ev);
+      }
       break;
     case TrainEvent::Kind::Step: {
       const auto now = std::chrono::steady_clock::now();
@@ -243,6 +264,33 @@ void JobManager::run_perplexity_job(PerplexityJob job) {
   }
 }
 
+void JobManager::run_export_job(ExportJob job) {
+  RunControl& ctl = *ctl_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    add_message(cat("export (", export_kind_name(job.kind), ") of ", job.lora_name, " to ", job.out_name));
+  }
+  std::string last_what;
+  try {
+    const json r = run_export(job, [&](int64_t done, int64_t total, const std::string& what) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        st_.progress_done = done;
+        st_.progress_total = total;
+        st_.progress_what = what;
+        // Stages are messages; a zip's per-file lines stay in the progress event only.
+        if (job.kind != ExportKind::Zip && what != last_what) add_message(what);
+        last_what = what;
+        publish("progress", {{"done", done}, {"total", total}, {"what", what}});
+      }
+      if (ctl.stop_requested()) fail("export stopped: ", job.out_name, " was not written");
+    });
+    finish("finished", cat("exported ", job.lora_name, " to ", job.out_name), {{"result", r}});
+  } catch (const std::exception& e) {
+    finish(ctl.stop_requested() ? "stopped" : "failed", e.what(), json::object());
+  }
+}
+
 void JobManager::finish(const std::string& state, const std::string& text, json extra) {
   std::lock_guard<std::mutex> lock(mu_);
   st_.state = state;
@@ -271,7 +319,9 @@ json JobManager::summary() const {
     j["lr"] = r.lr;
     j["elapsed_s"] = r.elapsed_s;
   }
-  if (st_.kind == "perplexity") j["progress"] = {{"done", st_.progress_done}, {"total", st_.progress_total}};
+  if (st_.kind == "perplexity" || st_.kind == "export")
+    j["progress"] = {{"done", st_.progress_done}, {"total", st_.progress_total}, {"what", st_.progress_what}};
+  if (st_.kind == "export") j["export"] = st_.params;
   if (ctl_) j["control"] = {{"stop_at_loss", ctl_->stop_at_loss()}, {"stop_at_epoch", ctl_->stop_at_epoch()}};
   return j;
 }
@@ -285,6 +335,7 @@ json JobManager::snapshot() const {
   j["records"] = std::move(recs);
   j["messages"] = st_.messages;
   j["checkpoints"] = st_.checkpoints;
+  j["events"] = st_.events;
   j["last_event_id"] = events_.last_id();
   return j;
 }

@@ -1,5 +1,5 @@
-// One job at a time for the server: a training run (train/trainer.h) or a perplexity
-// evaluation (train/perplexity.h) on a worker thread, steered through its RunControl (stop,
+// One job at a time for the server: a training run (train/trainer.h), a perplexity
+// evaluation (train/perplexity.h) or an export (export.h) on a worker thread, steered through its RunControl (stop,
 // save now, stop_at_loss, stop_at_epoch) and watched through events published to an
 // EventBuffer, with a snapshot (state, chart records, messages, checkpoints) for clients
 // that (re)connect. A second start while a job runs is a 409; the job outlives every
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/event_buffer.h"
+#include "server/export.h"
 #include "train/params.h"
 #include "train/run_control.h"
 #include "train/run_log.h"
@@ -45,6 +46,7 @@ class JobManager {
   // Start a job; ApiError 409 naming the running job when one is active. Return the snapshot.
   nlohmann::json start_training(const TrainParams& p);
   nlohmann::json start_perplexity(const PerplexityJob& job);
+  nlohmann::json start_export(const ExportJob& job);
 
   // Steering the active job; ApiError 409 when there is none (or it cannot do that).
   nlohmann::json request_stop();
@@ -67,6 +69,7 @@ class JobManager {
   void on_train_event(const TrainEvent& e);
   void run_training_job(TrainParams p);
   void run_perplexity_job(PerplexityJob job);
+  void run_export_job(ExportJob job);
   void finish(const std::string& state, const std::string& text, nlohmann::json extra);
   nlohmann::json summary() const;  // mu_ held: the small part of the snapshot
 
@@ -82,12 +85,14 @@ class JobManager {
     nlohmann::json params, result;
     std::vector<LogRecord> records;
     std::vector<std::string> messages, checkpoints;
+    nlohmann::json events = nlohmann::json::array();  // {step, kind, message}: batch-order switches
     int64_t total_steps = 0;
     std::string started_at, finished_at;
     std::chrono::steady_clock::time_point t_first_step;
     int64_t first_step = -1;
     double it_per_s = 0, eta_s = -1;
-    int64_t progress_done = 0, progress_total = 0;  // perplexity windows
+    int64_t progress_done = 0, progress_total = 0;  // perplexity windows, export bytes or stages
+    std::string progress_what;                      // export: what it does now
   } st_;
 };
 

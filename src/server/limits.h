@@ -2,7 +2,7 @@
 // keeps one of the 64 HTTP worker threads for as long as it stays open, so streams are capped
 // (kMaxEventStreams) and the excess is answered 503 at once, leaving threads for the API; a
 // dataset check tokenizes a whole dataset, so one runs at a time (kMaxDatasetChecks) and a
-// second is answered 429. Not here: the answers themselves (routes.cpp).
+// second is answered 429; a download streams a file, a few at a time (kMaxDownloads, then 503). Not here: the answers themselves (routes.cpp).
 #pragma once
 #include <memory>
 #include <mutex>
@@ -12,6 +12,7 @@ namespace tpro {
 constexpr int kServerThreads = 64;    // cpp-httplib's worker pool
 constexpr int kMaxEventStreams = 16;  // open /api/events streams (a page keeps one)
 constexpr int kMaxDatasetChecks = 1;  // concurrent POST /api/check
+constexpr int kMaxDownloads = 4;      // concurrent GET /api/download (each holds a thread while it streams)
 
 // A counting limit. A slot is held by a shared_ptr and given back when its last copy goes, so
 // a slot captured by a streaming response is released whenever that response is destroyed.
@@ -48,6 +49,7 @@ class Slots {
 struct ServerLimits {
   Slots event_streams{kMaxEventStreams};
   Slots dataset_checks{kMaxDatasetChecks};
+  Slots downloads{kMaxDownloads};
 };
 
 }  // namespace tpro

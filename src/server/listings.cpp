@@ -5,6 +5,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "core/file.h"
 #include "server/api_error.h"
@@ -168,7 +169,29 @@ json run_graph(const PathSandbox& sb, const std::string& name) {
   const RunLog log = RunLog::load(from);
   json recs = json::array();
   for (const auto& r : log.records()) recs.push_back(chart_record(r));
-  return {{"name", name}, {"source", sb.display(Root::Loras, from / "training_graph.json")}, {"records", recs}};
+  // Marks for the chart: the checkpoints saved (their step, from the folder name) and the
+  // run's logged events (kind batch_order: the switch to sequential order), bounded.
+  json checkpoints = json::array(), events = json::array();
+  std::error_code ec;
+  for (const auto& c : fs::directory_iterator(dir, ec)) {
+    long long step = -1;
+    const std::string n = c.path().filename().string();
+    if (checkpoints.size() < kMaxEntries && c.is_directory() && n.find(".tmp-") == std::string::npos &&
+        std::sscanf(n.c_str(), "checkpoint-%lld-", &step) == 1)
+      checkpoints.push_back({{"step", step}, {"path", n}});
+  }
+  std::sort(checkpoints.begin(), checkpoints.end(), [](const json& a, const json& b) { return a["step"] < b["step"]; });
+  const json info = read_json_or_null(sb, from / "training_log.json");
+  if (info.is_object() && info.contains("events") && info["events"].is_array())
+    for (const json& e : info["events"])
+      if (events.size() < kMaxEntries && e.is_object() && e.value("step", json()).is_number_integer() &&
+          e.value("kind", json()).is_string())
+        events.push_back({{"step", e["step"]}, {"kind", e["kind"]}, {"message", e.value("message", "")}});
+  return {{"name", name},
+          {"source", sb.display(Root::Loras, from / "training_graph.json")},
+          {"records", recs},
+          {"checkpoints", checkpoints},
+          {"events", events}};
 }
 
 json run_params(const PathSandbox& sb, const std::string& name) {

@@ -1,6 +1,7 @@
 // Request parsing and checking; see request.h.
 #include "server/request.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "data/builtin_templates.h"
@@ -291,6 +292,108 @@ PerplexityJob perplexity_job_from_request(const json& body, const PathSandbox& s
   j.stride = int_value(body, "stride", std::min<int64_t>(512, j.max_length), 1, j.max_length);
   j.threads = int_value(body, "threads", 0, 0, 4096);
   j.comment = string_value(body, "comment");
+  return j;
+}
+
+namespace {
+
+// Where an export writes: `out` (or the default name) inside its folder, never the folder
+// itself, an input or a folder holding one; an existing output only with overwrite, and of
+// the same kind (file or folder) as the one to write.
+fs::path export_output(const PathSandbox& sb, const ExportJob& j, Root root, const std::string& out,
+                       const char* ext) {
+  if (ext && fs::path(out).extension() != ext)
+    bad_request("out", cat("out: '", out, "' must end in ", ext, " (hint: the ", export_kind_name(j.kind),
+                           " export writes a ", ext, " file)"));
+  const fs::path p = sb.resolve(root, out, "out", false);
+  if (p == sb.root(root)) bad_request("out", cat("out: '", out, "' is the ", root_name(root), " folder itself"));
+  std::error_code ec;
+  if (!fs::is_directory(p.parent_path(), ec))
+    bad_request("out", cat("out: the folder of '", out, "' does not exist in the ", root_name(root), " folder"));
+  for (const fs::path& in : {j.lora, j.model})
+    if (!in.empty() && (is_within(in, p) || is_within(p, in)))
+      bad_request("out", cat("out: '", out, "' would overwrite an input of the export (", in.filename().string(),
+                             "); choose another name"));
+  if (fs::exists(fs::symlink_status(p, ec))) {
+    const bool want_dir = j.kind == ExportKind::MergeHf;
+    if (fs::is_directory(p, ec) != want_dir)
+      bad_request("out", cat("out: '", out, "' exists and is ", want_dir ? "not a folder" : "a folder",
+                             "; choose another name"));
+    if (want_dir) sb.check_links(root, p, "out", 1);  // it is replaced whole: nothing in it leads out
+    if (!j.overwrite)
+      throw ApiError(409, "exists",
+                     cat("out: '", out, "' already exists in the ", root_name(root),
+                         " folder (hint: confirm to replace it, or choose another name)"),
+                     "out");
+  }
+  return p;
+}
+
+}  // namespace
+
+ExportJob export_job_from_request(const json& body, const PathSandbox& sb) {
+  require_object(body, "export settings");
+  reject_unknown(body, {"kind", "lora", "model", "out", "dtype", "overwrite", "include_checkpoints"});
+  ExportJob j;
+  const std::string kind = string_value(body, "kind");
+  bool found = false;
+  for (ExportKind k : {ExportKind::MergeHf, ExportKind::MergeGguf, ExportKind::AdapterGguf, ExportKind::Zip})
+    if (kind == export_kind_name(k)) j.kind = k, found = true;
+  if (!found)
+    bad_request("kind", cat("kind must be merge, merge_gguf, adapter_gguf or zip, got '", kind, "'"));
+  for (const char* flag : {"overwrite", "include_checkpoints"}) {
+    const auto it = body.find(flag);
+    if (it != body.end() && !it->is_boolean() && !it->is_null())
+      bad_request(flag, cat(flag, " expects true or false, got ", it->dump()));
+  }
+  j.overwrite = body.value("overwrite", false);
+  j.include_checkpoints = body.value("include_checkpoints", false);
+  j.lora_name = string_value(body, "lora");
+  const bool merge = j.kind == ExportKind::MergeHf || j.kind == ExportKind::MergeGguf;
+  if (merge) {
+    j.lora = lora_input(sb, j.lora_name, "lora");
+  } else {
+    j.lora = adapter_folder(sb, j.lora_name, "lora");
+    if (j.kind == ExportKind::AdapterGguf && !fs::exists(j.lora / "adapter_config.json"))
+      bad_request("lora", cat("lora: '", j.lora_name, "' has no adapter_config.json (an unfinished run?)"));
+  }
+  if (j.kind != ExportKind::Zip) {
+    j.model = model_input(sb, string_value(body, "model"), "model");
+    j.model_name = sb.display(Root::Models, j.model);
+  } else if (!string_value(body, "model").empty()) {
+    bad_request("model", "model: a zip export reads no base model; leave it out");
+  }
+  j.dtype = string_value(body, "dtype");
+  if (j.dtype.empty()) j.dtype = "f32";
+  const std::vector<std::string> types =
+      j.kind == ExportKind::MergeGguf ? std::vector<std::string>{"f32", "bf16", "f16", "q8_0", "q4_0", "q4_k", "q6_k"}
+      : j.kind == ExportKind::Zip     ? std::vector<std::string>{"f32"}
+                                      : std::vector<std::string>{"f32", "bf16", "f16"};
+  if (std::find(types.begin(), types.end(), j.dtype) == types.end()) {
+    std::string list;
+    for (const auto& t : types) list += (list.empty() ? "" : ", ") + t;
+    bad_request("dtype", cat("dtype '", j.dtype, "' is not one the ", kind, " export writes (", list, ")"));
+  }
+  const std::string stem = fs::path(j.lora_name).stem().string();
+  std::string out = string_value(body, "out");
+  switch (j.kind) {
+    case ExportKind::MergeHf:
+      j.out = export_output(sb, j, Root::Models, out.empty() ? stem + "-merged" : out, nullptr);
+      j.out_name = sb.display(Root::Models, j.out);
+      break;
+    case ExportKind::MergeGguf:
+      j.out = export_output(sb, j, Root::Models, out.empty() ? stem + "-merged.gguf" : out, ".gguf");
+      j.out_name = sb.display(Root::Models, j.out);
+      break;
+    case ExportKind::AdapterGguf:
+      j.out = export_output(sb, j, Root::Loras, out.empty() ? stem + ".gguf" : out, ".gguf");
+      j.out_name = sb.display(Root::Loras, j.out);
+      break;
+    case ExportKind::Zip:
+      j.out = export_output(sb, j, Root::Loras, out.empty() ? stem + ".zip" : out, ".zip");
+      j.out_name = sb.display(Root::Loras, j.out);
+      break;
+  }
   return j;
 }
 

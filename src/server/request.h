@@ -1,7 +1,8 @@
 // Turning API request bodies into checked job inputs: training parameters (strict keys,
 // typed through the parameter table, every path inside its served folder, the trainer's own
-// validation), perplexity jobs and mid-run stop changes. Each problem is an ApiError 400 that
-// names the field, so the form can show it there. Not here: running anything (job_manager.h).
+// validation), perplexity and export jobs and mid-run stop changes. Each problem is an
+// ApiError 400 that names the field, so the form can show it there. Not here: running
+// anything (job_manager.h).
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,12 @@ TrainParams train_params_from_request(const nlohmann::json& body, const PathSand
 // {model, lora?, text_file, stride?, max_length?, threads?, comment?}; lora names a PEFT adapter
 // folder or a GGUF LoRA file in --loras.
 PerplexityJob perplexity_job_from_request(const nlohmann::json& body, const PathSandbox& sb);
+
+// {kind: merge | merge_gguf | adapter_gguf | zip, lora, model?, out?, dtype?, overwrite?,
+// include_checkpoints?}: lora in --loras (merges also take a GGUF adapter file), model in
+// --models, out relative to --models (merges) or --loras (adapter GGUF, zip; a default name
+// from lora when empty). An existing out is ApiError 409 type "exists" unless overwrite.
+ExportJob export_job_from_request(const nlohmann::json& body, const PathSandbox& sb);
 
 struct StopChange {
   std::optional<double> stop_at_loss;

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <charconv>
+#include <fstream>
 
 #include "core/embedded.h"
 #include "data/check.h"
@@ -25,6 +26,7 @@ namespace {
 
 constexpr auto kKeepAliveEvery = std::chrono::seconds(15);
 constexpr size_t kMaxSampleChars = 20000;
+constexpr const char* kPlanName = "memory-plan";  // lora_name for a plan asked without one
 
 void send_json(Response& res, int status, const json& body) {
   res.status = status;
@@ -57,6 +59,7 @@ const char* content_type(const std::string& path) {
   if (ext == ".svg") return "image/svg+xml";
   if (ext == ".png") return "image/png";
   if (ext == ".json") return "application/json";
+  if (ext == ".zip") return "application/zip";
   return "application/octet-stream";
 }
 
@@ -131,7 +134,10 @@ json memory_plan(const Request& req, Response& res, ServerContext& ctx) {
                    "a dataset check or memory plan is already running: one runs at a time (hint: wait for it, then "
                    "ask again)");
   }
-  const TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb, true);
+  TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb, true);
+  // The plan does not depend on the adapter's name: a form without one yet still gets its
+  // estimate (a name that is there is kept: continuing an adapter checks its shapes).
+  if (p.lora_name.empty()) p.lora_name = kPlanName;
   try {
     RunControl ctl;
     const MemoryPlanReport r = plan_training_memory(p, ctl);
@@ -145,6 +151,46 @@ json memory_plan(const Request& req, Response& res, ServerContext& ctx) {
     throw;
   } catch (const Error& e) {
     bad_request(field_of_data_error(e.what(), p), e.what());
+  }
+}
+
+// GET /api/download?path=<file>: a .zip or .gguf file in --loras (what exports write there),
+// streamed in chunks as an attachment. Other files, folders and links out are refused.
+void download(const Request& req, Response& res, ServerContext& ctx) {
+  std::shared_ptr<void> slot = ctx.limits.downloads.try_acquire();
+  try {
+    if (!slot) {
+      res.set_header("Retry-After", "5");
+      throw ApiError(503, "unavailable",
+                     cat("too many downloads at once: tpro serve streams at most ", kMaxDownloads,
+                         " (hint: wait for one to finish)"));
+    }
+    const std::string rel = req.get_param_value("path");
+    const fs::path ext = fs::path(rel).extension();
+    if (ext != ".zip" && ext != ".gguf")
+      bad_request("path", cat("path: '", rel, "' is not a .zip or .gguf file (hint: only exports in the loras folder ",
+                              "are downloaded)"));
+    const fs::path file = ctx.sb.resolve(Root::Loras, rel, "path");
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) bad_request("path", cat("path: '", rel, "' is not a regular file"));
+    auto in = std::make_shared<std::ifstream>(file, std::ios::binary);
+    if (!*in) bad_request("path", cat("path: cannot open '", rel, "'"));
+    const size_t size = fs::file_size(file, ec);
+    std::string name = file.filename().string();
+    for (char& c : name)
+      if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
+    res.set_header("Content-Disposition", cat("attachment; filename=\"", name, "\""));
+    res.set_header("Cache-Control", "no-store");
+    res.set_content_provider(size, content_type(name), [in, slot](size_t offset, size_t length, httplib::DataSink& sink) {
+      std::vector<char> buf(std::min<size_t>(length, size_t(1) << 20));
+      in->seekg(std::streamoff(offset));
+      in->read(buf.data(), std::streamsize(buf.size()));
+      const std::streamsize n = in->gcount();
+      if (n <= 0) return false;  // the file shrank: end the response short
+      return sink.write(buf.data(), size_t(n));
+    });
+  } catch (const ApiError& e) {
+    send_json(res, e.status(), e.body());
   }
 }
 
@@ -243,6 +289,13 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
            }));
   svr.Post("/api/check", api([&ctx](R req, Response& res) { return dataset_check(req, res, ctx); }));
   svr.Post("/api/plan", api([&ctx](R req, Response& res) { return memory_plan(req, res, ctx); }));
+  svr.Post("/api/export", api([&ctx](R req, Response& res) {
+             const ExportJob job = export_job_from_request(parse_json_body(req.body), ctx.sb);
+             json j = ctx.jobs.start_export(job);
+             res.status = 202;
+             return j;
+           }));
+  svr.Get("/api/download", [&ctx](R req, Response& res) { download(req, res, ctx); });
   svr.Post("/api/stop", api([&ctx](R, Response&) { return ctx.jobs.request_stop(); }));
   svr.Post("/api/save", api([&ctx](R, Response&) { return ctx.jobs.request_save(); }));
   svr.Post("/api/control", api([&ctx](R req, Response&) {

@@ -3,8 +3,8 @@
 // "field"}} with the ApiError's status (400 for bad input, 409 for a busy or idle job, 429 for
 // a second concurrent dataset check, 503 past the cap of open event streams; see limits.h).
 //   GET  /api/info /api/schema /api/models /api/data /api/runs /api/job /api/evaluations
-//   GET  /api/runs/<name>/graph  /api/runs/<name>/params  /api/events (SSE)
-//   POST /api/train /api/check /api/stop /api/save /api/control /api/perplexity
+//   GET  /api/runs/<name>/graph  /api/runs/<name>/params  /api/events (SSE)  /api/download
+//   POST /api/train /api/check /api/plan /api/stop /api/save /api/control /api/perplexity /api/export
 #pragma once
 #include <filesystem>
 

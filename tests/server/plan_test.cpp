@@ -36,3 +36,12 @@ TEST(ServerPlan, ReturnsThePlanBeforeStart) {
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.body["error"]["field"], "micro_batch_size");
 }
+
+TEST(ServerPlan, NeedsNoAdapterName) {
+  TestServer s("plan_noname");
+  const Reply r = s.post("/api/plan", {{"model", "tiny"}, {"raw_text_file", "sample.txt"}, {"cutoff_len", 64}});
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_GT(r.body["total"].get<size_t>(), 0u);
+  EXPECT_EQ(r.body["refusal"], "");
+  EXPECT_FALSE(fs::exists(s.dir() / "loras" / "memory-plan")) << "planning writes nothing";
+}
