@@ -113,9 +113,23 @@ LlamaConfig parse_hf_config(const std::string& text, const std::string& origin) 
   if (!j.contains("architectures") || !j["architectures"].is_array() || j["architectures"].empty())
     fail(origin, ": missing \"architectures\" (hint: tpro supports ", kSupported, ")");
   c.architecture = j["architectures"][0].get<std::string>();
-  if (c.architecture == "Gemma3ForConditionalGeneration")
-    fail(origin, ": Gemma3ForConditionalGeneration (the multimodal checkpoint) is not supported yet (hint: use a ",
-         "text-only Gemma 3 checkpoint, Gemma3ForCausalLM, such as gemma-3-1b; tpro supports ", kSupported, ")");
+  if (c.architecture == "Gemma3ForConditionalGeneration") {  // its language model alone, from text_config
+    if (!j.contains("text_config") || !j["text_config"].is_object())
+      fail(origin, ": Gemma3ForConditionalGeneration without a \"text_config\" object (hint: tpro trains the text ",
+           "part of such a checkpoint and needs its text_config)");
+    json t = j["text_config"];
+    t["architectures"] = {"Gemma3ForCausalLM"};
+    if (!t.contains("torch_dtype") && j.contains("torch_dtype")) t["torch_dtype"] = j["torch_dtype"];
+    if (!t.contains("model_type")) t["model_type"] = "gemma3_text";
+    if (j.contains("tie_word_embeddings") && !t.contains("tie_word_embeddings"))
+      t["tie_word_embeddings"] = j["tie_word_embeddings"];
+    for (const char* k : {"bos_token_id", "eos_token_id"})
+      if (j.contains(k) && !t.contains(k)) t[k] = j[k];
+    LlamaConfig text = parse_hf_config(t.dump(), origin + " (text_config)");
+    text.multimodal_checkpoint = true;
+    text.hf_prefix = "model.language_model.";  // the loader checks the tensors' spelling
+    return text;
+  }
   if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM" &&
       c.architecture != "Qwen2ForCausalLM" && c.architecture != "Qwen3ForCausalLM" && !is_gemma(c.architecture) &&
       c.architecture != "Phi3ForCausalLM")

@@ -53,21 +53,28 @@ Model load_hf_model(const fs::path& dir) {
   auto tensors = std::make_shared<TensorSource>(TensorSource::open_dir(dir));
   m.owned.push_back(tensors);  // the views below point into its memory maps
   const TensorSource& src = *tensors;
+  if (m.cfg.multimodal_checkpoint) {  // newer transformers: model.language_model.*, older: language_model.model.*
+    if (!src.has(m.cfg.hf_prefix + "embed_tokens.weight") && src.has("language_model.model.embed_tokens.weight"))
+      m.cfg.hf_prefix = "language_model.model.";
+    log_info(src.describe(), ": training the language model of this ", "Gemma3ForConditionalGeneration checkpoint (",
+             m.cfg.hf_prefix, "*); its vision tower is not loaded");
+  }
   const LlamaConfig& c = m.cfg;
+  const std::string& hp = c.hf_prefix;
   std::vector<int64_t> layers;
-  for (const std::string& name : src.names()) layers.push_back(layer_of(name, "model.layers."));
+  for (const std::string& name : src.names()) layers.push_back(layer_of(name, hp + "layers."));
   check_layers_present(c, layers, (dir / "config.json").string() + " and " + src.describe(), "num_hidden_layers");
   const int64_t D = c.n_embd, F = c.n_ff, Q = c.q_dim(), KV = c.kv_dim();
-  m.embed = matrix_view(src, "model.embed_tokens.weight", c.vocab_size, D);
+  m.embed = matrix_view(src, hp + "embed_tokens.weight", c.vocab_size, D);
   if (c.tie_word_embeddings) {
     m.lm_head = m.embed;
   } else {
     m.lm_head = matrix_view(src, "lm_head.weight", c.vocab_size, D);
   }
-  m.norm = vector_f32(src, "model.norm.weight", D);
+  m.norm = vector_f32(src, hp + "norm.weight", D);
   m.layers.resize(size_t(c.n_layer));
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    const std::string p = layer_prefix(l);
+    const std::string p = cat(hp, "layers.", l, ".");
     LayerWeights& L = m.layers[size_t(l)];
     L.ln1 = vector_f32(src, p + "input_layernorm.weight", D);
     if (c.sandwich_norms) {  // Gemma: post_attention_layernorm is on the attention's output

@@ -56,8 +56,9 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
   if (ec) fail("cannot create adapter folder ", dir.string(), ": ", ec.message());
   SafeTensorsWriter w;
   for (const auto& s : lw.slots) {
-    w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), true), {lw.cfg.r, s.in}, lw.params.data() + s.a);
-    w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), false), {s.out, lw.cfg.r}, lw.params.data() + s.b);
+    const std::string& hp = lw.cfg.hf_prefix;
+    w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), true, hp), {lw.cfg.r, s.in}, lw.params.data() + s.a);
+    w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), false, hp), {s.out, lw.cfg.r}, lw.params.data() + s.b);
   }
   w.set_metadata("format", "pt");
   w.set_metadata(kStampRank, std::to_string(lw.cfg.r));
@@ -130,13 +131,12 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
     if (t.dtype != DType::F32 && t.dtype != DType::BF16 && t.dtype != DType::F16)
       fail(st_path.string(), ": tensor ", name, " has dtype ", dtype_name(t.dtype));
     to_f32(lw.params.data() + (is_a ? s->a : s->b), t.data, t.dtype, size_t(t.numel()));
-    seen[name] = true;
+    seen[peft_tensor_name(layer, module, is_a, lw.cfg.hf_prefix)] = true;  // however the file spelled it
   }
   for (const auto& s : lw.slots)
     for (bool a : {true, false}) {
-      const std::string n = peft_tensor_name(s.layer, proj_module(s.proj), a);
-      if (!seen.count(n) && !seen.count(n.substr(0, n.size() - 7) + ".default.weight"))
-        fail(st_path.string(), ": missing tensor ", n);
+      const std::string n = peft_tensor_name(s.layer, proj_module(s.proj), a, lw.cfg.hf_prefix);
+      if (!seen.count(n)) fail(st_path.string(), ": missing tensor ", n);
     }
   return lw;
 }

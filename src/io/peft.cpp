@@ -61,12 +61,13 @@ AdapterConfig parse_adapter_config(const std::string& text, const std::string& o
   return c;
 }
 
-std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a) {
-  return cat("base_model.model.model.layers.", layer, ".", module, is_a ? ".lora_A.weight" : ".lora_B.weight");
+std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a, const std::string& hf_prefix) {
+  return cat("base_model.model.", hf_prefix, "layers.", layer, ".", module, is_a ? ".lora_A.weight" : ".lora_B.weight");
 }
 
 bool parse_peft_tensor_name(const std::string& name, int64_t* layer, std::string* module, bool* is_a) {
-  static const std::regex re(R"(^base_model\.model\.model\.layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])(\.default)?\.weight$)");
+  static const std::regex re(
+      R"(^base_model\.model\.(?:model\.|model\.language_model\.|language_model\.model\.)layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])(\.default)?\.weight$)");
   std::smatch m;
   if (!std::regex_match(name, m, re)) return false;
   *layer = std::stoll(m[1].str());

@@ -22,11 +22,14 @@ struct AdapterConfig {
 std::string adapter_config_json(const AdapterConfig& c);
 AdapterConfig parse_adapter_config(const std::string& text, const std::string& origin);
 
-// "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight"
-std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a);
+// "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight"; hf_prefix is where the
+// model's layers live ("model.", or "model.language_model." in a Gemma 3 multimodal checkpoint).
+std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a,
+                             const std::string& hf_prefix = "model.");
 
 // Parses a PEFT tensor name into (layer, module like "self_attn.q_proj", is_a). Accepts the
-// ".default" adapter-name infix older PEFT versions saved. False when it is not a LoRA name.
+// ".default" adapter-name infix older PEFT versions saved, and the layers under model.,
+// model.language_model. or language_model.model. False when it is not a LoRA name.
 bool parse_peft_tensor_name(const std::string& name, int64_t* layer, std::string* module, bool* is_a);
 
 }  // namespace tpro

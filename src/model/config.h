@@ -57,6 +57,11 @@ struct LlamaConfig {
   double final_softcap = 0.0;   // logits likewise
   std::vector<uint8_t> layer_sliding;  // per layer 1 = sliding window; empty = every layer (Mistral, Qwen2)
   double rope_local_theta = 0.0;       // Gemma 3: RoPE base of the sliding layers (unscaled); 0 = rope_theta
+  // Where the decoder's tensors live in the HF checkpoint: "model." (…embed_tokens, …layers.N,
+  // …norm); a Gemma3ForConditionalGeneration checkpoint holds them under "model.language_model."
+  // (or "language_model.model." in older files), which PEFT's adapter keys follow too.
+  std::string hf_prefix = "model.";
+  bool multimodal_checkpoint = false;  // the text part of a vision-language checkpoint
   int64_t bos_token_id = -1, eos_token_id = -1;
   std::string torch_dtype = "float32";
 

@@ -121,6 +121,7 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
   LoraWeights lw;
   lw.cfg = lc;
   lw.cfg.targets = model_targets(mc, lc.targets);
+  lw.cfg.hf_prefix = mc.hf_prefix;
   lw.slot_of.assign(size_t(mc.n_layer * kNumProj), -1);
   size_t off = 0;
   for (int64_t l = 0; l < mc.n_layer; ++l)

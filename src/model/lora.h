@@ -30,6 +30,7 @@ struct LoraConfig {
   double dropout = 0.0;
   bool rslora = false;
   std::array<bool, kNumProj> targets{};  // which projections carry an adapter
+  std::string hf_prefix = "model.";      // where the base's layers live (PEFT's keys follow it)
   double scale() const;
   std::vector<std::string> target_names() const;
 };
