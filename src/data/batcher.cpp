@@ -202,7 +202,8 @@ void Batcher::observe_loss(int64_t step, double loss) {
   if (phase_ != BatchPhase::kLength || switch_pending_) return;
   const LengthSchedule& s = cfg_.length_schedule;
   if (s.switch_step() > 0 && step >= s.switch_step()) pending_reason_ = "step";
-  else if (s.switch_loss() > 0.0 && std::isfinite(loss) && loss <= s.switch_loss()) pending_reason_ = "loss";
+  else if (s.switch_loss() > 0.0 && std::isfinite(loss) && loss <= s.switch_loss() && loss >= s.switch_loss_min())
+    pending_reason_ = "loss";
   else return;
   switch_pending_ = true;
 }

@@ -59,7 +59,10 @@ ChatRender jinja_chat_render(std::string source, std::string origin, std::string
   ojson extra = {{"bos_token", std::move(bos_token)}, {"eos_token", std::move(eos_token)}};
   return [tmpl, extra](const std::vector<ChatMessage>& msgs, bool gen) {
     ojson m = ojson::array();
-    for (const ChatMessage& x : msgs) m.push_back({{"role", x.role}, {"content", x.content}});
+    for (const ChatMessage& x : msgs) {
+      m.push_back({{"role", x.role}, {"content", x.content}});
+      if (x.reasoning_content) m.back()["reasoning_content"] = *x.reasoning_content;
+    }
     return tmpl->apply(m, gen, extra);
   };
 }
@@ -88,6 +91,14 @@ std::vector<ChatMessage> parse_chat_row(const ojson& row, const std::string& whe
     auto c = m.find(text_key);
     if (c == m.end()) fail(at, ": missing \"", text_key, "\"");
     msgs.push_back({role, content_of(*c, at)});
+    auto rc = m.find("reasoning_content");
+    if (rc != m.end() && !rc->is_null()) {
+      if (role != "assistant" || !rc->is_string())
+        fail(at, ": \"reasoning_content\" must be a string on an assistant message, got ",
+             role != "assistant" ? "one on a " + role + " message" : std::string(rc->type_name()),
+             " (hint: put the thinking of an assistant turn there, or inline as <think>...</think> in its content)");
+      msgs.back().reasoning_content = rc->get<std::string>();
+    }
   }
   return msgs;
 }
@@ -137,9 +148,12 @@ bool span_by_prefix(const std::vector<ChatMessage>& msgs, size_t k, const ChatRe
 }
 
 // Fallback for templates that render a turn differently once later turns follow (Qwen3 drops
-// the empty <think> block): the content's place in the full text comes from re-rendering with
-// a marker byte before/after it; the turn's closing (end-of-turn token, newline) is what
-// render(messages[0..k]) and the full text share after the content.
+// the <think> block of earlier turns, empty or not): the turn starts where the generation-prompt
+// render of messages[0..k) ends when that is still a prefix of the full text (else before a
+// marker byte put in front of the content); it ends after a marker byte put behind the content,
+// plus the closing (end-of-turn token, newline) that render(messages[0..k]) and the full text
+// share after the content. The front marker alone cannot locate a turn whose inline
+// "<think>...</think>" the template drops: the marker goes with it.
 std::pair<size_t, size_t> span_by_marker(const std::vector<ChatMessage>& msgs, size_t k, const ChatRender& render,
                                          const std::string& full_text, const std::string& always,
                                          const std::string& where) {
@@ -149,12 +163,20 @@ std::pair<size_t, size_t> span_by_marker(const std::vector<ChatMessage>& msgs, s
     return render_or_fail(render, m, false, where);
   };
   const std::string& c = msgs[k].content;
-  std::string before = marked(msgs.size(), "\x01" + c), after = marked(msgs.size(), c + "\x01");
-  std::vector<ChatMessage> head(msgs.begin(), msgs.begin() + int64_t(k) + 1);
+  std::vector<ChatMessage> head(msgs.begin(), msgs.begin() + int64_t(k));
+  std::string pre = k > 0 ? render_or_fail(render, head, true, where) : "";
+  head.push_back(msgs[k]);
+  std::string after = marked(msgs.size(), c + "\x01");
   std::string post = render_or_fail(render, head, false, where), post_after = marked(k + 1, c + "\x01");
-  size_t begin = common_prefix(full_text, before), end = common_prefix(full_text, after);
+  size_t end = common_prefix(full_text, after), begin = pre.size();
+  bool lost = after == full_text;
+  if (!starts_with(full_text, pre) || begin > end) {
+    std::string before = marked(msgs.size(), "\x01" + c);
+    begin = common_prefix(full_text, before);
+    lost = lost || before == full_text;
+  }
   size_t post_end = common_prefix(post, post_after), tail = without_suffix(post, always);
-  if (before == full_text || after == full_text || post_after == post || begin > end || post_end > tail)
+  if (lost || post_after == post || begin > end || post_end > tail)
     fail(where, ": the chat template renders the first ", k + 1, " messages differently from the whole "
          "conversation and assistant turn ", k, " cannot be located in it (hint: set train_on_inputs to train on "
          "every token)");

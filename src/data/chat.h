@@ -20,6 +20,10 @@ namespace tpro {
 struct ChatMessage {
   std::string role;  // "system", "user", "assistant" or "tool"
   std::string content;
+  // An assistant turn's separate thinking (OpenAI-style "reasoning_content"), passed to the
+  // template as the message's reasoning_content key (Qwen3 renders it in a <think> block);
+  // nullopt: the key is absent, as transformers would see the row.
+  std::optional<std::string> reasoning_content = std::nullopt;
 };
 
 // The chat template as the data pipeline needs it: messages in, text out.
@@ -32,8 +36,9 @@ ChatRender jinja_chat_render(std::string source, std::string origin, std::string
 
 bool is_chat_row(const nlohmann::ordered_json& row);
 
-// Reads the row's messages; ShareGPT roles map human->user, gpt->assistant. Throws naming
-// `where` and the offending message on anything else.
+// Reads the row's messages; ShareGPT roles map human->user, gpt->assistant. An assistant
+// message's "reasoning_content" (a string or null) is kept. Throws naming `where` and the
+// offending message on anything else.
 std::vector<ChatMessage> parse_chat_row(const nlohmann::ordered_json& row, const std::string& where);
 
 // For templates that refuse a system role (Gemma, Mistral v0.2: raise_exception("System role

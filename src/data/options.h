@@ -34,6 +34,9 @@ struct LengthSchedule {
   LengthSwitch to_sequential = LengthSwitch::kNever;  // what ends the length-grouped phase
   double at = 0.0;         // the epoch, step or loss at which it ends
   int pairing_epochs = 0;  // epochs of pairing before sequential; 0 = straight to sequential
+  // kLoss only: the low end of the loss range [loss_min, at] that ends the phase; 0 = none
+  // (any loss <= at switches).
+  double loss_min = 0.0;
   // Epochs [0, n) length-grouped; 0 = no epoch switch (a fractional epoch rounds down).
   int switch_epoch() const {
     return to_sequential == LengthSwitch::kEpoch && at >= 1 ? int(std::min(at, 1e9)) : 0;
@@ -42,8 +45,9 @@ struct LengthSchedule {
   int64_t switch_step() const {
     return to_sequential == LengthSwitch::kStep && at >= 1 ? int64_t(std::min(at, 1e18)) : 0;
   }
-  // Switch once observe_loss reports loss <= this; 0 = off.
+  // Switch once observe_loss reports a loss within [switch_loss_min(), switch_loss()]; 0 = off.
   double switch_loss() const { return to_sequential == LengthSwitch::kLoss && at > 0 ? at : 0.0; }
+  double switch_loss_min() const { return switch_loss() > 0.0 ? loss_min : 0.0; }
   bool active(bool group_by_length) const {
     return group_by_length && (switch_epoch() > 0 || switch_step() > 0 || switch_loss() > 0.0);
   }

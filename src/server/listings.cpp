@@ -77,6 +77,11 @@ json chart_record(const LogRecord& r) {
             {"lr", r.lr},         {"grad_norm", number_or_null(r.grad_norm)},
             {"tokens_per_s", r.tokens_per_s}, {"elapsed_s", r.elapsed_s}};
   if (r.eval_loss) j["eval_loss"] = number_or_null(*r.eval_loss);
+  if (!r.markers.empty()) {
+    json m = json::array();
+    for (const LogMarker& k : r.markers) m.push_back({{"kind", k.kind}, {"label", k.label}, {"epoch", k.epoch}});
+    j["markers"] = std::move(m);
+  }
   return j;
 }
 

@@ -13,7 +13,8 @@
 
 namespace tpro {
 
-// A log record as the chart reads it: {step, epoch, loss, lr, grad_norm, eval_loss?, ...}.
+// A log record as the chart reads it: {step, epoch, loss, lr, grad_norm, eval_loss?, ...,
+// markers?: [{kind, label, epoch}]} (markers: e.g. the batch order's switch, a vertical line).
 nlohmann::json chart_record(const LogRecord& r);
 
 nlohmann::json list_models(const PathSandbox& sb);      // [{name}] folders with a config.json, and .gguf files

@@ -159,6 +159,30 @@ void draw_series(cairo_t* cr, const Frame& f, const std::vector<std::pair<double
   }
 }
 
+// Each marker: a dashed vertical line across the plot, its label beside the line's top (left
+// of it when the line is in the right third, so it stays inside the frame).
+void draw_markers(cairo_t* cr, const Frame& f, const RunLog& log) {
+  cairo_set_font_size(cr, 11);
+  const double dash[] = {5.0, 3.0};
+  int n = 0;
+  for (const auto& r : log.records()) {
+    for (const LogMarker& m : r.markers) {
+      if (!std::isfinite(m.epoch)) continue;
+      const double x = std::round(f.x.to_px(m.epoch, f.a.x0, f.a.x1)) + 0.5;
+      set_rgb(cr, kMarkerColor);
+      cairo_set_line_width(cr, 1.5);
+      cairo_set_dash(cr, dash, 2, 0);
+      cairo_move_to(cr, x, f.a.y0);
+      cairo_line_to(cr, x, f.a.y1);
+      cairo_stroke(cr);
+      cairo_set_dash(cr, nullptr, 0, 0);
+      const bool left = x > f.a.x0 + (f.a.x1 - f.a.x0) * 2 / 3;
+      const double y = f.a.y1 - 8 - 14.0 * (n++ % 3);  // near the bottom, clear of the legend; staggered
+      text_at(cr, m.label, left ? x - 4 : x + 4, y, left ? 1.0 : 0.0, 1.0);
+    }
+  }
+}
+
 constexpr double kLegendW = 130, kLegendRow = 18;
 
 void draw_legend(cairo_t* cr, const Frame& f, const std::vector<std::pair<std::string, Rgb8>>& items) {
@@ -212,6 +236,7 @@ void draw(cairo_t* cr, const RunLog& log, int width, int height, const std::stri
   draw_series(cr, f, lr, f.lr, kLrColor, false);
   draw_series(cr, f, loss, f.loss, kLossColor, false);
   if (!eval.empty()) draw_series(cr, f, eval, f.loss, kEvalLossColor, true);
+  draw_markers(cr, f, log);
   cairo_restore(cr);
   std::vector<std::pair<std::string, Rgb8>> legend = {{"Loss", kLossColor}};
   if (!eval.empty()) legend.push_back({"Eval loss", kEvalLossColor});
@@ -228,6 +253,11 @@ cairo_status_t append_png(void* closure, const unsigned char* data, unsigned int
 
 PlotArea graph_plot_area(int width, int height) {
   return {80.0, 44.0, double(width) - 90.0, double(height) - 56.0};
+}
+
+double graph_epoch_x(const RunLog& log, double epoch, int width, int height) {
+  const PlotArea a = graph_plot_area(width, height);
+  return std::round(epoch_axis(log).to_px(epoch, a.x0, a.x1)) + 0.5;
 }
 
 PlotArea graph_legend_area(int width, int height) {

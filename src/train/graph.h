@@ -1,6 +1,7 @@
 // The training graph PNG (training_graph.png): loss on the left axis and learning rate on the
-// right axis against epochs, eval loss as a second loss series when the log has one, with
-// ticks, grid, legend and title. Drawn with cairo's image surface and toy text API; written
+// right axis against epochs, eval loss as a second loss series when the log has one, the log's
+// markers (the batch order's switch) as labelled dashed vertical lines, with ticks, grid,
+// legend and title. Drawn with cairo's image surface and toy text API; written
 // atomically. Not here: the JSON logs (run_log.h).
 #pragma once
 #include <cstdint>
@@ -18,6 +19,10 @@ struct Rgb8 {
 inline constexpr Rgb8 kLossColor{214, 39, 40};
 inline constexpr Rgb8 kEvalLossColor{255, 127, 14};
 inline constexpr Rgb8 kLrColor{31, 119, 180};
+inline constexpr Rgb8 kMarkerColor{148, 103, 189};  // matplotlib's purple
+
+// The x pixel of an epoch on the graph of `log` (what a marker at that epoch is drawn at).
+double graph_epoch_x(const RunLog& log, double epoch, int width, int height);
 
 struct PlotArea {
   double x0, y0, x1, y1;  // pixels: left, top, right, bottom of the data area

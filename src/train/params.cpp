@@ -325,6 +325,13 @@ void validate(const TrainParams& p) {
   if (ls.to_sequential != LengthSwitch::kNever && ls.at <= 0)
     fail("length_to_sequential_at must be > 0 when length_to_sequential is '", length_switch_name(ls.to_sequential),
          "', got ", ls.at);
+  if (ls.loss_min > 0 && ls.to_sequential != LengthSwitch::kLoss)
+    fail("length_to_sequential_loss_min = ", ls.loss_min, " needs length_to_sequential = 'loss', got '",
+         length_switch_name(ls.to_sequential), "' (hint: it is the low end of the loss range [loss_min, ",
+         "length_to_sequential_at])");
+  if (ls.loss_min > 0 && ls.to_sequential == LengthSwitch::kLoss && ls.loss_min > ls.at)
+    fail("the loss range [length_to_sequential_loss_min, length_to_sequential_at] = [", ls.loss_min, ", ", ls.at,
+         "] is empty (hint: the low end must be <= length_to_sequential_at)");
 }
 
 namespace {

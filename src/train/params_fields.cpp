@@ -292,7 +292,11 @@ std::vector<Field> dataset_fields() {
         "Switch from length-grouped to sequential order at an epoch, a step, or when the loss falls below"
         " a value", {"never", "epoch", "step", "loss"}),
       d("length_to_sequential_at", &L::at, "dataset",
-        "The epoch, step or loss at which length_to_sequential switches", 0, 1e12),
+        "The epoch, step or loss at which length_to_sequential switches (loss: the first step whose loss is"
+        " <= this, or within [length_to_sequential_loss_min, this])", 0, 1e12),
+      d("length_to_sequential_loss_min", &L::loss_min, "dataset",
+        "With length_to_sequential = loss: the low end of the loss range; the order switches at the first"
+        " step whose loss is within [this, length_to_sequential_at] (0 = no low end)", 0, 1e12),
       i("length_pairing_epochs", &L::pairing_epochs, "dataset",
         "Epochs of a pairing phase (neighbouring blocks kept together, pairs grouped by length) between the"
         " length-grouped and the sequential order", 0, 1e6),

@@ -21,7 +21,33 @@ json record_json(const LogRecord& r) {
   if (r.eval_loss) e["eval_loss"] = *r.eval_loss;
   if (r.tokens_per_s > 0) e["tokens_per_second"] = r.tokens_per_s;
   e["elapsed"] = r.elapsed_s;
+  if (!r.markers.empty()) {
+    json m = json::array();
+    for (const LogMarker& k : r.markers) m.push_back({{"kind", k.kind}, {"label", k.label}, {"epoch", k.epoch}});
+    e["markers"] = std::move(m);
+  }
   return e;
+}
+
+std::vector<LogMarker> markers_at(const json& e, const std::string& where, size_t i) {
+  std::vector<LogMarker> out;
+  auto it = e.find("markers");
+  if (it == e.end() || it->is_null()) return out;
+  if (!it->is_array()) fail(where, ": entry ", i, ": 'markers' must be a list, got ", it->type_name());
+  for (size_t k = 0; k < it->size(); ++k) {
+    const json& m = (*it)[k];
+    auto str = [&](const char* key) {
+      if (!m.is_object() || !m.contains(key) || !m[key].is_string())
+        fail(where, ": entry ", i, ": markers[", k, "] needs a string '", key, "', got ", m.dump());
+      return m[key].get<std::string>();
+    };
+    LogMarker mk{str("kind"), str("label"), 0.0};
+    if (!m.contains("epoch") || !m["epoch"].is_number() || !std::isfinite(m["epoch"].get<double>()))
+      fail(where, ": entry ", i, ": markers[", k, "] needs a number 'epoch', got ", m.dump());
+    mk.epoch = m["epoch"].get<double>();
+    out.push_back(std::move(mk));
+  }
+  return out;
 }
 
 double number_at(const json& e, const char* key, const std::string& where, size_t i, bool required, double dflt) {
@@ -127,6 +153,7 @@ RunLog RunLog::from_graph_json(const json& j, const std::string& where) {
     if (double ev = number_at(e, "eval_loss", where, i, false, NAN); std::isfinite(ev)) r.eval_loss = ev;
     r.tokens_per_s = number_at(e, "tokens_per_second", where, i, false, 0);
     r.elapsed_s = number_at(e, "elapsed", where, i, false, 0);
+    r.markers = markers_at(e, where, i);
     if (!log.records_.empty() && r.step < log.records_.back().step)
       fail(where, ": entry ", i, ": current_steps ", r.step, " comes after ", log.records_.back().step);
     log.records_.push_back(r);

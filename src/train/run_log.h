@@ -1,6 +1,6 @@
 // The run's history: one record per logged optimizer step, written as the adapter folder's
 // training_graph.json (a list of {current_steps, epoch, loss, learning_rate, ...}, the shape
-// Training PRO reads back to resume a graph) and training_log.json (the latest state plus run
+// Training PRO reads back to resume a graph; tpro adds optional "markers") and training_log.json (the latest state plus run
 // metadata, the keys Training PRO's resume reads: current_steps, epoch, loss, learning_rate).
 // Plus the one-line console progress. Not here: the PNG (graph.h), deciding when to log.
 #pragma once
@@ -14,6 +14,16 @@
 
 namespace tpro {
 
+// A moment drawn on the graph: a vertical line at `epoch` with a short `label` (kind
+// "batch_order": the length-grouped batch order ending). Kept on the record of the first step
+// after it, so training_graph.json carries it ("markers") and a resumed run keeps it.
+struct LogMarker {
+  std::string kind;   // "batch_order"
+  std::string label;  // "order: sequential"
+  double epoch = 0;   // where it happened, in fractional epochs
+  bool operator==(const LogMarker&) const = default;
+};
+
 struct LogRecord {
   int64_t step = 0;   // optimizer steps completed (1-based once training has started)
   double epoch = 0;   // fractional epochs completed
@@ -23,6 +33,7 @@ struct LogRecord {
   std::optional<double> eval_loss;
   double tokens_per_s = 0;
   double elapsed_s = 0;  // wall time since the run started
+  std::vector<LogMarker> markers;  // what happened before this step's end (usually none)
 };
 
 class RunLog {

@@ -356,11 +356,15 @@ struct Run {
   bool early_stop = false;
 
   // The batch order's phase changing (length-grouped → pairing → sequential): said and logged.
-  void say_switch(const Batcher::Switch& sw) {
+  // Also a marker for the graph (PNG, training_graph.json, the web chart) where the new order
+  // began: epoch + the micro-batches of it already taken.
+  void say_switch(const Batcher::Switch& sw, std::vector<LogMarker>& markers) {
     const std::string text = cat("batch order: ", batch_phase_name(sw.to), " from epoch ", sw.epoch, ", micro-batch ",
                                  sw.index_in_epoch, " (after step ", st.step, "; trigger: ", sw.reason, ")");
     say(text);
     log.add_event(st.step, "batch_order", text);
+    markers.push_back({"batch_order", cat("order: ", batch_phase_name(sw.to)),
+                       double(sw.epoch) + double(sw.index_in_epoch) / double(mb_per_epoch)});
   }
 
   void track_best(double el) {
@@ -473,9 +477,11 @@ struct Run {
       st.loss = s.loss;
       st.epoch = double(last.epoch) + double(last.index_in_epoch + 1) / double(mb_per_epoch);
       batcher->observe_loss(st.step, s.loss);
-      for (; switches_said < batcher->switches().size(); ++switches_said) say_switch(batcher->switches()[switches_said]);
+      std::vector<LogMarker> markers;
+      for (; switches_said < batcher->switches().size(); ++switches_said)
+        say_switch(batcher->switches()[switches_said], markers);
       LogRecord r{st.step, st.epoch, s.loss, lr, s.grad_norm, std::nullopt, dt > 0 ? double(s.n_tokens) / dt : 0.0,
-                  elapsed()};
+                  elapsed(), std::move(markers)};
       log.add(r);
       report([&](TfEventsWriter& w) {
         w.scalar("train/loss", r.step, r.loss);

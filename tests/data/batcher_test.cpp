@@ -273,6 +273,36 @@ TEST(Packing, BatcherCarriesPositionsAndSegments) {
   EXPECT_EQ(x.n_trained, 20 - 5);  // five documents, each first token untrained
 }
 
+// With a loss range [loss_min, at] only a loss inside it switches: one above `at` or below
+// `loss_min` (a lucky dip) leaves the order length-grouped.
+TEST(Batcher, Issue15LossRangeSwitchesOnlyInside) {
+  auto blocks = random_blocks(20, 5);
+  BatcherConfig c = cfg(2);
+  c.group_by_length = true;
+  c.length_schedule = {LengthSwitch::kLoss, 1.5};
+  c.length_schedule.loss_min = 1.2;
+  EXPECT_DOUBLE_EQ(c.length_schedule.switch_loss_min(), 1.2);
+  Batcher b(blocks, c);
+  const double losses[] = {2.0, 1.1, 0.5, NAN, 1.6};
+  for (int i = 0; i < 5; ++i) {
+    b.next();
+    b.observe_loss(i + 1, losses[i]);
+  }
+  b.next();
+  EXPECT_EQ(b.phase(), BatchPhase::kLength);
+  EXPECT_TRUE(b.switches().empty());
+  b.observe_loss(6, 1.2);  // the ends are inside
+  b.next();
+  EXPECT_EQ(b.phase(), BatchPhase::kSequential);
+  ASSERT_EQ(b.switches().size(), 1u);
+  EXPECT_EQ(b.switches()[0].reason, "loss");
+  EXPECT_EQ(b.switches()[0].index_in_epoch, 6);
+  // loss_min only counts for the loss trigger.
+  LengthSchedule s{LengthSwitch::kStep, 3};
+  s.loss_min = 1.0;
+  EXPECT_EQ(s.switch_loss_min(), 0.0);
+}
+
 TEST(Batcher, ResumeIsBitExact) {
   auto blocks = random_blocks(23, 8);
   BatcherConfig c = cfg(3);

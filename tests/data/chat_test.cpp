@@ -9,6 +9,7 @@
 using namespace tpro;
 using namespace tpro::test;
 using ojson = nlohmann::ordered_json;
+using ::testing::HasSubstr;
 
 namespace {
 
@@ -105,4 +106,27 @@ TEST(Chat, TemplateThatRewritesEarlierTurnsIsAnError) {
   EXPECT_NE(e.find("c.jsonl:9: the chat template renders the first 3 messages differently from the whole conversation and assistant turn 2 cannot be located"), std::string::npos) << e;
   EXPECT_NE(e.find("train_on_inputs"), std::string::npos) << e;
   EXPECT_NO_THROW(chat_block(convo(), odd, byte_codec(), {}, true, "c.jsonl:9"));
+}
+
+TEST(Chat, ReasoningContentIsKeptForTheTemplate) {
+  ojson row = ojson::parse(R"({"messages": [{"role": "user", "content": "q"},
+      {"role": "assistant", "content": "a", "reasoning_content": "why"},
+      {"role": "assistant", "content": "b", "reasoning_content": null}]})");
+  auto m = parse_chat_row(row, "r");
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[1].reasoning_content, std::optional<std::string>("why"));
+  EXPECT_FALSE(m[2].reasoning_content);  // null: absent, as the template would see it
+  EXPECT_FALSE(m[0].reasoning_content);
+  // The template sees the key only where the row had it.
+  ChatRender r = jinja_chat_render(
+      "{% for m in messages %}{{ m.role }}={{ m.reasoning_content is defined }}:{{ m.reasoning_content }};{% endfor %}",
+      "t", "", "");
+  EXPECT_EQ(r(m, false), "user=False:;assistant=True:why;assistant=False:;");
+
+  auto err = [](const char* j) { return error_of([&] { parse_chat_row(ojson::parse(j), "c.jsonl:4"); }); };
+  EXPECT_THAT(err(R"({"messages": [{"role": "assistant", "content": "a", "reasoning_content": 3}]})"),
+              HasSubstr("c.jsonl:4 messages[0]: \"reasoning_content\" must be a string on an assistant message, got number"));
+  EXPECT_THAT(err(R"({"messages": [{"role": "user", "content": "a", "reasoning_content": "x"}]})"),
+              HasSubstr("c.jsonl:4 messages[0]: \"reasoning_content\" must be a string on an assistant message, got one "
+                        "on a user message (hint:"));
 }

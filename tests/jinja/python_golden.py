@@ -6,6 +6,8 @@ ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True) with loop co
   generate:      renders tests/fixtures/chat_templates/python_cases.json into
                  python_expected.json (checked in; python_test.cpp compares with it).
                  Used for behaviour where @huggingface/jinja differs from Python Jinja.
+                 Also renders the real model templates listed in models.json over
+                 conversations.json into models_expected.json (same test file).
   check-oracle:  renders every case of the node oracle's output (build/jinja_oracle_expected.json)
                  with Python and reports any case where @huggingface/jinja and Python disagree.
 
@@ -81,6 +83,45 @@ def generate():
                    "cases": out}, f, ensure_ascii=False, indent=1)
         f.write("\n")
     print(f"wrote {len(out)} cases to {path}")
+    generate_models(env)
+
+
+def conversation_context(conv, tokens, add_generation_prompt):
+    """What transformers' apply_chat_template passes: the tokenizer's special tokens (a token
+    the tokenizer does not set is absent), tools, then the caller's keyword arguments."""
+    extra = {k: v for k, v in tokens.items() if v is not None}
+    if "tools" in conv:
+        extra["tools"] = conv["tools"]
+    extra.update(conv.get("extra", {}))
+    return {"messages": conv["messages"], "tools": None, "documents": None,
+            "add_generation_prompt": add_generation_prompt, **extra}
+
+
+def generate_models(env):
+    with open(os.path.join(FIXTURES, "models.json"), encoding="utf-8") as f:
+        models = json.load(f)
+    with open(os.path.join(FIXTURES, "conversations.json"), encoding="utf-8") as f:
+        convs = json.load(f)
+    out = []
+    for m in models["templates"]:
+        with open(os.path.join(FIXTURES, m["file"]), encoding="utf-8") as f:
+            source = f.read()
+        tokens = {"bos_token": m["bos_token"], "eos_token": m["eos_token"]}
+        for conv in convs["conversations"]:
+            if ("only" in conv and m["name"] not in conv["only"]) or m["name"] in conv.get("skip", []):
+                continue
+            for kwargs in m.get("kwargs", [{}]):
+                for agp in (False, True):
+                    context = conversation_context(conv, tokens, agp)
+                    context.update(kwargs)
+                    out.append({"template": m["name"], "conversation": conv["name"], "kwargs": kwargs,
+                                "add_generation_prompt": agp, **render(env, source, context)})
+    path = os.path.join(FIXTURES, "models_expected.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"generator": f"tests/jinja/python_golden.py (jinja2 {jinja2.__version__})", "cases": out},
+                  f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"wrote {len(out)} cases to {path}")
 
 
 def check_oracle(expected_path):
@@ -106,12 +147,8 @@ def check_oracle(expected_path):
     bad = 0
     for case in expected["cases"]:
         conv = by_name[case["conversation"]]
-        extra = dict(tokens.get(case["template"], convs["defaults"]))
-        if "tools" in conv:
-            extra["tools"] = conv["tools"]
-        extra.update(conv.get("extra", {}))
-        context = {"messages": conv["messages"], "tools": None, "documents": None,
-                   "add_generation_prompt": case["add_generation_prompt"], **extra}
+        context = conversation_context(conv, tokens.get(case["template"], convs["defaults"]),
+                                       case["add_generation_prompt"])
         got = render(env, templates[case["template"]], context)
         same = got.get("output") == case.get("output") if "output" in case else (
             "error" in got and case["error"] in got["error"])

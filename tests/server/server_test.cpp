@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/test_util.h"
+#include "server/listings.h"
 #include "server/server_test_util.h"
 #include "train/params.h"
 
@@ -282,4 +283,18 @@ TEST(Server, StopEndsAPerplexityJob) {
   EXPECT_EQ(done["state"], "stopped");
   EXPECT_NE(done["progress"]["done"], done["progress"]["total"]);
   EXPECT_FALSE(fs::exists(s.dir() / "loras" / "evaluations.csv"));  // no row for an unfinished evaluation
+}
+
+// The chart's records carry the graph markers (the batch order's switch) for the web chart to
+// draw; a record without any has no "markers" key.
+TEST(Server, ChartRecordsCarryMarkers) {
+  LogRecord r;
+  r.step = 7;
+  r.epoch = 1.25;
+  r.loss = 1.4;
+  EXPECT_FALSE(chart_record(r).contains("markers"));
+  r.markers.push_back({"batch_order", "order: sequential", 1.0});
+  const json j = chart_record(r);
+  EXPECT_EQ(j["step"], 7);
+  EXPECT_EQ(j["markers"], json::parse(R"([{"kind": "batch_order", "label": "order: sequential", "epoch": 1.0}])"));
 }

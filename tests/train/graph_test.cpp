@@ -1,6 +1,7 @@
 // train/graph: the PNG reads back at the requested size, the loss, eval-loss and LR series
 // show up inside the plot area in their colours (and eval only when logged), and empty or
-// one-point logs still give an image.
+// one-point logs still give an image; markers (the batch order's switch) are dashed vertical
+// lines in their colour at their epoch.
 #include <cairo.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -148,4 +149,34 @@ TEST(Graph, EmptyAndOnePointLogs) {
 TEST(Graph, RejectsSillySizes) {
   EXPECT_ERROR_HAS(render_graph_png(RunLog{}, temp_dir() / "x.png", 10, 10), "got 10 x 10");
   fs::remove_all(temp_dir());
+}
+
+TEST(Graph, MarkersAreVerticalLinesAtTheirEpoch) {
+  fs::path dir = temp_dir();
+  RunLog log = sample_log(false);
+  RunLog marked;
+  for (LogRecord r : log.records()) {
+    if (r.step == 21) r.markers.push_back({"batch_order", "order: sequential", 1.0});
+    marked.add(r);
+  }
+  render_graph_png(marked, dir / "m.png", 1000, 500);
+  render_graph_png(log, dir / "plain.png", 1000, 500);
+  const Png m = load_png(dir / "m.png"), plain = load_png(dir / "plain.png");
+  const PlotArea a = graph_plot_area(1000, 500);
+  const int x = int(graph_epoch_x(marked, 1.0, 1000, 500));
+  auto column = [&](const Png& p, int cx) {
+    int n = 0;
+    for (int y = int(a.y0) + 2; y < int(a.y1) - 2; ++y) n += near(p.at(cx, y), kMarkerColor);
+    return n;
+  };
+  // Dashed (5 on, 3 off) over the plot's height: well over half of the column, in the marker colour.
+  EXPECT_GT(column(m, x), int((a.y1 - a.y0) * 0.4));
+  EXPECT_EQ(column(plain, x), 0);
+  EXPECT_EQ(column(m, x - 20), 0) << "one line, not a band";
+  // The label sits beside the line: marker-coloured pixels just right of it, near the bottom.
+  int label = 0;
+  for (int y = int(a.y1) - 30; y < int(a.y1) - 2; ++y)
+    for (int dx = 3; dx < 80; ++dx) label += near(m.at(x + dx, y), kMarkerColor);
+  EXPECT_GT(label, 20);
+  fs::remove_all(dir);
 }

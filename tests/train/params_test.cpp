@@ -191,6 +191,35 @@ TEST(Params, ValidateNamesKeyExpectationAndValue) {
   p = runnable();
   p.data.length_schedule.to_sequential = LengthSwitch::kEpoch;
   EXPECT_ERROR_HAS(validate(p), "needs group_by_length = true");
+  p = runnable();
+  p.data.group_by_length = true;
+  p.data.length_schedule = {LengthSwitch::kLoss, 1.5};
+  p.data.length_schedule.loss_min = 1.6;
+  EXPECT_ERROR_HAS(validate(p), "the loss range [length_to_sequential_loss_min, length_to_sequential_at] = [1.6, 1.5] "
+                                "is empty (hint: the low end must be <= length_to_sequential_at)");
+  p.data.length_schedule.loss_min = 1.5;
+  EXPECT_NO_THROW(validate(p));
+  p.data.length_schedule = {LengthSwitch::kStep, 40};
+  p.data.length_schedule.loss_min = 1.2;
+  EXPECT_ERROR_HAS(validate(p), "length_to_sequential_loss_min = 1.2 needs length_to_sequential = 'loss', got 'step'");
+}
+
+// The loss range's low end is one more key in every layer: flags, YAML, JSON, and back.
+TEST(ParamsCli, LengthToSequentialLossRange) {
+  auto dir = temp_dir("cli_loss_range");
+  std::string cfg = (dir / "run.yaml").string();
+  write_file_atomic(cfg, "model: m\nlora_name: a\nraw_text_file: t.txt\ngroup_by_length: true\n"
+                         "length_to_sequential: loss\nlength_to_sequential_at: 1.5\nlength_to_sequential_loss_min: 1.2\n");
+  TrainParams p = parse_cli({"--config", cfg});
+  EXPECT_DOUBLE_EQ(p.data.length_schedule.switch_loss(), 1.5);
+  EXPECT_DOUBLE_EQ(p.data.length_schedule.switch_loss_min(), 1.2);
+  p = parse_cli({"--config", cfg, "--length-to-sequential-loss-min", "1.3"});
+  EXPECT_DOUBLE_EQ(p.data.length_schedule.loss_min, 1.3);
+  EXPECT_EQ(to_json(p)["length_to_sequential_loss_min"], 1.3);
+  EXPECT_ERROR_HAS(parse_cli({"--config", cfg, "--length-to-sequential-loss-min", "2"}),
+                   "[length_to_sequential_loss_min, length_to_sequential_at] = [2, 1.5] is empty");
+  EXPECT_ERROR_HAS(apply_json(json{{"length_to_sequential_loss_min", -1}}, p), "length_to_sequential_loss_min");
+  fs::remove_all(dir);
 }
 
 TEST(Params, SchemaListsEveryField) {

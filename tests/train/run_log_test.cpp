@@ -12,6 +12,7 @@
 
 using namespace tpro;
 using tpro::test::error_of;
+using ::testing::HasSubstr;
 using json = nlohmann::json;
 
 namespace {
@@ -156,4 +157,31 @@ TEST(RunLog, NumberBeyondDoubleIsAnError) {
             std::string::npos)
       << msg;
   fs::remove_all(dir);
+}
+
+// Markers (the batch order's switch) ride on their record in training_graph.json, come back on
+// resume, and a malformed one is an error naming the entry.
+TEST(RunLog, MarkersRoundTripAndBadOnesAreErrors) {
+  RunLog log;
+  LogRecord r = rec(1, 0.5, 2.0, 1e-4, 0.5);
+  log.add(r);
+  r = rec(2, 1.0, 1.9, 1e-4, 0.5);
+  r.markers.push_back({"batch_order", "order: sequential", 0.75});
+  log.add(r);
+  json g = log.graph_json();
+  EXPECT_FALSE(g[0].contains("markers"));
+  EXPECT_EQ(g[1]["markers"], json::parse(R"([{"kind": "batch_order", "label": "order: sequential", "epoch": 0.75}])"));
+  RunLog back = RunLog::from_graph_json(g);
+  ASSERT_EQ(back.records()[1].markers.size(), 1u);
+  EXPECT_EQ(back.records()[1].markers[0], (LogMarker{"batch_order", "order: sequential", 0.75}));
+  EXPECT_EQ(back.graph_json(), g);
+
+  auto bad = [](const char* markers) {
+    json e = json::parse(R"({"current_steps": 1, "epoch": 0, "learning_rate": 1})");
+    e["markers"] = json::parse(markers);
+    return error_of([&] { RunLog::from_graph_json(json::array({e}), "g.json"); });
+  };
+  EXPECT_THAT(bad("{}"), HasSubstr("g.json: entry 0: 'markers' must be a list, got object"));
+  EXPECT_THAT(bad(R"([{"kind": "batch_order", "epoch": 1}])"), HasSubstr("g.json: entry 0: markers[0] needs a string 'label'"));
+  EXPECT_THAT(bad(R"([{"kind": "k", "label": "l", "epoch": "1"}])"), HasSubstr("markers[0] needs a number 'epoch'"));
 }
