@@ -161,6 +161,10 @@ LoraConfig lora_config(const GgufFile& f, int64_t r, const std::map<std::pair<in
 void save_adapter_gguf(const fs::path& file, const LoraWeights& lw, const LlamaConfig& base,
                        const std::string& base_model, GgmlType type) {
   const DType dt = dtype_of(type);
+  if (lw.cfg.dora)
+    fail("cannot write GGUF adapter ", file.string(), ": it is a DoRA adapter, and llama.cpp's LoRA adapters carry only",
+         " the A and B matrices, not DoRA's magnitude vectors (hint: `tpro merge` folds it into the base model, whose",
+         " GGUF llama.cpp runs)");
   if (lw.slot_of.size() != size_t(base.n_layer * kNumProj)) {
     fail("cannot write GGUF adapter ", file.string(), ": the adapter has ", lw.slot_of.size() / kNumProj,
          " layers, the base model ", base.n_layer);
