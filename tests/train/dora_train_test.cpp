@@ -1,7 +1,7 @@
 // DoRA training end to end (use_dora): resume stays exact with LoRA+ and dropout for AdamW,
 // Adafactor (the magnitudes are vectors: unfactored second moments) and 8-bit AdamW (their own
-// blocks); the adapter folder is PEFT's DoRA (use_dora, lora_magnitude_vector); the loss falls;
-// after an optimizer step the cached weight norms are those of the new parameters; and
+// blocks); the adapter folder is PEFT's DoRA (use_dora, lora_magnitude_vector); a batch's loss
+// falls over five steps, after which the cached weight norms are those of the new parameters; and
 // use_dora with save_gguf is refused before the run.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -48,7 +48,6 @@ TEST(DoraTraining, ResumeIsExactWithLoraPlusForEveryOptimizerKind) {
     for (size_t i = 0; i < 2; ++i) EXPECT_EQ(second.steps[i].loss, straight.steps[i + 2].loss) << "step " << i + 3;
     EXPECT_EQ(read_file(adapter_dir(a.p) / "adapter_model.safetensors"),
               read_file(adapter_dir(b.p) / "adapter_model.safetensors"));
-    EXPECT_LT(straight.steps[3].loss, straight.steps[0].loss) << "DoRA did not learn";
     const auto cfg = nlohmann::json::parse(read_file(adapter_dir(a.p) / "adapter_config.json"));
     EXPECT_EQ(cfg.at("use_dora"), true);
     SafeTensorsFile f(adapter_dir(a.p) / "adapter_model.safetensors");
@@ -57,7 +56,7 @@ TEST(DoraTraining, ResumeIsExactWithLoraPlusForEveryOptimizerKind) {
   }
 }
 
-TEST(DoraTraining, NormsAfterAStepAreThoseOfTheNewParameters) {
+TEST(DoraTraining, LearnsAndNormsAfterAStepAreThoseOfTheNewParameters) {
   const fs::path d = fs::temp_directory_path() / "tpro_dora_step_model";
   fs::remove_all(d);
   LlamaConfig c = test::tiny_config(32, 64, 64);
@@ -78,9 +77,11 @@ TEST(DoraTraining, NormsAfterAStepAreThoseOfTheNewParameters) {
   make_activations(a, test::cpu(), m.cfg, &lw, 2, 8);
   const BatchView mb{2, 8, toks.data(), nullptr, nullptr, nullptr};
   LoraState st(test::cpu(), lw);
+  const double before = evaluate_loss(m, &st, a, {&mb, 1});
   OptimConfig oc;
-  for (int64_t step = 1; step <= 2; ++step) optimizer_step(m, st, a, {&mb, 1}, 1e-2, step, 3, oc);
+  for (int64_t step = 1; step <= 5; ++step) optimizer_step(m, st, a, {&mb, 1}, 1e-2, step, 3, oc);
   const double loss = evaluate_loss(m, &st, a, {&mb, 1});
+  EXPECT_LT(loss, before - 0.1) << "DoRA did not learn the batch";
   st.download(lw);
   LoraState fresh(test::cpu(), lw);
   EXPECT_EQ(evaluate_loss(m, &fresh, a, {&mb, 1}), loss);
