@@ -107,6 +107,10 @@ class TimedBackend final : public Backend {
                         int64_t N, Accumulate acc) const override {
     TIMED(kProjB, project_backward(dx, dy, x, W, l, N, acc));
   }
+  void dora_weight_norm(float* wn, const WeightMatrix& W, const float* A, const float* B, float s,
+                        int64_t R) const override {
+    TIMED(kProj, dora_weight_norm(wn, W, A, B, s, R));
+  }
   void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al, const float* A, int64_t lda, const float* B,
             int64_t ldb, float be, float* C, int64_t ldc) const override {
     in_.gemm(ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc);

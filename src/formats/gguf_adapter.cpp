@@ -164,6 +164,10 @@ void save_adapter_gguf(const fs::path& file, const LoraWeights& lw, const LlamaC
     fail("cannot write GGUF adapter ", file.string(), ": tpro does not write llama.cpp adapters for ", base.architecture,
          "'s fused projections yet (hint: keep the PEFT folder; llama.cpp's convert_lora_to_gguf.py converts it)");
   const DType dt = dtype_of(type);
+  if (lw.cfg.dora)
+    fail("cannot write GGUF adapter ", file.string(), ": it is a DoRA adapter, and llama.cpp's LoRA adapters carry only",
+         " the A and B matrices, not DoRA's magnitude vectors (hint: `tpro merge` folds it into the base model, whose",
+         " GGUF llama.cpp runs)");
   if (lw.slot_of.size() != size_t(base.n_layer * kNumProj)) {
     fail("cannot write GGUF adapter ", file.string(), ": the adapter has ", lw.slot_of.size() / kNumProj,
          " layers, the base model ", base.n_layer);

@@ -43,6 +43,29 @@ struct AdapterTensors {
   std::map<std::string, std::string> metadata() const { return st ? st->metadata() : std::map<std::string, std::string>{}; }
 };
 
+// A DoRA magnitude vector into its slot (seen records it under its canonical name).
+void load_magnitude(LoraWeights& lw, const LlamaConfig& cfg, const AdapterTensors& f, const fs::path& st_path,
+                    const std::string& name, int64_t layer, const std::string& module, std::map<std::string, bool>* seen) {
+  if (!lw.cfg.dora)
+    fail(st_path.string(), ": tensor ", name, " is a DoRA magnitude but adapter_config.json does not say use_dora: true",
+         " (hint: the config and the tensors come from different adapters)");
+  Proj p;
+  const std::string proj = module.substr(module.find('.') + 1);
+  if (layer >= cfg.n_layer || !proj_from_name(proj, &p) || module != proj_module(p))
+    fail(st_path.string(), ": tensor ", name, ": no module ", module, " in layer ", layer, " of a ", cfg.n_layer,
+         "-layer model");
+  const LoraSlot* s = lw.find(layer, p);
+  if (!s) fail(st_path.string(), ": tensor ", name, " targets ", proj, ", which adapter_config.json does not list");
+  const TensorView t = f.view(name);
+  if (t.shape != std::vector<int64_t>{s->out})
+    fail(st_path.string(), ": tensor ", name, " has shape ", shape_str(t.shape), ", expected ", shape_str({s->out}),
+         " (hint: the adapter does not fit this base model)");
+  if (t.dtype != DType::F32 && t.dtype != DType::BF16 && t.dtype != DType::F16)
+    fail(st_path.string(), ": tensor ", name, " has dtype ", dtype_name(t.dtype));
+  to_f32(lw.params.data() + s->m, t.data, t.dtype, size_t(t.numel()));
+  (*seen)[peft_magnitude_name(layer, module, lw.cfg.hf_prefix)] = true;
+}
+
 std::string joined_targets(const LoraConfig& c) {
   std::string s;
   for (const auto& t : c.target_names()) s += (s.empty() ? "" : ",") + t;
@@ -59,6 +82,7 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
     const std::string& hp = lw.cfg.hf_prefix;
     w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), true, hp), {lw.cfg.r, s.in}, lw.params.data() + s.a);
     w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), false, hp), {s.out, lw.cfg.r}, lw.params.data() + s.b);
+    if (lw.cfg.dora) w.add_f32(peft_magnitude_name(s.layer, proj_module(s.proj), hp), {s.out}, lw.params.data() + s.m);
   }
   w.set_metadata("format", "pt");
   w.set_metadata(kStampRank, std::to_string(lw.cfg.r));
@@ -68,6 +92,7 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
   c.lora_alpha = lw.cfg.alpha;
   c.lora_dropout = lw.cfg.dropout;
   c.use_rslora = lw.cfg.rslora;
+  c.use_dora = lw.cfg.dora;
   c.target_modules = lw.cfg.target_names();
   c.base_model_name_or_path = base_model;
   // Tensors first, config last: a folder with a config always has its tensors (a fresh save
@@ -88,6 +113,15 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
   lc.alpha = ac.lora_alpha;
   lc.dropout = ac.lora_dropout;
   lc.rslora = ac.use_rslora;
+  lc.dora = ac.use_dora;
+  // These initialisations change the base weights too (PiSSA and OLoRA subtract the adapter's
+  // start, LoftQ and CorDA rewrite it); PEFT's saved adapter then only fits that modified base,
+  // unless it was converted (path_initial_model_for_weight_conversion), which records true.
+  for (const char* m : {"pissa", "olora", "loftq", "corda"})
+    if (ac.init_lora_weights.rfind(m, 0) == 0)
+      fail(cfg_path.string(), ": init_lora_weights is \"", ac.init_lora_weights, "\": the adapter fits the base model ",
+           m, " rewrote, not the original one (hint: save it from PEFT with ",
+           "path_initial_model_for_weight_conversion, which makes an adapter for the original base)");
   for (const auto& t : ac.target_modules) {
     Proj p;
     if (!proj_from_name(t, &p))
@@ -112,6 +146,10 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
     int64_t layer;
     std::string module;
     bool is_a;
+    if (parse_peft_magnitude_name(name, &layer, &module)) {
+      load_magnitude(lw, cfg, f, st_path, name, layer, module, &seen);
+      continue;
+    }
     if (!parse_peft_tensor_name(name, &layer, &module, &is_a))
       fail(st_path.string(), ": tensor ", name, " is not a PEFT LoRA weight of a Llama layer");
     if (layer >= cfg.n_layer)
@@ -138,6 +176,12 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
       const std::string n = peft_tensor_name(s.layer, proj_module(s.proj), a, lw.cfg.hf_prefix);
       if (!seen.count(n)) fail(st_path.string(), ": missing tensor ", n);
     }
+  if (lc.dora)
+    for (const auto& s : lw.slots)
+      if (!seen.count(peft_magnitude_name(s.layer, proj_module(s.proj), lw.cfg.hf_prefix)))
+        fail(st_path.string(), ": missing tensor ", peft_magnitude_name(s.layer, proj_module(s.proj), lw.cfg.hf_prefix),
+             " (adapter_config.json says use_dora: true; hint: a DoRA adapter holds a magnitude vector per",
+             " adapted module)");
   return lw;
 }
 

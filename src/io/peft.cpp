@@ -19,6 +19,7 @@ std::string adapter_config_json(const AdapterConfig& c) {
   j["lora_dropout"] = c.lora_dropout;
   j["target_modules"] = c.target_modules;
   j["use_rslora"] = c.use_rslora;
+  if (c.use_dora) j["use_dora"] = true;  // a key older PEFT versions would refuse: only when used
   j["bias"] = "none";
   j["fan_in_fan_out"] = false;
   j["inference_mode"] = true;
@@ -45,6 +46,8 @@ AdapterConfig parse_adapter_config(const std::string& text, const std::string& o
   if (j.contains("lora_alpha") && j["lora_alpha"].is_number()) c.lora_alpha = j["lora_alpha"].get<double>();
   if (j.contains("lora_dropout") && j["lora_dropout"].is_number()) c.lora_dropout = j["lora_dropout"].get<double>();
   if (j.contains("use_rslora") && j["use_rslora"].is_boolean()) c.use_rslora = j["use_rslora"].get<bool>();
+  if (j.contains("use_dora") && j["use_dora"].is_boolean()) c.use_dora = j["use_dora"].get<bool>();
+  if (const auto iw = j.find("init_lora_weights"); iw != j.end() && iw->is_string()) c.init_lora_weights = *iw;
   if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
     c.base_model_name_or_path = j["base_model_name_or_path"];
   if (j.contains("fan_in_fan_out") && j["fan_in_fan_out"] == true) fail(origin, ": fan_in_fan_out adapters (GPT-2 Conv1D) are not supported");
@@ -65,9 +68,23 @@ std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a
   return cat("base_model.model.", hf_prefix, "layers.", layer, ".", module, is_a ? ".lora_A.weight" : ".lora_B.weight");
 }
 
+std::string peft_magnitude_name(int64_t layer, const std::string& module, const std::string& hf_prefix) {
+  return cat("base_model.model.", hf_prefix, "layers.", layer, ".", module, ".lora_magnitude_vector");
+}
+
+bool parse_peft_magnitude_name(const std::string& name, int64_t* layer, std::string* module) {
+  static const std::regex re(
+      R"(^base_model\.model\.(?:model\.|model\.language_model\.|language_model\.model\.)layers\.(\d{1,9})\.(\w+\.\w+)\.lora_magnitude_vector(\.default)?(\.weight)?$)");
+  std::smatch m;
+  if (!std::regex_match(name, m, re)) return false;
+  *layer = std::stoll(m[1].str());
+  *module = m[2].str();
+  return true;
+}
+
 bool parse_peft_tensor_name(const std::string& name, int64_t* layer, std::string* module, bool* is_a) {
   static const std::regex re(
-      R"(^base_model\.model\.(?:model\.|model\.language_model\.|language_model\.model\.)layers\.(\d+)\.(\w+\.\w+)\.lora_([AB])(\.default)?\.weight$)");
+      R"(^base_model\.model\.(?:model\.|model\.language_model\.|language_model\.model\.)layers\.(\d{1,9})\.(\w+\.\w+)\.lora_([AB])(\.default)?\.weight$)");
   std::smatch m;
   if (!std::regex_match(name, m, re)) return false;
   *layer = std::stoll(m[1].str());

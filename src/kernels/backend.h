@@ -43,6 +43,10 @@ struct LoraDropout {
 };
 
 // The adapter of one projection: out += s·dropout(x)·Aᵀ·Bᵀ. Device pointers.
+// With mag (DoRA, Liu et al. 2024, as PEFT's DoraLinearLayer) the projection becomes
+//   out = x·Wᵀ + bias + (g − 1) ⊙ (xd·Wᵀ) + g ⊙ s·xd·Aᵀ·Bᵀ,  g = mag / ‖W + s·B·A‖_row
+// with xd = dropout(x); without dropout that is g ⊙ (x·Wᵀ + s·x·Aᵀ·Bᵀ) + bias. The row norm
+// is a constant to the gradient (detached, DoRA §4.3): A and B get theirs through g ⊙ dy only.
 struct LoraOperands {
   const float* A = nullptr;  // (R, I)
   const float* B = nullptr;  // (O, R)
@@ -52,6 +56,10 @@ struct LoraOperands {
   float* u = nullptr;   // (N, R) dropout(x)·Aᵀ: written by forward, read by backward
   float* dA = nullptr;  // (R, I) += in backward
   float* dB = nullptr;  // (O, R) += in backward
+  const float* mag = nullptr;  // (O) DoRA magnitude; null = plain LoRA
+  float* dmag = nullptr;       // (O) += in backward
+  float* wnorm = nullptr;      // (O) ‖W + s·B·A‖ per row: project() writes it when wnorm_stale, backward reads it
+  bool wnorm_stale = true;     // A or B changed since wnorm was written
 };
 
 // cos/sin of pos·inv_freq[j], pos in [0, n_pos), j in [0, half): device memory, (n_pos, half).
@@ -103,6 +111,7 @@ struct OptimTensor {
                                // full second moment (cols) in the same buffer
   int64_t col_at = 0;          // Adafactor: its column factor (cols) in the column buffer
   int64_t block_at = 0;        // 8-bit: its first block in the absmax buffers
+  bool lr_group_b = false;     // LoRA+ group B (a B matrix or a 1-D vector): stepped at lr·loraplus_lr_ratio
   int64_t numel() const { return rows * cols; }
   int64_t blocks() const { return (numel() + kOptim8bitBlock - 1) / kOptim8bitBlock; }
 };
@@ -126,6 +135,7 @@ struct WorkspaceShape {
   bool bf16 = false;     // some projection multiplies in bf16 (WeightMatrix::bf16_compute)
   bool panels = false;   // some projection is expanded panel by panel (quantized, or not in its compute type)
   bool dropout = false;  // LoRA dropout is on
+  bool dora = false;     // some adapter is DoRA (scaled output gradients, recomputed base products)
 };
 
 class Backend {
@@ -164,6 +174,10 @@ class Backend {
   // dx (N,I) = or += dy (N,O)·W [+ the adapter's path]; lora->dA, dB +=. x is the forward input.
   virtual void project_backward(float* dx, const float* dy, const float* x, const WeightMatrix& W,
                                 const LoraOperands* lora, int64_t N, Accumulate acc) const = 0;
+  // wn (O) = ‖W + s·B·A‖ over each row (I columns), W of any type expanded to f32, sums in
+  // double: DoRA's weight norm. A (R,I), B (O,R) device pointers.
+  virtual void dora_weight_norm(float* wn, const WeightMatrix& W, const float* A, const float* B, float s,
+                                int64_t R) const = 0;
   // C (M,N) = alpha·op(A)·op(B) + beta·C, f32, row-major (merging adapters).
   virtual void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                     int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const = 0;

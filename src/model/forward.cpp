@@ -41,6 +41,9 @@ bool lora_operands(const LoraState* lw, const StepOptions& opt, int64_t layer, P
   if (opt.train && c.dropout > 0.0)  // one stream per (micro-batch seed, layer, projection)
     out->dropout = {float(c.dropout), splitmix64(opt.seed ^ splitmix64(dropout_stream(layer, p) + 0x1000))};
   out->u = u;
+  out->mag = c.dora ? lw->params() + s->m : nullptr;
+  out->dmag = c.dora ? lw->grads() + s->m : nullptr;
+  out->wnorm = c.dora ? lw->dora_norm(*s, &out->wnorm_stale) : nullptr;
   return true;
 }
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "model/base_weights.h"
 
 namespace tpro {
 
@@ -109,7 +110,8 @@ int64_t lora_param_count(const LlamaConfig& mc, const LoraConfig& lc) {
   const auto targets = model_targets(mc, lc.targets);
   int64_t per_layer = 0;
   for (int p = 0; p < kNumProj; ++p)
-    if (targets[size_t(p)]) per_layer += lc.r * (proj_dims(mc, p).first + proj_dims(mc, p).second);
+    if (targets[size_t(p)])
+      per_layer += lc.r * (proj_dims(mc, p).first + proj_dims(mc, p).second) + (lc.dora ? proj_dims(mc, p).second : 0);
   return per_layer * mc.n_layer;
 }
 
@@ -133,6 +135,10 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
       off += size_t(lc.r * s.in);
       s.b = off;
       off += size_t(s.out * lc.r);
+      if (lc.dora) {
+        s.m = off;
+        off += size_t(s.out);
+      }
       lw.slot_of[size_t(l * kNumProj + p)] = int(lw.slots.size());
       lw.slots.push_back(s);
     }
@@ -173,13 +179,15 @@ std::vector<OptimTensor> optim_tensors(const LoraWeights& lw) {
   std::vector<OptimTensor> out;
   int64_t rows = 0, cols = 0, blocks = 0;
   for (const auto& s : lw.slots)
-    for (int which = 0; which < 2; ++which) {
+    for (int which = 0; which < (lw.cfg.dora ? 3 : 2); ++which) {
       OptimTensor t;
-      t.offset = int64_t(which == 0 ? s.a : s.b);
-      t.rows = which == 0 ? lw.cfg.r : s.out;
-      t.cols = which == 0 ? s.in : lw.cfg.r;
+      t.offset = int64_t(which == 0 ? s.a : which == 1 ? s.b : s.m);
+      t.rows = which == 0 ? lw.cfg.r : which == 1 ? s.out : 1;
+      t.cols = which == 0 ? s.in : which == 1 ? lw.cfg.r : s.out;
+      t.matrix = which < 2;
       t.row_at = rows, t.col_at = cols, t.block_at = blocks;
-      rows += t.rows, cols += t.cols, blocks += t.blocks();
+      t.lr_group_b = which > 0;  // LoRA+: B and the 1-D magnitude (PEFT's "lora_B or ndim == 1")
+      rows += t.matrix ? t.rows : t.cols, cols += t.matrix ? t.cols : 0, blocks += t.blocks();
       out.push_back(t);
     }
   return out;
@@ -188,7 +196,8 @@ std::vector<OptimTensor> optim_tensors(const LoraWeights& lw) {
 std::vector<OptimBuffer> optimizer_buffers(const LoraWeights& lw, OptimKind kind) {
   const int64_t n = lw.n_params();
   int64_t rows = 0, cols = 0, blocks = 0;
-  for (const auto& t : optim_tensors(lw)) rows += t.rows, cols += t.cols, blocks += t.blocks();
+  for (const auto& t : optim_tensors(lw))
+    rows += t.matrix ? t.rows : t.cols, cols += t.matrix ? t.cols : 0, blocks += t.blocks();
   auto f32 = [](const char* name, int64_t count) {
     return OptimBuffer{name, false, count, std::vector<float>(size_t(count), 0.0f), {}};
   };
@@ -219,10 +228,16 @@ int64_t state_floats(const OptimBuffer& b) {
   const int64_t bytes = b.u8 ? b.count : 4 * b.count;
   return (bytes + 63) / 64 * 16;
 }
+int64_t norm_floats(const LoraWeights& host) {
+  int64_t n = 0;
+  if (host.cfg.dora)
+    for (const auto& s : host.slots) n += s.out;
+  return n;
+}
 int64_t total_floats(const LoraWeights& host) {
   int64_t t = (2 * host.n_params() + 15) / 16 * 16;
   for (const auto& b : host.state) t += state_floats(b);
-  return t;
+  return t + norm_floats(host);
 }
 }  // namespace
 
@@ -238,8 +253,24 @@ LoraState::LoraState(const Backend& be, const LoraWeights& host)
     state_at_.push_back(at);
     at += state_floats(b);
   }
+  if (host.cfg.dora)
+    for (const auto& s : host.slots) {
+      norm_at_.push_back(at);
+      at += s.out;
+    }
+  norm_fresh_.assign(norm_at_.size(), 0);
   upload(host);
 }
+
+float* LoraState::dora_norm(const LoraSlot& s, bool* stale) const {
+  const size_t i = size_t(&s - layout_.slots.data());
+  TPRO_CHECK(i < norm_at_.size(), "DoRA norms asked of a LoRA state without DoRA");
+  *stale = !norm_fresh_[i];
+  norm_fresh_[i] = 1;
+  return buf_.data() + norm_at_[i];
+}
+
+void LoraState::params_changed() const { std::fill(norm_fresh_.begin(), norm_fresh_.end(), 0); }
 
 void LoraState::upload(const LoraWeights& host) {
   TPRO_CHECK(host.n_params() == n_, "LoRA state of ", n_, " parameters, host image of ", host.n_params());
@@ -248,6 +279,7 @@ void LoraState::upload(const LoraWeights& host) {
              "LoRA host image for ", optim_kind_name(host.optim), ", device state for ", optim_kind_name(layout_.optim));
   const size_t bytes = size_t(n_) * sizeof(float);
   if (!host.params.empty()) be_->upload(params(), host.params.data(), bytes);
+  params_changed();
   if (!host.grads.empty()) be_->upload(grads(), host.grads.data(), bytes);
   for (size_t i = 0; i < host.state.size(); ++i) {  // a buffer without values stays as it is
     const OptimBuffer& b = host.state[i];
@@ -282,6 +314,19 @@ std::vector<float> LoraState::download_params() const {
   std::vector<float> p(static_cast<size_t>(n_));
   be_->download(p.data(), params(), p.size() * sizeof(float));
   return p;
+}
+
+void init_dora_magnitudes(const Backend& be, const Model& m, LoraWeights& lw) {
+  if (!lw.cfg.dora) return;
+  DeviceArray<float> ab(be, lw.params.size()), wn(be, 0);
+  ab.upload(lw.params);
+  for (const LoraSlot& s : lw.slots) {
+    const WeightMatrix& W = proj_weight(m.layers[size_t(s.layer)], s.proj);
+    TPRO_CHECK(W.rows == s.out && W.cols == s.in, "DoRA slot of layer ", s.layer, " does not fit its weight");
+    if (wn.size() < size_t(s.out)) wn = DeviceArray<float>(be, size_t(s.out));
+    be.dora_weight_norm(wn.data(), W, ab.data() + s.a, ab.data() + s.b, float(lw.cfg.scale()), lw.cfg.r);
+    wn.download({lw.params.data() + s.m, size_t(s.out)});
+  }
 }
 
 }  // namespace tpro

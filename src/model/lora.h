@@ -2,7 +2,8 @@
 // f32 buffers, and the state of the chosen optimizer (AdamW moments, Adafactor factors, 8-bit
 // codes...) beside them, so the optimizer, gradient norm, checkpoints and data-parallel
 // all-reduce see one contiguous vector. PEFT init: A Kaiming-
-// uniform(a=√5) i.e. U(±1/√in), B zero. Scale s = α/r, or α/√r with rsLoRA.
+// uniform(a=√5) i.e. U(±1/√in), B zero. Scale s = α/r, or α/√r with rsLoRA. DoRA (use_dora)
+// adds a trained magnitude vector per adapted projection, initialised to ‖W‖ per row.
 #pragma once
 #include <array>
 #include <span>
@@ -29,6 +30,7 @@ struct LoraConfig {
   double alpha = 16.0;
   double dropout = 0.0;
   bool rslora = false;
+  bool dora = false;  // DoRA: a magnitude vector (out) per adapter, PEFT's use_dora
   std::array<bool, kNumProj> targets{};  // which projections carry an adapter
   std::string hf_prefix = "model.";      // where the base's layers live (PEFT's keys follow it)
   double scale() const;
@@ -48,6 +50,7 @@ struct LoraSlot {
   Proj proj = Proj::Q;
   int64_t in = 0, out = 0;
   size_t a = 0, b = 0;  // offsets of A (r, in) and B (out, r) in the flat buffers
+  size_t m = 0;         // offset of the DoRA magnitude (out) when cfg.dora (after B)
 };
 
 // The optimizers the trainer runs; train/params.cpp maps Training PRO's names onto them.
@@ -67,7 +70,7 @@ struct LoraWeights {
   LoraConfig cfg;
   std::vector<LoraSlot> slots;
   std::vector<int> slot_of;     // (n_layer * 7) -> slot index or -1
-  std::vector<float> params;    // all A and B
+  std::vector<float> params;    // all A and B (and DoRA magnitudes), slot by slot
   std::vector<float> grads;     // same layout
   OptimKind optim = OptimKind::adamw;
   std::vector<OptimBuffer> state;  // optim's state (optimizer_buffers), zero at the start
@@ -81,8 +84,9 @@ struct LoraWeights {
   int64_t n_params() const { return int64_t(params.size()); }
 };
 
-// The A and B matrices of the layout in flat-buffer order, with each one's Adafactor factor
-// offsets and 8-bit block offset (rows of A: r, of B: out).
+// The A and B matrices (and DoRA magnitude vectors) of the layout in flat-buffer order, with
+// each one's Adafactor factor offsets and 8-bit block offset (rows of A: r, of B: out; a
+// vector's unfactored second moment takes its length in the row buffer).
 std::vector<OptimTensor> optim_tensors(const LoraWeights& lw);
 // The state `kind` keeps for lw's layout, zero-filled: AdamW exp_avg and exp_avg_sq; SGD
 // momentum_buffer; Adagrad sum; Adafactor exp_avg_sq_row and exp_avg_sq_col; Lion exp_avg;
@@ -114,6 +118,13 @@ class LoraState {
   void upload(const LoraWeights& host);          // params, grads, optimizer state (each when non-empty)
   void download(LoraWeights& host) const;        // params, grads, optimizer state
   std::vector<float> download_params() const;
+  // DoRA: slot s's weight-norm buffer (out floats, ‖W + s·B·A‖ per row), and in *stale whether
+  // it must be computed again (its first use since the parameters changed); the buffer counts
+  // as fresh from then on. Forward computes it, backward reads it.
+  float* dora_norm(const LoraSlot& s, bool* stale) const;
+  // To call after anything wrote params() (the optimizer step; upload does it): DoRA's norms
+  // are recomputed at their next use.
+  void params_changed() const;
 
  private:
   const Backend* be_;
@@ -121,13 +132,19 @@ class LoraState {
   int64_t n_ = 0;
   std::vector<OptimTensor> tensors_;
   std::vector<int64_t> state_at_;  // float offset of each state buffer (64-byte aligned)
-  DeviceArray<float> buf_;         // params | grads | state buffers
+  std::vector<int64_t> norm_at_;   // DoRA: float offset of each slot's weight norms
+  mutable std::vector<uint8_t> norm_fresh_;  // DoRA: per slot, its norms match the parameters
+  DeviceArray<float> buf_;         // params | grads | state buffers | DoRA norms
 };
 
 // Lays out slots for the model's shapes and initialises as PEFT does (A uniform, B zero); the
-// targets become model_targets (the layout's cfg holds those).
+// targets become model_targets (the layout's cfg holds those); DoRA magnitudes are zero until
+// init_dora_magnitudes.
 LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng);
-// The parameters make_lora lays out (A and B of every target in every layer), without allocating.
+// DoRA: every magnitude = ‖W + s·B·A‖ per row of its base weight (PEFT's DoraLinearLayer
+// update_layer; ‖W‖ while B is zero). The product runs on be. No-op without cfg.dora.
+void init_dora_magnitudes(const Backend& be, const Model& m, LoraWeights& lw);
+// The parameters make_lora lays out (A, B and DoRA magnitudes of every target in every layer), without allocating.
 int64_t lora_param_count(const LlamaConfig& mc, const LoraConfig& lc);
 void zero_grads(LoraWeights& lw);
 

@@ -1,7 +1,9 @@
-// LoRA merge; see merge.h. One projection at a time: its f32 rows, one SGEMM adding s·B·A,
-// then conversion to the output type, so peak extra memory is one f32 matrix.
+// LoRA merge; see merge.h. One projection at a time: its f32 rows, one SGEMM adding s·B·A
+// (DoRA: each row then rescaled to its magnitude), then conversion to the output type, so
+// peak extra memory is one f32 matrix.
 #include "model/merge.h"
 
+#include <cmath>
 #include <vector>
 
 #include "core/error.h"
@@ -9,6 +11,19 @@
 #include "quant/quantized_matrix.h"
 
 namespace tpro {
+
+namespace {
+// DoRA (PEFT's DoraLinearVariant.merge_safe): each row of W + s·B·A (rows, cols) times
+// m / ‖its row‖.
+void scale_rows_to_magnitude(float* w, const float* mag, int64_t rows, int64_t cols) {
+  for (int64_t o = 0; o < rows; ++o) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < cols; ++i) ss += double(w[o * cols + i]) * w[o * cols + i];
+    const float g = float(double(mag[o]) / std::sqrt(ss));
+    for (int64_t i = 0; i < cols; ++i) w[o * cols + i] *= g;
+  }
+}
+}  // namespace
 
 Model merge_lora(const Backend& be, const Model& base, const LoraWeights& lw, WType type) {
   if (lw.slot_of.size() != size_t(base.cfg.n_layer * kNumProj)) {
@@ -33,6 +48,7 @@ Model merge_lora(const Backend& be, const Model& base, const LoraWeights& lw, WT
     be.gemm(false, false, slot.out, slot.in, lw.cfg.r, s, ab.data() + slot.b, lw.cfg.r, ab.data() + slot.a, slot.in,
             1.0f, wd.data(), slot.in);
     wd.download(w);
+    if (lw.cfg.dora) scale_rows_to_magnitude(w.data(), lw.params.data() + slot.m, W.rows, W.cols);
     auto q = std::make_shared<QuantizedMatrix>(quantize_matrix(w.data(), W.rows, W.cols, type));
     W = q->view();
     m.owned.push_back(q);

@@ -1,6 +1,7 @@
 // Folding a LoRA adapter into its base (what `tpro merge` writes): for every adapted
 // projection W' = W + s·B·A with s = α/r (α/√r for rsLoRA), computed in f32 from the base's
 // rows (dequantized when the base is bf16 or quantized) and stored as the requested type.
+// DoRA adapters: W' = m / ‖W + s·B·A‖_row ⊙ (W + s·B·A), as PEFT's merge.
 // Unadapted tensors are shared with the base unchanged; model_writer.h writes the result.
 #pragma once
 #include "kernels/backend.h"

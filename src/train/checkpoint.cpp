@@ -111,9 +111,10 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
     fail(dir.string(), ": incomplete checkpoint (", why, "; hint: a run was killed while writing or removing it; ",
          "resume from an earlier checkpoint)");
   LoraWeights loaded = load_adapter(dir, model);
-  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets)
-    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(),
-         " projections but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
+  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets || loaded.cfg.dora != lw.cfg.dora)
+    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(), " projections",
+         loaded.cfg.dora ? " with DoRA" : "", " but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
+         lw.cfg.dora ? " with DoRA" : "",
          " (hint: resume with the checkpoint's training parameters)");
   // Written before tpro had other optimizers: no "optimizer" key means AdamW.
   std::string optim = "adamw";

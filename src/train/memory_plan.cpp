@@ -32,6 +32,7 @@ WorkspaceShape workspace_shape(const Model& m, const LoraConfig& lc, int64_t B, 
   s.C = logit_chunk_rows(s.N);
   s.H = c.n_head, s.Hkv = c.n_head_kv, s.Dh = c.head_dim;
   s.dropout = lc.dropout > 0;
+  s.dora = lc.dora;
   for_each_product_matrix(m, [&](const WeightMatrix& w) {
     s.bf16 |= w.bf16_compute;
     // Used in place: F32 multiplied in f32, BF16 in bf16; anything else is expanded in panels.
@@ -55,6 +56,11 @@ MemoryPlan plan_memory(const Model& held, const LoraConfig& lc, const Backend& b
   // bounds the others from above.
   const size_t n = size_t(lora_param_count(held.cfg, lc));
   p.adapter = (4 * n * sizeof(float) + 63) / 64 * 64 + 4 * n * sizeof(float);
+  if (lc.dora) {  // and LoraState's DoRA weight norms: one per magnitude
+    LoraConfig plain = lc;
+    plain.dora = false;
+    p.adapter += (n - size_t(lora_param_count(held.cfg, plain))) * sizeof(float);
+  }
   p.activations = activation_bytes(held.cfg, lc, B, T, {.recompute = recompute}).total();
   p.workspace = be.workspace_bytes(workspace_shape(held, lc, B, T));
   return p;

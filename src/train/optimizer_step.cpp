@@ -2,6 +2,7 @@
 #include "train/optimizer_step.h"
 
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -10,47 +11,80 @@ namespace tpro {
 
 namespace {
 
-void update(const Backend& be, LoraState& lw, const OptimConfig& cfg, double lr, int64_t step) {
-  float *p = lw.params(), *g = lw.grads();
-  const int64_t n = lw.n_params();
-  TPRO_CHECK(lw.n_state() > 0, "LoraState made from an image without optimizer state (hint: set_optimizer first)");
+// One optimizer update of the elements [off, off + n) of the flat buffers (every state buffer
+// of an elementwise optimizer is parallel to params), or of `tensors` for the per-tensor ones.
+void update_range(const Backend& be, LoraState& lw, const OptimConfig& cfg, double lr, int64_t step, int64_t off,
+                  int64_t n, std::span<const OptimTensor> tensors) {
+  float *p = lw.params() + off, *g = lw.grads() + off;
   switch (lw.optim()) {
     case OptimKind::adamw: {
       AdamWHyper h = cfg.adam;
       h.lr = lr;
-      be.adamw(p, g, lw.state_f32(0), lw.state_f32(1), n, h, step);
+      be.adamw(p, g, lw.state_f32(0) + off, lw.state_f32(1) + off, n, h, step);
       return;
     }
     case OptimKind::sgd: {
       SgdHyper h = cfg.sgd;
       h.lr = lr;
-      be.sgd(p, g, lw.state_f32(0), n, h, step);
+      be.sgd(p, g, lw.state_f32(0) + off, n, h, step);
       return;
     }
     case OptimKind::adagrad: {
       AdagradHyper h = cfg.adagrad;
       h.lr = lr;
-      be.adagrad(p, g, lw.state_f32(0), n, h, step);
+      be.adagrad(p, g, lw.state_f32(0) + off, n, h, step);
       return;
     }
-    case OptimKind::adafactor: {
+    case OptimKind::adafactor: {  // per tensor: the offsets are in the tensors
       AdafactorHyper h = cfg.adafactor;
       h.lr = lr;
-      be.adafactor(p, g, lw.state_f32(0), lw.state_f32(1), lw.tensors(), h, step);
+      be.adafactor(lw.params(), lw.grads(), lw.state_f32(0), lw.state_f32(1), tensors, h, step);
       return;
     }
     case OptimKind::lion: {
       LionHyper h = cfg.lion;
       h.lr = lr;
-      be.lion(p, g, lw.state_f32(0), n, h);
+      be.lion(p, g, lw.state_f32(0) + off, n, h);
       return;
     }
-    case OptimKind::adamw8bit: {
+    case OptimKind::adamw8bit: {  // per tensor: blocks never straddle two tensors
       AdamWHyper h = cfg.adam;
       h.lr = lr;
-      be.adamw8bit(p, g, lw.state_u8(0), lw.state_u8(1), lw.state_f32(2), lw.state_f32(3), lw.tensors(), h, step);
+      be.adamw8bit(lw.params(), lw.grads(), lw.state_u8(0), lw.state_u8(1), lw.state_f32(2), lw.state_f32(3), tensors,
+                   h, step);
       return;
     }
+  }
+}
+
+bool per_tensor(OptimKind k) { return k == OptimKind::adafactor || k == OptimKind::adamw8bit; }
+
+void update(const Backend& be, LoraState& lw, const OptimConfig& cfg, double lr, int64_t step) {
+  TPRO_CHECK(lw.n_state() > 0, "LoraState made from an image without optimizer state (hint: set_optimizer first)");
+  const double ratio = cfg.loraplus_lr_ratio;
+  if (ratio <= 0.0) {
+    update_range(be, lw, cfg, lr, step, 0, lw.n_params(), lw.tensors());
+    return;
+  }
+  // LoRA+ (Hayou et al. 2024; PEFT's create_loraplus_optimizer, LLaMA-Factory): B matrices and
+  // 1-D parameters learn at lr·ratio, A matrices at lr. A and B alternate in the flat layout,
+  // so elementwise optimizers run over each run of same-group tensors, per-tensor ones over
+  // each group's tensor list.
+  const std::span<const OptimTensor> all = lw.tensors();
+  if (per_tensor(lw.optim())) {
+    std::vector<OptimTensor> group[2];
+    for (const OptimTensor& t : all) group[t.lr_group_b].push_back(t);
+    for (int b = 0; b < 2; ++b)
+      if (!group[b].empty()) update_range(be, lw, cfg, b ? lr * ratio : lr, step, 0, 0, group[b]);
+    return;
+  }
+  for (size_t i = 0; i < all.size();) {
+    size_t j = i + 1;
+    int64_t end = all[i].offset + all[i].numel();
+    while (j < all.size() && all[j].lr_group_b == all[i].lr_group_b && all[j].offset == end)
+      end += all[j].numel(), ++j;
+    update_range(be, lw, cfg, all[i].lr_group_b ? lr * ratio : lr, step, all[i].offset, end - all[i].offset, {});
+    i = j;
   }
 }
 
@@ -87,6 +121,7 @@ StepStats optimizer_step(const Model& m, LoraState& lw, Activations& a, std::spa
   if (cfg.max_grad_norm > 0.0 && st.grad_norm > cfg.max_grad_norm)  // as torch clip_grad_norm_
     be.scale(lw.grads(), n, float(cfg.max_grad_norm / (st.grad_norm + 1e-6)));
   update(be, lw, cfg, lr, step);
+  lw.params_changed();
   return st;
 }
 

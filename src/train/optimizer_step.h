@@ -23,6 +23,8 @@ struct OptimConfig {
   AdafactorHyper adafactor;
   LionHyper lion;
   double max_grad_norm = 1.0;  // 0 = no clipping
+  // LoRA+: B matrices and magnitude vectors learn at lr·ratio, A matrices at lr; 0 = off (one lr).
+  double loraplus_lr_ratio = 0.0;
   double neftune_alpha = 0.0;
   const CancelFlag* cancel = nullptr;  // a stop abandons the step (Cancelled) before any update
 };

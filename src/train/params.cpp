@@ -316,6 +316,9 @@ void validate(const TrainParams& p) {
   if (p.early_stopping_patience > 0 && p.eval_steps <= 0)
     fail("early_stopping_patience ", p.early_stopping_patience, " needs evaluations during the run: set eval_steps > 0 ",
          "(hint: and an eval dataset or eval split)");
+  if (p.use_dora && p.save_gguf)
+    fail("use_dora with save_gguf: llama.cpp's GGUF LoRA adapters carry only A and B, not DoRA's magnitude vectors ",
+         "(hint: leave save_gguf off and `tpro merge` the DoRA adapter into the base model)");
   if (p.sgd_nesterov && p.sgd_momentum <= 0.0 && p.optimizer == "sgd")
     fail("sgd_nesterov needs sgd_momentum > 0, got ", p.sgd_momentum,
          " (hint: set sgd_momentum, e.g. 0.9, or turn sgd_nesterov off; torch.optim.SGD refuses the same)");

@@ -47,6 +47,8 @@ struct TrainParams {
   int64_t lora_alpha = 64;
   double lora_dropout = 0.05;
   bool use_rslora = false;  // scale alpha / sqrt(r) instead of alpha / r
+  double loraplus_lr_ratio = 0.0;  // LoRA+: B (and 1-D) parameters at lr·ratio; 0 = off
+  bool use_dora = false;           // DoRA: a trained magnitude per output row (PEFT's use_dora)
   // targets
   std::string training_projection = "q-v";  // q-v, q-k-v, q-k-v-o, k-v-down, all
   std::vector<std::string> target_modules;  // explicit list; overrides training_projection

@@ -133,6 +133,12 @@ std::vector<Field> lora_fields() {
       d("lora_dropout", &P::lora_dropout, "lora",
         "Dropout probability on the LoRA input during training", 0, 1, false, true),
       b("use_rslora", &P::use_rslora, "lora", "Rank-stabilised LoRA: scale by alpha / sqrt(r)"),
+      b("use_dora", &P::use_dora, "lora",
+        "DoRA: weight-decomposed LoRA, a trained magnitude per output row times the adapted weight's direction"
+        " (PEFT's use_dora; costs one more base product per adapted projection in backward)"),
+      d("loraplus_lr_ratio", &P::loraplus_lr_ratio, "lora",
+        "LoRA+: the B matrices (and DoRA's magnitudes) learn at learning_rate times this ratio, the A matrices at"
+        " learning_rate (16 is the paper's suggestion; 0 = off)", 0, 1e6),
   };
 }
 

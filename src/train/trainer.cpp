@@ -236,6 +236,7 @@ struct Run {
     lc.alpha = double(p.lora_alpha);
     lc.dropout = p.lora_dropout;
     lc.rslora = p.use_rslora;
+    lc.dora = p.use_dora;
     lc.targets = parse_targets(target_spec());
     return lc;
   }
@@ -248,6 +249,7 @@ struct Run {
     model_targets(model.cfg, lc.targets, &fused_note);
     if (!fused_note.empty()) say("note: " + fused_note);
     lw = make_lora(model.cfg, lc, rng);
+    init_dora_magnitudes(*be, model, lw);
     set_optimizer(lw, optimizer_kind(p.optimizer));
     if (const std::string note = optimizer_note(p.optimizer); !note.empty()) say("note: " + note);
     if (!p.resume_from_checkpoint.empty()) {
@@ -262,9 +264,10 @@ struct Run {
       st.loss_threshold = p.save_steps_under_loss;
       if (continue_existing) {
         LoraWeights prev = load_adapter(out, model);
-        if (prev.cfg.r != lc.r || prev.cfg.targets != lc.targets)
+        if (prev.cfg.r != lc.r || prev.cfg.targets != lc.targets || prev.cfg.dora != lc.dora)
           fail(out.string(), ": the existing adapter has rank ", prev.cfg.r, " on ", prev.slots.size(),
-               " projections; this run asks for rank ", lc.r, " on ", lw.slots.size(),
+               " projections", prev.cfg.dora ? " (DoRA)" : "", "; this run asks for rank ", lc.r, " on ",
+               lw.slots.size(), lc.dora ? " (DoRA)" : "",
                " (hint: --always-override to replace it, or match its lora_rank and targets)");
         lw.params = prev.params;
         say(cat("continuing the weights of the existing adapter in ", out.string(),
@@ -617,6 +620,7 @@ TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObse
   run.oc.adafactor.weight_decay = p.weight_decay;
   run.oc.lion = {p.learning_rate, p.lion_beta1, p.lion_beta2, p.weight_decay};
   run.oc.max_grad_norm = p.max_grad_norm;
+  run.oc.loraplus_lr_ratio = p.loraplus_lr_ratio;
   run.oc.neftune_alpha = p.neft_noise_alpha;
   run.oc.cancel = ctl.stop_flag();
   if (p.stop_at_loss > 0) ctl.set_stop_at_loss(p.stop_at_loss);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/test_util.h"
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/backend.h"
@@ -120,6 +121,141 @@ TEST_P(BackendOps, ProjectWithLoraMatchesReference) {
     expect_close(d.get(lo.dA, dA.size()), dA, kAtol, kRtol, "dA");
     expect_close(d.get(lo.dB, dB.size()), dB, kAtol, kRtol, "dB");
   }
+}
+
+// DoRA through project/project_backward: an F32 and a BF16-stored base (the weight norm
+// expands BF16 rows in panels; O = 40 is one full 32-row panel and a short one), with and
+// without dropout, dx accumulated and overwritten; the weight norm against ref::dora_weight_norm.
+TEST_P(BackendOps, ProjectWithDoraMatchesReference) {
+  const int64_t N = 11, I = 48, O = 40, R = 4;
+  const auto x = randn_f(N * I, 52), W0 = randn_f(O * I, 53), b = randn_f(O, 54), A = randn_f(R * I, 55, 0.2f),
+             B = randn_f(O * R, 56, 0.2f), dy = randn_f(N * O, 57), mag = randn_f(O, 58);
+  const float s = 1.25f;
+  for (bool bf16_base : {false, true})
+    for (float p : {0.0f, 0.25f})
+      for (Accumulate acc : {Accumulate::yes, Accumulate::no}) {
+        SCOPED_TRACE(std::string(bf16_base ? "bf16 base" : "f32 base") + ", p=" + std::to_string(p) +
+                     (acc == Accumulate::yes ? ", accumulate" : ", overwrite"));
+        const LoraDropout drop{p, 7};
+        std::vector<double> keep(static_cast<size_t>(N * I), 1.0);
+        for (int64_t i = 0; i < N * I; ++i) keep[size_t(i)] = lora_dropout_keep(drop, uint64_t(i));
+        std::vector<float> W = W0;  // the values the base holds
+        std::vector<uint16_t> W16(W.size());
+        for (size_t i = 0; i < W.size(); ++i) W16[i] = f32_to_bf16(W[i]), W[i] = bf16_to_f32(W16[i]);
+        Dev d(be());
+        const WeightMatrix Wm = bf16_base ? WeightMatrix{WType::BF16, O, I, d.put(W16), nullptr, false}
+                                          : WeightMatrix{WType::F32, O, I, d.put(W), nullptr, false};
+        LoraOperands lo;
+        lo.A = d.put(A);
+        lo.B = d.put(B);
+        lo.scale = s;
+        lo.R = R;
+        lo.dropout = drop;
+        lo.u = d.zeros<float>(static_cast<size_t>(N * R));
+        lo.dA = d.zeros<float>(static_cast<size_t>(R * I));
+        lo.dB = d.zeros<float>(static_cast<size_t>(O * R));
+        lo.mag = d.put(mag);
+        lo.dmag = d.zeros<float>(static_cast<size_t>(O));
+        lo.wnorm = d.zeros<float>(static_cast<size_t>(O));
+        lo.wnorm_stale = true;
+        float* xd = d.put(x);
+        float* out = d.zeros<float>(static_cast<size_t>(N * O));
+        be().project(out, xd, Wm, d.put(b), &lo, N);
+        const auto xdd = to_d(x), Wd = to_d(W), bd = to_d(b), Ad = to_d(A), Bd = to_d(B), dyd = to_d(dy), md = to_d(mag);
+        std::vector<double> wn(static_cast<size_t>(O));
+        ref::dora_weight_norm(wn.data(), Wd.data(), Ad.data(), Bd.data(), double(s), I, O, R);
+        expect_close(d.get(lo.wnorm, wn.size()), wn, kAtol, kRtol, "weight norm written by project");
+        std::vector<double> want(static_cast<size_t>(N * O)), u(static_cast<size_t>(N * R));
+        ref::dora_forward(want.data(), u.data(), xdd.data(), keep.data(), Wd.data(), bd.data(), Ad.data(), Bd.data(),
+                          md.data(), wn.data(), double(s), N, I, O, R);
+        expect_close(d.get(out, want.size()), want, kAtol, kRtol, "project");
+
+        const float dx0 = acc == Accumulate::yes ? 0.5f : 1e6f;
+        float* dx = d.put(std::vector<float>(static_cast<size_t>(N * I), dx0));
+        be().project_backward(dx, d.put(dy), xd, Wm, &lo, N, acc);
+        std::vector<double> dxw(static_cast<size_t>(N * I), acc == Accumulate::yes ? 0.5 : 0.0);
+        std::vector<double> dA(static_cast<size_t>(R * I)), dB(static_cast<size_t>(O * R)), dm(static_cast<size_t>(O));
+        ref::dora_backward(dxw.data(), dA.data(), dB.data(), dm.data(), dyd.data(), xdd.data(), keep.data(), u.data(),
+                           Wd.data(), Ad.data(), Bd.data(), md.data(), wn.data(), double(s), N, I, O, R);
+        expect_close(d.get(dx, dxw.size()), dxw, kAtol, kRtol, "project_backward dx");
+        expect_close(d.get(lo.dA, dA.size()), dA, kAtol, kRtol, "dA");
+        expect_close(d.get(lo.dB, dB.size()), dB, kAtol, kRtol, "dB");
+        expect_close(d.get(lo.dmag, dm.size()), dm, kAtol, kRtol, "dmag");
+
+        // A fresh norm is not recomputed: project uses the buffer as it is.
+        std::vector<float> wn2(static_cast<size_t>(O));
+        for (int64_t o = 0; o < O; ++o) wn2[size_t(o)] = 2.0f * float(wn[size_t(o)]);
+        be().upload(lo.wnorm, wn2.data(), wn2.size() * sizeof(float));
+        lo.wnorm_stale = false;
+        be().project(out, xd, Wm, d.put(b), &lo, N);
+        std::vector<double> want2(static_cast<size_t>(N * O));
+        ref::dora_forward(want2.data(), u.data(), xdd.data(), keep.data(), Wd.data(), bd.data(), Ad.data(), Bd.data(),
+                          md.data(), to_d(wn2).data(), double(s), N, I, O, R);
+        expect_close(d.get(out, want2.size()), want2, kAtol, kRtol, "project with a fresh (kept) norm");
+        EXPECT_EQ(d.get(lo.wnorm, wn2.size()), wn2);
+      }
+}
+
+// DoRA with bf16 compute and dropout on a BF16 base: every output and gradient within bf16
+// rounding of the reference (relative L2 under 2%: each product's inputs are rounded to 8
+// significant bits); a wrong operand or a missed dropout mask gives O(1).
+TEST_P(BackendOps, DoraInBf16WithDropoutStaysWithinRounding) {
+  const int64_t N = 9, I = 64, O = 48, R = 4;
+  const auto x = randn_f(N * I, 70), W0 = randn_f(O * I, 71), A = randn_f(R * I, 72, 0.2f), B = randn_f(O * R, 73, 0.2f),
+             dy = randn_f(N * O, 74), mag = randn_f(O, 75);
+  std::vector<float> W = W0;
+  std::vector<uint16_t> W16(W.size());
+  for (size_t i = 0; i < W.size(); ++i) W16[i] = f32_to_bf16(W[i]), W[i] = bf16_to_f32(W16[i]);
+  const LoraDropout drop{0.3f, 5};
+  std::vector<double> keep(static_cast<size_t>(N * I));
+  for (int64_t i = 0; i < N * I; ++i) keep[size_t(i)] = lora_dropout_keep(drop, uint64_t(i));
+  Dev d(be());
+  const WeightMatrix Wm{WType::BF16, O, I, d.put(W16), nullptr, true};
+  LoraOperands lo;
+  lo.A = d.put(A), lo.B = d.put(B), lo.scale = 2.0f, lo.R = R, lo.dropout = drop;
+  lo.u = d.zeros<float>(static_cast<size_t>(N * R));
+  lo.dA = d.zeros<float>(static_cast<size_t>(R * I));
+  lo.dB = d.zeros<float>(static_cast<size_t>(O * R));
+  lo.mag = d.put(mag);
+  lo.dmag = d.zeros<float>(static_cast<size_t>(O));
+  lo.wnorm = d.zeros<float>(static_cast<size_t>(O));
+  float* xd = d.put(x);
+  float* out = d.zeros<float>(static_cast<size_t>(N * O));
+  be().project(out, xd, Wm, nullptr, &lo, N);
+  float* dx = d.zeros<float>(static_cast<size_t>(N * I));
+  be().project_backward(dx, d.put(dy), xd, Wm, &lo, N, Accumulate::no);
+  const auto xdd = to_d(x), Wd = to_d(W), Ad = to_d(A), Bd = to_d(B), dyd = to_d(dy), md = to_d(mag);
+  std::vector<double> wn(static_cast<size_t>(O)), want(static_cast<size_t>(N * O)), u(static_cast<size_t>(N * R));
+  ref::dora_weight_norm(wn.data(), Wd.data(), Ad.data(), Bd.data(), 2.0, I, O, R);
+  ref::dora_forward(want.data(), u.data(), xdd.data(), keep.data(), Wd.data(), static_cast<const double*>(nullptr),
+                    Ad.data(), Bd.data(), md.data(), wn.data(), 2.0, N, I, O, R);
+  std::vector<double> dxw(static_cast<size_t>(N * I)), dA(static_cast<size_t>(R * I)), dB(static_cast<size_t>(O * R)),
+      dm(static_cast<size_t>(O));
+  ref::dora_backward(dxw.data(), dA.data(), dB.data(), dm.data(), dyd.data(), xdd.data(), keep.data(), u.data(),
+                     Wd.data(), Ad.data(), Bd.data(), md.data(), wn.data(), 2.0, N, I, O, R);
+  auto rel = [](const std::vector<float>& got, const std::vector<double>& w) {
+    double e = 0, n = 0;
+    for (size_t i = 0; i < w.size(); ++i) e += (got[i] - w[i]) * (got[i] - w[i]), n += w[i] * w[i];
+    return std::sqrt(e / n);
+  };
+  EXPECT_LT(rel(d.get(out, want.size()), want), 2e-2) << "out";
+  EXPECT_GT(rel(d.get(out, want.size()), want), 1e-6) << "out: the products were not rounded to bf16";
+  EXPECT_LT(rel(d.get(dx, dxw.size()), dxw), 2e-2) << "dx";
+  EXPECT_LT(rel(d.get(lo.dA, dA.size()), dA), 2e-2) << "dA";
+  EXPECT_LT(rel(d.get(lo.dB, dB.size()), dB), 2e-2) << "dB";
+  EXPECT_LT(rel(d.get(lo.dmag, dm.size()), dm), 2e-2) << "dmag";
+}
+
+TEST_P(BackendOps, DoraWeightNormMatchesReference) {
+  const int64_t I = 40, O = 70, R = 3;  // 70 rows: two full panels and a short one
+  const auto W = randn_f(O * I, 60), A = randn_f(R * I, 61, 0.3f), B = randn_f(O * R, 62, 0.3f);
+  Dev d(be());
+  float* wn = d.zeros<float>(static_cast<size_t>(O));
+  be().dora_weight_norm(wn, WeightMatrix{WType::F32, O, I, d.put(W), nullptr, false}, d.put(A), d.put(B), -0.75f, R);
+  std::vector<double> want(static_cast<size_t>(O));
+  const auto Wd = to_d(W), Ad = to_d(A), Bd = to_d(B);
+  ref::dora_weight_norm(want.data(), Wd.data(), Ad.data(), Bd.data(), -0.75, I, O, R);
+  expect_close(d.get(wn, want.size()), want, 1e-5, 1e-6, "wn");
 }
 
 TEST_P(BackendOps, ProjectInBf16StaysWithinRounding) {

@@ -3,14 +3,16 @@
 
 For each case this writes tests/fixtures/golden/<case>/:
   config.json, model.safetensors   the base model (f32), loadable by tpro and transformers
-  adapter_config.json, adapter_model.safetensors   a PEFT LoRA adapter with B != 0
+  adapter_config.json, adapter_model.safetensors   a PEFT LoRA adapter with B != 0 (DoRA: and
+                       lora_magnitude_vector per module, use_dora in the config)
   golden.safetensors   inputs (tokens, mask) and expected outputs: hidden.<l> (residual
                        stream after layer l), logits, loss, and grad.<peft tensor name>
 The model code is written here from the Hugging Face Llama/Qwen2/Qwen3/Gemma2/Gemma3 definitions
 (RMSNorm, rotate_half RoPE with llama3 scaling, GQA, SwiGLU, Qwen3's per-head RMSNorm of q and k
 before RoPE; Gemma's x*(1+w) RMSNorm, four norms per block, GeGLU with gelu's tanh form, embeddings
 times sqrt(hidden) in float32, query_pre_attn_scalar, tanh soft-capping of scores and logits,
-sliding windows on some layers and Gemma 3's local RoPE base; LoRA as PEFT: y += s * B(A(x))), so the
+sliding windows on some layers and Gemma 3's local RoPE base; LoRA as PEFT: y += s * B(A(x)); DoRA as
+PEFT's DoraLinearLayer: y = g*(W x + s*B(A(x))) + bias with g = m / ||W + s*B*A||_row detached), so the
 C++ engine is checked against an independent implementation. Loss: mean over trained
 targets of -log p(token[t+1] | tokens[<=t]), trained where mask[t+1] == 1.
 
@@ -154,6 +156,12 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
             base = f"base_model.model.model.layers.{l}.{mod}.{proj}"
             A[base + ".lora_A.weight"] = torch.randn(r, i) / math.sqrt(i)
             A[base + ".lora_B.weight"] = 0.1 * torch.randn(o, r)   # non-zero so dA != 0
+    dora = lora.get("use_dora", False)
+    if dora:  # PEFT starts m at ||W + s B A|| per row; moved away from it so that m/||.|| != 1
+        for key in [k[:-len(".lora_A.weight")] for k in A if k.endswith(".lora_A.weight")]:
+            w = W[key[len("base_model.model."):] + ".weight"]
+            wn = torch.linalg.norm(w + scale * (A[key + ".lora_B.weight"] @ A[key + ".lora_A.weight"]), dim=1)
+            A[key + ".lora_magnitude_vector"] = wn * (1 + 0.2 * torch.randn(wn.shape[0]))
     tokens = torch.randint(0, V, (B, T), dtype=torch.int64)
     mask = (torch.rand(B, T) > 0.25).to(torch.uint8)
     mask[:, 0] = 0
@@ -190,7 +198,14 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
             y = y + Wd[p + ".bias"]
         key = f"base_model.model.{p}"
         if key + ".lora_A.weight" in Ad:
-            y = y + scale * ((x @ Ad[key + ".lora_A.weight"].T) @ Ad[key + ".lora_B.weight"].T)
+            a, b = Ad[key + ".lora_A.weight"], Ad[key + ".lora_B.weight"]
+            lora_out = scale * ((x @ a.T) @ b.T)
+            if dora:  # PEFT's DoraLinearLayer: g = m / ||W + s B A|| per row, the norm detached
+                w = Wd[p + ".weight"]
+                g = Ad[key + ".lora_magnitude_vector"] / torch.linalg.norm(w + scale * (b @ a), dim=1).detach()
+                y = y + (g - 1) * (x @ w.T) + g * lora_out
+            else:
+                y = y + lora_out
         return y
 
     eps = c["rms_norm_eps"]
@@ -269,10 +284,13 @@ def run_case(name, c, lora, B, T, seed, ppl=None):
     write_safetensors(os.path.join(d, "model.safetensors"), {k: v.float().numpy() for k, v in W.items()},
                       {"format": "pt"})
     with open(os.path.join(d, "adapter_config.json"), "w") as f:
-        json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": alpha,
-                   "lora_dropout": 0.0, "target_modules": lora["target_modules"], "use_rslora": lora["use_rslora"],
-                   "bias": "none", "fan_in_fan_out": False, "inference_mode": True,
-                   "base_model_name_or_path": name}, f, indent=2)
+        ac = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": alpha,
+              "lora_dropout": 0.0, "target_modules": lora["target_modules"], "use_rslora": lora["use_rslora"],
+              "bias": "none", "fan_in_fan_out": False, "inference_mode": True,
+              "base_model_name_or_path": name}
+        if dora:
+            ac["use_dora"] = True
+        json.dump(ac, f, indent=2)
     write_safetensors(os.path.join(d, "adapter_model.safetensors"), {k: v.float().numpy() for k, v in A.items()},
                       {"format": "pt"})
     g = {"tokens": tokens.int().numpy(), "mask": mask.numpy(), "logits": logits.detach().float().numpy(),
@@ -378,6 +396,12 @@ def main():
                   layer_types=["sliding_attention", "full_attention", "sliding_attention"]),
              dict(r=3, lora_alpha=6, use_rslora=True, target_modules=["q_proj", "k_proj", "o_proj", "gate_proj",
                                                                       "down_proj"]), B=2, T=10, seed=6)
+    run_case("qwen2_dora",  # DoRA (use_dora) with qkv biases: magnitude vectors and their gradients
+             dict(base, architectures=["Qwen2ForCausalLM"], model_type="qwen2", vocab_size=89, hidden_size=24,
+                  intermediate_size=40, num_hidden_layers=2, num_attention_heads=3, num_key_value_heads=1,
+                  head_dim=8, rope_theta=1000000.0, tie_word_embeddings=False, rms_norm_eps=1e-6),
+             dict(r=4, lora_alpha=8, use_rslora=False, use_dora=True, target_modules=[p for _, p in PROJ]),
+             B=2, T=8, seed=7)
 
 
 if __name__ == "__main__":

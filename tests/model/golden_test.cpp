@@ -1,7 +1,8 @@
 // The whole model against PyTorch golden tensors (tests/model/gen_golden.py, float64): hidden
 // states per layer (the first diverging layer is named), logits, loss and every LoRA
 // gradient, for GQA + tied embeddings, Qwen2 qkv bias, llama3 rope scaling + rsLoRA, Qwen3 q/k norms,
-// Gemma 2 (sandwich norms, GeGLU, soft-caps, alternating windows) and Gemma 3 (local RoPE base).
+// Gemma 2 (sandwich norms, GeGLU, soft-caps, alternating windows), Gemma 3 (local RoPE base) and
+// DoRA on a Qwen2 with biases (PEFT's lora_magnitude_vector and its gradient).
 // Tolerance: tpro runs f32 against a float64 reference on O(1) values; 2e-4 abs + 1e-3 rel.
 #include <gtest/gtest.h>
 
@@ -57,6 +58,13 @@ struct Case {
   std::vector<float> want_grad(const LoraSlot& s, bool is_a) const {
     return as_vec(g.view("grad." + peft_tensor_name(s.layer, proj_module(s.proj), is_a)));
   }
+  // DoRA: the magnitude vector's gradient, got and wanted.
+  std::vector<float> magnitude_grad(const LoraSlot& s) const {
+    return std::vector<float>(lw.grads.data() + s.m, lw.grads.data() + s.m + s.out);
+  }
+  std::vector<float> want_magnitude_grad(const LoraSlot& s) const {
+    return as_vec(g.view("grad." + peft_magnitude_name(s.layer, proj_module(s.proj))));
+  }
 };
 }  // namespace
 
@@ -97,12 +105,18 @@ TEST_P(Golden, MatchesPyTorch) {
     for (bool is_a : {true, false})
       test::expect_close(k.grad(s, is_a), k.want_grad(s, is_a), kAtol, kRtol,
                          "gradient of " + peft_tensor_name(s.layer, proj_module(s.proj), is_a));
+  EXPECT_EQ(k.lw.cfg.dora, name == "qwen2_dora");
+  if (k.lw.cfg.dora)
+    for (const auto& s : k.lw.slots)
+      test::expect_close(k.magnitude_grad(s), k.want_magnitude_grad(s), kAtol, kRtol,
+                         "gradient of " + peft_magnitude_name(s.layer, proj_module(s.proj)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Golden,
                          ::testing::Combine(::testing::Values("llama_gqa_tied", "qwen2_bias", "llama3_rope_rslora",
                                                               "qwen3_qk_norm", "gemma2_softcap", "gemma3_local_rope",
-                                                              "phi3_longrope", "llama_yarn", "qwen2_dynamic_ntk"),
+                                                              "phi3_longrope", "llama_yarn", "qwen2_dynamic_ntk",
+                                                              "qwen2_dora"),
                                             ::testing::Bool()));
 
 namespace {
@@ -151,4 +165,8 @@ TEST_P(Golden, Bf16ComputeStaysWithinRounding) {
     for (bool is_a : {true, false})
       EXPECT_LT(rel_l2(k.grad(s, is_a), k.want_grad(s, is_a)), 5e-2)
           << "gradient of " << peft_tensor_name(s.layer, proj_module(s.proj), is_a);
+  if (k.lw.cfg.dora)
+    for (const auto& s : k.lw.slots)
+      EXPECT_LT(rel_l2(k.magnitude_grad(s), k.want_magnitude_grad(s)), 5e-2)
+          << "gradient of " << peft_magnitude_name(s.layer, proj_module(s.proj));
 }

@@ -14,6 +14,7 @@
 #include "kernels/cpu/adamw.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/cross_entropy.h"
+#include "kernels/cpu/dora.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/lora.h"
@@ -74,6 +75,7 @@ size_t CpuBackend::workspace_bytes(const WorkspaceShape& s) const {
   size_t b = s.bf16 ? (std::max(nw, cv) + nw) * sizeof(uint16_t) : 0;
   b += linear_scratch_bytes(s.N, s.W, s.bf16, s.panels);
   if (s.R > 0) b += lora_scratch_bytes(s.N, s.W, s.R, s.bf16, s.dropout);
+  if (s.dora) b += dora_scratch_bytes(s.N, s.W, s.bf16, s.dropout, omp_get_max_threads());
   AttnShape a;
   a.B = s.B, a.Tq = s.T, a.Tk = s.T, a.H = s.H, a.Hkv = s.Hkv, a.Dh = s.Dh, a.bf16 = s.bf16;
   return b + attention_scratch_bytes(a, omp_get_max_threads());
@@ -100,6 +102,10 @@ void CpuBackend::project(float* out, const float* x, const WeightMatrix& W, cons
                          const LoraOperands* lora, int64_t N) const {
   // With an adapter, the input is rounded to bf16 once for both products.
   const uint16_t* x16 = W.bf16_compute && lora ? bf16_scratch(0, x, N * W.cols) : nullptr;
+  if (lora && lora->mag) {
+    dora_forward(out, x, W, bias, *lora, N, x16);
+    return;
+  }
   linear_forward(out, x, W, bias, N, false, x16);
   if (lora)
     lora_forward(out, lora->u, x, lora->A, lora->B, lora->scale, lora->dropout, N, W.cols, W.rows, lora->R, x16);
@@ -108,11 +114,21 @@ void CpuBackend::project(float* out, const float* x, const WeightMatrix& W, cons
 void CpuBackend::project_backward(float* dx, const float* dy, const float* x, const WeightMatrix& W,
                                   const LoraOperands* lora, int64_t N, Accumulate acc) const {
   const uint16_t* dy16 = W.bf16_compute ? bf16_scratch(0, dy, N * W.rows) : nullptr;
+  if (lora && lora->mag) {
+    const uint16_t* x16 = W.bf16_compute ? bf16_scratch(1, x, N * W.cols) : nullptr;
+    dora_backward(dx, dy, x, W, *lora, N, acc == Accumulate::yes, dy16, x16);
+    return;
+  }
   linear_backward(dx, dy, W, N, acc == Accumulate::yes, dy16);
   if (!lora) return;
   const uint16_t* x16 = W.bf16_compute ? bf16_scratch(1, x, N * W.cols) : nullptr;
   lora_backward(dx, lora->dA, lora->dB, dy, x, lora->u, lora->A, lora->B, lora->scale, lora->dropout, N, W.cols,
                 W.rows, lora->R, dy16, x16);
+}
+
+void CpuBackend::dora_weight_norm(float* wn, const WeightMatrix& W, const float* A, const float* B, float s,
+                                  int64_t R) const {
+  tpro::dora_weight_norm(wn, W, A, B, s, R);
 }
 
 void CpuBackend::gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,

@@ -30,6 +30,8 @@ class CpuBackend final : public Backend {
                int64_t N) const override;
   void project_backward(float* dx, const float* dy, const float* x, const WeightMatrix& W, const LoraOperands* lora,
                         int64_t N, Accumulate acc) const override;
+  void dora_weight_norm(float* wn, const WeightMatrix& W, const float* A, const float* B, float s,
+                        int64_t R) const override;
   void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
             const float* B, int64_t ldb, float beta, float* C, int64_t ldc) const override;
 

@@ -79,6 +79,60 @@ void lora_backward(T* dinp, T* dA, T* dB, const T* dout, const T* inp, const T* 
   }
 }
 
+// ---- DoRA (Liu et al. 2024; PEFT's DoraLinearLayer) ----------------------------------------
+// wn (O) = ‖W + s·B·A‖ over each row: the weight norm, which the gradient treats as a constant.
+template <typename T>
+void dora_weight_norm(T* wn, const T* W, const T* A, const T* B, T s, int64_t I, int64_t O, int64_t R) {
+  for (int64_t o = 0; o < O; ++o) {
+    T ss = 0;
+    for (int64_t i = 0; i < I; ++i) {
+      T v = W[o * I + i];
+      for (int64_t r = 0; r < R; ++r) v += s * B[o * R + r] * A[r * I + i];
+      ss += v * v;
+    }
+    wn[o] = std::sqrt(ss);
+  }
+}
+// out (N,O) = inp·Wᵀ + bias + (g − 1)⊙(xd·Wᵀ) + g⊙s·xd·Aᵀ·Bᵀ with g = mag/wn and xd = keep⊙inp
+// (keep null: xd = inp); wn (O) is an input, held constant. Saves u (N,R) = xd·Aᵀ.
+template <typename T>
+void dora_forward(T* out, T* u, const T* inp, const T* keep, const T* W, const T* bias, const T* A, const T* B,
+                  const T* mag, const T* wn, T s, int64_t N, int64_t I, int64_t O, int64_t R) {
+  std::vector<T> xd(size_t(N * I)), base(size_t(N * O)), lora(size_t(N * O), T(0));
+  for (int64_t k = 0; k < N * I; ++k) xd[k] = inp[k] * (keep ? keep[k] : T(1));
+  linear_forward(out, inp, W, bias, N, I, O);
+  linear_forward(base.data(), xd.data(), W, static_cast<const T*>(nullptr), N, I, O);
+  lora_forward(lora.data(), u, inp, keep, A, B, s, N, I, O, R);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o) {
+      const T g = mag[o] / wn[o];
+      out[n * O + o] += (g - T(1)) * base[n * O + o] + g * lora[n * O + o];
+    }
+}
+// dinp (N,I) +=, dA (R,I) +=, dB (O,R) +=, dmag (O) += Σ_n dout ⊙ (xd·Wᵀ + s·u·Bᵀ) / wn.
+template <typename T>
+void dora_backward(T* dinp, T* dA, T* dB, T* dmag, const T* dout, const T* inp, const T* keep, const T* u,
+                   const T* W, const T* A, const T* B, const T* mag, const T* wn, T s, int64_t N, int64_t I,
+                   int64_t O, int64_t R) {
+  std::vector<T> xd(size_t(N * I)), base(size_t(N * O)), gdy(size_t(N * O)), hdy(size_t(N * O));
+  std::vector<T> dxd(size_t(N * I), T(0));
+  for (int64_t k = 0; k < N * I; ++k) xd[k] = inp[k] * (keep ? keep[k] : T(1));
+  linear_forward(base.data(), xd.data(), W, static_cast<const T*>(nullptr), N, I, O);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o) {
+      T l = 0;
+      for (int64_t r = 0; r < R; ++r) l += u[n * R + r] * B[o * R + r];
+      const T g = mag[o] / wn[o], dy = dout[n * O + o];
+      dmag[o] += dy * (base[n * O + o] + s * l) / wn[o];
+      gdy[n * O + o] = g * dy;
+      hdy[n * O + o] = (g - T(1)) * dy;
+    }
+  linear_backward(dinp, dout, W, N, I, O);                // the base on the undropped input
+  linear_backward(dxd.data(), hdy.data(), W, N, I, O);    // (g − 1)⊙(xd·Wᵀ), through the dropout
+  for (int64_t k = 0; k < N * I; ++k) dinp[k] += dxd[k] * (keep ? keep[k] : T(1));
+  lora_backward(dinp, dA, dB, gdy.data(), inp, keep, u, A, B, s, N, I, O, R);
+}
+
 // ---- RMSNorm (HF Llama): out = w ⊙ x / sqrt(mean(x²) + eps) --------------------------------
 template <typename T>
 void rmsnorm_forward(T* out, T* rstd, const T* inp, const T* w, T eps, int64_t N, int64_t D) {

@@ -53,6 +53,62 @@ TEST_P(LoraGrad, InputAndAdapters) {
 }
 INSTANTIATE_TEST_SUITE_P(Dropout, LoraGrad, ::testing::Values(false, true));
 
+// DoRA: the weight norm is an input held constant (detached, as PEFT), so the finite
+// differences in A and B see only the adapter's path through g = mag/wn.
+class DoraGrad : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DoraGrad, InputAdaptersAndMagnitude) {
+  const bool dropout = GetParam();
+  const int64_t N = 4, I = 6, O = 5, R = 3;
+  const double s = 1.3;
+  auto x = randn(N * I, 21), W = randn(O * I, 22), b = randn(O, 23), A = randn(R * I, 24), B = randn(O * R, 25);
+  auto mag = randn(O, 26), g = randn(N * O, 27);
+  std::vector<double> keep(N * I, 1.0), wn(O);
+  if (dropout)
+    for (size_t i = 0; i < keep.size(); ++i) keep[i] = (i % 3 == 1) ? 0.0 : 1.0 / (1.0 - 0.3);
+  ref::dora_weight_norm(wn.data(), W.data(), A.data(), B.data(), s, I, O, R);
+  std::vector<double> out(N * O), u(N * R);
+  auto loss = [&] {
+    ref::dora_forward(out.data(), u.data(), x.data(), keep.data(), W.data(), b.data(), A.data(), B.data(), mag.data(),
+                      wn.data(), s, N, I, O, R);
+    return dot(out, g);
+  };
+  loss();
+  std::vector<double> dx(N * I, 0.0), dA(R * I, 0.0), dB(O * R, 0.0), dmag(O, 0.0);
+  ref::dora_backward(dx.data(), dA.data(), dB.data(), dmag.data(), g.data(), x.data(), keep.data(), u.data(), W.data(),
+                     A.data(), B.data(), mag.data(), wn.data(), s, N, I, O, R);
+  expect_close(dx, numeric_grad(x, loss), kAtol, kRtol, "dx");
+  expect_close(dA, numeric_grad(A, loss), kAtol, kRtol, "dA");
+  expect_close(dB, numeric_grad(B, loss), kAtol, kRtol, "dB");
+  expect_close(dmag, numeric_grad(mag, loss), kAtol, kRtol, "dmag");
+}
+INSTANTIATE_TEST_SUITE_P(Dropout, DoraGrad, ::testing::Values(false, true));
+
+// With mag = ‖W + s·B·A‖ (DoRA's start when B = 0) and no dropout, DoRA is plain LoRA; the
+// norm is the row norm of the merged matrix.
+TEST(GradCheck, DoraWithUnitScaleIsLora) {
+  const int64_t N = 3, I = 5, O = 4, R = 2;
+  const double s = 0.7;
+  auto x = randn(N * I, 31), W = randn(O * I, 32), A = randn(R * I, 33), B = randn(O * R, 34);
+  std::vector<double> wn(O), want(N * O), got(N * O), u(N * R);
+  ref::dora_weight_norm(wn.data(), W.data(), A.data(), B.data(), s, I, O, R);
+  for (int64_t o = 0; o < O; ++o) {
+    double ss = 0;
+    for (int64_t i = 0; i < I; ++i) {
+      double v = W[o * I + i];
+      for (int64_t r = 0; r < R; ++r) v += s * B[o * R + r] * A[r * I + i];
+      ss += v * v;
+    }
+    EXPECT_NEAR(wn[o], std::sqrt(ss), 1e-12);
+  }
+  ref::linear_forward(want.data(), x.data(), W.data(), static_cast<const double*>(nullptr), N, I, O);
+  ref::lora_forward(want.data(), u.data(), x.data(), static_cast<const double*>(nullptr), A.data(), B.data(), s, N, I,
+                    O, R);
+  ref::dora_forward(got.data(), u.data(), x.data(), static_cast<const double*>(nullptr), W.data(),
+                    static_cast<const double*>(nullptr), A.data(), B.data(), wn.data(), wn.data(), s, N, I, O, R);
+  expect_close(got, want, 1e-12, 1e-12, "DoRA with g = 1");
+}
+
 TEST(GradCheck, RmsNorm) {
   const int64_t N = 3, D = 7;
   auto x = randn(N * D, 9), w = randn(D, 10), g = randn(N * D, 11);
