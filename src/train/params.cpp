@@ -518,17 +518,23 @@ int64_t effective_grad_accumulation(const TrainParams& p) {
   return std::max<int64_t>(1, p.grad_accumulation);
 }
 
-int64_t optimizer_warmup_steps(const TrainParams& p) {
-  int64_t ga = effective_grad_accumulation(p);
-  return (std::max<int64_t>(0, p.warmup_steps) + ga - 1) / ga;
+int64_t micro_batches_to_steps(int64_t micro_batches, int64_t grad_accumulation) {
+  const int64_t ga = std::max<int64_t>(1, grad_accumulation), n = std::max<int64_t>(0, micro_batches);
+  return n / ga + (n % ga != 0);
 }
 
-SchedulerSpec make_scheduler_spec(const TrainParams& p, int64_t total_steps, int64_t steps_per_epoch) {
+int64_t optimizer_warmup_steps(const TrainParams& p) {
+  return micro_batches_to_steps(p.warmup_steps, effective_grad_accumulation(p));
+}
+
+SchedulerSpec make_scheduler_spec(const TrainParams& p, int64_t total_steps, int64_t steps_per_epoch,
+                                  int64_t grad_accumulation) {
   SchedulerSpec s;
   s.type = scheduler_from_name(p.lr_scheduler_type);
   s.base_lr = p.learning_rate;
   s.total_steps = total_steps;
-  s.warmup_steps = optimizer_warmup_steps(p);
+  s.warmup_steps = grad_accumulation > 0 ? micro_batches_to_steps(p.warmup_steps, grad_accumulation)
+                                         : optimizer_warmup_steps(p);
   s.warmup_ratio = p.warmup_ratio;
   s.epochs = p.epochs;
   s.steps_per_epoch = steps_per_epoch;

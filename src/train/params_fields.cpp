@@ -346,13 +346,16 @@ std::vector<Field> checkpoint_fields() {
         "Stop once the training loss reaches this value (0 = off; can be changed during training)", 0, 1e3),
       i("stop_at_epoch", &P::stop_at_epoch, "checkpoints",
         "Stop at the end of this epoch (0 = off; can be changed during training)", 0, 1e9),
-      i("save_steps", &P::save_steps, "checkpoints", "Save a checkpoint every n steps (0 = off)", 0, 1e12),
+      i("save_steps", &P::save_steps, "checkpoints",
+        "Save a checkpoint every n steps, counted in micro-batches like warmup_steps (as Training PRO: every "
+        "ceil(n / grad_accumulation) optimizer steps; 0 = off)", 0, 1e12),
       b("save_each_epoch", &P::save_each_epoch, "checkpoints", "Save a checkpoint at the end of every epoch"),
       d("save_steps_under_loss", &P::save_steps_under_loss, "checkpoints",
         "Save when the loss falls below this value, then again each time it drops 10% below the last saved loss"
         " (Training PRO's \"Save at 10% Loss change\"; 0 = off)", 0, 1e3),
       i("eval_steps", &P::eval_steps, "checkpoints",
-        "Evaluate every n steps when there is an eval dataset (0 = only at the end)", 0, 1e12),
+        "Evaluate every n steps when there is an eval dataset, counted in micro-batches like warmup_steps (as "
+        "Training PRO: every ceil(n / grad_accumulation) optimizer steps; 0 = only at the end)", 0, 1e12),
       i("save_total_limit", &P::save_total_limit, "checkpoints",
         "Keep at most this many step checkpoints, deleting the oldest (0 = keep all)", 0, 1e9),
       i("early_stopping_patience", &P::early_stopping_patience, "checkpoints",
