@@ -17,6 +17,9 @@ struct AdapterConfig {
   std::vector<std::string> target_modules;  // "q_proj", ...
   bool use_rslora = false;
   std::string base_model_name_or_path;
+  // Modules trained in full and saved whole (Training PRO's "Train Head"): "embed_tokens",
+  // "lm_head". Written only when not empty; any other name is refused on reading.
+  std::vector<std::string> modules_to_save;
 };
 
 std::string adapter_config_json(const AdapterConfig& c);
@@ -24,6 +27,13 @@ AdapterConfig parse_adapter_config(const std::string& text, const std::string& o
 
 // "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight"
 std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a);
+
+// The tensor of a module in modules_to_save, as PEFT's get_peft_model_state_dict names it (the
+// ModulesToSaveWrapper's path, adapter name removed): "embed_tokens" ->
+// "base_model.model.model.embed_tokens.weight", "lm_head" -> "base_model.model.lm_head.weight".
+std::string peft_saved_module_tensor_name(const std::string& module);
+// The module ("embed_tokens", "lm_head") such a tensor name holds, or "" for another name.
+std::string parse_peft_saved_module_tensor_name(const std::string& name);
 
 // Parses a PEFT tensor name into (layer, module like "self_attn.q_proj", is_a). Accepts the
 // ".default" adapter-name infix older PEFT versions saved. False when it is not a LoRA name.

@@ -16,6 +16,15 @@ namespace tpro {
 
 using nlohmann::json;
 
+namespace {
+// " and modules_to_save embed_tokens, lm_head", or "" without saved modules.
+std::string modules_note(const LoraConfig& c) {
+  std::string s;
+  for (const auto& m : saved_module_names(c)) s += (s.empty() ? " and modules_to_save " : ", ") + m;
+  return s;
+}
+}  // namespace
+
 std::string checkpoint_name(int64_t step, double epoch, double loss) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "checkpoint-%lld-epoch%.2f-loss%.4f", static_cast<long long>(step), epoch, loss);
@@ -119,10 +128,11 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
     fail(dir.string(), ": incomplete checkpoint (", why, "; hint: a run was killed while writing or removing it; ",
          "resume from an earlier checkpoint)");
   LoraWeights loaded = load_adapter(dir, model);
-  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets)
-    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(),
-         " projections but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
-         " (hint: resume with the checkpoint's training parameters)");
+  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets ||
+      saved_module_names(loaded.cfg) != saved_module_names(lw.cfg))
+    fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(), " projections",
+         modules_note(loaded.cfg), " but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(), " projections",
+         modules_note(lw.cfg), " (hint: resume with the checkpoint's training parameters)");
   // Written before tpro had other optimizers: no "optimizer" key means AdamW.
   std::string optim = "adamw";
   if (auto it = j.find("optimizer"); it != j.end()) {

@@ -310,6 +310,9 @@ void validate(const TrainParams& p) {
   if (p.batch_size > 0 && p.batch_size < p.micro_batch_size)
     fail("batch_size (legacy) must be 0 or >= micro_batch_size (", p.micro_batch_size, "), got ", p.batch_size,
          " (hint: use grad_accumulation instead)");
+  if (p.lora_modulessave && p.save_gguf)
+    fail("save_gguf cannot write an adapter with lora_modulessave (Train Head): a llama.cpp LoRA adapter cannot carry ",
+         "the trained embed_tokens and lm_head (hint: drop one of them; tpro merge writes a whole model instead)");
   if (p.report_to == "wandb")
     fail("report_to 'wandb' is not supported: tpro writes no wandb logs (hint: report_to tensorboard writes TensorBoard ",
          "event files into the adapter folder's runs/; `tensorboard --logdir <adapter folder>/runs` shows them)");
@@ -365,7 +368,7 @@ void check_scheduler_params(const TrainParams& p) {
 
 // Keys Training PRO writes that tpro has no use for.
 const std::set<std::string>& tpro_ui_only_keys() {
-  static const std::set<std::string> s = {"higher_rank_limit", "lora_modulessave", "dump_dataset",
+  static const std::set<std::string> s = {"higher_rank_limit", "dump_dataset",
                                           "dump_dataset_remove_s", "split_dataset_perc"};
   return s;
 }
@@ -488,8 +491,6 @@ std::string copy_params_note(const std::string& key) {
       {"resume_from_checkpoint", "a choice of each run, never copied"},
       {"higher_rank_limit", "Training PRO's slider range only; lora_rank is copied as it is"},
       {"report_to", "wandb is not supported (report_to tensorboard writes TensorBoard event files)"},
-      {"lora_modulessave", "training lm_head and embed_tokens (modules_to_save) is not supported: tpro trains LoRA on the "
-                           "projections only"},
       {"lora_RS_alpha", "the alpha of an rsLoRA run, used only when lora_RS is on"},
       {"eval_stepsJSONL", "eval_steps of a JSONL run, used only when datasetJSONL is set"},
       {"dump_dataset", "Training PRO's dataset dump (tpro data dump-blocks does it)"},

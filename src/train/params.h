@@ -47,6 +47,7 @@ struct TrainParams {
   int64_t lora_alpha = 64;
   double lora_dropout = 0.05;
   bool use_rslora = false;  // scale alpha / sqrt(r) instead of alpha / r
+  bool lora_modulessave = false;  // Training PRO's "Train Head": train embed_tokens and lm_head whole (modules_to_save)
   // targets
   std::string training_projection = "q-v";  // q-v, q-k-v, q-k-v-o, k-v-down, all
   std::vector<std::string> target_modules;  // explicit list; overrides training_projection

@@ -133,6 +133,9 @@ std::vector<Field> lora_fields() {
       d("lora_dropout", &P::lora_dropout, "lora",
         "Dropout probability on the LoRA input during training", 0, 1, false, true),
       b("use_rslora", &P::use_rslora, "lora", "Rank-stabilised LoRA: scale by alpha / sqrt(r)"),
+      b("lora_modulessave", &P::lora_modulessave, "lora",
+        "Train Head: also train full copies of embed_tokens and lm_head (PEFT modules_to_save; 2 x vocab x hidden"
+        " more parameters, each with its gradient and optimizer state; no GGUF adapter)"),
   };
 }
 

@@ -180,6 +180,20 @@ struct Run {
     }
   }
 
+  // Train Head (lora_modulessave): the copies start as the base's embedding and head; their
+  // memory and, on a tied model, their untying are said.
+  void train_head_setup() {
+    init_saved_modules(lw, model);
+    const int64_t n = 2 * model.cfg.vocab_size * model.cfg.n_embd;
+    say(cat("Train Head: full copies of embed_tokens and lm_head (", n, " parameters, ",
+            human_bytes(size_t(n) * sizeof(float)), " each as weights, gradients and every optimizer state buffer) ",
+            "are trained and saved as PEFT modules_to_save", p.optimizer.find("8bit") == std::string::npos
+                ? " (Training PRO recommends an 8-bit optimizer here: adamw_8bit keeps their state in 2 bytes a value)" : ""));
+    if (model.cfg.tie_word_embeddings)
+      say("note: the model ties lm_head to embed_tokens; Train Head trains them as two separate copies, as PEFT does "
+          "(ensure_weight_tying off), so the adapter's model is untied (tpro merge writes lm_head.weight)");
+  }
+
   // plan_only: the base is not converted (planned_base sizes it as it would be held), for
   // plan_training_memory.
   void load_model_and_data(bool plan_only = false) {
@@ -258,6 +272,7 @@ struct Run {
     lc.dropout = p.lora_dropout;
     lc.rslora = p.use_rslora;
     lc.targets = parse_targets(target_spec());
+    lc.save_embed = lc.save_head = p.lora_modulessave;
     return lc;
   }
 
@@ -266,6 +281,7 @@ struct Run {
     const std::string spec_targets = target_spec();
     Rng rng(uint64_t(p.seed));
     lw = make_lora(model.cfg, lc, rng);
+    if (p.lora_modulessave) train_head_setup();
     set_optimizer(lw, optimizer_kind(p.optimizer));
     if (const std::string note = optimizer_note(p.optimizer); !note.empty()) say("note: " + note);
     if (!p.resume_from_checkpoint.empty()) {
@@ -285,6 +301,10 @@ struct Run {
           fail(out.string(), ": the existing adapter has rank ", prev.cfg.r, " on ", prev.slots.size(),
                " projections; this run asks for rank ", lc.r, " on ", lw.slots.size(),
                " (hint: --always-override to replace it, or match its lora_rank and targets)");
+        if (saved_module_names(prev.cfg) != saved_module_names(lc))
+          fail(out.string(), ": the existing adapter ", prev.embed_at >= 0 ? "trains" : "does not train",
+               " embed_tokens and lm_head (modules_to_save) and this run ", p.lora_modulessave ? "does" : "does not",
+               " (hint: set lora_modulessave as the existing adapter was trained, or --always-override to replace it)");
         lw.params = prev.params;
         total_steps += st.step_offset;
         say(cat("continuing the weights of the existing adapter in ", out.string(), " from step ", st.step, ", epoch ",
