@@ -28,10 +28,10 @@ TrainObserver console_observer() {
         if (log_level() > LogLevel::Info) return;
         const auto now = std::chrono::steady_clock::now();
         const bool last = e.record.step == e.total_steps;
-        if (!s->tty && !last && e.record.step > 1 && now - s->last < std::chrono::seconds(5)) return;
+        if (!s->tty && !last && e.record.step > e.first_step + 1 && now - s->last < std::chrono::seconds(5)) return;
         s->last = now;
         Progress pr{e.record.step, e.total_steps, e.record.epoch, e.record.elapsed_s, e.record.loss,
-                    e.record.lr,   e.record.grad_norm, e.record.tokens_per_s};
+                    e.record.lr,   e.record.grad_norm, e.record.tokens_per_s, e.first_step, e.first_elapsed_s};
         std::fprintf(stderr, s->tty ? "\r\033[K%s" : "%s\n", format_progress(pr).c_str());
         s->line_open = s->tty;
         std::fflush(stderr);

@@ -172,6 +172,13 @@ void save_adapter_gguf(const fs::path& file, const LoraWeights& lw, const LlamaC
     fail("cannot write GGUF adapter ", file.string(), ": the adapter has ", lw.slot_of.size() / kNumProj,
          " layers, the base model ", base.n_layer);
   }
+  if (lw.embed_at >= 0 || lw.head_at >= 0) {
+    std::string mods;
+    for (const auto& m : saved_module_names(lw.cfg)) mods += (mods.empty() ? "" : " and ") + m;
+    fail("cannot write GGUF adapter ", file.string(), ": the adapter trains full copies of ", mods,
+         " (modules_to_save, Train Head), which a llama.cpp LoRA adapter cannot carry (hint: use the PEFT folder, ",
+         "or tpro merge it into the base model and convert that)");
+  }
   GgufWriter w;
   w.set("general.architecture", gguf_arch(base));
   w.set("general.type", "adapter");

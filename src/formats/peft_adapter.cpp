@@ -84,6 +84,11 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
     w.add_f32(peft_tensor_name(s.layer, proj_module(s.proj), false, hp), {s.out, lw.cfg.r}, lw.params.data() + s.b);
     if (lw.cfg.dora) w.add_f32(peft_magnitude_name(s.layer, proj_module(s.proj), hp), {s.out}, lw.params.data() + s.m);
   }
+  // PEFT's modules_to_save: the trained copies whole, as PEFT names them.
+  if (lw.embed_at >= 0)
+    w.add_f32(peft_saved_module_tensor_name("embed_tokens"), {lw.vocab, lw.n_embd}, lw.params.data() + lw.embed_at);
+  if (lw.head_at >= 0)
+    w.add_f32(peft_saved_module_tensor_name("lm_head"), {lw.vocab, lw.n_embd}, lw.params.data() + lw.head_at);
   w.set_metadata("format", "pt");
   w.set_metadata(kStampRank, std::to_string(lw.cfg.r));
   w.set_metadata(kStampTargets, joined_targets(lw.cfg));
@@ -94,6 +99,7 @@ void save_adapter(const fs::path& dir, const LoraWeights& lw, const std::string&
   c.use_rslora = lw.cfg.rslora;
   c.use_dora = lw.cfg.dora;
   c.target_modules = lw.cfg.target_names();
+  c.modules_to_save = saved_module_names(lw.cfg);
   c.base_model_name_or_path = base_model;
   // Tensors first, config last: a folder with a config always has its tensors (a fresh save
   // interrupted leaves no config, so load says "not found"; an overwrite, see kStampRank).
@@ -129,6 +135,7 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
            "k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
     lc.targets[size_t(p)] = true;
   }
+  for (const auto& m : ac.modules_to_save) (m == "lm_head" ? lc.save_head : lc.save_embed) = true;
   const AdapterTensors f(dir);
   const fs::path& st_path = f.path;
   const auto md = f.metadata();
@@ -148,6 +155,21 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
     bool is_a;
     if (parse_peft_magnitude_name(name, &layer, &module)) {
       load_magnitude(lw, cfg, f, st_path, name, layer, module, &seen);
+      continue;
+    } else if (const std::string saved = parse_peft_saved_module_tensor_name(name); !saved.empty()) {
+      const int64_t at = saved == "lm_head" ? lw.head_at : lw.embed_at;
+      if (at < 0)
+        fail(st_path.string(), ": tensor ", name, " is a trained copy of ", saved, ", which adapter_config.json's ",
+             "modules_to_save does not list (hint: the two files come from different saves)");
+      TensorView t = f.view(name);
+      const std::vector<int64_t> want = {cfg.vocab_size, cfg.n_embd};
+      if (t.shape != want)
+        fail(st_path.string(), ": tensor ", name, " has shape ", shape_str(t.shape), ", expected ", shape_str(want),
+             " (vocab_size, hidden_size of the base model; hint: the adapter was trained on another base model)");
+      if (t.dtype != DType::F32 && t.dtype != DType::BF16 && t.dtype != DType::F16)
+        fail(st_path.string(), ": tensor ", name, " has dtype ", dtype_name(t.dtype));
+      to_f32(lw.params.data() + at, t.data, t.dtype, size_t(t.numel()));
+      seen[name] = true;
       continue;
     }
     if (!parse_peft_tensor_name(name, &layer, &module, &is_a))
@@ -182,6 +204,10 @@ LoraWeights load_adapter(const fs::path& dir, const LlamaConfig& cfg) {
         fail(st_path.string(), ": missing tensor ", peft_magnitude_name(s.layer, proj_module(s.proj), lw.cfg.hf_prefix),
              " (adapter_config.json says use_dora: true; hint: a DoRA adapter holds a magnitude vector per",
              " adapted module)");
+  for (const auto& m : saved_module_names(lc))
+    if (!seen.count(peft_saved_module_tensor_name(m)))
+      fail(st_path.string(), ": missing tensor ", peft_saved_module_tensor_name(m), " (", m,
+           " is in adapter_config.json's modules_to_save)");
   return lw;
 }
 

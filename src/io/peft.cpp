@@ -2,6 +2,7 @@
 #include "io/peft.h"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <regex>
 
 #include "core/error.h"
@@ -24,6 +25,7 @@ std::string adapter_config_json(const AdapterConfig& c) {
   j["fan_in_fan_out"] = false;
   j["inference_mode"] = true;
   j["base_model_name_or_path"] = c.base_model_name_or_path;
+  if (!c.modules_to_save.empty()) j["modules_to_save"] = c.modules_to_save;
   return j.dump(2) + "\n";
 }
 
@@ -61,7 +63,27 @@ AdapterConfig parse_adapter_config(const std::string& text, const std::string& o
     if (!t.is_string()) fail(origin, ": target_modules must be strings");
     c.target_modules.push_back(t.get<std::string>());
   }
+  if (const auto ms = j.find("modules_to_save"); ms != j.end() && !ms->is_null()) {
+    if (!ms->is_array()) fail(origin, ": modules_to_save must be a list of module names or null, got ", ms->dump());
+    for (const auto& t : *ms) {
+      if (!t.is_string() || (t != "embed_tokens" && t != "lm_head"))
+        fail(origin, ": modules_to_save lists ", t.dump(), ", tpro saves only \"embed_tokens\" and \"lm_head\" ",
+             "(hint: an adapter with other trained modules cannot be used here)");
+      if (std::find(c.modules_to_save.begin(), c.modules_to_save.end(), t.get<std::string>()) == c.modules_to_save.end())
+        c.modules_to_save.push_back(t.get<std::string>());
+    }
+  }
   return c;
+}
+
+std::string peft_saved_module_tensor_name(const std::string& module) {
+  return module == "lm_head" ? "base_model.model.lm_head.weight" : cat("base_model.model.model.", module, ".weight");
+}
+
+std::string parse_peft_saved_module_tensor_name(const std::string& name) {
+  for (const char* m : {"embed_tokens", "lm_head"})
+    if (name == peft_saved_module_tensor_name(m)) return m;
+  return "";
 }
 
 std::string peft_tensor_name(int64_t layer, const std::string& module, bool is_a, const std::string& hf_prefix) {

@@ -20,6 +20,9 @@ struct AdapterConfig {
   bool use_dora = false;
   std::string init_lora_weights;  // "" (PEFT's default, true) or the method a string names
   std::string base_model_name_or_path;
+  // Modules trained in full and saved whole (Training PRO's "Train Head"): "embed_tokens",
+  // "lm_head". Written only when not empty; any other name is refused on reading.
+  std::vector<std::string> modules_to_save;
 };
 
 std::string adapter_config_json(const AdapterConfig& c);
@@ -35,6 +38,13 @@ std::string peft_magnitude_name(int64_t layer, const std::string& module, const 
 // Parses a DoRA magnitude name into (layer, module); also accepts the ".default" adapter infix
 // and the ".weight" suffix of PEFT's in-memory names. False when it is not one.
 bool parse_peft_magnitude_name(const std::string& name, int64_t* layer, std::string* module);
+
+// The tensor of a module in modules_to_save, as PEFT's get_peft_model_state_dict names it (the
+// ModulesToSaveWrapper's path, adapter name removed): "embed_tokens" ->
+// "base_model.model.model.embed_tokens.weight", "lm_head" -> "base_model.model.lm_head.weight".
+std::string peft_saved_module_tensor_name(const std::string& module);
+// The module ("embed_tokens", "lm_head") such a tensor name holds, or "" for another name.
+std::string parse_peft_saved_module_tensor_name(const std::string& name);
 
 // Parses a PEFT tensor name into (layer, module like "self_attn.q_proj", is_a). Accepts the
 // ".default" adapter-name infix older PEFT versions saved, and the layers under model.,

@@ -1,5 +1,7 @@
 // Backward pass: the forward in reverse, from dL/d(final norm) to the LoRA gradients.
-// Frozen weights get no gradient; each projection yields dx (and dA, dB where adapted).
+// Frozen weights get no gradient; each projection yields dx (and dA, dB where adapted); the
+// trained embedding copy of modules_to_save gets its rows' gradient last (the head's comes
+// with the loss, in forward.cpp).
 #include "core/error.h"
 #include "model/step.h"
 
@@ -91,6 +93,13 @@ void backward(const Model& m, LoraState& lw, Activations& a, const BatchView& in
       proj_backward(be, a.dln, a.dv, L.ln1, W.wv, lw, opt, l, Proj::V, L.u(Proj::V), N, yes);
     }
     be.rmsnorm_backward(a.dx, a.dln, L.x_in, W.ln1.data(), L.rstd1, N, D);  // dx: dL/dx_in
+  }
+
+  // The trained embedding copy (modules_to_save): x_in = embed_scale·E[token] (+ NEFTune's
+  // additive noise, which has no gradient), so dE[token] += embed_scale·dx.
+  if (float* dE = lw.dembed()) {
+    if (c.embed_scale > 0.0) be.scale(a.dx, N * D, float(c.embed_scale));
+    be.embedding_backward(dE, a.dx, a.tokens, N, D);
   }
 }
 

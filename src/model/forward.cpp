@@ -82,19 +82,28 @@ void prepare_targets(Activations& a, const BatchView& in, double loss_norm) {
 }
 
 // LM head + cross-entropy over the trained rows only, C rows at a time; leaves dL/dlnf in
-// a.dln when training (zero on untrained rows). Returns Σ −log p in row order.
-double head_and_loss(const Model& m, Activations& a, const StepOptions& opt, int64_t N) {
+// a.dln when training (zero on untrained rows). Returns Σ −log p in row order. An adapter that
+// trains the head (modules_to_save) supplies it, W (V, D) f32 in its state, with f32 products:
+// logits = g·Wᵀ, then from dlogits: dg = dlogits·W and dW += dlogitsᵀ·g.
+double head_and_loss(const Model& m, const LoraState* lw, Activations& a, const StepOptions& opt, int64_t N) {
   const Backend& be = *a.be;
   const int64_t D = m.cfg.n_embd, V = m.cfg.vocab_size;
+  const float* W = lw ? lw->head() : nullptr;
   if (opt.train) be.fill(a.dln, 0.0f, N * D);
   for (int64_t c0 = 0; c0 < a.n_trained; c0 += a.C) {
     const int64_t nc = std::min(a.C, a.n_trained - c0);
     be.gather_rows(a.gath, a.lnf, a.rows + c0, nc, D);
-    be.project(a.logits, a.gath, m.lm_head, nullptr, nullptr, nc);
+    if (W) be.gemm(false, true, nc, V, D, 1.0f, a.gath, D, W, D, 0.0f, a.logits, V);
+    else be.project(a.logits, a.gath, m.lm_head, nullptr, nullptr, nc);
     be.cross_entropy(a.logits, a.targets + c0, a.weight + c0, nc, V, a.nll + c0,
                      opt.train ? Gradient::yes : Gradient::no, float(m.cfg.final_softcap));
     if (opt.train) {
-      be.project_backward(a.dgath, a.logits, nullptr, m.lm_head, nullptr, nc, Accumulate::no);
+      if (W) {
+        be.gemm(false, false, nc, D, V, 1.0f, a.logits, V, W, D, 0.0f, a.dgath, D);
+        be.gemm(true, false, V, D, nc, 1.0f, a.logits, V, a.gath, D, 1.0f, lw->dhead(), D);
+      } else {
+        be.project_backward(a.dgath, a.logits, nullptr, m.lm_head, nullptr, nc, Accumulate::no);
+      }
       be.scatter_rows(a.dln, a.dgath, a.rows + c0, nc, D);
     }
   }
@@ -139,11 +148,12 @@ void upload_batch(const Model& m, Activations& a, const BatchView& in) {
   }
 }
 
-void embed_tokens(const Model& m, Activations& a, int64_t N, int64_t T, const StepOptions& opt) {
+void embed_tokens(const Model& m, Activations& a, int64_t N, int64_t T, const StepOptions& opt, const LoraState* lw) {
   const Backend& be = *a.be;
   const LlamaConfig& c = m.cfg;
   float* x = a.layers[0].x_in;
-  be.embedding_forward(x, a.tokens, m.embed, N);
+  if (lw && lw->embed()) be.gather_rows(x, lw->embed(), a.tokens, N, c.n_embd);  // the adapter's trained copy
+  else be.embedding_forward(x, a.tokens, m.embed, N);
   const bool noise = opt.train && opt.neftune_alpha > 0.0;
   // NEFTune hooks the embedding module's output: Gemma 2 scales after it, Gemma 3 inside it.
   if (noise && !c.embed_scale_inside) be.neftune_noise(x, N, T, c.n_embd, opt.neftune_alpha, opt.seed);
@@ -226,7 +236,7 @@ StepResult forward(const Model& m, const LoraState* lw, Activations& a, const Ba
   TPRO_CHECK(in.B == a.B && in.T == a.T, "activations sized for ", a.B, "x", a.T, ", batch is ", in.B, "x", in.T);
   const int64_t N = in.B * in.T, D = c.n_embd;
   upload_batch(m, a, in);
-  embed_tokens(m, a, N, in.T, opt);
+  embed_tokens(m, a, N, in.T, opt, lw);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     check_cancel(opt.cancel, "running layer ", l, " of a forward pass");
@@ -237,15 +247,16 @@ StepResult forward(const Model& m, const LoraState* lw, Activations& a, const Ba
 
   prepare_targets(a, in, opt.loss_norm);
   StepResult r;
-  r.nll_sum = head_and_loss(m, a, opt, N);
+  r.nll_sum = head_and_loss(m, lw, a, opt, N);
   r.n_trained = a.n_trained;
   return r;
 }
 
-void compute_logits(const Model& m, const Activations& a, float* logits) {
-  const int64_t N = a.B * a.T, V = m.cfg.vocab_size;
+void compute_logits(const Model& m, const Activations& a, float* logits, const LoraState* lw) {
+  const int64_t N = a.B * a.T, V = m.cfg.vocab_size, D = m.cfg.n_embd;
   DeviceArray<float> out(*a.be, size_t(N * V));
-  a.be->project(out.data(), a.lnf, m.lm_head, nullptr, nullptr, N);
+  if (lw && lw->head()) a.be->gemm(false, true, N, V, D, 1.0f, a.lnf, D, lw->head(), D, 0.0f, out.data(), V);
+  else a.be->project(out.data(), a.lnf, m.lm_head, nullptr, nullptr, N);
   if (m.cfg.final_softcap > 0.0) a.be->softcap(out.data(), N * V, float(m.cfg.final_softcap));
   out.download({logits, size_t(N * V)});
 }

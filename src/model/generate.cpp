@@ -46,17 +46,21 @@ const float* Generator::feed(const int32_t* tokens, int64_t n) {
     for (int64_t i = 0; i < P; ++i) positions_[size_t(i)] = int32_t(pos_ + i);
     reshape_activations(acts_, c, lora_, 1, P);
     upload_batch(m_, acts_, BatchView{1, P, tokens + done, positions_.data(), nullptr, nullptr});
-    embed_tokens(m_, acts_, P, P, opt);
+    const LoraState* st = state_ ? &*state_ : nullptr;
+    embed_tokens(m_, acts_, P, P, opt, st);
     kv.len = pos_;
     for (int64_t l = 0; l < c.n_layer; ++l) {
       float* x_next = l + 1 < c.n_layer ? acts_.layers[size_t(l + 1)].x_in : acts_.x_out;
-      layer_forward(m_, state_ ? &*state_ : nullptr, acts_, l, opt, x_next, &kv);
+      layer_forward(m_, st, acts_, l, opt, x_next, &kv);
     }
     pos_ += P;
     if (done + P == n) {  // logits of the last position only
       const float* last = acts_.x_out + (P - 1) * D;
       be.rmsnorm_forward(acts_.lnf, acts_.rstdf, last, m_.norm.data(), float(c.rms_norm_eps), 1, D);
-      be.project(logits_dev_.data(), acts_.lnf, m_.lm_head, nullptr, nullptr, 1);
+      if (st && st->head())  // the adapter's trained LM head (modules_to_save), as in training
+        be.gemm(false, true, 1, c.vocab_size, D, 1.0f, acts_.lnf, D, st->head(), D, 0.0f, logits_dev_.data(), c.vocab_size);
+      else
+        be.project(logits_dev_.data(), acts_.lnf, m_.lm_head, nullptr, nullptr, 1);
       if (c.final_softcap > 0.0) be.softcap(logits_dev_.data(), c.vocab_size, float(c.final_softcap));
       logits_dev_.download(logits_);
     }

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "model/base_weights.h"
+#include "quant/qmatrix.h"
 
 namespace tpro {
 
@@ -112,7 +113,21 @@ int64_t lora_param_count(const LlamaConfig& mc, const LoraConfig& lc) {
   for (int p = 0; p < kNumProj; ++p)
     if (targets[size_t(p)])
       per_layer += lc.r * (proj_dims(mc, p).first + proj_dims(mc, p).second) + (lc.dora ? proj_dims(mc, p).second : 0);
-  return per_layer * mc.n_layer;
+  return per_layer * mc.n_layer + (int64_t(lc.save_embed) + int64_t(lc.save_head)) * mc.vocab_size * mc.n_embd;
+}
+
+std::vector<std::string> saved_module_names(const LoraConfig& c) {
+  std::vector<std::string> out;
+  if (c.save_embed) out.push_back("embed_tokens");
+  if (c.save_head) out.push_back("lm_head");
+  return out;
+}
+
+void init_saved_modules(LoraWeights& lw, const Model& base) {
+  TPRO_CHECK(lw.vocab == base.cfg.vocab_size && lw.n_embd == base.cfg.n_embd, "saved modules of (", lw.vocab, ", ",
+             lw.n_embd, ") for a (", base.cfg.vocab_size, ", ", base.cfg.n_embd, ") model");
+  if (lw.embed_at >= 0) dequantize_rows(base.embed, 0, lw.vocab, lw.params.data() + lw.embed_at);
+  if (lw.head_at >= 0) dequantize_rows(base.lm_head, 0, lw.vocab, lw.params.data() + lw.head_at);
 }
 
 LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
@@ -142,6 +157,10 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng) {
       lw.slot_of[size_t(l * kNumProj + p)] = int(lw.slots.size());
       lw.slots.push_back(s);
     }
+  lw.vocab = mc.vocab_size, lw.n_embd = mc.n_embd;
+  const size_t VD = size_t(mc.vocab_size * mc.n_embd);
+  if (lc.save_embed) lw.embed_at = int64_t(off), off += VD;  // zero until init_saved_modules
+  if (lc.save_head) lw.head_at = int64_t(off), off += VD;
   lw.params.assign(off, 0.0f);
   lw.grads.assign(off, 0.0f);
   lw.state = optimizer_buffers(lw, lw.optim);
@@ -190,6 +209,14 @@ std::vector<OptimTensor> optim_tensors(const LoraWeights& lw) {
       rows += t.matrix ? t.rows : t.cols, cols += t.matrix ? t.cols : 0, blocks += t.blocks();
       out.push_back(t);
     }
+  for (const int64_t at : {lw.embed_at, lw.head_at}) {
+    if (at < 0) continue;
+    OptimTensor t;
+    t.offset = at, t.rows = lw.vocab, t.cols = lw.n_embd;
+    t.row_at = rows, t.col_at = cols, t.block_at = blocks;
+    rows += t.rows, cols += t.cols, blocks += t.blocks();
+    out.push_back(t);
+  }
   return out;
 }
 
@@ -247,6 +274,8 @@ LoraState::LoraState(const Backend& be, const LoraWeights& host)
   layout_.slots = host.slots;
   layout_.slot_of = host.slot_of;
   layout_.optim = host.optim;
+  layout_.embed_at = host.embed_at, layout_.head_at = host.head_at;
+  layout_.vocab = host.vocab, layout_.n_embd = host.n_embd;
   int64_t at = (2 * n_ + 15) / 16 * 16;
   for (const auto& b : host.state) {
     layout_.state.push_back({b.name, b.u8, b.count, {}, {}});

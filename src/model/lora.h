@@ -33,6 +33,12 @@ struct LoraConfig {
   bool dora = false;  // DoRA: a magnitude vector (out) per adapter, PEFT's use_dora
   std::array<bool, kNumProj> targets{};  // which projections carry an adapter
   std::string hf_prefix = "model.";      // where the base's layers live (PEFT's keys follow it)
+  // PEFT's modules_to_save (Training PRO's "Train Head", lora_modulessave): full trained copies
+  // of the token embedding and the LM head, (V, D) each, initialised from the base's. On a
+  // tied model they are two copies that drift apart, as PEFT keeps them by default
+  // (ensure_weight_tying off); the adapter's model is then untied.
+  bool save_embed = false;  // "embed_tokens"
+  bool save_head = false;   // "lm_head"
   double scale() const;
   std::vector<std::string> target_names() const;
 };
@@ -70,8 +76,11 @@ struct LoraWeights {
   LoraConfig cfg;
   std::vector<LoraSlot> slots;
   std::vector<int> slot_of;     // (n_layer * 7) -> slot index or -1
-  std::vector<float> params;    // all A and B (and DoRA magnitudes), slot by slot
+  std::vector<float> params;    // all A and B (and DoRA magnitudes), slot by slot, then the saved modules' copies
   std::vector<float> grads;     // same layout
+  // Offsets of the trained copies (V, D) after the LoRA matrices (cfg.save_embed/save_head), or -1.
+  int64_t embed_at = -1, head_at = -1;
+  int64_t vocab = 0, n_embd = 0;  // their shape (V, D)
   OptimKind optim = OptimKind::adamw;
   std::vector<OptimBuffer> state;  // optim's state (optimizer_buffers), zero at the start
 
@@ -83,6 +92,11 @@ struct LoraWeights {
   }
   int64_t n_params() const { return int64_t(params.size()); }
 };
+
+// The names of cfg's saved modules, as adapter_config.json's modules_to_save lists them.
+std::vector<std::string> saved_module_names(const LoraConfig& c);  // {"embed_tokens", "lm_head"}
+// Fills lw's saved-module copies from the base's embedding and head (dequantized to f32).
+void init_saved_modules(LoraWeights& lw, const Model& base);
 
 // The A and B matrices (and DoRA magnitude vectors) of the layout in flat-buffer order, with
 // each one's Adafactor factor offsets and 8-bit block offset (rows of A: r, of B: out; a
@@ -106,6 +120,12 @@ class LoraState {
   const LoraConfig& cfg() const { return layout_.cfg; }
   const LoraWeights& layout() const { return layout_; }  // slots only: its vectors are empty
   const LoraSlot* find(int64_t layer, Proj p) const { return layout_.find(layer, p); }
+  // The trained copies (V, D) of the embedding and LM head and their gradients; null when the
+  // adapter does not train them.
+  float* embed() const { return layout_.embed_at < 0 ? nullptr : params() + layout_.embed_at; }
+  float* dembed() const { return layout_.embed_at < 0 ? nullptr : grads() + layout_.embed_at; }
+  float* head() const { return layout_.head_at < 0 ? nullptr : params() + layout_.head_at; }
+  float* dhead() const { return layout_.head_at < 0 ? nullptr : grads() + layout_.head_at; }
   int64_t n_params() const { return n_; }
   float* params() const { return buf_.data(); }
   float* grads() const { return buf_.data() + n_; }
@@ -145,6 +165,8 @@ LoraWeights make_lora(const LlamaConfig& mc, const LoraConfig& lc, Rng& rng);
 // update_layer; ‖W‖ while B is zero). The product runs on be. No-op without cfg.dora.
 void init_dora_magnitudes(const Backend& be, const Model& m, LoraWeights& lw);
 // The parameters make_lora lays out (A, B and DoRA magnitudes of every target in every layer), without allocating.
+// The parameters make_lora lays out (A and B of every target in every layer, V·D per saved
+// module), without allocating.
 int64_t lora_param_count(const LlamaConfig& mc, const LoraConfig& lc);
 void zero_grads(LoraWeights& lw);
 

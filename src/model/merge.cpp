@@ -25,10 +25,31 @@ void scale_rows_to_magnitude(float* w, const float* mag, int64_t rows, int64_t c
 }
 }  // namespace
 
-Model merge_lora(const Backend& be, const Model& base, const LoraWeights& lw, WType type) {
-  if (lw.slot_of.size() != size_t(base.cfg.n_layer * kNumProj)) {
-    fail("cannot merge: the adapter has ", lw.slot_of.size() / kNumProj, " layers, the base model ", base.cfg.n_layer);
+Model with_saved_modules(const Model& base, const LoraWeights& lw) {
+  if (lw.embed_at < 0 && lw.head_at < 0) return base;
+  const int64_t V = base.cfg.vocab_size, D = base.cfg.n_embd;
+  if (lw.vocab != V || lw.n_embd != D)
+    fail("the adapter's trained embedding and LM head (modules_to_save) are (", lw.vocab, ", ", lw.n_embd,
+         "), the base model's (", V, ", ", D, ") (hint: the adapter was trained on another base model)");
+  Model m = base;
+  auto copy = [&](int64_t at) {
+    auto q = std::make_shared<QuantizedMatrix>(quantize_matrix(lw.params.data() + at, V, D, WType::F32));
+    m.owned.push_back(q);
+    return q->view();
+  };
+  // A tied base (lm_head views the embedding) keeps the original where the adapter has no copy,
+  // as PEFT's ModulesToSaveWrapper leaves the other module on the original weight.
+  if (lw.embed_at >= 0) m.embed = copy(lw.embed_at);
+  if (lw.head_at >= 0) m.lm_head = copy(lw.head_at);
+  m.cfg.tie_word_embeddings = false;
+  return m;
+}
+
+Model merge_lora(const Backend& be, const Model& base_in, const LoraWeights& lw, WType type) {
+  if (lw.slot_of.size() != size_t(base_in.cfg.n_layer * kNumProj)) {
+    fail("cannot merge: the adapter has ", lw.slot_of.size() / kNumProj, " layers, the base model ", base_in.cfg.n_layer);
   }
+  const Model base = with_saved_modules(base_in, lw);
   Model m = base;
   const float s = float(lw.cfg.scale());
   std::vector<float> w;

@@ -30,10 +30,12 @@ struct StepResult {
 // Runs forward and the loss; when opt.train, also leaves dL/d(final norm) in a.dln for
 // backward(). The loss whose gradient is taken is nll_sum / opt.loss_norm.
 StepResult forward(const Model& m, const LoraState* lw, Activations& a, const BatchView& in, const StepOptions& opt);
-// Accumulates LoRA gradients (+=) of the last forward().
+// Accumulates LoRA gradients (+=) of the last forward(), and those of the trained embedding and
+// LM head copies when the adapter has them.
 void backward(const Model& m, LoraState& lw, Activations& a, const BatchView& in, const StepOptions& opt);
-// Logits (B·T, V) of the last forward, into host memory (tests, evaluation tools).
-void compute_logits(const Model& m, const Activations& a, float* logits);
+// Logits (B·T, V) of the last forward, into host memory (tests, evaluation tools); with the
+// adapter's trained LM head when lw has one.
+void compute_logits(const Model& m, const Activations& a, float* logits, const LoraState* lw = nullptr);
 
 // Keys and values of the positions seen so far, for generation: (L, capacity, KV) each on the
 // device; positions [0, len) are filled.
@@ -53,8 +55,10 @@ void layer_forward(const Model& m, const LoraState* lw, Activations& a, int64_t 
 // to its positions (+ pos_offset: generation's tokens come after the cache).
 void upload_batch(const Model& m, Activations& a, const BatchView& in);
 // The token embeddings of the batch already uploaded into a.layers[0].x_in: the rows, the
-// model's embedding scale (Gemma) and NEFTune's noise when training, in the model's order.
-void embed_tokens(const Model& m, Activations& a, int64_t N, int64_t T, const StepOptions& opt);
+// model's embedding scale (Gemma) and NEFTune's noise when training, in the model's order. An
+// adapter that trains the embedding (modules_to_save) supplies its rows.
+void embed_tokens(const Model& m, Activations& a, int64_t N, int64_t T, const StepOptions& opt,
+                  const LoraState* lw = nullptr);
 // The attention of layer `layer`: heads, its sliding window, score scale and soft-cap.
 AttnShape attn_shape(const LlamaConfig& c, int64_t layer, int64_t B, int64_t Tq, int64_t Tk, bool bf16);
 // The adapter operands of one projection of one layer (its A, B, gradients, scale and dropout

@@ -16,6 +16,15 @@ namespace tpro {
 
 using nlohmann::json;
 
+namespace {
+// " and modules_to_save embed_tokens, lm_head", or "" without saved modules.
+std::string modules_note(const LoraConfig& c) {
+  std::string s;
+  for (const auto& m : saved_module_names(c)) s += (s.empty() ? " and modules_to_save " : ", ") + m;
+  return s;
+}
+}  // namespace
+
 std::string checkpoint_name(int64_t step, double epoch, double loss) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "checkpoint-%lld-epoch%.2f-loss%.4f", static_cast<long long>(step), epoch, loss);
@@ -37,6 +46,7 @@ fs::path save_checkpoint(const fs::path& adapter_dir, const LoraWeights& lw, con
   }
   w.write(tmp / "optimizer.safetensors");
   json j = {{"step", st.step},       {"epoch", st.epoch},     {"loss", st.loss},
+            {"step_offset", st.step_offset}, {"epoch_offset", st.epoch_offset},
             {"loss_threshold", st.loss_threshold}, {"batcher", st.batcher}, {"extra", st.extra},
             {"n_lora_params", n},     {"optimizer", optim_kind_name(lw.optim)}, {"format", "tpro-checkpoint-1"}};
   write_file_atomic(tmp / "trainer_state.json", j.dump(1));
@@ -102,7 +112,14 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   if (!(step >= 0 && step <= 9.0e15 && step == std::floor(step)))
     fail(sp.string(), ": 'step' must be a whole number >= 0, got ", step);
   st.step = int64_t(step);
+  const double offset = number("step_offset");  // 0 in checkpoints of runs that continued nothing
+  if (!(offset >= 0 && offset <= step && offset == std::floor(offset)))
+    fail(sp.string(), ": 'step_offset' must be a whole number from 0 to 'step' (", step, "), got ", offset);
+  st.step_offset = int64_t(offset);
   st.epoch = number("epoch");
+  st.epoch_offset = number("epoch_offset");
+  if (!(st.epoch_offset >= 0 && st.epoch_offset <= st.epoch))
+    fail(sp.string(), ": 'epoch_offset' must be from 0 to 'epoch' (", st.epoch, "), got ", st.epoch_offset);
   st.loss = number("loss");
   st.loss_threshold = number("loss_threshold");
   st.batcher = j.value("batcher", json());
@@ -111,10 +128,11 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
     fail(dir.string(), ": incomplete checkpoint (", why, "; hint: a run was killed while writing or removing it; ",
          "resume from an earlier checkpoint)");
   LoraWeights loaded = load_adapter(dir, model);
-  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets || loaded.cfg.dora != lw.cfg.dora)
+  if (loaded.cfg.r != lw.cfg.r || loaded.cfg.targets != lw.cfg.targets || loaded.cfg.dora != lw.cfg.dora ||
+      saved_module_names(loaded.cfg) != saved_module_names(lw.cfg))
     fail(dir.string(), ": checkpoint has rank ", loaded.cfg.r, " on ", loaded.slots.size(), " projections",
-         loaded.cfg.dora ? " with DoRA" : "", " but this run asks for rank ", lw.cfg.r, " on ", lw.slots.size(),
-         lw.cfg.dora ? " with DoRA" : "",
+         loaded.cfg.dora ? " with DoRA" : "", modules_note(loaded.cfg), " but this run asks for rank ", lw.cfg.r, " on ",
+         lw.slots.size(), " projections", lw.cfg.dora ? " with DoRA" : "", modules_note(lw.cfg),
          " (hint: resume with the checkpoint's training parameters)");
   // Written before tpro had other optimizers: no "optimizer" key means AdamW.
   std::string optim = "adamw";
@@ -140,6 +158,14 @@ TrainerState load_checkpoint(const fs::path& dir, const Model& model, LoraWeight
   }
   if (log && fs::exists(dir / "training_graph.json")) *log = RunLog::load(dir);
   return st;
+}
+
+int64_t checkpoint_step(const fs::path& dir) {
+  const std::string name = dir.filename().string();
+  long long step = -1;
+  if (name.rfind("checkpoint-", 0) != 0 || std::sscanf(name.c_str(), "checkpoint-%lld", &step) != 1 || step < 0)
+    return -1;
+  return step;
 }
 
 std::vector<fs::path> list_checkpoints(const fs::path& adapter_dir) {

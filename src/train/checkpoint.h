@@ -17,8 +17,13 @@
 namespace tpro {
 
 struct TrainerState {
-  int64_t step = 0;              // optimizer steps completed
-  double epoch = 0.0;            // fractional epochs completed
+  int64_t step = 0;              // optimizer steps completed, counting those of the runs this one continues
+  double epoch = 0.0;            // fractional epochs completed, likewise
+  // Where this run started when it continues an existing adapter (Training PRO's
+  // checkpoint_offset and epoch_offset): the steps and epochs logged before it. The run's own
+  // schedule, save/eval intervals and stop_at_epoch count from here (step - step_offset).
+  int64_t step_offset = 0;
+  double epoch_offset = 0.0;
   double loss = 0.0;             // loss of the last step
   double loss_threshold = 0.0;   // next loss-threshold checkpoint (0 = mode off)
   nlohmann::json batcher;        // Batcher::state()
@@ -52,6 +57,8 @@ std::string checkpoint_incomplete(const fs::path& dir);
 std::vector<fs::path> list_checkpoints(const fs::path& adapter_dir);
 // The checkpoint with the highest step in adapter_dir, or empty when there is none.
 fs::path latest_checkpoint(const fs::path& adapter_dir);
+// The step in a checkpoint folder's name ("checkpoint-120-..." -> 120), or -1 for another name.
+int64_t checkpoint_step(const fs::path& dir);
 // Removes the oldest checkpoints until at most `keep` remain (keep <= 0: keep all); returns
 // the folders removed. `protect` (early stopping's best checkpoint) is never removed nor counted.
 std::vector<fs::path> prune_checkpoints(const fs::path& adapter_dir, int64_t keep, const fs::path& protect = {});

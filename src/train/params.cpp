@@ -310,6 +310,9 @@ void validate(const TrainParams& p) {
   if (p.batch_size > 0 && p.batch_size < p.micro_batch_size)
     fail("batch_size (legacy) must be 0 or >= micro_batch_size (", p.micro_batch_size, "), got ", p.batch_size,
          " (hint: use grad_accumulation instead)");
+  if (p.lora_modulessave && p.save_gguf)
+    fail("save_gguf cannot write an adapter with lora_modulessave (Train Head): a llama.cpp LoRA adapter cannot carry ",
+         "the trained embed_tokens and lm_head (hint: drop one of them; tpro merge writes a whole model instead)");
   if (p.report_to == "wandb")
     fail("report_to 'wandb' is not supported: tpro writes no wandb logs (hint: report_to tensorboard writes TensorBoard ",
          "event files into the adapter folder's runs/; `tensorboard --logdir <adapter folder>/runs` shows them)");
@@ -375,7 +378,7 @@ void check_scheduler_params(const TrainParams& p) {
 
 // Keys Training PRO writes that tpro has no use for.
 const std::set<std::string>& tpro_ui_only_keys() {
-  static const std::set<std::string> s = {"higher_rank_limit", "lora_modulessave", "dump_dataset",
+  static const std::set<std::string> s = {"higher_rank_limit", "dump_dataset",
                                           "dump_dataset_remove_s", "split_dataset_perc"};
   return s;
 }
@@ -498,8 +501,6 @@ std::string copy_params_note(const std::string& key) {
       {"resume_from_checkpoint", "a choice of each run, never copied"},
       {"higher_rank_limit", "Training PRO's slider range only; lora_rank is copied as it is"},
       {"report_to", "wandb is not supported (report_to tensorboard writes TensorBoard event files)"},
-      {"lora_modulessave", "training lm_head and embed_tokens (modules_to_save) is not supported: tpro trains LoRA on the "
-                           "projections only"},
       {"lora_RS_alpha", "the alpha of an rsLoRA run, used only when lora_RS is on"},
       {"eval_stepsJSONL", "eval_steps of a JSONL run, used only when datasetJSONL is set"},
       {"dump_dataset", "Training PRO's dataset dump (tpro data dump-blocks does it)"},
@@ -528,17 +529,23 @@ int64_t effective_grad_accumulation(const TrainParams& p) {
   return std::max<int64_t>(1, p.grad_accumulation);
 }
 
-int64_t optimizer_warmup_steps(const TrainParams& p) {
-  int64_t ga = effective_grad_accumulation(p);
-  return (std::max<int64_t>(0, p.warmup_steps) + ga - 1) / ga;
+int64_t micro_batches_to_steps(int64_t micro_batches, int64_t grad_accumulation) {
+  const int64_t ga = std::max<int64_t>(1, grad_accumulation), n = std::max<int64_t>(0, micro_batches);
+  return n / ga + (n % ga != 0);
 }
 
-SchedulerSpec make_scheduler_spec(const TrainParams& p, int64_t total_steps, int64_t steps_per_epoch) {
+int64_t optimizer_warmup_steps(const TrainParams& p) {
+  return micro_batches_to_steps(p.warmup_steps, effective_grad_accumulation(p));
+}
+
+SchedulerSpec make_scheduler_spec(const TrainParams& p, int64_t total_steps, int64_t steps_per_epoch,
+                                  int64_t grad_accumulation) {
   SchedulerSpec s;
   s.type = scheduler_from_name(p.lr_scheduler_type);
   s.base_lr = p.learning_rate;
   s.total_steps = total_steps;
-  s.warmup_steps = optimizer_warmup_steps(p);
+  s.warmup_steps = grad_accumulation > 0 ? micro_batches_to_steps(p.warmup_steps, grad_accumulation)
+                                         : optimizer_warmup_steps(p);
   s.warmup_ratio = p.warmup_ratio;
   s.epochs = p.epochs;
   s.steps_per_epoch = steps_per_epoch;

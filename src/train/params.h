@@ -49,6 +49,7 @@ struct TrainParams {
   bool use_rslora = false;  // scale alpha / sqrt(r) instead of alpha / r
   double loraplus_lr_ratio = 0.0;  // LoRA+: B (and 1-D) parameters at lr·ratio; 0 = off
   bool use_dora = false;           // DoRA: a trained magnitude per output row (PEFT's use_dora)
+  bool lora_modulessave = false;  // Training PRO's "Train Head": train embed_tokens and lm_head whole (modules_to_save)
   // targets
   std::string training_projection = "q-v";  // q-v, q-k-v, q-k-v-o, k-v-down, all
   std::vector<std::string> target_modules;  // explicit list; overrides training_projection
@@ -95,10 +96,10 @@ struct TrainParams {
   // stops and checkpoints
   double stop_at_loss = 0.0;
   int64_t stop_at_epoch = 0;
-  int64_t save_steps = 0;
+  int64_t save_steps = 0;  // micro-batches, like warmup_steps: a checkpoint every ceil(n / grad_accumulation) steps
   bool save_each_epoch = false;
   double save_steps_under_loss = 1.8;
-  int64_t eval_steps = 100;
+  int64_t eval_steps = 100;  // micro-batches, like save_steps
   int64_t save_total_limit = 0;
   int64_t early_stopping_patience = 0;   // evaluations without improvement before stopping (0 = off)
   double early_stopping_threshold = 0.0; // how much lower an eval loss must be to count as better
@@ -180,10 +181,15 @@ int64_t effective_grad_accumulation(const TrainParams& p);          // honours l
 // line to say once when a name runs as another here ("" when it runs as named).
 OptimKind optimizer_kind(const std::string& name);
 std::string optimizer_note(const std::string& name);
-// Training PRO passes ceil(warmup_steps / grad_accumulation) to the HF Trainer.
-int64_t optimizer_warmup_steps(const TrainParams& p);
+// warmup_steps, save_steps and eval_steps count micro-batches (Training PRO's "steps": its
+// current_steps is global_step * gradient_accumulation_steps); Training PRO hands the HF Trainer
+// ceil(n / grad_accumulation) optimizer steps for each. 0 stays 0 (off).
+int64_t micro_batches_to_steps(int64_t micro_batches, int64_t grad_accumulation);
+int64_t optimizer_warmup_steps(const TrainParams& p);  // with effective_grad_accumulation(p)
 // The schedule for a run of total_steps optimizer updates. steps_per_epoch = 0 lets the FP_*
-// curves use Training PRO's epoch length, ceil(total_steps / epochs).
-SchedulerSpec make_scheduler_spec(const TrainParams& p, int64_t total_steps, int64_t steps_per_epoch = 0);
+// curves use Training PRO's epoch length, ceil(total_steps / epochs). grad_accumulation = 0:
+// effective_grad_accumulation(p); the trainer passes the one it runs with (lowered for small data).
+SchedulerSpec make_scheduler_spec(const TrainParams& p, int64_t total_steps, int64_t steps_per_epoch = 0,
+                                  int64_t grad_accumulation = 0);
 
 }  // namespace tpro

@@ -139,6 +139,9 @@ std::vector<Field> lora_fields() {
       d("loraplus_lr_ratio", &P::loraplus_lr_ratio, "lora",
         "LoRA+: the B matrices (and DoRA's magnitudes) learn at learning_rate times this ratio, the A matrices at"
         " learning_rate (16 is the paper's suggestion; 0 = off)", 0, 1e6),
+      b("lora_modulessave", &P::lora_modulessave, "lora",
+        "Train Head: also train full copies of embed_tokens and lm_head (PEFT modules_to_save; 2 x vocab x hidden"
+        " more parameters, each with its gradient and optimizer state; no GGUF adapter)"),
   };
 }
 
@@ -356,13 +359,16 @@ std::vector<Field> checkpoint_fields() {
         "Stop once the training loss reaches this value (0 = off; can be changed during training)", 0, 1e3),
       i("stop_at_epoch", &P::stop_at_epoch, "checkpoints",
         "Stop at the end of this epoch (0 = off; can be changed during training)", 0, 1e9),
-      i("save_steps", &P::save_steps, "checkpoints", "Save a checkpoint every n steps (0 = off)", 0, 1e12),
+      i("save_steps", &P::save_steps, "checkpoints",
+        "Save a checkpoint every n steps, counted in micro-batches like warmup_steps (as Training PRO: every "
+        "ceil(n / grad_accumulation) optimizer steps; 0 = off)", 0, 1e12),
       b("save_each_epoch", &P::save_each_epoch, "checkpoints", "Save a checkpoint at the end of every epoch"),
       d("save_steps_under_loss", &P::save_steps_under_loss, "checkpoints",
         "Save when the loss falls below this value, then again each time it drops 10% below the last saved loss"
         " (Training PRO's \"Save at 10% Loss change\"; 0 = off)", 0, 1e3),
       i("eval_steps", &P::eval_steps, "checkpoints",
-        "Evaluate every n steps when there is an eval dataset (0 = only at the end)", 0, 1e12),
+        "Evaluate every n steps when there is an eval dataset, counted in micro-batches like warmup_steps (as "
+        "Training PRO: every ceil(n / grad_accumulation) optimizer steps; 0 = only at the end)", 0, 1e12),
       i("save_total_limit", &P::save_total_limit, "checkpoints",
         "Keep at most this many step checkpoints, deleting the oldest (0 = keep all)", 0, 1e9),
       i("early_stopping_patience", &P::early_stopping_patience, "checkpoints",

@@ -1,6 +1,7 @@
 // RunLog's JSON files and the console progress line; see run_log.h.
 #include "train/run_log.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -58,6 +59,28 @@ double number_at(const json& e, const char* key, const std::string& where, size_
   }
   if (!it->is_number()) fail(where, ": entry ", i, ": '", key, "' must be a number, got ", it->dump());
   return it->get<double>();
+}
+
+json read_json_file(const fs::path& file) {
+  try {
+    return json::parse(read_file(file));
+  } catch (const json::parse_error& e) {
+    fail(file.string(), ": invalid JSON at byte ", e.byte, " (", e.what(), ")");
+  } catch (const json::out_of_range& e) {  // a number beyond double, "1e400"
+    fail(file.string(), ": invalid JSON (", e.what(), ")");
+  }
+}
+
+// training_log.json's "warnings" and "events" lists (each absent, or a list of objects).
+void carry_notes(RunLog& log, const json& j, const fs::path& file) {
+  for (const char* key : {"warnings", "events"}) {
+    auto it = j.find(key);
+    if (it == j.end()) continue;
+    if (!it->is_array()) fail(file.string(), ": '", key, "' must be a list, got ", it->type_name());
+    for (const json& e : *it)
+      if (!e.is_object()) fail(file.string(), ": '", key, "' entries must be objects, got ", e.dump());
+    log.set_info(key, *it);
+  }
 }
 
 }  // namespace
@@ -144,7 +167,8 @@ RunLog RunLog::from_graph_json(const json& j, const std::string& where) {
     if (!e.is_object()) fail(where, ": entry ", i, " must be an object, got ", e.dump());
     LogRecord r;
     double step = number_at(e, "current_steps", where, i, true, 0);
-    if (step < 0 || step != std::floor(step)) fail(where, ": entry ", i, ": 'current_steps' must be a whole number >= 0, got ", step);
+    if (!(step >= 0 && step <= 9.0e15 && step == std::floor(step)))
+      fail(where, ": entry ", i, ": 'current_steps' must be a whole number >= 0, got ", step);
     r.step = int64_t(step);
     r.epoch = number_at(e, "epoch", where, i, true, 0);
     r.loss = number_at(e, "loss", where, i, false, NAN);
@@ -162,16 +186,56 @@ RunLog RunLog::from_graph_json(const json& j, const std::string& where) {
 }
 
 RunLog RunLog::load(const fs::path& dir) {
-  fs::path file = dir / "training_graph.json";
-  json j;
-  try {
-    j = json::parse(read_file(file));
-  } catch (const json::parse_error& e) {
-    fail(file.string(), ": invalid JSON at byte ", e.byte, " (", e.what(), ")");
-  } catch (const json::out_of_range& e) {  // a number beyond double, "1e400"
-    fail(file.string(), ": invalid JSON (", e.what(), ")");
+  const fs::path file = dir / "training_graph.json";
+  RunLog log = from_graph_json(read_json_file(file), file.string());
+  const fs::path lf = dir / "training_log.json";
+  if (fs::exists(lf)) {
+    const json j = read_json_file(lf);
+    if (!j.is_object()) fail(lf.string(), ": expected a JSON object, got ", j.type_name());
+    carry_notes(log, j, lf);
   }
-  return from_graph_json(j, file.string());
+  return log;
+}
+
+PreviousRun read_previous_run(const fs::path& dir) {
+  static const char* kHint = " (hint: fix or remove the file, or --always-override to start the adapter over)";
+  PreviousRun prev;
+  const fs::path lf = dir / "training_log.json", gf = dir / "training_graph.json";
+  json lj;
+  if (fs::exists(lf)) {
+    lj = read_json_file(lf);
+    if (!lj.is_object()) fail(lf.string(), ": expected a JSON object, got ", lj.type_name(), kHint);
+    // Training PRO's *_adjusted count across the runs it continued; its plain keys only the last run.
+    auto number = [&](const char* adjusted, const char* plain) -> std::pair<double, const char*> {
+      for (const char* key : {adjusted, plain}) {
+        auto it = lj.find(key);
+        if (it == lj.end() || it->is_null()) continue;
+        if (!it->is_number()) fail(lf.string(), ": '", key, "' must be a number, got ", it->dump(), kHint);
+        return {it->get<double>(), key};
+      }
+      return {0.0, plain};
+    };
+    const auto [step, skey] = number("current_steps_adjusted", "current_steps");
+    if (!(step >= 0 && step <= 9.0e15 && step == std::floor(step)))
+      fail(lf.string(), ": '", skey, "' must be a whole number >= 0, got ", step, kHint);
+    const auto [epoch, ekey] = number("epoch_adjusted", "epoch");
+    if (!(epoch >= 0 && epoch <= 1e9)) fail(lf.string(), ": '", ekey, "' must be a number from 0 to 1e9, got ", epoch, kHint);
+    prev.step = int64_t(step);
+    prev.epoch = epoch;
+  }
+  if (fs::exists(gf)) {
+    prev.log = RunLog::from_graph_json(read_json_file(gf), gf.string());
+    for (const LogRecord& r : prev.log.records())
+      if (!(r.epoch >= 0 && r.epoch <= 1e9))
+        fail(gf.string(), ": the entry of current_steps ", r.step, " has 'epoch' ", r.epoch,
+             ", expected a number from 0 to 1e9", kHint);
+    if (!prev.log.empty()) {
+      prev.step = std::max(prev.step, prev.log.records().back().step);
+      prev.epoch = std::max(prev.epoch, prev.log.records().back().epoch);
+    }
+  }
+  if (lj.is_object()) carry_notes(prev.log, lj, lf);
+  return prev;
 }
 
 std::string format_hms(double seconds) {
@@ -195,7 +259,8 @@ std::string format_progress(const Progress& p) {
   out += buf;
   std::snprintf(buf, sizeof buf, " | epoch %.2f", p.epoch);
   out += buf;
-  double rate = (p.step > 0 && p.elapsed_s > 0) ? double(p.step) / p.elapsed_s : NAN;
+  const double done = double(p.step - p.first_step), took = p.elapsed_s - p.first_elapsed_s;
+  double rate = (done > 0 && took > 0) ? done / took : NAN;
   if (!std::isfinite(rate)) {
     out += " | - it/s";
   } else {

@@ -61,12 +61,27 @@ class RunLog {
 
   // Reads a training_graph.json back (resume). Throws Error naming the file, entry and key.
   static RunLog from_graph_json(const nlohmann::json& j, const std::string& where = "training_graph.json");
-  static RunLog load(const std::filesystem::path& dir);  // dir/training_graph.json
+  // dir/training_graph.json, with the "warnings" and "events" of dir/training_log.json when
+  // that file is there (so a resumed or continued run keeps them).
+  static RunLog load(const std::filesystem::path& dir);
 
  private:
   std::vector<LogRecord> records_;
   nlohmann::json info_ = nlohmann::json::object();
 };
+
+// Where the training of an existing adapter left off, for a run that continues it (Training
+// PRO's "continue" when always_override is off): the step and epoch are the largest of
+// training_log.json's current_steps_adjusted (Training PRO's count across continued runs) or
+// current_steps, its epoch_adjusted or epoch, and the last entry of training_graph.json; the
+// log holds the graph's entries and the training_log.json warnings and events, to be appended
+// to. Missing files count as nothing logged. Throws Error naming the file and key of a bad value.
+struct PreviousRun {
+  int64_t step = 0;
+  double epoch = 0.0;
+  RunLog log;
+};
+PreviousRun read_previous_run(const std::filesystem::path& dir);
 
 // "1:02:03" (hours unbounded, never negative); "-:--:--" for NaN or infinity.
 std::string format_hms(double seconds);
@@ -79,6 +94,10 @@ struct Progress {
   double lr = 0;
   double grad_norm = std::numeric_limits<double>::quiet_NaN();
   double tokens_per_s = 0;  // 0 = not shown
+  // The step and elapsed time this process started from (a resume or a continued adapter): the
+  // rate counts only the steps done since, so earlier runs' steps or time do not skew it.
+  int64_t first_step = 0;
+  double first_elapsed_s = 0;
 };
 
 // "step 120/1000 (12.0%) | epoch 0.36 | 1.52 it/s | 0:01:19 < 0:09:39 | loss 1.8342 |

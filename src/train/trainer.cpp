@@ -69,6 +69,7 @@ struct Run {
   OptimConfig oc;
   TrainerState st;
   int64_t ga = 1, total_steps = 0, mb_per_epoch = 1;
+  int64_t save_every = 0, eval_every = 0;  // save_steps and eval_steps (micro-batches) in optimizer steps
   double elapsed_before = 0.0;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   std::unique_ptr<TfEventsWriter> tb;  // report_to tensorboard
@@ -98,12 +99,27 @@ struct Run {
         replace_existing = true;  // nothing is touched until model, data and LoRA are ready
       } else if (has_adapter) {
         continue_existing = true;
+        continue_log();
       } else {
         fail(out.string(), " holds checkpoints of an unfinished run (hint: --resume-from-checkpoint latest to ",
              "continue it exactly, or --always-override to start over)");
       }
     }
   }
+
+  // Continuing an existing adapter (Training PRO's default): its step and epoch counts go on,
+  // its log and graph are appended to, and this run's checkpoints are named past the step of
+  // any checkpoint already in the folder, so none collides with the earlier run's.
+  void continue_log() {
+    PreviousRun prev = read_previous_run(out);
+    int64_t step = prev.step;
+    if (const fs::path ck = latest_checkpoint(out); !ck.empty()) step = std::max(step, checkpoint_step(ck));
+    log = std::move(prev.log);
+    st.step = st.step_offset = step;
+    st.epoch = st.epoch_offset = prev.epoch;
+    if (!log.empty()) elapsed_before = log.records().back().elapsed_s;
+  }
+  int64_t run_step() const { return st.step - st.step_offset; }  // optimizer steps done by this run
 
   // always_override: every input has been read and checked; move the old adapter (files and
   // checkpoints) into a sibling folder, kept until this run ends well.
@@ -164,6 +180,20 @@ struct Run {
     }
   }
 
+  // Train Head (lora_modulessave): the copies start as the base's embedding and head; their
+  // memory and, on a tied model, their untying are said.
+  void train_head_setup() {
+    init_saved_modules(lw, model);
+    const int64_t n = 2 * model.cfg.vocab_size * model.cfg.n_embd;
+    say(cat("Train Head: full copies of embed_tokens and lm_head (", n, " parameters, ",
+            human_bytes(size_t(n) * sizeof(float)), " each as weights, gradients and every optimizer state buffer) ",
+            "are trained and saved as PEFT modules_to_save", p.optimizer.find("8bit") == std::string::npos
+                ? " (Training PRO recommends an 8-bit optimizer here: adamw_8bit keeps their state in 2 bytes a value)" : ""));
+    if (model.cfg.tie_word_embeddings)
+      say("note: the model ties lm_head to embed_tokens; Train Head trains them as two separate copies, as PEFT does "
+          "(ensure_weight_tying off), so the adapter's model is untied (tpro merge writes lm_head.weight)");
+  }
+
   // plan_only: the base is not converted (planned_base sizes it as it would be held), for
   // plan_training_memory.
   void load_model_and_data(bool plan_only = false) {
@@ -188,7 +218,7 @@ struct Run {
     data = build_dataset(dopt, tok);
     for (const std::string& note : dataset_notes(data.stats, p.data.cutoff_len)) {
       say("data: " + note);
-      log.add_warning(0, "data: " + note);
+      log.add_warning(st.step, "data: " + note);
     }
     const int32_t pad = tok.pad_id() >= 0 ? tok.pad_id() : (tok.eos_id() >= 0 ? tok.eos_id() : 0);
     BatcherConfig bc = BatcherConfig::from(dopt, int(p.micro_batch_size), pad);
@@ -201,7 +231,9 @@ struct Run {
               " micro-batches of an epoch; lowered to ", ga));
     const int64_t spe = batcher->steps_per_epoch(int(ga));
     total_steps = p.max_steps > 0 ? p.max_steps : int64_t(std::ceil(p.epochs * double(spe)));
-    spec = make_scheduler_spec(p, total_steps, spe);
+    spec = make_scheduler_spec(p, total_steps, spe, ga);
+    save_every = micro_batches_to_steps(p.save_steps, ga);
+    eval_every = micro_batches_to_steps(p.eval_steps, ga);
     validate_scheduler(spec);
     say(cat(batcher->rows().size(), " training blocks, ", mb_per_epoch, " micro-batches of ", p.micro_batch_size,
             " per epoch, ", spe, " optimizer steps per epoch, ", total_steps, " steps in all"));
@@ -210,6 +242,9 @@ struct Run {
       say(cat("warning: the warmup (", resolved_warmup_steps(spec), " optimizer steps) covers the whole run of ", total_steps,
               " steps, so the learning rate never reaches ", p.learning_rate,
               " (hint: lower --warmup-steps; it counts micro-batches, as in Training PRO)"));
+    if (save_every > 0 && ga > 1)
+      say(cat("checkpoints every ", p.save_steps, " micro-batches (save_steps): every ", save_every, " optimizer steps of ",
+              ga, " micro-batches"));
     if (!data.eval.empty()) {
       BatcherConfig ec = bc;
       ec.shuffle = false;
@@ -238,6 +273,7 @@ struct Run {
     lc.rslora = p.use_rslora;
     lc.dora = p.use_dora;
     lc.targets = parse_targets(target_spec());
+    lc.save_embed = lc.save_head = p.lora_modulessave;
     return lc;
   }
 
@@ -250,6 +286,7 @@ struct Run {
     if (!fused_note.empty()) say("note: " + fused_note);
     lw = make_lora(model.cfg, lc, rng);
     init_dora_magnitudes(*be, model, lw);
+    if (p.lora_modulessave) train_head_setup();
     set_optimizer(lw, optimizer_kind(p.optimizer));
     if (const std::string note = optimizer_note(p.optimizer); !note.empty()) say("note: " + note);
     if (!p.resume_from_checkpoint.empty()) {
@@ -259,6 +296,7 @@ struct Run {
       warn_changed_parameters(ck);
       batcher->restore(st.batcher);
       if (!log.empty()) elapsed_before = log.records().back().elapsed_s;
+      total_steps += st.step_offset;  // a checkpoint of a run that continued an adapter
       say(cat("resumed from ", ck.string(), " at step ", st.step));
     } else {
       st.loss_threshold = p.save_steps_under_loss;
@@ -269,9 +307,15 @@ struct Run {
                " projections", prev.cfg.dora ? " (DoRA)" : "", "; this run asks for rank ", lc.r, " on ",
                lw.slots.size(), lc.dora ? " (DoRA)" : "",
                " (hint: --always-override to replace it, or match its lora_rank and targets)");
+        if (saved_module_names(prev.cfg) != saved_module_names(lc))
+          fail(out.string(), ": the existing adapter ", prev.embed_at >= 0 ? "trains" : "does not train",
+               " embed_tokens and lm_head (modules_to_save) and this run ", p.lora_modulessave ? "does" : "does not",
+               " (hint: set lora_modulessave as the existing adapter was trained, or --always-override to replace it)");
         lw.params = prev.params;
-        say(cat("continuing the weights of the existing adapter in ", out.string(),
-                " (fresh optimizer state; --resume-from-checkpoint resumes exactly)"));
+        total_steps += st.step_offset;
+        say(cat("continuing the weights of the existing adapter in ", out.string(), " from step ", st.step, ", epoch ",
+                st.epoch, ": steps ", st.step + 1, " to ", total_steps, ", its log and graph go on (fresh optimizer ",
+                "state and learning-rate schedule; --resume-from-checkpoint resumes exactly)"));
       }
     }
     say(cat("LoRA rank ", lc.r, ", alpha ", lc.alpha, " on ", spec_targets, ": ", lw.n_params(), " trainable parameters"));
@@ -417,7 +461,7 @@ struct Run {
 
   void maybe_checkpoint(bool epoch_ended) {
     if (ctl.take_save_request()) checkpoint("save now");
-    else if (p.save_steps > 0 && st.step % p.save_steps == 0) checkpoint("every " + std::to_string(p.save_steps) + " steps");
+    else if (save_every > 0 && run_step() % save_every == 0) checkpoint(cat("every ", p.save_steps, " micro-batches"));
     else if (p.save_each_epoch && epoch_ended) checkpoint("end of epoch");
     else if (st.loss_threshold > 0 && st.loss < st.loss_threshold) {
       // Lowered before the save, so that a resume from this checkpoint waits for the same 10% drop.
@@ -456,6 +500,7 @@ struct Run {
     ControlFileWatcher watcher(out / kControlFileName);
     std::vector<Batch> micro;
     size_t switches_said = batcher->switches().size();  // a resumed run's earlier ones are in its log
+    const int64_t first_step = st.step;
     while (st.step < total_steps) {
       for (const auto& e : watcher.poll(ctl).applied) say("control: " + e);
       micro.clear();
@@ -463,12 +508,13 @@ struct Run {
         micro.push_back(batcher->next());
         if (micro.back().last_in_epoch) break;
       }
-      const double lr = lr_at(spec, st.step);
+      const int64_t k = run_step();  // the schedule, the optimizer and the streams count this run's steps
+      const double lr = lr_at(spec, k);
       const auto v = views_of(micro);
       const auto t_step = std::chrono::steady_clock::now();
       StepStats s;
       try {
-        s = optimizer_step(model, *state, acts, v, lr, st.step + 1, splitmix64(uint64_t(p.seed) ^ uint64_t(st.step + 1)), oc);
+        s = optimizer_step(model, *state, acts, v, lr, k + 1, splitmix64(uint64_t(p.seed) ^ uint64_t(k + 1)), oc);
       } catch (const Cancelled&) {
         say(cat("stop requested during step ", st.step + 1, ": that step is abandoned (no update was made)"));
         return "stop requested";
@@ -478,8 +524,9 @@ struct Run {
       const Batch& last = micro.back();
       ++st.step;
       st.loss = s.loss;
-      st.epoch = double(last.epoch) + double(last.index_in_epoch + 1) / double(mb_per_epoch);
-      batcher->observe_loss(st.step, s.loss);
+      const double run_epoch = double(last.epoch) + double(last.index_in_epoch + 1) / double(mb_per_epoch);
+      st.epoch = st.epoch_offset + run_epoch;
+      batcher->observe_loss(run_step(), s.loss);
       std::vector<LogMarker> markers;
       for (; switches_said < batcher->switches().size(); ++switches_said)
         say_switch(batcher->switches()[switches_said], markers);
@@ -493,14 +540,14 @@ struct Run {
         w.scalar("train/epoch", r.step, r.epoch);
         w.scalar("train/tokens_per_second", r.step, r.tokens_per_s);
       });
-      obs({TrainEvent::Kind::Step, "", r, total_steps});
+      obs({TrainEvent::Kind::Step, "", r, total_steps, first_step, elapsed_before});
       watch_divergence(s.loss);
-      if (p.eval_steps > 0 && st.step % p.eval_steps == 0) evaluate();
+      if (eval_every > 0 && run_step() % eval_every == 0) evaluate();
       if (early_stop)
         return cat("early stopping: no eval loss better than ", best.loss, " (step ", best.step, ") by more than ",
                    p.early_stopping_threshold, " in ", p.early_stopping_patience, " evaluations");
       maybe_checkpoint(last.last_in_epoch);
-      std::string why = ctl.stop_reason(s.loss, st.epoch);
+      std::string why = ctl.stop_reason(s.loss, run_epoch);  // stop_at_epoch counts this run's epochs, as Training PRO
       if (!why.empty()) return why;
     }
     return "completed";
@@ -518,7 +565,7 @@ struct Run {
                !std::all_of(w.begin(), w.end(), [](float x) { return std::isfinite(x); })) {
       cause = cat("the LoRA weights continued from ", out.string(), " hold a NaN or infinite value (hint: ",
                   "--always-override to start a fresh adapter, or resume from an earlier checkpoint)");
-    } else if (st.step == 0) {
+    } else if (run_step() == 0) {
       cause = cat("the base model gives a non-finite loss before any update (hint: check its config values, e.g. ",
                   "rms_norm_eps ", model.cfg.rms_norm_eps, " and rope_theta ", model.cfg.rope_theta,
                   ", or try --compute-dtype f32)");
@@ -632,7 +679,7 @@ TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObse
     run.setup_lora();
     run.set_old_adapter_aside();
     const std::string why = run.loop();
-    if (run.st.step == 0 && why == "stop requested" && run.total_steps > 0) {
+    if (run.run_step() == 0 && why == "stop requested" && run.total_steps > 0) {
       throw Cancelled("stopped before the first step was done");
     }
     run.finish(why);
@@ -649,7 +696,7 @@ TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObse
     run.undo_output(e.what());
     throw;
   }
-  observer({TrainEvent::Kind::Done, cat("saved ", run.out.string(), " after ", run.st.step, " steps (", sum.stop_reason, ")"),
+  observer({TrainEvent::Kind::Done, cat("saved ", run.out.string(), " after ", run.run_step(), " steps (", sum.stop_reason, ")"),
             {}, run.total_steps});
   return sum;
 }

@@ -21,7 +21,9 @@ struct TrainEvent {
   Kind kind = Kind::Message;
   std::string text;        // Message/Checkpoint/Done: a human-readable line (or the folder)
   LogRecord record;        // Step/Eval
-  int64_t total_steps = 0;
+  int64_t total_steps = 0;  // the step the run ends at (counting those of a continued adapter)
+  int64_t first_step = 0;   // Step: the step this run started from (resume or continued adapter)
+  double first_elapsed_s = 0;  // Step: the elapsed time logged at first_step
 };
 using TrainObserver = std::function<void(const TrainEvent&)>;
 

@@ -311,6 +311,37 @@ TEST(Cli, ConvertPeftToGgufAndBackKeepsTheTensors) {
   EXPECT_THAT(r.out, HasSubstr("it must be a folder (hint: --to my-lora/)"));
 }
 
+// Train Head from the command line: --lora-modulessave trains embed_tokens and lm_head too;
+// merge and generate agree on them; convert to GGUF refuses them, as --save-gguf does up front.
+TEST(Cli, TrainHeadMergesAndRefusesGguf) {
+  const fs::path d = demo_dir(), model = d / "model", lora = d / "head-lora", merged = d / "head-merged";
+  const std::string train = "train --model " + model.string() + " --raw-text-file " + (d / "sample.txt").string() +
+                            " --output-dir " + d.string() + " --lora-name head-lora --lora-modulessave --max-steps 3 "
+                            "--micro-batch-size 2 --cutoff-len 64 --lora-rank 4 --warmup-steps 0 --eval-steps 0 "
+                            "--save-steps-under-loss 0 --always-override";
+  Result r = run(train + " --save-gguf");
+  EXPECT_EQ(r.code, 2) << r.out;  // a parameter error, before anything is read
+  EXPECT_THAT(r.out, HasSubstr("save_gguf cannot write an adapter with lora_modulessave (Train Head)"));
+  r = run(train);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("Train Head: full copies of embed_tokens and lm_head"));
+  EXPECT_THAT(tpro::read_file(lora / "adapter_config.json"), HasSubstr("\"modules_to_save\""));
+  r = run("convert --from " + lora.string() + " --to " + (d / "head.gguf").string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("the adapter trains full copies of embed_tokens and lm_head (modules_to_save, Train "
+                               "Head), which a llama.cpp LoRA adapter cannot carry"));
+  EXPECT_FALSE(fs::exists(d / "head.gguf"));
+  r = run("merge --model " + model.string() + " --lora " + lora.string() + " --out " + merged.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NEAR(mean_nll("--model " + merged.string()),
+              mean_nll("--model " + model.string() + " --lora " + lora.string()), 2e-5);
+  const std::string gen = " --prompt The --max-new-tokens 16 --temperature 0";
+  Result a = run("generate --model " + model.string() + " --lora " + lora.string() + gen);
+  Result b = run("generate --model " + merged.string() + gen);
+  EXPECT_EQ(a.code, 0) << a.out;
+  EXPECT_EQ(a.out, b.out);
+}
+
 // `tpro data`: Training PRO's tools end to end. Conversions and splits write new files and
 // refuse to overwrite without --force; dump-blocks writes every block `tpro check` counts.
 TEST(Cli, DataToolsConvertSplitAndDump) {

@@ -63,6 +63,19 @@ TEST(MemorySizes, LoraParamCountIsMakeLoras) {
     Rng rng(2);
     EXPECT_EQ(lora_param_count(c, lora_on(t, 8)), make_lora(c, lora_on(t, 8), rng).n_params()) << t;
   }
+  // Train Head (modules_to_save): V·D more for each copy, and the optimizers see two (V, D) matrices.
+  LoraConfig lc = lora_on("q-v", 8);
+  lc.save_embed = lc.save_head = true;
+  Rng rng(2);
+  const LoraWeights lw = make_lora(c, lc, rng);
+  EXPECT_EQ(lora_param_count(c, lc), lw.n_params());
+  EXPECT_EQ(lora_param_count(c, lc) - lora_param_count(c, lora_on("q-v", 8)), 2 * c.vocab_size * c.n_embd);
+  const auto tensors = optim_tensors(lw);
+  ASSERT_GE(tensors.size(), 2u);
+  EXPECT_EQ(tensors.back().offset, lw.head_at);
+  EXPECT_EQ(tensors.back().rows, c.vocab_size);
+  EXPECT_EQ(tensors.back().cols, c.n_embd);
+  EXPECT_EQ(tensors[tensors.size() - 2].offset, lw.embed_at);
 }
 
 TEST(MemorySizes, PlannedBaseIsWhatApplyBaseOptionsHolds) {

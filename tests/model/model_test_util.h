@@ -52,7 +52,7 @@ inline std::vector<float> logits_of(const Model& m, const LoraWeights* lw, const
   if (lw) st.emplace(test::cpu(), *lw);
   forward(m, st ? &*st : nullptr, a, in, opt);
   std::vector<float> out(size_t(T * m.cfg.vocab_size));
-  compute_logits(m, a, out.data());
+  compute_logits(m, a, out.data(), st ? &*st : nullptr);
   return out;
 }
 

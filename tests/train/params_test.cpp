@@ -279,8 +279,7 @@ TEST(Params, EveryTrainingProKeyIsCopiedOrIgnoredWithANote) {
   TrainParams p;
   const std::vector<std::string> ignored = copy_params_from(dir, p);
   const std::set<std::string> ign(ignored.begin(), ignored.end());
-  EXPECT_EQ(ign, (std::set<std::string>{"always_override", "eval_stepsJSONL", "higher_rank_limit", "lora_modulessave",
-                                        "lora_name"}));
+  EXPECT_EQ(ign, (std::set<std::string>{"always_override", "eval_stepsJSONL", "higher_rank_limit", "lora_name"}));
   for (const auto& [key, value] : tp.items()) {
     if (ign.count(key)) {
       EXPECT_NE(copy_params_note(key), "not a tpro parameter") << key;
@@ -296,9 +295,7 @@ TEST(Params, EveryTrainingProKeyIsCopiedOrIgnoredWithANote) {
   EXPECT_EQ(p.lora_alpha, 16);
   EXPECT_EQ(p.lora_rank, 32);
   EXPECT_EQ(p.eval_steps, 100);  // eval_stepsJSONL applies only to a JSONL run
-  EXPECT_EQ(copy_params_note("lora_modulessave"),
-            "training lm_head and embed_tokens (modules_to_save) is not supported: tpro trains LoRA on the projections "
-            "only");
+  EXPECT_FALSE(p.lora_modulessave);  // copied: Training PRO's "Train Head"
   EXPECT_EQ(copy_params_note("overlap_len"), "not a tpro parameter");
   fs::remove_all(dir);
 }

@@ -176,7 +176,7 @@ TEST(TfEvents, TrainingRunReportsToTensorboard) {
   f.p.report_to = "tensorboard";
   f.p.data.eval_split = 20;
   f.p.data.precize_slicing_overlap = false;
-  f.p.eval_steps = 2;
+  f.p.eval_steps = 4;  // micro-batches: after steps 2 and 4
   f.p.max_steps = 4;
   RunControl ctl;
   Collected c;

@@ -283,8 +283,8 @@ TEST(Trainer, EvaluatesEveryEvalStepsAndAtTheEnd) {
   Fixture f = make_fixture("eval_steps");
   f.p.data.eval_split = 20;
   f.p.data.precize_slicing_overlap = false;
-  f.p.eval_steps = 2;
-  f.p.max_steps = 5;  // evaluations after steps 2 and 4, and the final one after step 5
+  f.p.eval_steps = 4;  // micro-batches: every 2 optimizer steps of 2 micro-batches
+  f.p.max_steps = 5;   // evaluations after steps 2 and 4, and the final one after step 5
   RunControl ctl;
   Collected c;
   TrainSummary s = run_training(f.p, ctl, collect(c));
