@@ -141,11 +141,8 @@ void upload_batch(const Model& m, Activations& a, const BatchView& in) {
   // Dynamic NTK and LongRoPE choose their frequencies by the positions the batch uses.
   const LlamaConfig& c = m.cfg;
   const int64_t n_pos = std::max<int64_t>(a.rope.n_pos, int64_t(max_pos) + 1);
-  if (c.rope_depends_on_length()) {
-    ensure_rope(a, c.rope_inv_freq(int64_t(max_pos) + 1), n_pos, m.inv_freq_local, c.rope_mscale());
-  } else {
-    ensure_rope(a, m.inv_freq, n_pos, m.inv_freq_local, c.rope_mscale());
-  }
+  ensure_rope(a, c.rope_depends_on_length() ? c.rope_inv_freq(int64_t(max_pos) + 1) : m.inv_freq, n_pos,
+              m.inv_freq_local, c.rope_mscale());
 }
 
 void embed_tokens(const Model& m, Activations& a, int64_t N, int64_t T, const StepOptions& opt, const LoraState* lw) {
