@@ -1,10 +1,8 @@
-// Llama-family models in llama.cpp's GGUF layout: the <arch>.* metadata mapped onto
-// LlamaConfig, the token_embd/output/blk.N.* tensors onto Model views. Tensors stay in the
-// file's types (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) and in the memory map, except attn_q
-// and attn_k of the llama architecture: llama.cpp's converter permutes their rows for its
-// interleaved RoPE, and the loader moves them back (whole rows, so quantized rows too) into
-// owned copies, so a GGUF model computes exactly like the Hugging Face weights. phi3 keeps
-// Phi-3's fused attn_qkv and gate_up (as ffn_up), partial rotary and LongRoPE factor tensors.
+// Llama-family models in llama.cpp's GGUF layout: <arch>.* metadata onto LlamaConfig, token_embd/
+// output/blk.N.* tensors onto Model views, kept in the file's types (F32, F16, BF16, Q8_0, Q4_0,
+// Q4_K, Q6_K) and memory map; llama's attn_q/attn_k rows, which the converter permutes for its
+// interleaved RoPE, move back into owned copies (whole rows, so quantized too), so a GGUF model
+// computes like the HF weights. phi3: fused attn_qkv, ffn_up = gate_up, partial rotary, LongRoPE.
 // Reference: llama.cpp convert_hf_to_gguf.py (LlamaModel.permute, Phi3MiniModel), gguf-py constants.py.
 #pragma once
 #include <string>
