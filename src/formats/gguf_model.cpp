@@ -122,6 +122,7 @@ std::vector<float> vector_f32(const GgufFile& f, const std::string& name, int64_
 // long_factor do) with rope.scaling.original_context_length and the cos/sin factor
 // rope.scaling.attn_factor (llama.cpp: 1 when absent); attention.sliding_window (0 = none).
 // llama.cpp ignores the window (its PR 13676), transformers applies it, and so does tpro.
+void read_longrope(const GgufFile& f, const std::string& arch, LlamaConfig& c);
 void read_phi3(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
   const std::string where = cat("GGUF ", f.path().string(), ": ");
   c.fused_proj = true;
@@ -144,6 +145,11 @@ void read_phi3(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
     fail(where, "a phi3 model needs the fused blk.N.attn_qkv.weight", f.find_tensor("blk.0.attn_q.weight")
          ? " (this file holds separate attn_q/attn_k/attn_v, which tpro does not load for phi3" : " (none found",
          "; hint: convert the Hugging Face folder with llama.cpp's convert_hf_to_gguf.py or tpro merge --gguf)");
+  read_longrope(f, arch, c);
+}
+
+void read_longrope(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
+  const std::string where = cat("GGUF ", f.path().string(), ": ");
   const GgufTensor* lng = f.find_tensor("rope_factors_long.weight");
   const GgufTensor* sht = f.find_tensor("rope_factors_short.weight");
   RopeScaling& rs = c.rope_scaling;
