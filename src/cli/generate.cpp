@@ -1,5 +1,6 @@
 // `tpro generate`: test-drive a base model, with or without a LoRA adapter; streams text.
-// --chat wraps the prompt in the model's chat template as one user turn. The prompt plus
+// --chat wraps the prompt in the model's chat template as one user turn and stops at the token the
+// template closes a reply with (<|im_end|>, <|eot_id|>, ...) as well as at end-of-text. The prompt plus
 // --max-new-tokens (and --max-context) must fit the model's context (max_position_embeddings):
 // the KV cache is sized from them, so a huge number is an error naming the flag, not an allocation.
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "formats/load.h"
+#include "data/end_of_turn.h"
 #include "jinja/chat_template.h"
 #include "kernels/backend.h"
 #include "model/generate.h"
@@ -35,12 +37,19 @@ int run(const GenArgs& a) {
     lw = load_lora(a.lora, m.cfg);
     lp = &lw;
   }
+  int32_t end_of_turn = -1;  // with --chat: the token the template closes a reply with
   std::string text = a.prompt_file.empty() ? a.prompt : read_file(a.prompt_file);
   if (a.chat) {
     if (tok.chat_template().empty()) fail(a.model, ": the tokenizer has no chat template (hint: drop --chat)");
     ChatTemplate ct(tok.chat_template(), a.model);
-    nlohmann::json msgs = nlohmann::json::array({{{"role", "user"}, {"content", text}}});
-    text = ct.apply(msgs, true, {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}});
+    const ChatRender render = [&](const std::vector<ChatMessage>& msgs, bool gen) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const ChatMessage& m : msgs) j.push_back({{"role", m.role}, {"content", m.content}});
+      return ct.apply(j, gen, {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}});
+    };
+    const std::vector<ChatMessage> turn = {{"user", text}};
+    end_of_turn = end_of_turn_id(render, tok, turn);
+    text = render(turn, true);
   }
   std::vector<int32_t> prompt = tok.encode(text, !a.chat);
   if (a.chat && tok.add_bos() && tok.bos_id() >= 0 && (prompt.empty() || prompt[0] != tok.bos_id()) &&
@@ -49,6 +58,7 @@ int run(const GenArgs& a) {
   if (prompt.empty()) fail("the prompt encodes to no tokens (hint: give --prompt text)");
   SamplingParams sp = a.sp;
   if (tok.eos_id() >= 0) sp.stop_ids.push_back(tok.eos_id());
+  if (end_of_turn >= 0) sp.stop_ids.push_back(end_of_turn);
   const int64_t limit = m.cfg.max_position, n_prompt = int64_t(prompt.size());
   if (a.max_context > limit)
     fail("--max-context ", a.max_context, " is larger than the model's context of ", limit,
@@ -65,7 +75,7 @@ int run(const GenArgs& a) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   StreamDecoder out(tok, prompt);  // in context: keeps the space before the first new word
   g.generate(prompt, sp, [&](int32_t id) {
-    if (id != tok.eos_id()) {
+    if (id != tok.eos_id() && id != end_of_turn) {
       const std::string piece = out.push(id);
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/memory_info.h"
 #include "data/builtin_templates.h"
+#include "data/end_of_turn.h"
 #include "formats/load.h"
 #include "io/safetensors.h"
 #include "jinja/chat_template.h"
@@ -58,7 +59,6 @@ struct Playground::Shared {
 namespace {
 
 constexpr size_t kMaxPromptEcho = 20000;  // chars of the rendered prompt sent back in "start"
-constexpr const char* kTurnProbe = "tpro-end-of-turn-probe";
 
 // Size and modification time of the adapter's files: a retrained adapter reads differently.
 std::string adapter_stamp(const fs::path& p) {
@@ -117,22 +117,6 @@ std::string render_chat(const ChatTemplate& ct, const Tokenizer& tok, const std:
     } catch (const Error& e2) {
       bad_request("messages", cat("messages: the chat template failed: ", e2.what()));
     }
-  }
-}
-
-// The special token the template writes right after an assistant's message (<|im_end|>,
-// <|eot_id|>, <end_of_turn>), found by rendering one; -1 when there is none.
-int32_t end_of_turn_id(const ChatTemplate& ct, const Tokenizer& tok, std::vector<ChatMessage> msgs) {
-  msgs.push_back({"assistant", kTurnProbe});
-  try {
-    const std::string text =
-        ct.apply(messages_json(msgs), false, ordered_json{{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}});
-    const size_t at = text.rfind(kTurnProbe);
-    if (at == std::string::npos) return -1;
-    const std::vector<int32_t> ids = tok.encode(text.substr(at + std::string(kTurnProbe).size()), false);
-    return !ids.empty() && tok.is_special(ids[0]) ? ids[0] : -1;
-  } catch (const Error&) {
-    return -1;  // a template that refuses this conversation: eos alone ends a turn
   }
 }
 
@@ -286,7 +270,10 @@ std::shared_ptr<const PreparedGeneration> Playground::prepare(const PlaygroundRe
     if (tok.add_bos() && tok.bos_id() >= 0 && (g->prompt.empty() || g->prompt[0] != tok.bos_id()) &&
         g->prompt_text.rfind(tok.bos_token(), 0) != 0)
       g->prompt.insert(g->prompt.begin(), tok.bos_id());  // as `tpro generate --chat`
-    if (const int32_t eot = end_of_turn_id(*ct, tok, r.messages); eot >= 0) g->sp.stop_ids.push_back(eot);
+    const ChatRender render = [&](const std::vector<ChatMessage>& m, bool gen) {
+      return ct->apply(messages_json(m), gen, ordered_json{{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}});
+    };
+    if (const int32_t eot = end_of_turn_id(render, tok, r.messages); eot >= 0) g->sp.stop_ids.push_back(eot);
   } else {
     g->prompt_text = r.prompt;
     g->prompt = tok.encode(r.prompt, true);
