@@ -216,7 +216,10 @@ async function refreshLists() {
   fillSelect('ppl-model', names, '');
   fillSelect('ex-model', names, '');
   fillList('dl-text', data.filter(d => d.kind === 'text' || d.kind === 'folder').map(d => d.path));
-  fillList('dl-json', data.filter(d => d.kind === 'json').map(d => d.path));
+  // Format files are the JSON files under formats/ (Training PRO's folder), else every JSON file.
+  const json = data.filter(d => d.kind === 'json').map(d => d.path), formats = json.filter(p => p.startsWith('formats/'));
+  fillList('dl-json', json.filter(p => !p.startsWith('formats/')));
+  fillList('dl-formats', formats.length ? formats : json);
   fillList('dl-jsonl', data.filter(d => d.kind === 'jsonl').map(d => d.path));
   fillList('dl-runs', runs.map(r => r.name));
   fillSelect('copy-from', runs.filter(r => r.has_adapter).map(r => r.name), '(a past run)');
@@ -441,7 +444,7 @@ async function main() {
   ui.chart = new LossChart($('chart'));
   ui.runChart = new LossChart($('run-chart'));
   const schema = await api('GET', '/api/schema');
-  ui.form = new TrainForm($('form-groups'), schema);
+  ui.form = new TrainForm($('form-groups'), schema, { onRefresh: refreshLists });
   wire();
   await refreshLists();
   await refreshEvaluations();

@@ -295,6 +295,9 @@ json schema_json() {
   for (const auto& f : param_fields()) {
     json e = {{"name", f.name},       {"type", field_type_name(f.type)}, {"group", f.group},
               {"help", f.help},       {"default", f.default_value()},     {"cli", f.cli_flag()}};
+    e["label"] = f.label;
+    e["essential"] = f.essential;
+    if (f.slider_step > 0) e["slider"] = {{"min", f.slider_min}, {"max", f.slider_max}, {"step", f.slider_step}};
     if (f.has_min) e[f.min_exclusive ? "exclusive_min" : "min"] = f.min;
     if (f.has_max) e[f.max_exclusive ? "exclusive_max" : "max"] = f.max;
     if (!f.choices.empty()) e["choices"] = f.choices;

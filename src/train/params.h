@@ -121,6 +121,9 @@ struct Field {
   FieldType type;
   std::string group;  // a ParamGroup id
   std::string help;
+  std::string label;        // plain-language name ("True batch size"; params_words.cpp)
+  bool essential = false;   // the web form shows it first, the others under Advanced
+  double slider_min = 0, slider_max = 0, slider_step = 0;  // the web form's slider (step 0: none)
   double min = 0, max = 0;  // numbers: inclusive bounds, checked when has_min/has_max
   bool has_min = false, has_max = false;
   bool min_exclusive = false, max_exclusive = false;
@@ -134,6 +137,17 @@ struct Field {
 };
 
 const std::vector<Field>& param_fields();
+
+// The words for one field, keyed by its name (params_words.cpp): label, essential, slider.
+struct FieldWords {
+  const char* name;
+  const char* label;
+  bool essential;
+  double slider_min, slider_max, slider_step;  // step 0: no slider
+};
+const std::vector<FieldWords>& field_words();
+// Copies each field's words into it; a field without an entry keeps its name as the label.
+void apply_field_words(std::vector<Field>& fields);
 const Field* find_field(std::string_view name);  // nullptr when unknown
 std::vector<std::string> param_names();
 
@@ -149,7 +163,8 @@ void apply_json(const nlohmann::json& j, TrainParams& p, std::string_view where 
 void apply_yaml(const YAML::Node& node, TrainParams& p, std::string_view where = "YAML");
 void load_yaml_file(const std::filesystem::path& path, TrainParams& p);
 nlohmann::json to_json(const TrainParams& p);  // every field: this is training_parameters.json
-nlohmann::json schema_json();                  // groups + fields (type, default, help, bounds, choices, cli)
+// Groups + fields (type, default, label, help, essential, slider, bounds, choices, cli).
+nlohmann::json schema_json();
 
 // Range, choice and cross-field checks, plus what a run needs (model, lora_name, a dataset).
 // Throws Error naming the key, what was expected and the value.

@@ -29,7 +29,7 @@ CLI::Option* add_field_option(CLI::App* app, const Field& f, CliState& st, size_
   std::string group;
   for (const auto& g : param_groups())
     if (f.group == g.id) group = g.title;
-  std::string help = f.help;
+  std::string help = f.label + ". " + f.help;
   if (f.type == FieldType::Choice) help += " {" + join_names(f.choices) + "}";
   CLI::Option* opt = nullptr;
   if (f.type == FieldType::Bool) {

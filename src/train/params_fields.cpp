@@ -106,7 +106,7 @@ using L = LengthSchedule;
 std::vector<Field> general_fields() {
   return {
       s("model", &P::model, "general",
-        "Base model: a Hugging Face folder (config.json, *.safetensors, tokenizer.json) or a .gguf file"),
+        "The model to adapt: a Hugging Face folder (config.json, *.safetensors, tokenizer.json) or a .gguf file"),
       s("lora_name", &P::lora_name, "general",
         "Name of the new LoRA: the adapter folder created under output_dir"),
       s("output_dir", &P::output_dir, "general", "Folder that holds the adapter folders"),
@@ -126,21 +126,23 @@ std::vector<Field> general_fields() {
 std::vector<Field> lora_fields() {
   return {
       i("lora_rank", &P::lora_rank, "lora",
-        "LoRA rank r: higher = more capacity, larger file, more memory (4-8 for style, 128+ to teach)", 1, 4096),
+        "How much the adapter can learn: higher = more capacity, a larger file and more memory (4-8 for"
+        " style, 128+ to teach new content)", 1, 4096),
       i("lora_alpha", &P::lora_alpha, "lora",
-        "LoRA alpha: the update is scaled by alpha / r (alpha / sqrt(r) with rsLoRA); twice the rank is a"
-        " common choice", 1, 16384),
+        "How strongly the adapter acts: its update is scaled by alpha / rank (alpha / sqrt(rank) with"
+        " rsLoRA); one to two times the rank is a common choice", 1, 16384),
       d("lora_dropout", &P::lora_dropout, "lora",
-        "Dropout probability on the LoRA input during training", 0, 1, false, true),
-      b("use_rslora", &P::use_rslora, "lora", "Rank-stabilised LoRA: scale by alpha / sqrt(r)"),
+        "Chance of dropping each LoRA input value during training; helps against overfitting (most runs"
+        " keep the default)", 0, 1, false, true),
+      b("use_rslora", &P::use_rslora, "lora", "Scale the update by alpha / sqrt(rank) instead of alpha / rank (rank-stabilised LoRA)"),
       b("use_dora", &P::use_dora, "lora",
-        "DoRA: weight-decomposed LoRA, a trained magnitude per output row times the adapted weight's direction"
+        "Weight-decomposed LoRA: a trained magnitude per output row times the adapted weight's direction"
         " (PEFT's use_dora; costs one more base product per adapted projection in backward)"),
       d("loraplus_lr_ratio", &P::loraplus_lr_ratio, "lora",
-        "LoRA+: the B matrices (and DoRA's magnitudes) learn at learning_rate times this ratio, the A matrices at"
+        "The B matrices (and DoRA's magnitudes) learn at learning_rate times this ratio, the A matrices at"
         " learning_rate (16 is the paper's suggestion; 0 = off)", 0, 1e6),
       b("lora_modulessave", &P::lora_modulessave, "lora",
-        "Train Head: also train full copies of embed_tokens and lm_head (PEFT modules_to_save; 2 x vocab x hidden"
+        "Also train full copies of embed_tokens and lm_head (PEFT modules_to_save; 2 x vocab x hidden"
         " more parameters, each with its gradient and optimizer state; no GGUF adapter)"),
   };
 }
@@ -158,12 +160,14 @@ std::vector<Field> target_fields() {
 std::vector<Field> training_fields() {
   return {
       i("micro_batch_size", &P::micro_batch_size, "training",
-        "True batch size: text blocks per forward/backward pass", 1, 4096),
+        "Text blocks trained together in one pass: more = steadier learning, but more memory and slower"
+        " steps", 1, 4096),
       i("batch_size", &P::batch_size, "training",
-        "Legacy Training PRO batch size: if > 0, grad_accumulation = batch_size / micro_batch_size", 0, 1 << 20),
+        "Training PRO's old batch size: if > 0, grad_accumulation = batch_size / micro_batch_size", 0, 1 << 20),
       i("grad_accumulation", &P::grad_accumulation, "training",
-        "Gradient accumulation: micro-batches per optimizer step (a virtual batch-size multiplier)", 1, 65536),
-      d("epochs", &P::epochs, "training", "Passes over the dataset", 0, 1e6),
+        "Passes averaged into one optimizer step: multiplies the batch size without more memory and evens"
+        " out the loss (micro-batches per step)", 1, 65536),
+      d("epochs", &P::epochs, "training", "How many times the whole dataset is trained on", 0, 1e6),
       i("max_steps", &P::max_steps, "training",
         "Optimizer steps to run; > 0 overrides epochs for the run length", 0, 1e12),
       d("learning_rate", &P::learning_rate, "training",
@@ -245,10 +249,11 @@ std::vector<Field> advanced_fields() {
       d("max_grad_norm", &P::max_grad_norm, "advanced",
         "Clip the global gradient norm to this value (0 = no clipping)", 0, 1e6),
       d("neft_noise_alpha", &P::neft_noise_alpha, "advanced",
-        "NEFTune noise scale on the input embeddings (0 = off; 5 is a starting value)", 0, 100),
+        "Noise on the input embeddings, which can help the adapter generalise (0 = off; 5 is a starting"
+        " value)", 0, 100),
       i("seed", &P::seed, "advanced",
         "Random seed (LoRA init, shuffling, dropout, NEFTune)", 0, 4294967295.0),
-      i("threads", &P::threads, "advanced", "CPU threads (0 = all cores)", 0, 4096),
+      i("threads", &P::threads, "advanced", "Threads to run on (0 = all cores)", 0, 4096),
       c("dtype", &P::dtype, "advanced",
         "Storage of the base matrices that are not quantized (embedding, LM head, projections): auto keeps the"
         " model's type; LoRA weights, gradients and optimizer state are always f32 (but 8-bit AdamW's moment codes)",
@@ -330,9 +335,10 @@ std::vector<Field> source_fields() {
         " never cross it"),
       i("min_chars", &D::min_chars, "raw_text", "Ignore blocks with this many characters or fewer", 0, 1e9),
       b("precize_slicing_overlap", &D::precize_slicing_overlap, "raw_text",
-        "Add overlapping blocks between sentence-aligned blocks (never across a hard cut)"),
+        "Also train on blocks that overlap the sentence-aligned ones, so text cut at a block's edge is"
+        " seen whole (never across a hard cut)"),
       b("sliding_window", &D::sliding_window, "raw_text",
-        "DEMENTOR long-form learning: sliding-window slicing (experimental, use low epochs)"),
+        "Sliding-window slicing that helps learn long texts closely (experimental; use few epochs)"),
       s("dataset", &D::dataset, "json", "JSON dataset: a list of records formatted by the format file"),
       s("eval_dataset", &D::eval_dataset, "json", "JSON dataset for evaluation (same format)"),
       s("format", &D::format, "json",
@@ -377,7 +383,7 @@ std::vector<Field> checkpoint_fields() {
       d("early_stopping_threshold", &P::early_stopping_threshold, "checkpoints",
         "How much lower than the best an eval loss must be to count as an improvement", 0, 1e3),
       c("report_to", &P::report_to, "checkpoints",
-        "Save detailed logs with: tensorboard writes TensorBoard event files (loss, learning rate, grad norm, eval"
+        "tensorboard writes TensorBoard event files (loss, learning rate, grad norm, eval"
         " loss, tokens/s) into <adapter folder>/runs/, a new file per run; wandb is not supported",
         {"None", "tensorboard", "wandb"}),
   };
@@ -388,6 +394,7 @@ std::vector<Field> build_table() {
   for (auto part : {general_fields(), lora_fields(), training_fields(), target_fields(), advanced_fields(),
                     dataset_fields(), source_fields(), checkpoint_fields()})
     for (auto& f : part) all.push_back(std::move(f));
+  apply_field_words(all);
   return all;
 }
 
@@ -399,7 +406,7 @@ const std::vector<ParamGroup>& param_groups() {
       {"lora", "LoRA"},
       {"training", "Batch, epochs, learning rate and scheduler"},
       {"targets", "Target projections"},
-      {"advanced", "Advanced options"},
+      {"advanced", "Optimizer, precision and memory"},
       {"dataset", "Dataset (all kinds)"},
       {"raw_text", "Raw text file"},
       {"json", "JSON dataset + format"},

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <set>
 
 #include "core/error.h"
@@ -546,6 +547,63 @@ TEST(ParamsCli, HelpShowsFlagsDefaultsAndGroups) {
   EXPECT_NE(help.find("FP_3epoch_raise_hold_fall"), std::string::npos);
   EXPECT_NE(help.find("Stops and checkpoints"), std::string::npos);
   EXPECT_NE(help.find("=32"), std::string::npos) << help.substr(0, 2000);  // lora_rank's default
+  // Each flag's help starts with the plain label the web form shows.
+  EXPECT_THAT(help, ::testing::HasSubstr("True batch size. Text blocks trained together in one pass"));
+  EXPECT_THAT(help, ::testing::HasSubstr("Add overlapping blocks. Also train on blocks that overlap"));
+}
+
+// The words of the form (params_words.cpp): every field has a plain label, Training PRO's where
+// it has the control; essential fields come first in the form; a slider's range lies inside the
+// field's bounds, its steps land on its ends, and it holds the default.
+TEST(Params, EveryFieldHasPlainWordsAndSaneSliders) {
+  std::set<std::string> named;
+  for (const auto& w : field_words()) {
+    EXPECT_NE(find_field(w.name), nullptr) << "words for an unknown field " << w.name;
+    EXPECT_TRUE(named.insert(w.name).second) << "two entries for " << w.name;
+  }
+  const json schema = schema_json();
+  int essential = 0, sliders = 0;
+  for (const auto& f : schema["fields"]) {
+    const std::string name = f["name"];
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(named.count(name)) << "no words for " << name;
+    const std::string label = f["label"];
+    EXPECT_FALSE(label.empty());
+    EXPECT_NE(label, name);
+    EXPECT_EQ(label.find('_'), std::string::npos);  // words, not an identifier
+    essential += f["essential"].get<bool>();
+    if (!f.contains("slider")) continue;
+    ++sliders;
+    ASSERT_TRUE(f["type"] == "int" || f["type"] == "float");
+    const double lo = f["slider"]["min"], hi = f["slider"]["max"], step = f["slider"]["step"];
+    ASSERT_GT(step, 0);
+    ASSERT_LT(lo, hi);
+    const double n = (hi - lo) / step;
+    EXPECT_NEAR(n, std::round(n), 1e-9);
+    if (f["type"] == "int") EXPECT_EQ(step, std::round(step));
+    EXPECT_NO_THROW(parse_field_value(*find_field(name), lo, "slider"));
+    EXPECT_NO_THROW(parse_field_value(*find_field(name), hi, "slider"));
+    const double def = f["default"];
+    EXPECT_TRUE(def >= lo && def <= hi) << def;
+  }
+  EXPECT_GE(essential, 10);
+  EXPECT_LT(essential, int(schema["fields"].size()) / 2);  // the rest is under Advanced
+  EXPECT_GE(sliders, 10);
+  const auto label = [](const char* n) { return find_field(n)->label; };
+  EXPECT_EQ(label("micro_batch_size"), "True batch size");
+  EXPECT_EQ(label("grad_accumulation"), "Gradient accumulation");
+  EXPECT_EQ(label("precize_slicing_overlap"), "Add overlapping blocks");
+  EXPECT_EQ(label("save_steps"), "Save every N steps");
+  EXPECT_TRUE(find_field("lora_rank")->essential);
+  EXPECT_FALSE(find_field("adam_beta1")->essential);
+  EXPECT_EQ(find_field("lora_rank")->slider_max, 1024);
+  // A field the table does not know keeps its name as its label.
+  std::vector<Field> unknown(1);
+  unknown[0].name = "not_a_field";
+  apply_field_words(unknown);
+  EXPECT_EQ(unknown[0].label, "not_a_field");
+  EXPECT_FALSE(unknown[0].essential);
+  EXPECT_EQ(unknown[0].slider_step, 0);
 }
 
 // Found by fuzz/fuzz_train_params: a YAML value with invalid UTF-8 made the error message itself
