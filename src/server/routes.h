@@ -5,6 +5,8 @@
 //   GET  /api/info /api/schema /api/models /api/data /api/runs /api/job /api/evaluations
 //   GET  /api/runs/<name>/graph  /api/runs/<name>/params  /api/events (SSE)  /api/download
 //   POST /api/train /api/check /api/plan /api/stop /api/save /api/control /api/perplexity /api/export
+//   POST /api/perplexity/queue /api/evaluations/comment /api/runs/<name>/delete
+//   POST /api/config/yaml /api/config/parse
 #pragma once
 #include <filesystem>
 
