@@ -1,12 +1,12 @@
 // The page's behaviour: tabs, pickers filled from the served folders, the training form and
 // its buttons, the live state (a snapshot from /api/job, then server-sent events from
 // /api/events after its last_event_id; EventSource itself resends Last-Event-ID when it
-// reconnects) with a progress bar and the progress in the page title, past runs with their
-// charts, and the perplexity tab.
+// reconnects) with a progress bar and the progress in the page title. The Past runs tab is
+// runs.js (and export.js), the Perplexity tab evaluate.js, YAML configurations config.js.
 'use strict';
 
 const $ = id => document.getElementById(id);
-const ui = { form: null, chart: null, runChart: null, es: null, job: { id: 0, state: 'idle' }, runName: '', loaded: false,
+const ui = { form: null, chart: null, runChart: null, compareChart: null, es: null, job: { id: 0, state: 'idle' }, runName: '', loaded: false,
             runs: [], plan: { state: 'none', seq: 0, timer: 0 } };
 const PAGE_TITLE = document.title;
 
@@ -17,12 +17,7 @@ function fmt(v, digits = 4) { return v === null || v === undefined || !isFinite(
 function statusText(j) {
   if (j.state === 'idle') return 'idle: no job has run since the server started';
   if (j.kind === 'export') return exportStatus(j);
-  if (j.kind === 'perplexity') {
-    const p = j.progress || {};
-    if (j.state === 'failed') return `perplexity failed: ${j.error}`;
-    if (j.state === 'finished') return `perplexity ${fmt(j.result && j.result.perplexity)}`;
-    return `perplexity ${j.state}: window ${p.done || 0}/${p.total || '?'}`;
-  }
+  if (j.kind === 'perplexity') return evaluateStatus(j);
   if (j.state === 'failed') return `failed: ${j.error}`;
   const parts = [`${j.lora_name}: ${j.state}${j.stop_reason ? ` (${j.stop_reason})` : ''}`];
   if (j.step !== undefined) {
@@ -81,6 +76,7 @@ function render() {
     $('ppl-progress').max = Math.max(1, j.progress.total);
     $('ppl-progress').value = j.progress.done;
   }
+  renderQueue(j);
   renderExport(j);
   renderPlayground(j);
   renderProgress(j);
@@ -213,7 +209,6 @@ async function refreshLists() {
   const [models, data, runs] = await Promise.all([api('GET', '/api/models'), api('GET', '/api/data'), api('GET', '/api/runs')]);
   const names = models.map(m => m.name);
   fillList('dl-models', names);
-  fillSelect('ppl-model', names, '');
   fillSelect('ex-model', names, '');
   fillList('dl-text', data.filter(d => d.kind === 'text' || d.kind === 'folder').map(d => d.path));
   // Format files are the JSON files under formats/ (Training PRO's folder), else every JSON file.
@@ -223,7 +218,7 @@ async function refreshLists() {
   fillList('dl-jsonl', data.filter(d => d.kind === 'jsonl').map(d => d.path));
   fillList('dl-runs', runs.map(r => r.name));
   fillSelect('copy-from', runs.filter(r => r.has_adapter).map(r => r.name), '(a past run)');
-  fillSelect('ppl-lora', runs.filter(r => r.has_adapter).map(r => r.name), '(none)');
+  fillEvaluatePickers(models, data, runs);
   ui.runs = runs;
   playgroundLists(names, runs);
   renderRuns(runs);
@@ -337,35 +332,6 @@ function freshName(name) {
   return `${base}-${Date.now()}`;
 }
 
-function renderRuns(runs) {
-  const body = $('runs-table').querySelector('tbody');
-  // The name is a button: Tab reaches it and Enter or Space opens the run (a click on the row too).
-  body.replaceChildren(...runs.map(r => {
-    const open = el('button', { type: 'button', class: 'run-open', text: r.name, 'aria-label': `show run ${r.name}` });
-    const tr = el('tr', { class: 'clickable', 'data-run': r.name }, [
-      el('td', {}, [open]), el('td', { text: r.steps ?? '-' }), el('td', { text: fmt(r.epoch, 2) }),
-      el('td', { text: fmt(r.loss) }), el('td', { text: r.stop_reason || (r.has_adapter ? '' : 'unfinished') }),
-      el('td', { text: String(r.checkpoints.length) }),
-      el('td', { text: r.modified ? new Date(r.modified * 1000).toLocaleString() : '' })]);
-    tr.addEventListener('click', () => showRun(r.name));
-    return tr;
-  }));
-}
-
-async function showRun(name) {
-  ui.runName = name;
-  $('run-detail').hidden = false;
-  $('run-title').textContent = name;
-  exportFor(name);
-  try {
-    const g = await api('GET', `/api/runs/${encodeURIComponent(name)}/graph`);
-    ui.runChart.setRecords(g.records, { checkpoints: (g.checkpoints || []).map(c => c.step), events: g.events || [] });
-  } catch (e) {
-    ui.runChart.setRecords([]);
-    $('run-title').textContent = `${name}: ${e.message}`;
-  }
-}
-
 async function copyParams(name) {
   if (!name) return;
   const r = await api('GET', `/api/runs/${encodeURIComponent(name)}/params`);
@@ -373,13 +339,6 @@ async function copyParams(name) {
   updateStartNote();
   schedulePlan();
   $('copy-note').textContent = `copied from ${name}` + (r.ignored.length ? `; ignored: ${r.ignored.join(', ')}` : '');
-}
-
-async function refreshEvaluations() {
-  const ev = await api('GET', '/api/evaluations');
-  $('ppl-table').querySelector('tbody').replaceChildren(...ev.rows.slice().reverse().map(r => el('tr', {}, [
-    r.model, r.lora, r.dataset, fmt(r.perplexity, 3), r.stride, r.max_length, r.tokens, r.date, r.comment,
-  ].map(v => el('td', { text: String(v) })))));
 }
 
 // ---- buttons ----
@@ -394,6 +353,7 @@ function wire() {
       if (b.dataset.tab !== 'train') refreshLists();
       ui.chart.schedule();
       ui.runChart.schedule();
+      ui.compareChart.schedule();
     });
   }
   $('start').addEventListener('click', () => guarded('train', () => api('POST', '/api/train', ui.form.values())));
@@ -426,16 +386,9 @@ function wire() {
     try { await api('POST', '/api/control', body); } catch (e) { $('ctl-error').textContent = e.message; }
   });
   $('copy-apply').addEventListener('click', () => guarded('train', () => copyParams($('copy-from').value)));
-  $('run-copy').addEventListener('click', async () => {
-    await guarded('train', () => copyParams(ui.runName));
-    document.querySelector('nav .tab[data-tab="train"]').click();
-  });
-  $('ppl-run').addEventListener('click', () => guarded('ppl', () => api('POST', '/api/perplexity', {
-    model: $('ppl-model').value, lora: $('ppl-lora').value, text_file: $('ppl-text').value,
-    stride: numberOrText($('ppl-stride').value), max_length: numberOrText($('ppl-max-length').value),
-    comment: $('ppl-comment').value,
-  })));
-  $('ppl-stop').addEventListener('click', () => guarded('ppl', () => api('POST', '/api/stop')));
+  wireConfig();
+  wireRuns();
+  wireEvaluate();
   wireExport();
   wirePlayground();
 }
@@ -443,6 +396,7 @@ function wire() {
 async function main() {
   ui.chart = new LossChart($('chart'));
   ui.runChart = new LossChart($('run-chart'));
+  ui.compareChart = new LossChart($('compare-chart'));
   const schema = await api('GET', '/api/schema');
   ui.form = new TrainForm($('form-groups'), schema, { onRefresh: refreshLists });
   wire();

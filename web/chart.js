@@ -6,6 +6,8 @@
 // checkpoints and logged events (the switch to sequential batch order) are marked. It redraws
 // at most once per animation frame and thins long runs to about two points per pixel column.
 // canvas.dataset holds what was drawn (points, x, log, smooth, right, marks, ticks, titles).
+// setSeries() overlays several runs instead (comparing runs): each run's loss line and eval
+// dots in its own colour, named in the legend, with the same axes, toggles and tooltip.
 'use strict';
 
 // Every colour drawn for data has at least 3:1 contrast against CHART_BG (WCAG 1.4.11).
@@ -18,11 +20,14 @@ const RIGHT_SERIES = {
   lr: 'learning rate', grad_norm: 'grad norm (before clipping)', tokens_per_s: 'tokens/s', none: '',
 };
 const SMOOTHING = 0.6;
+// Runs overlaid on one chart, in this order; each has at least 3:1 contrast against CHART_BG.
+const OVERLAY_COLORS = ['#1f4fb4', '#b54708', '#067647', '#7a2e9a', '#b42318', '#0e7090', '#475467', '#a15c07'];
 
 class LossChart {
   constructor(canvas) {
     this.canvas = canvas;
     this.records = [];
+    this.series = null;  // [{name, records, color}] when runs are overlaid
     this.marks = { checkpoints: [], events: [] };
     this.opts = { x: 'epoch', right: 'lr', smooth: 0, log: false };
     this.pending = false;
@@ -56,6 +61,7 @@ class LossChart {
   }
 
   setRecords(records, marks) {
+    this.series = null;
     this.records = records.slice();
     this.marks = { checkpoints: (marks && marks.checkpoints || []).slice(), events: (marks && marks.events || []).slice() };
     this.schedule();
@@ -64,6 +70,14 @@ class LossChart {
     const last = this.records[this.records.length - 1];
     if (last && last.step === record.step) Object.assign(last, record);  // an eval joins its step
     else this.records.push(record);
+    this.schedule();
+  }
+  // Overlaid runs: [{name, records}], coloured in order (at most OVERLAY_COLORS.length).
+  setSeries(list) {
+    this.series = list.slice(0, OVERLAY_COLORS.length).map((r, i) => ({ name: r.name, records: r.records.slice(),
+                                                                         color: OVERLAY_COLORS[i] }));
+    this.records = [];
+    this.marks = { checkpoints: [], events: [] };
     this.schedule();
   }
   addCheckpoint(step) { this.marks.checkpoints.push(step); this.schedule(); }
@@ -100,6 +114,7 @@ class LossChart {
     const o = this.opts;
     Object.assign(c.dataset, { points: String(this.records.length), x: o.x, log: String(o.log), smooth: String(o.smooth),
                                right: o.right });
+    if (this.series) { this.drawOverlay(g, w, h); return; }
     const box = { l: 64, r: w - (o.right === 'none' ? 16 : 70), t: 24, b: h - 40 };
     this.view = null;
     if (!this.records.length) {
@@ -147,6 +162,62 @@ class LossChart {
     this.view = { box, X, xt };
   }
 
+  // Every overlaid run's loss (smoothed when asked) and eval dots on shared axes; no right axis.
+  drawOverlay(g, w, h) {
+    const c = this.canvas, o = this.opts, all = this.series;
+    const box = { l: 64, r: w - 16, t: 24 + 14 * Math.ceil(all.length / 4), b: h - 40 };
+    const fin = v => v !== null && v !== undefined && isFinite(v) && (!o.log || v > 0);
+    let n = 0, xlo = Infinity, xhi = -Infinity;
+    const lossVals = [];
+    for (const s of all) {
+      n += s.records.length;
+      for (const r of s.records) {
+        const x = this.xOf(r);
+        if (x !== null && x !== undefined && isFinite(x)) { if (x < xlo) xlo = x; if (x > xhi) xhi = x; }
+        if (fin(r.loss)) lossVals.push(r.loss);
+        if (fin(r.eval_loss)) lossVals.push(r.eval_loss);
+      }
+    }
+    Object.assign(c.dataset, { points: String(n), series: String(all.length), marks: '0',
+                               colors: JSON.stringify(all.map(s => s.color)) });
+    this.view = null;
+    if (!n) {
+      g.fillStyle = CHART_COLORS.axis;
+      g.fillText('none of these runs has a loss curve yet', box.l, h / 2);
+      return;
+    }
+    const xt = niceTicks(xlo, xhi);
+    const lt = o.log ? logTicks(lossVals) : niceTicks(...minMax(lossVals, true));
+    const X = v => box.l + (v - xt.lo) / (xt.hi - xt.lo) * (box.r - box.l);
+    const ly = v => (o.log ? Math.log10(v) : v);
+    const YL = v => box.b - (ly(v) - ly(lt.lo)) / (ly(lt.hi) - ly(lt.lo)) * (box.b - box.t);
+    const titles = { x: o.x === 'epoch' ? 'epoch' : 'optimizer step', left: `loss (nats per token${o.log ? ', log scale' : ''})`,
+                     right: '' };
+    c.dataset.titles = JSON.stringify(titles);
+    c.dataset.ticks = JSON.stringify({ x: xt.ticks, y: lt.ticks, y2: [], xstep: xt.step, ystep: o.log ? null : lt.step,
+                                       y2step: null });
+    grid(g, box, xt, lt, null, X, YL, null, titles);
+    const width = Math.max(1, Math.floor((box.r - box.l) * 2));
+    for (const s of all) {
+      const rs = s.records.filter(r => fin(r.loss));
+      if (o.smooth > 0) {
+        const sm = smoothed(rs.map(r => r.loss), o.smooth);
+        line(g, thin(rs.map((r, i) => ({ x: this.xOf(r), y: sm[i] })), width), p => X(p.x), p => YL(p.y), s.color, 2);
+      } else {
+        line(g, thin(rs, width), r => X(this.xOf(r)), r => YL(r.loss), s.color, 1.5);
+      }
+      g.fillStyle = s.color;
+      for (const r of s.records) if (fin(r.eval_loss)) { g.beginPath(); g.arc(X(this.xOf(r)), YL(r.eval_loss), 3.5, 0, 7); g.fill(); }
+    }
+    // The legend: each run's name in its colour, four to a line.
+    all.forEach((s, i) => {
+      const x = box.l + (i % 4) * ((box.r - box.l) / 4), y = 16 + 14 * Math.floor(i / 4);
+      g.fillStyle = s.color; g.fillRect(x, y - 9, 10, 10);
+      g.fillStyle = '#344054'; g.fillText(s.name.length > 28 ? s.name.slice(0, 27) + '…' : s.name, x + 14, y);
+    });
+    this.view = { box, X, xt };
+  }
+
   // Checkpoints: dashed red lines with a flag; events: dotted lines labelled with their kind.
   drawMarks(g, box, X) {
     let n = 0;
@@ -181,9 +252,10 @@ class LossChart {
   // The record nearest the pointer's x, its values in the tooltip.
   hover(ev) {
     const v = this.view;
-    if (!v || !this.records.length) return;
+    if (!v || (!this.records.length && !this.series)) return;
     const rect = this.canvas.getBoundingClientRect(), px = ev.clientX - rect.left;
     const want = v.xt.lo + (px - v.box.l) / (v.box.r - v.box.l) * (v.xt.hi - v.xt.lo);
+    if (this.series) { this.hoverOverlay(ev, want); return; }
     const rs = this.records;
     let lo = 0, hi = rs.length - 1;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (this.xOf(rs[mid]) < want) lo = mid + 1; else hi = mid; }
@@ -202,6 +274,32 @@ class LossChart {
     this.tip.style.top = `${Math.max(0, ev.clientY - rect.top - 20) + this.canvas.offsetTop}px`;
   }
 }
+
+// The nearest record of rs (sorted by x) to x `want`, or null.
+LossChart.prototype.nearest = function (rs, want) {
+  if (!rs.length) return null;
+  let lo = 0, hi = rs.length - 1;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (this.xOf(rs[mid]) < want) lo = mid + 1; else hi = mid; }
+  if (lo > 0 && Math.abs(this.xOf(rs[lo - 1]) - want) <= Math.abs(this.xOf(rs[lo]) - want)) lo--;
+  return rs[lo];
+};
+
+// Overlaid runs: each run's record nearest the pointer, one line each.
+LossChart.prototype.hoverOverlay = function (ev, want) {
+  const num = (x, d = 4) => (x === null || x === undefined || !isFinite(x) ? '-' : Number(x).toFixed(d));
+  const lines = [];
+  for (const s of this.series) {
+    const r = this.nearest(s.records, want);
+    if (!r) continue;
+    lines.push(`${s.name}: step ${r.step} · epoch ${num(r.epoch, 3)} · loss ${num(r.loss)}` +
+               (r.eval_loss !== undefined && r.eval_loss !== null ? ` · eval ${num(r.eval_loss)}` : ''));
+  }
+  const rect = this.canvas.getBoundingClientRect();
+  this.tip.textContent = lines.join('\n');
+  this.tip.hidden = !lines.length;
+  this.tip.style.left = `${Math.min(Math.max(0, ev.clientX - rect.left + 12), Math.max(0, this.canvas.clientWidth - 360))}px`;
+  this.tip.style.top = `${Math.max(0, ev.clientY - rect.top - 20) + this.canvas.offsetTop}px`;
+};
 
 function minMax(vals, pad) {
   let lo = Infinity, hi = -Infinity;  // a loop: spreading 100k values would overflow the stack

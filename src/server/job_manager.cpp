@@ -14,6 +14,7 @@
 #include "formats/load.h"
 #include "server/api_error.h"
 #include "server/listings.h"
+#include "server/sandbox.h"
 #include "tokenizer/tokenizer.h"
 #include "train/perplexity.h"
 #include "train/trainer.h"
@@ -30,6 +31,16 @@ constexpr const char* kBatchOrderPrefix = "batch order: ";  // trainer.cpp's say
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 bool is_active(const std::string& state) { return state == "running" || state == "stopping"; }
+
+// A folder as given and with its links followed, both normalised: a run reached through a
+// link and its target are both in use.
+void note_in_use(std::vector<std::filesystem::path>& in_use, const std::filesystem::path& dir) {
+  in_use.push_back(dir.lexically_normal());
+  try {
+    in_use.push_back(resolve_links(dir));
+  } catch (const std::exception&) {
+  }
+}
 
 }  // namespace
 
@@ -54,6 +65,21 @@ void JobManager::stop_and_wait() {
 bool JobManager::busy() const {
   std::lock_guard<std::mutex> lock(mu_);
   return is_active(st_.state);
+}
+
+void JobManager::unless_in_use(const std::filesystem::path& dir, const std::string& what,
+                               const std::function<void()>& f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (is_active(st_.state)) {
+    const auto d = dir.lexically_normal();
+    for (const auto& p : st_.in_use) {
+      if (p != d) continue;
+      const char* doing = st_.kind == "train" ? "training it" : st_.kind == "export" ? "exporting it" : "evaluating it";
+      conflict(cat(what, " is in use: job ", st_.id, " (", st_.kind, ", started ", st_.started_at, ") is ", doing,
+                   " (hint: stop that job or wait for it to end, then try again)"));
+    }
+  }
+  f();
 }
 
 void JobManager::publish(const std::string& type, json data) { events_.publish(type, data); }
@@ -92,19 +118,32 @@ void JobManager::begin(const std::string& kind, const json& params) {
 json JobManager::start_training(const TrainParams& p) {
   std::lock_guard<std::mutex> lock(mu_);
   begin("train", to_json(p));
+  note_in_use(st_.in_use, adapter_dir(p));
   worker_ = std::thread([this, p] { run_training_job(p); });
   return summary();
 }
 
-json JobManager::start_perplexity(const PerplexityJob& job) {
+json JobManager::start_perplexity(const PerplexityJob& job) { return start_perplexity_queue({job}, json::array()); }
+
+json JobManager::start_perplexity_queue(const std::vector<PerplexityJob>& items, const json& skipped) {
+  if (items.empty()) fail("start_perplexity_queue: no items");
   std::lock_guard<std::mutex> lock(mu_);
-  begin("perplexity", {{"model", job.model_name},
-                       {"lora", job.lora_name},
-                       {"text_file", job.dataset_name},
-                       {"stride", job.stride},
-                       {"max_length", job.max_length},
-                       {"comment", job.comment}});
-  worker_ = std::thread([this, job] { run_perplexity_job(job); });
+  const PerplexityJob& first = items.front();
+  begin("perplexity", {{"model", first.model_name},
+                       {"lora", first.lora_name},
+                       {"text_file", first.dataset_name},
+                       {"stride", first.stride},
+                       {"max_length", first.max_length},
+                       {"comment", first.comment},
+                       {"items", items.size()}});
+  for (const PerplexityJob& j : items) {
+    st_.queue.push_back({{"model", j.model_name}, {"lora", j.lora_name}, {"text_file", j.dataset_name},
+                         {"stride", j.stride}, {"max_length", j.max_length}, {"state", "pending"}});
+    if (!j.lora.empty()) note_in_use(st_.in_use, j.lora);
+  }
+  st_.skipped = skipped;
+  publish("state", summary());  // begin() announced the job before its queue was filled
+  worker_ = std::thread([this, items] { run_perplexity_queue(items); });
   return summary();
 }
 
@@ -116,6 +155,7 @@ json JobManager::start_export(const ExportJob& job) {
                    {"out", job.out_name},
                    {"dtype", job.dtype},
                    {"include_checkpoints", job.include_checkpoints}});
+  note_in_use(st_.in_use, job.lora);
   worker_ = std::thread([this, job] { run_export_job(job); });
   return summary();
 }
@@ -223,44 +263,99 @@ void JobManager::run_training_job(TrainParams p) {
   }
 }
 
-void JobManager::run_perplexity_job(PerplexityJob job) {
-  RunControl& ctl = *ctl_;
+json JobManager::run_one_perplexity(const PerplexityJob& job, RunControl& ctl) {
   auto say = [this](const std::string& text) {
     std::lock_guard<std::mutex> lock(mu_);
     add_message(text);
   };
-  try {
-    if (job.threads > 0) omp_set_num_threads(int(job.threads));
-    say(cat("loading model ", job.model_name));
-    Model model = load_model(job.model);
-    Tokenizer tok = Tokenizer::load(job.model);
-    std::optional<LoraWeights> lora;
-    if (!job.lora.empty()) {
-      say(cat("loading adapter ", job.lora_name));
-      lora = load_lora(job.lora, model.cfg);
+  if (job.threads > 0) omp_set_num_threads(int(job.threads));
+  say(cat("loading model ", job.model_name));
+  Model model = load_model(job.model);
+  Tokenizer tok = Tokenizer::load(job.model);
+  std::optional<LoraWeights> lora;
+  if (!job.lora.empty()) {
+    say(cat("loading adapter ", job.lora_name));
+    lora = load_lora(job.lora, model.cfg);
+  }
+  const std::vector<int32_t> ids = tok.encode(read_file(job.text_file), true);
+  const std::unique_ptr<Backend> be = make_backend(job.device);
+  const PerplexityResult r = evaluate_perplexity(
+      *be, model, lora ? &*lora : nullptr, ids, job.stride, job.max_length, [&](int64_t done, int64_t total) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          st_.progress_done = done;
+          st_.progress_total = total;
+          publish("progress", {{"done", done}, {"total", total}, {"item", st_.progress_item}});
+        }
+        // The engine has no cancel of its own: a stop ends it between two windows.
+        if (ctl.stop_requested()) fail("perplexity evaluation stopped after ", done, " of ", total, " windows");
+      });
+  const int64_t n_tokens = int64_t(ids.size());
+  append_evaluation_csv(job.csv, {job.model_name, job.lora_name, job.dataset_name, job.comment, now_iso8601(),
+                                  r.perplexity(), job.stride, job.max_length, n_tokens});
+  say(cat("perplexity ", r.perplexity(), " over ", r.n_scored, " tokens in ", r.n_windows, " windows"));
+  return {{"perplexity", r.perplexity()}, {"nll", r.mean_nll()}, {"tokens", n_tokens},
+          {"scored", r.n_scored},         {"windows", r.n_windows}, {"max_length", job.max_length}};
+}
+
+void JobManager::run_perplexity_queue(std::vector<PerplexityJob> items) {
+  RunControl& ctl = *ctl_;
+  int64_t done = 0, failed = 0;
+  json last;
+  std::string last_error;
+  auto set_item = [&](size_t i, json change) {
+    std::lock_guard<std::mutex> lock(mu_);
+    st_.queue[i].update(change);
+    publish("state", summary());
+  };
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (ctl.stop_requested()) {
+      set_item(i, {{"state", "stopped"}});
+      continue;
     }
-    const std::vector<int32_t> ids = tok.encode(read_file(job.text_file), true);
-    const std::unique_ptr<Backend> be = make_backend(job.device);
-    const PerplexityResult r = evaluate_perplexity(
-        *be, model, lora ? &*lora : nullptr, ids, job.stride, job.max_length, [&](int64_t done, int64_t total) {
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            st_.progress_done = done;
-            st_.progress_total = total;
-            publish("progress", {{"done", done}, {"total", total}});
-          }
-          // The engine has no cancel of its own: a stop ends it between two windows.
-          if (ctl.stop_requested()) fail("perplexity evaluation stopped after ", done, " of ", total, " windows");
-        });
-    const int64_t n_tokens = int64_t(ids.size());
-    append_evaluation_csv(job.csv, {job.model_name, job.lora_name, job.dataset_name, job.comment, now_iso8601(),
-                                    r.perplexity(), job.stride, job.max_length, n_tokens});
-    finish("finished",
-           cat("perplexity ", r.perplexity(), " over ", r.n_scored, " tokens in ", r.n_windows, " windows"),
-           {{"result", {{"perplexity", r.perplexity()}, {"nll", r.mean_nll()}, {"tokens", n_tokens},
-                        {"scored", r.n_scored}, {"windows", r.n_windows}, {"max_length", job.max_length}}}});
-  } catch (const std::exception& e) {
-    finish(ctl.stop_requested() ? "stopped" : "failed", e.what(), json::object());
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      st_.progress_item = int64_t(i);
+      st_.progress_done = st_.progress_total = 0;
+      if (items.size() > 1)
+        add_message(cat("evaluating ", i + 1, " of ", items.size(), ": ", items[i].model_name,
+                        items[i].lora_name.empty() ? std::string() : " + " + items[i].lora_name));
+    }
+    set_item(i, {{"state", "running"}});
+    try {
+      last = run_one_perplexity(items[i], ctl);
+      ++done;
+      set_item(i, {{"state", "done"}, {"perplexity", last["perplexity"]}});
+    } catch (const std::exception& e) {
+      last_error = e.what();
+      if (ctl.stop_requested()) {
+        set_item(i, {{"state", "stopped"}, {"error", last_error}});
+      } else {
+        ++failed;
+        set_item(i, {{"state", "failed"}, {"error", last_error}});
+        if (items.size() > 1) {
+          std::lock_guard<std::mutex> lock(mu_);
+          add_message(cat("failed: ", last_error));
+        }
+      }
+    }
+  }
+  int64_t skipped = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    skipped = int64_t(st_.skipped.size());
+  }
+  const std::string tally = cat("evaluated ", done, ", skipped ", skipped, " (already in evaluations.csv)",
+                                failed ? cat(", failed ", failed) : std::string());
+  if (ctl.stop_requested()) {
+    finish("stopped", last_error.empty() ? tally : cat(last_error, "; ", tally), json::object());
+  } else if (done == 0) {
+    finish("failed", items.size() == 1 ? last_error : cat(tally, "; last error: ", last_error), json::object());
+  } else {
+    last["evaluated"] = done;
+    last["failed"] = failed;
+    last["skipped"] = skipped;
+    finish("finished", items.size() > 1 || skipped ? tally : std::string(), {{"result", last}});
   }
 }
 
@@ -321,6 +416,11 @@ json JobManager::summary() const {
   }
   if (st_.kind == "perplexity" || st_.kind == "export")
     j["progress"] = {{"done", st_.progress_done}, {"total", st_.progress_total}, {"what", st_.progress_what}};
+  if (st_.kind == "perplexity") {
+    j["progress"]["item"] = st_.progress_item;
+    j["queue"] = st_.queue;
+    j["skipped"] = st_.skipped;
+  }
   if (st_.kind == "export") j["export"] = st_.params;
   if (ctl_) j["control"] = {{"stop_at_loss", ctl_->stop_at_loss()}, {"stop_at_epoch", ctl_->stop_at_epoch()}};
   return j;

@@ -1,5 +1,6 @@
-// One job at a time for the server: a training run (train/trainer.h), a perplexity
-// evaluation (train/perplexity.h) or an export (export.h) on a worker thread, steered through its RunControl (stop,
+// One job at a time for the server: a training run (train/trainer.h), a queue of perplexity
+// evaluations run one after another (train/perplexity.h) or an export (export.h) on a worker
+// thread, steered through its RunControl (stop,
 // save now, stop_at_loss, stop_at_epoch) and watched through events published to an
 // EventBuffer, with a snapshot (state, chart records, messages, checkpoints) for clients
 // that (re)connect. A second start while a job runs is a 409; the job outlives every
@@ -7,6 +8,7 @@
 #pragma once
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -45,7 +47,12 @@ class JobManager {
 
   // Start a job; ApiError 409 naming the running job when one is active. Return the snapshot.
   nlohmann::json start_training(const TrainParams& p);
-  nlohmann::json start_perplexity(const PerplexityJob& job);
+  nlohmann::json start_perplexity(const PerplexityJob& job);  // a queue of one
+  // Evaluates each item in turn, appending each result to its csv as it comes; an item that
+  // fails is reported and the next one runs; a stop ends the queue. `skipped` (what the request
+  // left out as already evaluated) is shown with the queue. The snapshot's "queue" lists the
+  // items with their state (pending, running, done, failed, stopped) and perplexity or error.
+  nlohmann::json start_perplexity_queue(const std::vector<PerplexityJob>& items, const nlohmann::json& skipped);
   nlohmann::json start_export(const ExportJob& job);
 
   // Steering the active job; ApiError 409 when there is none (or it cannot do that).
@@ -57,6 +64,10 @@ class JobManager {
   // before the first job, then running / stopping / finished / stopped / failed.
   nlohmann::json snapshot() const;
   bool busy() const;
+  // Runs f (a rename that takes an adapter folder away) while no active job uses `dir` (written
+  // by a training run, read by an evaluation or an export): the check and f happen under the
+  // job lock, so no job can start on dir in between. ApiError 409 naming the job otherwise.
+  void unless_in_use(const std::filesystem::path& dir, const std::string& what, const std::function<void()>& f);
   void cancel();         // asks an active job to stop; no-op when idle; never throws
   // cancel(), refuse new jobs from now on, and wait for the worker (the destructor does this).
   void stop_and_wait();
@@ -68,7 +79,8 @@ class JobManager {
   void keep_message(const std::string& text);                         // mu_ held: in snapshots only
   void on_train_event(const TrainEvent& e);
   void run_training_job(TrainParams p);
-  void run_perplexity_job(PerplexityJob job);
+  void run_perplexity_queue(std::vector<PerplexityJob> items);
+  nlohmann::json run_one_perplexity(const PerplexityJob& job, RunControl& ctl);  // its result; throws
   void run_export_job(ExportJob job);
   void finish(const std::string& state, const std::string& text, nlohmann::json extra);
   nlohmann::json summary() const;  // mu_ held: the small part of the snapshot
@@ -92,7 +104,11 @@ class JobManager {
     int64_t first_step = -1;
     double it_per_s = 0, eta_s = -1;
     int64_t progress_done = 0, progress_total = 0;  // perplexity windows, export bytes or stages
+    int64_t progress_item = 0;                      // perplexity: the queue item running
     std::string progress_what;                      // export: what it does now
+    nlohmann::json queue = nlohmann::json::array();    // perplexity: one entry per item
+    nlohmann::json skipped = nlohmann::json::array();  // perplexity: left out as already evaluated
+    std::vector<std::filesystem::path> in_use;  // adapter folders the job writes or reads (as given and resolved)
   } st_;
 };
 

@@ -133,6 +133,7 @@ json list_runs(const PathSandbox& sb) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(sb.root(Root::Loras), fs::directory_options::skip_permission_denied, ec)) {
     if (!e.is_directory() || leads_out(sb, Root::Loras, e.path())) continue;
+    if (e.path().filename().string().rfind(kTrashPrefix, 0) == 0) continue;  // a run being deleted
     const fs::path dir = e.path();
     const fs::path ck = latest_checkpoint(dir);
     const bool adapter = fs::exists(dir / "adapter_config.json");
@@ -215,9 +216,14 @@ json run_params(const PathSandbox& sb, const std::string& name) {
   const json all = to_json(p);
   json params = json::object();
   for (const std::string& k : copied) params[k] = all.at(k);
-  // Paths inside the served folders are shown relative to them, as the form's pickers list them.
+  paths_relative_to_roots(sb, params);
+  params.erase("output_dir");
+  return {{"name", name}, {"params", params}, {"ignored", ignored}};
+}
+
+void paths_relative_to_roots(const PathSandbox& sb, json& params) {
   auto rel = [&](const char* key, Root r) {
-    if (!params.contains(key)) return;
+    if (!params.contains(key) || !params[key].is_string()) return;
     std::string v = params[key].get<std::string>();
     std::error_code ec;
     if (!v.empty() && fs::path(v).is_absolute() && sb.contains(r, fs::weakly_canonical(v, ec)))
@@ -226,8 +232,8 @@ json run_params(const PathSandbox& sb, const std::string& name) {
   rel("model", Root::Models);
   for (const char* k : {"raw_text_file", "dataset", "eval_dataset", "format", "jsonl_dataset", "jsonl_eval_dataset"})
     rel(k, Root::Data);
-  params.erase("output_dir");
-  return {{"name", name}, {"params", params}, {"ignored", ignored}};
+  rel("copy_params_from", Root::Loras);
+  rel("resume_from_checkpoint", Root::Loras);
 }
 
 }  // namespace tpro

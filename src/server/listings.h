@@ -27,5 +27,9 @@ nlohmann::json run_graph(const PathSandbox& sb, const std::string& name);
 // {params, ignored}: training_parameters.json read as "copy parameters from" reads it; params
 // holds the parameters the file sets, no others (data names resolved in --data).
 nlohmann::json run_params(const PathSandbox& sb, const std::string& name);
+// Paths inside the served folders (model in --models, the data files in --data, copy_params_from
+// and resume_from_checkpoint in --loras) shown relative
+// to them, as the form's pickers list them; other values are left as they are.
+void paths_relative_to_roots(const PathSandbox& sb, nlohmann::json& params);
 
 }  // namespace tpro

@@ -112,19 +112,21 @@ void apply_body_keys(const json& body, TrainParams& p) {
   }
 }
 
+struct DataField {
+  std::string DataOptions::*member;
+  const char* name;
+  bool folder_ok;
+};
+constexpr DataField kDataFields[] = {{&DataOptions::raw_text_file, "raw_text_file", true},
+                                     {&DataOptions::dataset, "dataset", false},
+                                     {&DataOptions::eval_dataset, "eval_dataset", false},
+                                     {&DataOptions::format, "format", false},
+                                     {&DataOptions::jsonl_dataset, "jsonl_dataset", false},
+                                     {&DataOptions::jsonl_eval_dataset, "jsonl_eval_dataset", false}};
+
 void sandbox_paths(const json& body, const PathSandbox& sb, TrainParams& p) {
   p.model = model_input(sb, p.model, "model").string();
-  struct DataField {
-    std::string DataOptions::*member;
-    const char* name;
-    bool folder_ok;
-  };
-  for (const DataField& d : {DataField{&DataOptions::raw_text_file, "raw_text_file", true},
-                             DataField{&DataOptions::dataset, "dataset", false},
-                             DataField{&DataOptions::eval_dataset, "eval_dataset", false},
-                             DataField{&DataOptions::format, "format", false},
-                             DataField{&DataOptions::jsonl_dataset, "jsonl_dataset", false},
-                             DataField{&DataOptions::jsonl_eval_dataset, "jsonl_eval_dataset", false}})
+  for (const DataField& d : kDataFields)
     if (std::string& v = p.data.*d.member; !v.empty()) v = data_file(sb, v, d.name, d.folder_ok).string();
   // A template file is data too; a built-in template's name is no path.
   if (std::string& t = p.data.chat_template_file; !t.empty() && !builtin_chat_template(t))
@@ -215,7 +217,8 @@ json parse_json_body(const std::string& body) {
 }
 
 fs::path adapter_folder(const PathSandbox& sb, const std::string& name, const std::string& field) {
-  if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos)
+  if (name.empty() || name == "." || name == ".." || name.find_first_of("/\\") != std::string::npos ||
+      name.rfind(kTrashPrefix, 0) == 0)
     bad_request(field, cat(field, " must be the name of an adapter folder in the loras folder, got '", name, "'"));
   fs::path dir = sb.resolve(Root::Loras, name, field);
   if (!fs::is_directory(dir)) bad_request(field, cat(field, ": '", name, "' is not a folder"));
@@ -265,6 +268,28 @@ TrainParams train_params_from_request(const json& body, const PathSandbox& sb, b
   }
   if (placeholder) p.lora_name.clear();
   else if (!for_check) check_run_folder(sb, p);
+  return p;
+}
+
+TrainParams train_params_for_text(const json& body, const PathSandbox& sb) {
+  require_object(body, "training parameters");
+  TrainParams p;
+  apply_body_keys(body, p);
+  // Each path as the server would use it; one that names nothing yet is kept as resolved.
+  auto absolute = [&](std::string& v, Root r, const char* field) {
+    if (!v.empty()) v = sb.resolve(r, v, field, false).string();
+  };
+  absolute(p.model, Root::Models, "model");
+  for (const DataField& d : kDataFields) absolute(p.data.*d.member, Root::Data, d.name);
+  if (!builtin_chat_template(p.data.chat_template_file))
+    absolute(p.data.chat_template_file, Root::Data, "chat_template_file");
+  const auto od = body.find("output_dir");
+  if (od != body.end() && od->is_string() && !od->get<std::string>().empty())
+    absolute(p.output_dir, Root::Loras, "output_dir");
+  else
+    p.output_dir = sb.root(Root::Loras).string();
+  absolute(p.copy_params_from, Root::Loras, "copy_params_from");
+  if (p.resume_from_checkpoint != "latest") absolute(p.resume_from_checkpoint, Root::Loras, "resume_from_checkpoint");
   return p;
 }
 

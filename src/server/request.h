@@ -19,6 +19,12 @@ namespace tpro {
 // for_check: lora_name may be empty (the dataset check writes nothing).
 TrainParams train_params_from_request(const nlohmann::json& body, const PathSandbox& sb, bool for_check = false);
 
+// The form's values as `tpro train` would take them, for its YAML and command line: typed
+// through the parameter table (400 naming the field), every path made absolute inside its
+// served folder (it need not exist yet), output_dir the --loras folder unless given, and no
+// other checks (a half-filled form can be saved). copy_params_from stays a key, not applied.
+TrainParams train_params_for_text(const nlohmann::json& body, const PathSandbox& sb);
+
 // {model, lora?, text_file, stride?, max_length?, threads?, comment?}; lora names a PEFT adapter
 // folder or a GGUF LoRA file in --loras.
 PerplexityJob perplexity_job_from_request(const nlohmann::json& body, const PathSandbox& sb);
@@ -39,6 +45,8 @@ StopChange stop_change_from_request(const nlohmann::json& body);
 // Parses a request body as a JSON object (400 with the parse position otherwise).
 nlohmann::json parse_json_body(const std::string& body);
 
+// A deleted run's folder is renamed to a name with this prefix before it is removed: never a run.
+constexpr const char* kTrashPrefix = ".tpro-trash-";
 // An adapter folder name from a URL or request: a plain name of an existing folder in --loras.
 std::filesystem::path adapter_folder(const PathSandbox& sb, const std::string& name, const std::string& field);
 

@@ -9,8 +9,10 @@
 #include "core/embedded.h"
 #include "data/check.h"
 #include "server/api_error.h"
+#include "server/evaluations.h"
 #include "server/listings.h"
 #include "server/request.h"
+#include "server/runs.h"
 #include "tokenizer/tokenizer.h"
 #include "train/perplexity.h"
 #include "train/trainer.h"
@@ -256,20 +258,11 @@ json server_info(const ServerContext& ctx) {
           {"token_required", !ctx.opt.token.empty()}};
 }
 
-json evaluations(const ServerContext& ctx) {
-  ctx.sb.check_file(Root::Loras, ctx.evaluations_csv, "evaluations.csv");
-  json rows = json::array();
-  for (const auto& r : read_evaluation_csv(ctx.evaluations_csv))
-    rows.push_back({{"model", r.model}, {"lora", r.lora}, {"dataset", r.dataset}, {"perplexity", r.perplexity},
-                    {"stride", r.stride}, {"max_length", r.max_length}, {"tokens", r.tokens}, {"date", r.date},
-                    {"comment", r.comment}});
-  return {{"file", ctx.evaluations_csv.string()}, {"rows", rows}};
-}
-
 }  // namespace
 
 void add_routes(httplib::Server& svr, ServerContext& ctx) {
   using R = const Request&;
+  sweep_run_trash(ctx.sb);  // what a delete cut short by a crash left
   svr.Get("/api/info", api([&ctx](R, Response&) { return server_info(ctx); }));
   svr.Get("/api/schema", api([](R, Response&) { return schema_json(); }));
   svr.Get("/api/models", api([&ctx](R, Response&) { return list_models(ctx.sb); }));
@@ -278,7 +271,7 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
   svr.Get(R"(/api/runs/([^/]+)/graph)", api([&ctx](R req, Response&) { return run_graph(ctx.sb, req.matches[1]); }));
   svr.Get(R"(/api/runs/([^/]+)/params)", api([&ctx](R req, Response&) { return run_params(ctx.sb, req.matches[1]); }));
   svr.Get("/api/job", api([&ctx](R, Response&) { return ctx.jobs.snapshot(); }));
-  svr.Get("/api/evaluations", api([&ctx](R, Response&) { return evaluations(ctx); }));
+  svr.Get("/api/evaluations", api([&ctx](R, Response&) { return evaluations_json(ctx.sb, ctx.evaluations_csv); }));
   svr.Get("/api/events", [&ctx](R req, Response& res) { event_stream(req, res, ctx); });
 
   svr.Post("/api/train", api([&ctx](R req, Response& res) {
@@ -315,6 +308,23 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
            }));
 
   add_playground_routes(svr, ctx);
+  svr.Post("/api/perplexity/queue", api([&ctx](R req, Response& res) {
+             int status = 200;
+             json j = start_evaluation_queue(parse_json_body(req.body), ctx.sb, ctx.evaluations_csv, ctx.jobs, &status);
+             res.status = status;
+             return j;
+           }));
+  svr.Post("/api/evaluations/comment", api([&ctx](R req, Response&) {
+             return save_evaluation_comment(parse_json_body(req.body), ctx.sb, ctx.evaluations_csv);
+           }));
+  svr.Post(R"(/api/runs/([^/]+)/delete)", api([&ctx](R req, Response&) {
+             parse_json_body(req.body);  // JSON only, as every POST: no cross-site form can delete
+             return delete_run(ctx.sb, ctx.jobs, req.matches[1]);
+           }));
+  svr.Post("/api/config/yaml", api([&ctx](R req, Response&) { return config_text(parse_json_body(req.body), ctx.sb); }));
+  svr.Post("/api/config/parse", api([&ctx](R req, Response&) {
+             return config_from_yaml(parse_json_body(req.body), ctx.sb);
+           }));
 
   svr.Get(R"(/api/.*)", api([](R req, Response&) -> json { not_found(cat("no API route GET ", req.path)); }));
   svr.Post(R"(/api/.*)", api([](R req, Response&) -> json { not_found(cat("no API route POST ", req.path)); }));

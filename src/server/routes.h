@@ -6,6 +6,8 @@
 //   GET  /api/runs/<name>/graph  /api/runs/<name>/params  /api/events (SSE)  /api/download
 //   POST /api/train /api/check /api/plan /api/stop /api/save /api/control /api/perplexity /api/export
 //   GET /api/playground, POST /api/playground/{generate,stop,unload} (playground_routes.cpp)
+//   POST /api/perplexity/queue /api/evaluations/comment /api/runs/<name>/delete
+//   POST /api/config/yaml /api/config/parse
 #pragma once
 #include <filesystem>
 

@@ -271,16 +271,17 @@ void apply_yaml(const YAML::Node& node, TrainParams& p, std::string_view where) 
   }
 }
 
-void load_yaml_file(const fs::path& path, TrainParams& p) {
-  std::string text = read_file(path);
+void apply_yaml_text(const std::string& text, TrainParams& p, std::string_view where) {
   YAML::Node node;
   try {
     node = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    fail(path.string(), ":", e.mark.line + 1, ":", e.mark.column + 1, ": invalid YAML: ", e.msg);
+    fail(where, ":", e.mark.line + 1, ":", e.mark.column + 1, ": invalid YAML: ", e.msg);
   }
-  apply_yaml(node, p, path.string());
+  apply_yaml(node, p, where);
 }
+
+void load_yaml_file(const fs::path& path, TrainParams& p) { apply_yaml_text(read_file(path), p, path.string()); }
 
 json to_json(const TrainParams& p) {
   json j = json::object();

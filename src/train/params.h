@@ -161,6 +161,8 @@ void set_field(TrainParams& p, const Field& f, const nlohmann::json& v, std::str
 // Strict: unknown keys throw "unknown key 'x' (did you mean 'y'?)".
 void apply_json(const nlohmann::json& j, TrainParams& p, std::string_view where = "JSON");
 void apply_yaml(const YAML::Node& node, TrainParams& p, std::string_view where = "YAML");
+// YAML text (a config file's contents) over p; errors name `where`:line:column.
+void apply_yaml_text(const std::string& text, TrainParams& p, std::string_view where);
 void load_yaml_file(const std::filesystem::path& path, TrainParams& p);
 nlohmann::json to_json(const TrainParams& p);  // every field: this is training_parameters.json
 // Groups + fields (type, default, label, help, essential, slider, bounds, choices, cli).

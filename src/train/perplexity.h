@@ -35,7 +35,16 @@ struct EvaluationRow {
 };
 // Appends a row to a CSV (header written when the file is new). Fields are quoted as RFC 4180.
 void append_evaluation_csv(const fs::path& csv, const EvaluationRow& row);
+// Columns are found by their header names when the header names all nine (the file may hold
+// more; they are kept, and appended rows leave them empty), else taken in the order above.
+// Files over 64 MiB are refused. Appends and comment changes in one process are serialised.
 std::vector<EvaluationRow> read_evaluation_csv(const fs::path& csv);
+// Replaces the comment of data row `index` (0 = the first after the header, blank lines not
+// counted, as read_evaluation_csv returns them) when that row is still `expect`'s evaluation
+// (same model, lora, dataset and date; Error otherwise). Every other byte of the file stays
+// as it was; the file is replaced atomically.
+void set_evaluation_comment(const fs::path& csv, size_t index, const EvaluationRow& expect,
+                            const std::string& comment);
 std::string now_iso8601();
 
 }  // namespace tpro
