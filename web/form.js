@@ -47,14 +47,17 @@ class TrainForm {
   }
 
   dataTabs(groups, byGroup) {
-    const bar = el('div', { class: 'subtabs' }), set = el('fieldset', { id: 'g-sources' }, [el('legend', { text: 'Dataset source' }), bar]);
+    const bar = el('div', { class: 'subtabs', 'aria-label': 'Dataset source' }), tabs = [];
+    const set = el('fieldset', { id: 'g-sources' }, [el('legend', { text: 'Dataset source' }), bar]);
     for (const [i, g] of groups.entries()) {
       const btn = el('button', { type: 'button', id: `tab-${g.id}`, class: i ? '' : 'active', text: g.title });
       const panel = el('div', { class: i ? 'subpanel' : 'subpanel active', id: `g-${g.id}` }, [this.grid(byGroup[g.id] || [])]);
       btn.addEventListener('click', () => this.showTab(g.id));
       bar.append(btn);
       set.append(panel);
+      tabs.push(btn);
     }
+    wireTabs(bar, tabs, b => set.querySelector(`#g-${b.id.slice('tab-'.length)}`));  // a11y.js
     return set;
   }
 
