@@ -277,7 +277,8 @@ function planRelevant(name, group) { return name && !PLAN_IGNORED.has(name) && g
 function schedulePlan(delay = PLAN_DELAY_MS) {
   clearTimeout(ui.plan.timer);
   ui.plan.seq++;  // an answer to an older request is dropped
-  if (ui.plan.state !== 'none') setPlan('pending', $('memory-text').textContent);
+  // While pending, the "ignore memory check" box stays as it was (it does not vanish under a click).
+  if (ui.plan.state !== 'none') setPlan('pending', $('memory-text').textContent, !$('memory-ignore-box').hidden);
   ui.plan.timer = setTimeout(refreshPlan, delay);
 }
 

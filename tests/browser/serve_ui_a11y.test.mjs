@@ -4,8 +4,8 @@
 // and invalid fields carry aria-invalid; status areas are live regions and job state changes
 // are announced; the chart's text alternative gives the latest values as a run goes; the Tab
 // order follows the page. axe reports no serious or critical violation at any of these states.
-// Screenshots of the Train tab with a finished run at 390, 768 and 1440 px (docs/img is made
-// from them) and the axe reports go to $TPRO_ARTIFACTS.
+// Screenshots of every tab after a run at 390, 768 and 1440 px (docs/img is made from them)
+// and the axe reports go to $TPRO_ARTIFACTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -277,14 +277,19 @@ test('a run: state changes announced, the chart\'s text alternative follows it, 
   await page.click('#tabs-train');
 });
 
-test('the Train tab with a finished run at 390, 768 and 1440 px', async () => {
+// The viewport shots are the ones docs/img is made from (docs/SERVE.md says how).
+test('every tab after a run at 390, 768 and 1440 px: screenshots; the Train tab checked at each', async () => {
+  const tabs = await page.locator('nav .tab').evaluateAll(bs => bs.map(b => b.dataset.tab));
   for (const [width, height] of [[390, 844], [768, 1024], [1440, 900]]) {
     await page.setViewportSize({ width, height });
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await checkA11y(page, `train-finished-${width}`);
-    await page.screenshot({ path: path.join(shots, `a11y-train-finished-${width}.png`) });  // the viewport: docs/img
-    await page.screenshot({ path: path.join(shots, `a11y-train-finished-${width}-full.png`), fullPage: true });
+    for (const tab of tabs) {
+      await page.click(`#tabs-${tab}`);
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: path.join(shots, `a11y-${tab}-${width}.png`) });
+      if (tab === 'train') await checkA11y(page, `train-finished-${width}`);
+    }
   }
+  await page.click('#tabs-train');
   await page.setViewportSize({ width: 1400, height: 1000 });
 });
 
