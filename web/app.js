@@ -82,6 +82,7 @@ function render() {
     $('ppl-progress').value = j.progress.done;
   }
   renderExport(j);
+  renderPlayground(j);
   renderProgress(j);
 }
 
@@ -226,6 +227,7 @@ async function refreshLists() {
   fillSelect('copy-from', runs.filter(r => r.has_adapter).map(r => r.name), '(a past run)');
   fillSelect('ppl-lora', runs.filter(r => r.has_adapter).map(r => r.name), '(none)');
   ui.runs = runs;
+  playgroundLists(names, runs);
   renderRuns(runs);
   updateStartNote();
 }
@@ -446,6 +448,7 @@ function wire() {
   })));
   $('ppl-stop').addEventListener('click', () => guarded('ppl', () => api('POST', '/api/stop')));
   wireExport();
+  wirePlayground();
 }
 
 async function main() {

@@ -61,8 +61,23 @@ struct Pair {
   const GgufTensor* b = nullptr;
 };
 
-// "blk.N.<proj>.weight.lora_a" -> (N, proj, is_a); false for any other name.
-bool parse_lora_name(const std::string& name, int64_t* layer, Proj* proj, bool* is_a) {
+// The projections a base has: fused (phi3: attn_qkv, and ffn_up holding gate_up) or separate.
+bool base_has(const LlamaConfig& c, Proj p) {
+  const bool fused = p == Proj::QKV || p == Proj::GateUp;
+  const bool split = p == Proj::Q || p == Proj::K || p == Proj::V || p == Proj::Gate || p == Proj::Up;
+  return c.fused_proj ? !split : !fused;
+}
+
+std::string expected_names(const LlamaConfig& c) {
+  std::string s;
+  for (int p = 0; p < kNumProj; ++p)
+    if (base_has(c, Proj(p))) s += cat(s.empty() ? "" : "|", gguf_proj_name(Proj(p)));
+  return "blk.N.<" + s + ">.weight.lora_a / .lora_b";
+}
+
+// "blk.N.<proj>.weight.lora_a" -> (N, proj, is_a); false for any other name. ffn_up is the
+// fused gate_up of a phi3 base, the up projection of the others.
+bool parse_lora_name(const std::string& name, const LlamaConfig& base, int64_t* layer, Proj* proj, bool* is_a) {
   if (name.rfind("blk.", 0) != 0) return false;
   size_t i = 4, j = i;
   while (j < name.size() && std::isdigit(static_cast<unsigned char>(name[j]))) ++j;
@@ -70,8 +85,9 @@ bool parse_lora_name(const std::string& name, int64_t* layer, Proj* proj, bool* 
   *layer = std::stoll(name.substr(i, j - i));
   const std::string rest = name.substr(j + 1);
   for (int p = 0; p < kNumProj; ++p) {
-    const std::string base = std::string(gguf_proj_name(Proj(p))) + ".weight.lora_";
-    if (rest == base + "a" || rest == base + "b") {
+    if (!base_has(base, Proj(p))) continue;
+    const std::string stem = std::string(gguf_proj_name(Proj(p))) + ".weight.lora_";
+    if (rest == stem + "a" || rest == stem + "b") {
       *proj = Proj(p);
       *is_a = rest.back() == 'a';
       return true;
@@ -80,19 +96,21 @@ bool parse_lora_name(const std::string& name, int64_t* layer, Proj* proj, bool* 
   return false;
 }
 
-std::map<std::pair<int64_t, int>, Pair> collect_pairs(const GgufFile& f, const std::string& where, int64_t n_layer) {
+std::map<std::pair<int64_t, int>, Pair> collect_pairs(const GgufFile& f, const std::string& where,
+                                                      const LlamaConfig& base) {
+  const int64_t n_layer = base.n_layer;
   std::map<std::pair<int64_t, int>, Pair> pairs;
   for (const GgufTensor& t : f.tensors()) {
     int64_t layer;
     Proj p;
     bool is_a;
-    if (!parse_lora_name(t.name, &layer, &p, &is_a)) {
+    if (!parse_lora_name(t.name, base, &layer, &p, &is_a)) {
       if (t.name.size() > 12 && t.name.compare(t.name.size() - 12, 12, "_norm.weight") == 0) {
         log_warn(where, "ignoring norm tensor '", t.name, "' (llama.cpp ignores adapter norms too)");
         continue;
       }
-      fail(where, "tensor '", t.name, "' is not a LoRA weight tpro applies (expected blk.N.<attn_q|attn_k|attn_v|",
-           "attn_output|ffn_gate|ffn_up|ffn_down>.weight.lora_a / .lora_b)");
+      fail(where, "tensor '", t.name, "' is not a LoRA weight tpro applies to this ", gguf_arch(base), " base (expected ",
+           expected_names(base), ")");
     }
     if (layer >= n_layer) {
       fail(where, "tensor '", t.name, "' is for layer ", layer, " but the base model has ", n_layer,
@@ -160,9 +178,6 @@ LoraConfig lora_config(const GgufFile& f, int64_t r, const std::map<std::pair<in
 
 void save_adapter_gguf(const fs::path& file, const LoraWeights& lw, const LlamaConfig& base,
                        const std::string& base_model, GgmlType type) {
-  if (base.fused_proj)
-    fail("cannot write GGUF adapter ", file.string(), ": tpro does not write llama.cpp adapters for ", base.architecture,
-         "'s fused projections yet (hint: keep the PEFT folder; llama.cpp's convert_lora_to_gguf.py converts it)");
   const DType dt = dtype_of(type);
   if (lw.cfg.dora)
     fail("cannot write GGUF adapter ", file.string(), ": it is a DoRA adapter, and llama.cpp's LoRA adapters carry only",
@@ -211,7 +226,7 @@ LoraWeights load_adapter_gguf(const fs::path& file, const LlamaConfig& base, Ggu
   const std::string atype = f.get_or<std::string>("adapter.type", "");
   if (atype != "lora") fail(where, "adapter.type is '", atype, "', expected 'lora'");
   check_base(f, where, base);
-  const auto pairs = collect_pairs(f, where, base.n_layer);
+  const auto pairs = collect_pairs(f, where, base);
   const GgufTensor& first = *pairs.begin()->second.a;
   const int64_t r = first.ne.size() == 2 ? first.ne[1] : 0;
   if (r <= 0) fail(where, "tensor '", first.name, "' has ne ", shape_str(first.ne), ", expected (in, rank)");
@@ -248,15 +263,17 @@ LlamaConfig gguf_adapter_base_config(const GgufFile& f) {
                    : arch == "qwen3"  ? "Qwen3ForCausalLM"
                    : arch == "gemma2" ? "Gemma2ForCausalLM"
                    : arch == "gemma3" ? "Gemma3ForCausalLM"
+                   : arch == "phi3"   ? "Phi3ForCausalLM"
                                       : nullptr;
   if (!hf) {
     fail("GGUF adapter ", f.path().string(), ": general.architecture '", arch,
-         "' is not supported (llama, qwen2, qwen3, gemma2, gemma3)");
+         "' is not supported (llama, qwen2, qwen3, gemma2, gemma3, phi3)");
   }
   const std::string a = arch + ".";
   LlamaConfig c;
   c.architecture = hf;
   c.model_type = arch == "gemma3" ? "gemma3_text" : arch;
+  c.fused_proj = arch == "phi3";  // its adapters are over attn_qkv and the fused ffn_up
   try {
     c.n_embd = f.get_int(a + "embedding_length");
     c.n_ff = f.get_int(a + "feed_forward_length");

@@ -2,7 +2,8 @@
 // writes: general.type=adapter, adapter.type=lora, adapter.lora.alpha (f32; llama.cpp scales
 // by alpha/r, so rsLoRA's α/√r is written as α·√r), general.architecture, and per projection
 // blk.N.<attn_q|...|ffn_down>.weight.lora_a (ne [in, r], PEFT's A) and .lora_b (ne [r, out],
-// PEFT's B) whose rows are permuted like the base's for attn_q/attn_k of the llama arch.
+// PEFT's B) whose rows are permuted like the base's for attn_q/attn_k of the llama arch. A phi3
+// base's adapters are over its fused attn_qkv and ffn_up (gate_up_proj), as convert_lora_to_gguf.py names them.
 // tpro also stores the shapes and heads (<arch>.* keys) and its exact LoRA settings (tpro.*),
 // which llama.cpp ignores, so a file converts back to PEFT without the base model.
 #pragma once

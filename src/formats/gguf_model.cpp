@@ -17,7 +17,7 @@ namespace {
 // llama.cpp's names; Phi-3's fused gate_up_proj is its ffn_up (2F rows) in a phi3 file.
 constexpr const char* kProjNames[kNumProj] = {"attn_q",   "attn_k",   "attn_v",   "attn_output", "ffn_gate",
                                               "ffn_up",   "ffn_down", "attn_qkv", "ffn_up"};
-constexpr const char* kSupportedArchs = "llama, qwen2, qwen3, gemma2, gemma3";
+constexpr const char* kSupportedArchs = "llama, qwen2, qwen3, gemma2, gemma3, phi3";
 
 int64_t positive(const GgufFile& f, const std::string& key) {
   const int64_t v = f.get_int(key);
@@ -45,7 +45,7 @@ void read_rope_scaling(const GgufFile& f, const std::string& arch, LlamaConfig& 
 // Gemma 2 / 3 as llama.cpp reads them: soft-caps and window from the metadata; the layer pattern
 // (2 / 6), the local RoPE base (10000 unless rope.freq_base_swa) and the score scale from the
 // architecture. llama.cpp scales scores by 1/sqrt(head size), except for the 27B models
-// (46 / 62 layers), whose query_pre_attn_scalar is hidden size / heads.
+// (46 / 62 layers), whose query_pre_attn_scalar is hidden size / heads. Runs after read_heads.
 void read_gemma(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
   const int version = arch == "gemma3" ? 3 : 2;
   set_gemma_family(c, version);
@@ -53,10 +53,7 @@ void read_gemma(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
   c.final_softcap = f.get_or<float>(arch + ".final_logit_softcapping", 0.0f);
   c.sliding_window = f.has(arch + ".attention.sliding_window") ? positive(f, arch + ".attention.sliding_window") : 4096;
   if (version == 3) c.rope_local_theta = f.get_or<float>(arch + ".rope.freq_base_swa", 10000.0f);
-  c.n_head = positive(f, arch + ".attention.head_count");
-  c.query_pre_attn_scalar = gguf_gemma_query_scalar(c, f.has(arch + ".attention.key_length")
-                                                            ? positive(f, arch + ".attention.key_length")
-                                                            : c.n_embd / c.n_head);
+  c.query_pre_attn_scalar = gguf_gemma_query_scalar(c, c.head_dim);
   c.embed_scale = double(float(std::sqrt(double(c.n_embd))));  // llama.cpp scales in f32
 }
 
@@ -75,7 +72,7 @@ void read_heads(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
     fail(where, "value_length ", f.get_int(arch + ".attention.value_length"), " differs from key_length ", c.head_dim,
          " (tpro needs equal Q/K/V head sizes)");
   }
-  if (f.has(arch + ".rope.dimension_count") && f.get_int(arch + ".rope.dimension_count") != c.head_dim) {
+  if (arch != "phi3" && f.has(arch + ".rope.dimension_count") && f.get_int(arch + ".rope.dimension_count") != c.head_dim) {
     fail(where, "rope.dimension_count ", f.get_int(arch + ".rope.dimension_count"), " differs from the head size ",
          c.head_dim, " (hint: partial rotary embeddings are not supported)");
   }
@@ -118,6 +115,76 @@ std::vector<float> vector_f32(const GgufFile& f, const std::string& name, int64_
   return v;
 }
 
+// Phi-3 as convert_hf_to_gguf.py (Phi3MiniModel) writes it: fused attn_qkv (q, k, v rows) and
+// ffn_up holding gate_up_proj unchanged (gate rows, then up rows: llama.cpp's swiglu applies
+// silu to the first half); rope.dimension_count = the rotary dims (partial rotary); LongRoPE as
+// rope_factors_short/long.weight (one per rotary frequency, dividing it, as short_factor and
+// long_factor do) with rope.scaling.original_context_length and the cos/sin factor
+// rope.scaling.attn_factor (llama.cpp: 1 when absent); attention.sliding_window (0 = none).
+// llama.cpp ignores the window (its PR 13676), transformers applies it, and so does tpro.
+void read_longrope(const GgufFile& f, const std::string& arch, LlamaConfig& c);
+void read_phi3(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
+  const std::string where = cat("GGUF ", f.path().string(), ": ");
+  c.fused_proj = true;
+  c.rotary_dim = c.head_dim;
+  if (f.has(arch + ".rope.dimension_count")) {
+    const int64_t n = f.get_int(arch + ".rope.dimension_count");
+    if (n <= 0 || n > c.head_dim || n % 2)
+      fail(where, arch, ".rope.dimension_count is ", n, ", expected an even number of rotary dims in 2..", c.head_dim,
+           " (the head size)");
+    c.rotary_dim = n;
+  }
+  if (f.has(arch + ".attention.sliding_window")) {
+    c.sliding_window = f.get_int(arch + ".attention.sliding_window");
+    if (c.sliding_window < 0) fail(where, arch, ".attention.sliding_window must be >= 0, got ", c.sliding_window);
+  }
+  for (const char* t : {"blk.0.attn_qkv.bias", "blk.0.attn_q.bias", "blk.0.attn_output.bias", "blk.0.ffn_up.bias",
+                        "blk.0.ffn_down.bias"})
+    if (f.find_tensor(t)) fail(where, "tensor '", t, "': tpro loads Phi-3 models without projection biases");
+  if (!f.find_tensor("blk.0.attn_qkv.weight"))
+    fail(where, "a phi3 model needs the fused blk.N.attn_qkv.weight", f.find_tensor("blk.0.attn_q.weight")
+         ? " (this file holds separate attn_q/attn_k/attn_v, which tpro does not load for phi3" : " (none found",
+         "; hint: convert the Hugging Face folder with llama.cpp's convert_hf_to_gguf.py or tpro merge --gguf)");
+  read_longrope(f, arch, c);
+}
+
+void read_longrope(const GgufFile& f, const std::string& arch, LlamaConfig& c) {
+  const std::string where = cat("GGUF ", f.path().string(), ": ");
+  const GgufTensor* lng = f.find_tensor("rope_factors_long.weight");
+  const GgufTensor* sht = f.find_tensor("rope_factors_short.weight");
+  RopeScaling& rs = c.rope_scaling;
+  const float attn_factor = f.get_or<float>(arch + ".rope.scaling.attn_factor", 1.0f);
+  if (!lng && !sht) {
+    if (attn_factor != 1.0f)
+      fail(where, arch, ".rope.scaling.attn_factor is ", attn_factor, " without LongRoPE factors (hint: tpro reads it ",
+           "with rope_factors_long.weight and rope_factors_short.weight only)");
+    return;
+  }
+  if (!lng || !sht)
+    fail(where, "LongRoPE needs both rope_factors_long.weight and rope_factors_short.weight, the file has only ",
+         lng ? "the long" : "the short", " factors (hint: the file is truncated or was not written by a converter)");
+  if (!rs.type.empty())
+    fail(where, arch, ".rope.scaling.type '", rs.type, "' together with LongRoPE factors (hint: a phi3 model has one ",
+         "or the other)");
+  const int64_t half = c.rot_dim() / 2;
+  rs.type = "longrope";
+  for (const auto& [name, out] : {std::pair{"rope_factors_long.weight", &rs.long_factor},
+                                  std::pair{"rope_factors_short.weight", &rs.short_factor}}) {
+    const std::vector<float> v = vector_f32(f, name, half);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!(v[i] > 0) || !std::isfinite(v[i]))
+        fail(where, name, "[", i, "] is ", v[i], ", expected a positive factor (frequencies are divided by it)");
+      out->push_back(double(v[i]));
+    }
+  }
+  rs.original_max_position = f.has(arch + ".rope.scaling.original_context_length")
+                                 ? positive(f, arch + ".rope.scaling.original_context_length")
+                                 : c.max_position;  // llama.cpp's default too
+  if (!(attn_factor > 0) || !std::isfinite(attn_factor))
+    fail(where, arch, ".rope.scaling.attn_factor must be a positive number, got ", attn_factor);
+  rs.attention_factor = double(attn_factor);
+}
+
 // attn_q / attn_k of the llama architecture: rows back from llama.cpp's RoPE order.
 WeightMatrix unpermuted(Model& m, const WeightMatrix& w, int64_t n_head) {
   const size_t row_bytes = wtype_row_bytes(w.type, w.cols);
@@ -156,12 +223,17 @@ void load_layer(Model& m, const GgufFile& f, Names& nm, int64_t l, bool permuted
     L.ln_post_attn = vector_f32(f, nm(p + "post_attention_norm.weight"), D);
     L.ln_post_ffn = vector_f32(f, nm(p + "post_ffw_norm.weight"), D);
   }
-  L.wq = matrix(f, nm(p + "attn_q.weight"), Q, D);
-  L.wk = matrix(f, nm(p + "attn_k.weight"), KV, D);
-  L.wv = matrix(f, nm(p + "attn_v.weight"), KV, D);
+  if (c.fused_proj) {  // phi3: ffn_up holds gate_up_proj (2F rows), see read_phi3
+    L.wqkv = matrix(f, nm(p + "attn_qkv.weight"), Q + 2 * KV, D);
+    L.wgate_up = matrix(f, nm(p + "ffn_up.weight"), 2 * F, D);
+  } else {
+    L.wq = matrix(f, nm(p + "attn_q.weight"), Q, D);
+    L.wk = matrix(f, nm(p + "attn_k.weight"), KV, D);
+    L.wv = matrix(f, nm(p + "attn_v.weight"), KV, D);
+    L.wgate = matrix(f, nm(p + "ffn_gate.weight"), F, D);
+    L.wup = matrix(f, nm(p + "ffn_up.weight"), F, D);
+  }
   L.wo = matrix(f, nm(p + "attn_output.weight"), D, Q);
-  L.wgate = matrix(f, nm(p + "ffn_gate.weight"), F, D);
-  L.wup = matrix(f, nm(p + "ffn_up.weight"), F, D);
   L.wdown = matrix(f, nm(p + "ffn_down.weight"), D, F);
   L.bq = optional_vector(f, nm, p + "attn_q.bias", Q, c.attn_qkv_bias);
   L.bk = optional_vector(f, nm, p + "attn_k.bias", KV, c.attn_qkv_bias);
@@ -252,7 +324,7 @@ LlamaConfig gguf_model_config(const GgufFile& f) {
   if (type == "adapter") fail(where, "this is a LoRA adapter (general.type = adapter), not a model (hint: pass it as --lora)");
   if (type != "model") fail(where, "general.type is '", type, "', expected 'model'");
   const std::string arch = f.get_string("general.architecture");
-  if (arch != "llama" && arch != "qwen2" && arch != "qwen3" && arch != "gemma2" && arch != "gemma3") {
+  if (arch != "llama" && arch != "qwen2" && arch != "qwen3" && arch != "gemma2" && arch != "gemma3" && arch != "phi3") {
     fail(where, "general.architecture '", arch, "' is not supported (tpro loads ", kSupportedArchs,
          " GGUF models; hint: for other models use the Hugging Face folder if its architecture is supported)");
   }
@@ -261,18 +333,20 @@ LlamaConfig gguf_model_config(const GgufFile& f) {
                    : arch == "qwen3"  ? "Qwen3ForCausalLM"
                    : arch == "gemma2" ? "Gemma2ForCausalLM"
                    : arch == "gemma3" ? "Gemma3ForCausalLM"
+                   : arch == "phi3"   ? "Phi3ForCausalLM"
                                       : "LlamaForCausalLM";
   c.qk_norm = arch == "qwen3";
   c.model_type = arch == "gemma3" ? "gemma3_text" : arch;
   c.n_embd = positive(f, arch + ".embedding_length");
   c.n_ff = positive(f, arch + ".feed_forward_length");
   c.n_layer = positive(f, arch + ".block_count");
-  if (arch == "gemma2" || arch == "gemma3") read_gemma(f, arch, c);
   c.max_position = positive(f, arch + ".context_length");
   read_heads(f, arch, c);
+  if (arch == "gemma2" || arch == "gemma3") read_gemma(f, arch, c);
   c.rms_norm_eps = f.get_f32(arch + ".attention.layer_norm_rms_epsilon");
   c.rope_theta = f.get_or<float>(arch + ".rope.freq_base", 10000.0f);
   read_rope_scaling(f, arch, c);
+  if (arch == "phi3") read_phi3(f, arch, c);
   if (f.has("tokenizer.ggml.bos_token_id")) c.bos_token_id = f.get_int("tokenizer.ggml.bos_token_id");
   if (f.has("tokenizer.ggml.eos_token_id")) c.eos_token_id = f.get_int("tokenizer.ggml.eos_token_id");
   config_from_tensors(f, arch, c);
@@ -301,7 +375,12 @@ Model load_gguf_model(const fs::path& path) {
   for (int64_t l = 0; l < c.n_layer; ++l) load_layer(m, f, nm, l, permuted);
   m.inv_freq = c.rope_inv_freq();
   m.inv_freq_local = c.rope_inv_freq_local();
-  apply_rope_freqs(m, f, nm);
+  if (c.rope_scaling.type == "longrope") {  // read by read_phi3 (rope_inv_freq applies them per batch)
+    nm("rope_factors_long.weight");
+    nm("rope_factors_short.weight");
+  } else if (!c.fused_proj) {  // llama.cpp's phi3 has no rope_freqs tensor
+    apply_rope_freqs(m, f, nm);
+  }
   for (const GgufTensor& t : f.tensors()) {
     if (!nm.used.count(t.name)) log_warn("GGUF ", path.string(), ": ignoring unexpected tensor '", t.name, "'");
   }

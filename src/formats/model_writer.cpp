@@ -59,6 +59,7 @@ class GgufModelWriter {
  private:
   void put_matrix(const std::string& name, const WeightMatrix& w, std::optional<WType> to, int64_t qk_heads = 0);
   void put_vector(const std::string& name, const std::vector<float>& v, int64_t qk_heads = 0);
+  void check_representable() const;
   void layer(int64_t l);
   void rope_freqs();
 
@@ -68,13 +69,31 @@ class GgufModelWriter {
   GgufWriter w_;
 };
 
+// What llama.cpp's GGUF has no key for is refused rather than written as another model: YaRN
+// and dynamic NTK as transformers computes them, fused projections and partial rotary outside
+// phi3, and Llama 3 scaling in phi3 (whose llama.cpp arch has no rope_freqs tensor).
+void GgufModelWriter::check_representable() const {
+  const LlamaConfig& c = m_.cfg;
+  const std::string& t = c.rope_scaling.type;
+  const char* hint = " (hint: merge to a Hugging Face folder with --out <dir> instead; tpro and transformers load it)";
+  if (t == "yarn" || t == "dynamic")
+    fail("cannot write a GGUF of this ", c.architecture, ": llama.cpp's GGUF has no form of transformers' ",
+         t == "yarn" ? "YaRN" : "dynamic NTK", " RoPE scaling that computes the same frequencies", hint);
+  const bool phi3 = arch_ == "phi3";
+  if (!phi3 && (c.fused_proj || (c.rotary_dim > 0 && c.rotary_dim != c.head_dim) || t == "longrope"))
+    fail("cannot write a ", arch_, " GGUF of this ", c.architecture, ": fused projections, partial rotary and ",
+         "LongRoPE are written for phi3 only", hint);
+  if (phi3 && !c.fused_proj)
+    fail("cannot write a phi3 GGUF of this model: its projections are not fused (llama.cpp's phi3 reads attn_qkv ",
+         "and ffn_up holding gate and up)", hint);
+  if (phi3 && t == "llama3")
+    fail("cannot write a phi3 GGUF of this model: llama.cpp's phi3 has no rope_freqs tensor for its llama3 RoPE ",
+         "scaling", hint);
+}
+
 void GgufModelWriter::metadata() {
   const LlamaConfig& c = m_.cfg;
-  if (c.fused_proj || c.rotary_dim > 0 || c.rope_scaling.type == "longrope" || c.rope_scaling.type == "yarn" ||
-      c.rope_scaling.type == "dynamic")
-    fail("cannot write a GGUF of this ", c.architecture, " yet: tpro writes fused projections, partial rotary ",
-         "and ", c.rope_scaling.type.empty() ? "its RoPE" : c.rope_scaling.type, " scaling to Hugging Face folders only ",
-         "(hint: merge to a folder with --out <dir>, then convert it with llama.cpp's convert_hf_to_gguf.py)");
+  check_representable();
   const std::string a = arch_ + ".";
   w_.set("general.architecture", arch_);
   w_.set("general.type", "model");
@@ -84,7 +103,7 @@ void GgufModelWriter::metadata() {
   w_.set(a + "embedding_length", uint32_t(c.n_embd));
   w_.set(a + "block_count", uint32_t(c.n_layer));
   w_.set(a + "feed_forward_length", uint32_t(c.n_ff));
-  w_.set(a + "rope.dimension_count", uint32_t(c.head_dim));
+  w_.set(a + "rope.dimension_count", uint32_t(c.rot_dim()));
   w_.set(a + "attention.head_count", uint32_t(c.n_head));
   w_.set(a + "attention.head_count_kv", uint32_t(c.n_head_kv));
   if (c.head_dim * c.n_head != c.n_embd) {
@@ -97,6 +116,13 @@ void GgufModelWriter::metadata() {
   if (c.rope_scaling.type == "linear") {
     w_.set(a + "rope.scaling.type", "linear");
     w_.set(a + "rope.scaling.factor", float(c.rope_scaling.factor));
+  }
+  if (arch_ == "phi3") {  // as convert_hf_to_gguf.py's Phi3MiniModel; LongRoPE's factors are tensors
+    const RopeScaling& rs = c.rope_scaling;
+    w_.set(a + "rope.scaling.original_context_length",
+           uint32_t(rs.type == "longrope" ? rs.original_max_position : c.max_position));
+    if (rs.type == "longrope") w_.set(a + "rope.scaling.attn_factor", c.rope_mscale());
+    w_.set(a + "attention.sliding_window", uint32_t(c.sliding_window));
   }
   if (c.is_gemma() && gguf_gemma_query_scalar(c, c.head_dim) != (c.query_pre_attn_scalar > 0 ? c.query_pre_attn_scalar
                                                                                               : double(c.head_dim)))
@@ -149,9 +175,13 @@ void GgufModelWriter::layer(int64_t l) {
   const int64_t hq = perm ? m_.cfg.n_head : 0, hk = perm ? m_.cfg.n_head_kv : 0;
   const std::string p = cat("blk.", l, ".");
   put_vector(p + "attn_norm.weight", L.ln1);
-  put_matrix(gguf_weight_name(l, Proj::Q), L.wq, o_.weights, hq);
-  put_matrix(gguf_weight_name(l, Proj::K), L.wk, o_.weights, hk);
-  put_matrix(gguf_weight_name(l, Proj::V), L.wv, o_.weights);
+  if (m_.cfg.fused_proj) {
+    put_matrix(gguf_weight_name(l, Proj::QKV), L.wqkv, o_.weights);
+  } else {
+    put_matrix(gguf_weight_name(l, Proj::Q), L.wq, o_.weights, hq);
+    put_matrix(gguf_weight_name(l, Proj::K), L.wk, o_.weights, hk);
+    put_matrix(gguf_weight_name(l, Proj::V), L.wv, o_.weights);
+  }
   put_matrix(gguf_weight_name(l, Proj::O), L.wo, o_.weights);
   put_vector(p + "attn_q.bias", L.bq, hq);
   put_vector(p + "attn_k.bias", L.bk, hk);
@@ -162,8 +192,12 @@ void GgufModelWriter::layer(int64_t l) {
   put_vector(p + "post_attention_norm.weight", L.ln_post_attn);  // Gemma (llama.cpp's names)
   put_vector(p + "ffn_norm.weight", L.ln2);
   put_vector(p + "post_ffw_norm.weight", L.ln_post_ffn);
-  put_matrix(gguf_weight_name(l, Proj::Gate), L.wgate, o_.weights);
-  put_matrix(gguf_weight_name(l, Proj::Up), L.wup, o_.weights);
+  if (m_.cfg.fused_proj) {  // ffn_up holds gate_up_proj as it is (gate rows, then up rows)
+    put_matrix(gguf_weight_name(l, Proj::GateUp), L.wgate_up, o_.weights);
+  } else {
+    put_matrix(gguf_weight_name(l, Proj::Gate), L.wgate, o_.weights);
+    put_matrix(gguf_weight_name(l, Proj::Up), L.wup, o_.weights);
+  }
   put_matrix(gguf_weight_name(l, Proj::Down), L.wdown, o_.weights);
   put_vector(p + "ffn_gate.bias", L.bgate);
   put_vector(p + "ffn_up.bias", L.bup);
@@ -172,7 +206,19 @@ void GgufModelWriter::layer(int64_t l) {
 
 // llama.cpp divides frequency i by rope_freqs[i]: written when the model's frequencies differ
 // from the config's plain (or linearly scaled) ones, e.g. Llama 3.1 rope scaling.
+// phi3 instead carries LongRoPE's short and long factors, which rope_inv_freq applies per batch.
 void GgufModelWriter::rope_freqs() {
+  const RopeScaling& rs = m_.cfg.rope_scaling;
+  if (arch_ == "phi3") {
+    if (m_.inv_freq != m_.cfg.rope_inv_freq())
+      fail("cannot write a phi3 GGUF of this model: its RoPE frequencies are not its config's (llama.cpp's phi3 has ",
+           "no rope_freqs tensor; hint: write the model it was loaded from)");
+    if (rs.type == "longrope") {
+      put_vector("rope_factors_long.weight", std::vector<float>(rs.long_factor.begin(), rs.long_factor.end()));
+      put_vector("rope_factors_short.weight", std::vector<float>(rs.short_factor.begin(), rs.short_factor.end()));
+    }
+    return;
+  }
   LlamaConfig plain = m_.cfg;
   if (plain.rope_scaling.type != "linear") plain.rope_scaling = {};
   const std::vector<float> base = plain.rope_inv_freq();

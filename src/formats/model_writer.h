@@ -1,9 +1,9 @@
 // Writes a Model to disk: a Hugging Face folder (config.json + model.safetensors) or a GGUF
 // file llama.cpp loads (<arch>.* metadata, tensor names, attn_q/attn_k rows permuted for the
-// llama architecture as convert_hf_to_gguf.py does, a RoPE factor tensor when the model's
-// frequencies are not plain). Weights in any WType are converted matrix by matrix; nothing is
-// merged here (model/merge.h) and the tokenizer is the caller's (pass its GGUF keys in
-// metadata). Also: random models as Hugging Face folders, for the demo, tests and benchmarks.
+// llama arch as convert_hf_to_gguf.py does, rope_freqs when the frequencies are not plain; phi3's
+// fused tensors and LongRoPE factors; YaRN and dynamic NTK, which GGUF cannot say, are refused).
+// Any WType converts matrix by matrix; merging is model/merge.h's, the tokenizer the caller's
+// (GGUF keys in metadata). Also: random models as Hugging Face folders, for tests and the demo.
 #pragma once
 #include <optional>
 #include <string>

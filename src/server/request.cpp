@@ -415,4 +415,13 @@ StopChange stop_change_from_request(const json& body) {
   return c;
 }
 
+fs::path request_model_path(const PathSandbox& sb, const std::string& path, const std::string& field) {
+  return model_input(sb, path, field);
+}
+int64_t request_int(const json& body, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
+  return int_value(body, key, fallback, lo, hi);
+}
+std::string request_string(const json& body, const char* key) { return string_value(body, key); }
+void request_keys(const json& body, std::initializer_list<const char*> known) { reject_unknown(body, known); }
+
 }  // namespace tpro

@@ -42,4 +42,13 @@ nlohmann::json parse_json_body(const std::string& body);
 // An adapter folder name from a URL or request: a plain name of an existing folder in --loras.
 std::filesystem::path adapter_folder(const PathSandbox& sb, const std::string& name, const std::string& field);
 
+// Checked fields for other requests (the playground's), with the messages the jobs' get:
+// a base model in --models, an adapter (PEFT folder or GGUF file) in --loras, an integer in
+// [lo, hi], a string, and no keys but `known`. Each throws ApiError 400 naming the field.
+std::filesystem::path request_model_path(const PathSandbox& sb, const std::string& path, const std::string& field);
+std::filesystem::path lora_input(const PathSandbox& sb, const std::string& name, const std::string& field);
+int64_t request_int(const nlohmann::json& body, const char* key, int64_t fallback, int64_t lo, int64_t hi);
+std::string request_string(const nlohmann::json& body, const char* key);
+void request_keys(const nlohmann::json& body, std::initializer_list<const char*> known);
+
 }  // namespace tpro

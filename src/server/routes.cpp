@@ -283,6 +283,7 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
 
   svr.Post("/api/train", api([&ctx](R req, Response& res) {
              const TrainParams p = train_params_from_request(parse_json_body(req.body), ctx.sb);
+             ctx.playground.make_room_for_job();
              json j = ctx.jobs.start_training(p);
              res.status = 202;
              return j;
@@ -291,6 +292,7 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
   svr.Post("/api/plan", api([&ctx](R req, Response& res) { return memory_plan(req, res, ctx); }));
   svr.Post("/api/export", api([&ctx](R req, Response& res) {
              const ExportJob job = export_job_from_request(parse_json_body(req.body), ctx.sb);
+             ctx.playground.make_room_for_job();
              json j = ctx.jobs.start_export(job);
              res.status = 202;
              return j;
@@ -306,10 +308,13 @@ void add_routes(httplib::Server& svr, ServerContext& ctx) {
              PerplexityJob job = perplexity_job_from_request(parse_json_body(req.body), ctx.sb);
              ctx.sb.check_file(Root::Loras, ctx.evaluations_csv, "evaluations.csv");  // it is read, then replaced
              job.csv = ctx.evaluations_csv;
+             ctx.playground.make_room_for_job();
              json j = ctx.jobs.start_perplexity(job);
              res.status = 202;
              return j;
            }));
+
+  add_playground_routes(svr, ctx);
 
   svr.Get(R"(/api/.*)", api([](R req, Response&) -> json { not_found(cat("no API route GET ", req.path)); }));
   svr.Post(R"(/api/.*)", api([](R req, Response&) -> json { not_found(cat("no API route POST ", req.path)); }));

@@ -5,12 +5,14 @@
 //   GET  /api/info /api/schema /api/models /api/data /api/runs /api/job /api/evaluations
 //   GET  /api/runs/<name>/graph  /api/runs/<name>/params  /api/events (SSE)  /api/download
 //   POST /api/train /api/check /api/plan /api/stop /api/save /api/control /api/perplexity /api/export
+//   GET /api/playground, POST /api/playground/{generate,stop,unload} (playground_routes.cpp)
 #pragma once
 #include <filesystem>
 
 #include "server/event_buffer.h"
 #include "server/job_manager.h"
 #include "server/limits.h"
+#include "server/playground.h"
 #include "server/sandbox.h"
 #include "server/server.h"
 
@@ -19,6 +21,8 @@ class Server;
 }
 
 namespace tpro {
+
+int playground_delay_from_env();  // TPRO_PLAYGROUND_DELAY_MS (tests), 0 when unset
 
 struct ServerContext {
   ServerContext(const ServeOptions& o)
@@ -30,9 +34,11 @@ struct ServerContext {
   JobManager jobs;
   std::filesystem::path evaluations_csv;
   ServerLimits limits;
+  Playground playground{playground_delay_from_env()};
 };
 
 void add_routes(httplib::Server& svr, ServerContext& ctx);
+void add_playground_routes(httplib::Server& svr, ServerContext& ctx);  // playground_routes.cpp
 // Token, Host, Origin and Content-Type checks run before any route.
 void add_request_guards(httplib::Server& svr, ServerContext& ctx);
 

@@ -174,6 +174,7 @@ void Server::shutdown() {
   if (impl_->shut.exchange(true)) return;
   impl_->ctx.events.close();
   impl_->ctx.jobs.cancel();
+  impl_->ctx.playground.cancel("shutdown");
   impl_->svr.stop();
 }
 

@@ -296,5 +296,5 @@ TEST(GgufAdapter, BaseConfigFromTheMetadata) {
               HasSubstr("missing metadata key 'llama.attention.key_length' (hint: the adapter does not record its "
                         "base model's shape; pass the base model)"));
   EXPECT_THAT(config_bad([](GgufWriter& w) { w.set("general.architecture", "phi2"); }),
-              HasSubstr("bad.gguf: general.architecture 'phi2' is not supported (llama, qwen2, qwen3, gemma2, gemma3)"));
+              HasSubstr("bad.gguf: general.architecture 'phi2' is not supported (llama, qwen2, qwen3, gemma2, gemma3, phi3)"));
 }

@@ -195,8 +195,9 @@ TEST(GgufModel, GemmaRoundTripsWithLlamaCppNames) {
       EXPECT_ERROR_HAS(save_model_gguf(d / "x.gguf", hf, {}), "its query_pre_attn_scalar 12 is not the 8 llama.cpp");
       hf.cfg.query_pre_attn_scalar = double(hf.cfg.head_dim);
     }
-    if (v3)  // the fixture's [sliding, full, sliding] is not five in six
+    if (v3) {  // the fixture's [sliding, full, sliding] is not five in six
       EXPECT_ERROR_HAS(save_model_gguf(d / "x.gguf", hf, {}), "sliding-window layers are not the pattern llama.cpp");
+    }
     LlamaConfig derived = hf.cfg;
     set_gemma_family(derived, v3 ? 3 : 2);
     hf.cfg.layer_sliding = derived.layer_sliding;

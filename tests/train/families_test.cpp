@@ -1,6 +1,7 @@
 // Every supported family trains end to end as Llama does: a tiny byte-level model of the family
 // (random weights written by our code) trains on a text, its loss falls, the saved adapter
-// loads back and lowers the model's perplexity on that text.
+// loads back and lowers the model's perplexity on that text; its adapter.gguf computes the same,
+// and merged into a GGUF model (as `tpro merge --gguf`) so does the merged model.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "core/file.h"
 #include "formats/load.h"
 #include "tokenizer/tokenizer.h"
+#include "train/merge_export.h"
 #include "train/perplexity.h"
 #include "train/run_control.h"
 #include "trainer_test_util.h"
@@ -61,6 +63,7 @@ TEST_P(Families, TrainsSavesAndTheAdapterLowersPerplexity) {
   f.p.neft_noise_alpha = 0;
   f.p.epochs = 10;
   f.p.learning_rate = 5e-3;
+  f.p.save_gguf = true;
   Collected got;
   RunControl ctl;
   const TrainSummary s = run_training(f.p, ctl, collect(got));
@@ -83,6 +86,19 @@ TEST_P(Families, TrainsSavesAndTheAdapterLowersPerplexity) {
   const double base = evaluate_perplexity(cpu(), m, nullptr, ids, 48, 48).perplexity();
   const double tuned = evaluate_perplexity(cpu(), m, &lw, ids, 48, 48).perplexity();
   EXPECT_LT(tuned, 0.8 * base) << "base " << base << ", with the saved adapter " << tuned;
+
+  const LoraWeights gguf = load_lora(s.adapter_dir / "adapter.gguf", m);
+  EXPECT_EQ(evaluate_perplexity(cpu(), m, &gguf, ids, 48, 48).perplexity(), tuned);
+  if (m.cfg.architecture == "Gemma3ForCausalLM") return;  // its 2-layer pattern is not llama.cpp's five in six
+  MergeExport me;
+  me.model = f.dir / "model";
+  me.lora = s.adapter_dir / "adapter.gguf";
+  me.out = f.dir / "merged.gguf";
+  me.gguf = true;
+  merge_export(me);
+  const Model merged = load_model(me.out);
+  EXPECT_EQ(merged.cfg.architecture, GetParam());
+  EXPECT_NEAR(evaluate_perplexity(cpu(), merged, nullptr, ids, 48, 48).perplexity(), tuned, 1e-4 * tuned);
 }
 
 INSTANTIATE_TEST_SUITE_P(Supported, Families,
