@@ -20,7 +20,7 @@ function wireTabs(list, tabs, panelOf) {
   };
   for (const [i, t] of tabs.entries()) {
     t.setAttribute('role', 'tab');
-    if (!t.id) t.id = `${list.id || 'tablist'}-${t.dataset.tab || i}`;  // #tabs-train, ...
+    if (!t.id) t.id = t.dataset.tab ? `tabbtn-${t.dataset.tab}` : `${list.id || 'tablist'}-tab-${i}`;  // #tabbtn-train
     const panel = panelOf(t);
     if (panel) {
       t.setAttribute('aria-controls', panel.id);

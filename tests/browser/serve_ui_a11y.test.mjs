@@ -86,21 +86,21 @@ test('the sections are WAI-ARIA tabs: roles, selection, panels, arrow keys', asy
              panel: panel?.id, panelRole: panel?.getAttribute('role'), labelledby: panel?.getAttribute('aria-labelledby'),
              shown: !!panel && getComputedStyle(panel).display !== 'none' };
   }));
-  const expect = selected => names.map(n => ({ id: `tabs-${n}`, role: 'tab', selected: String(n === selected),
-    tabindex: n === selected ? 0 : -1, panel: `tab-${n}`, panelRole: 'tabpanel', labelledby: `tabs-${n}`, shown: n === selected }));
+  const expect = selected => names.map(n => ({ id: `tabbtn-${n}`, role: 'tab', selected: String(n === selected),
+    tabindex: n === selected ? 0 : -1, panel: `tab-${n}`, panelRole: 'tabpanel', labelledby: `tabbtn-${n}`, shown: n === selected }));
   assert.deepEqual(await state(), expect('train'));
 
-  await page.focus('#tabs-train');
+  await page.focus('#tabbtn-train');
   const keys = [['ArrowRight', names[1]], ['ArrowRight', names[2]], ['End', names[names.length - 1]],
                 ['ArrowRight', names[0]], ['ArrowLeft', names[names.length - 1]], ['Home', names[0]]];
   for (const [key, want] of keys) {
     await page.keyboard.press(key);
-    assert.equal(await focusedId(), `tabs-${want}`, `after ${key}`);
+    assert.equal(await focusedId(), `tabbtn-${want}`, `after ${key}`);
     assert.deepEqual(await state(), expect(want), `after ${key}`);
   }
-  await page.click('#tabs-runs');  // a click selects as well
+  await page.click('#tabbtn-runs');  // a click selects as well
   assert.deepEqual(await state(), expect('runs'));
-  await page.click('#tabs-train');
+  await page.click('#tabbtn-train');
 
   // The dataset kinds in the form are a tab list too.
   const bar = page.locator('#g-sources .subtabs');
@@ -124,10 +124,10 @@ test('the sections are WAI-ARIA tabs: roles, selection, panels, arrow keys', asy
 test('the Tab order follows the page: one stop per tab list, in document order, all visible', async () => {
   assert.equal(await page.locator('[tabindex]:not([tabindex="0"]):not([tabindex="-1"])').count(), 0, 'a positive tabindex');
   // From the selected section tab (Shift+Tab from it leaves the page's controls: nothing is before it).
-  await page.focus('#tabs-train');
+  await page.focus('#tabbtn-train');
   await page.keyboard.press('Shift+Tab');
   assert.equal(await page.evaluate(() => document.activeElement === document.body), true, 'Shift+Tab from the first tab');
-  await page.focus('#tabs-train');
+  await page.focus('#tabbtn-train');
   const seq = [await page.evaluate(() => ({ key: document.activeElement.id, at: [...document.querySelectorAll('*')].indexOf(document.activeElement),
                                             visible: true, form: false }))];
   for (let i = 0; i < 40; ++i) {
@@ -142,13 +142,13 @@ test('the Tab order follows the page: one stop per tab list, in document order, 
     if (f.form) break;
   }
   const keys = seq.map(f => f.key);
-  assert.deepEqual(keys.slice(0, 9), ['tabs-train', 'start', 'check', 'chart-x', 'chart-right', 'chart-smooth', 'chart-log',
+  assert.deepEqual(keys.slice(0, 9), ['tabbtn-train', 'start', 'check', 'chart-x', 'chart-right', 'chart-smooth', 'chart-log',
                                       'summary:Messages', 'log'], keys.join(' > '));
   assert.deepEqual(keys.slice(9, 11), ['copy-from', 'copy-apply']);
   assert.ok(seq[seq.length - 1].form, `Tab never reached the form: ${keys.join(' > ')}`);
   for (let i = 1; i < seq.length; ++i) assert.ok(seq[i].at > seq[i - 1].at, `${keys[i]} comes before ${keys[i - 1]} in the page`);
   for (const f of seq) assert.ok(f.visible, `${f.key} has focus but is not visible`);
-  assert.equal(keys.filter(k => k.startsWith('tabs-')).length, 1, 'more than one stop in the section tabs');
+  assert.equal(keys.filter(k => k.startsWith('tabbtn-')).length, 1, 'more than one stop in the section tabs');
 });
 
 test('help and error texts are linked to their inputs; invalid fields are marked', async () => {
@@ -185,7 +185,7 @@ test('help and error texts are linked to their inputs; invalid fields are marked
   await waitAnnounced(/^dataset check: Training blocks: \d+$/);
 
   // The perplexity form: the same for its fields.
-  await page.click('#tabs-perplexity');
+  await page.click('#tabbtn-perplexity');
   await page.selectOption('#ppl-model', 'tiny');
   await page.fill('#ppl-text', 'short.txt');
   await page.fill('#ppl-stride', '0');
@@ -202,7 +202,7 @@ test('help and error texts are linked to their inputs; invalid fields are marked
   assert.equal(await page.locator('#ppl-stride').getAttribute('aria-invalid'), null);
   await waitAnnounced(/^perplexity \d+\.\d{4}$/);
   await checkA11y(page, 'perplexity-result');
-  await page.click('#tabs-train');
+  await page.click('#tabbtn-train');
 });
 
 test('status areas are live regions; the per-step status line is not', async () => {
@@ -268,13 +268,13 @@ test('a run: state changes announced, the chart\'s text alternative follows it, 
   await checkA11y(page, 'training-finished');
 
   // The past run's chart describes that run.
-  await page.click('#tabs-runs');
+  await page.click('#tabbtn-runs');
   await page.click(`#runs-table tr[data-run="${RUN}"] button.run-open`);
   await page.waitForFunction(() => Number(document.getElementById('run-chart').dataset.points) > 0, null, WAIT);
   assert.match(await page.locator('#run-chart').getAttribute('aria-label'),
                new RegExp(`^Loss chart of the run shown: ${graph.records.length} steps; latest step ${last.step}, .*; 1 checkpoint$`));
   await checkA11y(page, 'runs-chart');
-  await page.click('#tabs-train');
+  await page.click('#tabbtn-train');
 });
 
 // The viewport shots are the ones docs/img is made from (docs/SERVE.md says how).
@@ -283,13 +283,13 @@ test('every tab after a run at 390, 768 and 1440 px: screenshots; the Train tab 
   for (const [width, height] of [[390, 844], [768, 1024], [1440, 900]]) {
     await page.setViewportSize({ width, height });
     for (const tab of tabs) {
-      await page.click(`#tabs-${tab}`);
+      await page.click(`#tabbtn-${tab}`);
       await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: path.join(shots, `a11y-${tab}-${width}.png`) });
       if (tab === 'train') await checkA11y(page, `train-finished-${width}`);
     }
   }
-  await page.click('#tabs-train');
+  await page.click('#tabbtn-train');
   await page.setViewportSize({ width: 1400, height: 1000 });
 });
 
