@@ -85,3 +85,57 @@ export function artifactsDir() {
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
+
+// ---- Accessibility: axe-core (tests/js/package.json) in the page under test ----
+// checkA11y(page, state) injects axe (once per document), runs it on the whole page as it is
+// now and fails listing each serious or critical violation: rule id, impact, help, the
+// elements (CSS targets) and axe's help URL. Every rule axe runs by default is checked (WCAG
+// 2.0-2.2 A and AA plus best practices); hidden tabs, closed sections and hidden dialogs are
+// not rendered, so call it once per state worth checking (each tab, errors shown, a job
+// running, a dialog open). Every violation, minor ones included, is also written to
+// $TPRO_ARTIFACTS/axe/<state>.json for reading.
+const BLOCKING_IMPACTS = new Set(['serious', 'critical']);
+let axeSource = null;
+
+export function loadAxeSource() {
+  if (axeSource) return axeSource;
+  const req = createRequire(path.join(here, '..', 'js', 'package.json'));
+  let file;
+  try {
+    file = req.resolve('axe-core/axe.min.js');
+  } catch (e) {
+    throw new Error(`axe-core is missing (hint: npm ci --prefix tests/js): ${e.message}`);
+  }
+  axeSource = fs.readFileSync(file, 'utf8');
+  return axeSource;
+}
+
+// One violation as a line: "color-contrast (serious): Elements must meet minimum color
+// contrast ratio thresholds at #a, #b [https://dequeuniversity.com/...]".
+export function formatViolation(v) {
+  const targets = v.nodes.map(n => n.target.join(' ')).join(', ');
+  return `${v.id} (${v.impact}): ${v.help} at ${targets} [${v.helpUrl}]`;
+}
+
+// Returns axe's violations (all impacts); throws when one is serious or critical.
+export async function checkA11y(page, state) {
+  if (!/^[\w.-]+$/.test(state)) throw new Error(`checkA11y: state '${state}' must be a file name ([A-Za-z0-9_.-])`);
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    // Evaluated through the DevTools protocol: the page's own script policy does not apply.
+    await page.evaluate(loadAxeSource());
+  }
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map(v => ({ id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+                                     nodes: v.nodes.map(n => ({ target: n.target, html: n.html, summary: n.failureSummary })) }));
+  });
+  const dir = path.join(artifactsDir(), 'axe');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${state}.json`), JSON.stringify(result, null, 1));
+  const blocking = result.filter(v => BLOCKING_IMPACTS.has(v.impact));
+  if (blocking.length) {
+    throw new Error(`axe: ${blocking.length} serious or critical accessibility violation(s) at state '${state}':\n` +
+                    blocking.map(v => `  ${formatViolation(v)}`).join('\n'));
+  }
+  return result;
+}
