@@ -192,6 +192,19 @@ TEST(FamilyMasks, Qwen3EnableThinkingFalse) {
                    {"<|im_start|>user\nName a color.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", false},
                    {"Blue.<|im_end|>\n", true}},
                   false);
+  // An earlier turn's thinking is dropped by the template (inline or reasoning_content): the
+  // turn starts where the text leaves the generation prompt's empty think block.
+  for (const json& first : {json{{"role", "assistant"}, {"content", "<think>\nGreet.\n</think>\n\nHello!"}},
+                            json{{"role", "assistant"}, {"content", "Hello!"}, {"reasoning_content", "Greet."}}}) {
+    json m = json::array({{{"role", "user"}, {"content", "Hi there"}}, first,
+                          {{"role", "user"}, {"content", "Name a color."}}, {{"role", "assistant"}, {"content", "Blue."}}});
+    expect_segments(chat_row(tok, dir, m, "qwen3_hub.jinja", {{"enable_thinking", false}}), tok,
+                    {{"<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n", false},
+                     {"Hello!<|im_end|>\n", true},
+                     {"<|im_start|>user\nName a color.<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", false},
+                     {"Blue.<|im_end|>\n", true}},
+                    false);
+  }
   // enable_thinking=true changes nothing here: the template then adds nothing to the prompt.
   EXPECT_EQ(chat_row(tok, dir, kConvo, "qwen3_hub.jinja", {{"enable_thinking", true}}).mask,
             chat_row(tok, dir, kConvo, "qwen3_hub.jinja").mask);
