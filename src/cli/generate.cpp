@@ -1,11 +1,13 @@
 // `tpro generate`: test-drive a base model, with or without a LoRA adapter; streams text.
-// --chat wraps the prompt in the model's chat template as one user turn. The prompt plus
+// --chat wraps the prompt in the model's chat template as one user turn (with
+// --chat-template-kwargs' variables, as training renders its rows). The prompt plus
 // --max-new-tokens (and --max-context) must fit the model's context (max_position_embeddings):
 // the KV cache is sized from them, so a huge number is an error naming the flag, not an allocation.
 #include <cstdio>
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "data/chat.h"
 #include "formats/load.h"
 #include "jinja/chat_template.h"
 #include "kernels/backend.h"
@@ -19,8 +21,9 @@ namespace {
 constexpr int64_t kMaxNewTokens = int64_t(1) << 20;  // checked before the model loads (its context comes after)
 
 struct GenArgs {
-  std::string model, lora, prompt, prompt_file, device = "cpu";
+  std::string model, lora, prompt, prompt_file, device = "cpu", kwargs_text;
   bool chat = false;
+  nlohmann::json kwargs = nlohmann::json::object();  // --chat-template-kwargs, checked
   int64_t max_context = 0;
   SamplingParams sp;
 };
@@ -40,7 +43,9 @@ int run(const GenArgs& a) {
     if (tok.chat_template().empty()) fail(a.model, ": the tokenizer has no chat template (hint: drop --chat)");
     ChatTemplate ct(tok.chat_template(), a.model);
     nlohmann::json msgs = nlohmann::json::array({{{"role", "user"}, {"content", text}}});
-    text = ct.apply(msgs, true, {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}});
+    nlohmann::json extra = {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}};
+    extra.update(a.kwargs);
+    text = ct.apply(msgs, true, extra);
   }
   std::vector<int32_t> prompt = tok.encode(text, !a.chat);
   if (a.chat && tok.add_bos() && tok.bos_id() >= 0 && (prompt.empty() || prompt[0] != tok.bos_id()) &&
@@ -84,6 +89,8 @@ Runner setup(CLI::App* sub) {
   sub->add_option("--prompt", a->prompt, "Prompt text");
   sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file");
   sub->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template as a user turn");
+  sub->add_option("--chat-template-kwargs", a->kwargs_text,
+                  "Extra chat template variables for --chat as a JSON object, e.g. '{\"enable_thinking\": false}'");
   sub->add_option("--max-new-tokens", a->sp.max_new_tokens, "Tokens to generate (prompt + these fit the context)")
       ->default_val(128)
       ->check(CLI::PositiveNumber);
@@ -96,6 +103,15 @@ Runner setup(CLI::App* sub) {
       ->check(CLI::NonNegativeNumber);
   return [a] {
     if (a->prompt.empty() && a->prompt_file.empty()) fail("give --prompt or --prompt-file");
+    if (!a->kwargs_text.empty()) {
+      if (!a->chat) fail("--chat-template-kwargs is for the chat template: add --chat");
+      try {
+        a->kwargs = nlohmann::json::parse(a->kwargs_text);
+      } catch (const nlohmann::json::exception& e) {
+        fail("--chat-template-kwargs: not JSON: ", e.what(), " (hint: '{\"enable_thinking\": false}')");
+      }
+      check_template_kwargs(a->kwargs, "--chat-template-kwargs");
+    }
     if (a->sp.max_new_tokens > kMaxNewTokens)
       fail("--max-new-tokens ", a->sp.max_new_tokens, " is more than ", kMaxNewTokens,
            " (hint: the prompt and the new tokens must fit the model's context, often 2048 to 131072 tokens)");

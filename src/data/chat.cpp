@@ -193,7 +193,8 @@ std::string escaped(std::string_view s) {
 // the <think> block of earlier turns, empty or not): the turn starts where the generation-prompt
 // render of messages[0..k) ends when that is still a prefix of the full text; else before a
 // marker byte put in front of the content, or, when the template drops that marker with the
-// inline "<think>...</think>" it removes, where the text leaves the generation prompt. It ends
+// inline "<think>...</think>" it removes, where the text leaves the generation prompt (within
+// what that prompt adds to the render of the turns before). It ends
 // after a marker byte put behind the content, plus the closing (end-of-turn token, newline)
 // that render(messages[0..k]) and the full text share after the content.
 // A generation prompt the turn leaves and then resumes inside its own text (Qwen3 with
@@ -227,7 +228,13 @@ std::pair<size_t, size_t> span_by_marker(const std::vector<ChatMessage>& msgs, s
            "Qwen3 with chat_template_kwargs enable_thinking=false expects replies without thinking: drop the <think> "
            "block or reasoning_content from such rows, or leave enable_thinking unset)");
     std::string before = marked(msgs.size(), "\x01" + c);
-    begin = before == full_text ? left : common_prefix(full_text, before);
+    begin = common_prefix(full_text, before);
+    if (before == full_text) {  // only where the text leaves what the prompt adds to the turns before
+      std::vector<ChatMessage> turns(msgs.begin(), msgs.begin() + int64_t(k));
+      const std::string plain = k > 0 ? render_or_fail(render, turns, false, where) : "";
+      lost = !starts_with(full_text, plain) || left < without_suffix(plain, always);
+      begin = left;
+    }
   }
   size_t post_end = common_prefix(post, post_after), tail = without_suffix(post, always);
   if (lost || post_after == post || begin > end || post_end > tail)
