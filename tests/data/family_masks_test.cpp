@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 
 #include "core/file.h"
+#include "data/check.h"
 #include "data/dataset.h"
 #include "data_test_util.h"
 #include "tokenizer/tokenizer.h"
@@ -205,6 +206,16 @@ TEST(FamilyMasks, Qwen3EnableThinkingFalse) {
                      {"Blue.<|im_end|>\n", true}},
                     false);
   }
+  // The dataset check renders with the same variables: the empty think block (4 tokens:
+  // <think>, "\n\n", </think>, "\n\n") is trained without them and not with them.
+  DataOptions o;
+  o.dataset = dir.file("check.jsonl", json{{"messages", kConvo}}.dump() + "\n").string();
+  o.chat_template_file = (kTemplates / "qwen3_hub.jinja").string();
+  const int64_t with_block = check_dataset(o, tok, 1, 1, 1).trained_tokens;
+  o.chat_template_kwargs = {{"enable_thinking", false}};
+  EXPECT_EQ(check_dataset(o, tok, 1, 1, 1).trained_tokens, with_block - 4);
+  o.chat_template_kwargs = {{"enable_thinking", {1}}};
+  EXPECT_ERROR_HAS(check_dataset(o, tok, 1, 1, 1), "chat_template_kwargs: 'enable_thinking' must be a bool");
   // enable_thinking=true changes nothing here: the template then adds nothing to the prompt.
   EXPECT_EQ(chat_row(tok, dir, kConvo, "qwen3_hub.jinja", {{"enable_thinking", true}}).mask,
             chat_row(tok, dir, kConvo, "qwen3_hub.jinja").mask);
