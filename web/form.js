@@ -29,6 +29,7 @@ const FIXED_LISTS = { 'dl-templates': ['chatml', 'alpaca', 'llama-2', 'vicuna'],
 const PLACEHOLDERS = {
   output_dir: '(the --loras folder)', resume_from_checkpoint: "checkpoint folder, or 'latest'",
   target_modules: 'e.g. q_proj, v_proj', chat_template_file: "(the tokenizer's)",
+  chat_template_kwargs: 'e.g. {"enable_thinking": false}',
 };
 
 function el(tag, attrs = {}, children = []) {
@@ -248,6 +249,7 @@ class TrainForm {
   set(f, v) {
     const input = this.inputs[f.name];
     if (f.type === 'bool') input.checked = v === true || v === 'true';
+    else if (f.type === 'object') input.value = v && typeof v === 'object' ? (Object.keys(v).length ? JSON.stringify(v) : '') : (v ?? '');
     else if (Array.isArray(v)) input.value = v.join(', ');
     else input.value = v === null || v === undefined ? '' : String(v);
     this.syncSlider(f.name);
@@ -266,7 +268,7 @@ class TrainForm {
       if (f.name === 'output_dir' && !text) continue;
       if (f.type === 'int' && /^[-+]?\d+$/.test(text)) out[f.name] = Number(text);
       else if (f.type === 'float' && text !== '' && isFinite(Number(text))) out[f.name] = Number(text);
-      else out[f.name] = f.type === 'string' || f.type === 'choice' || f.type === 'string-list' ? input.value : text;
+      else out[f.name] = f.type === 'string' || f.type === 'choice' || f.type === 'string-list' || f.type === 'object' ? input.value : text;
     }
     return out;
   }

@@ -1,5 +1,6 @@
 // `tpro generate`: test-drive a base model, with or without a LoRA adapter; streams text.
-// --chat wraps the prompt in the model's chat template as one user turn and stops at the token the
+// --chat wraps the prompt in the model's chat template as one user turn (with
+// --chat-template-kwargs' variables, as training renders its rows) and stops at the token the
 // template closes a reply with (<|im_end|>, <|eot_id|>, ...) as well as at end-of-text. The prompt plus
 // --max-new-tokens (and --max-context) must fit the model's context (max_position_embeddings):
 // the KV cache is sized from them, so a huge number is an error naming the flag, not an allocation.
@@ -7,6 +8,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "data/chat.h"
 #include "formats/load.h"
 #include "data/end_of_turn.h"
 #include "jinja/chat_template.h"
@@ -21,8 +23,9 @@ namespace {
 constexpr int64_t kMaxNewTokens = int64_t(1) << 20;  // checked before the model loads (its context comes after)
 
 struct GenArgs {
-  std::string model, lora, prompt, prompt_file, device = "cpu";
+  std::string model, lora, prompt, prompt_file, device = "cpu", kwargs_text;
   bool chat = false;
+  nlohmann::json kwargs = nlohmann::json::object();  // --chat-template-kwargs, checked
   int64_t max_context = 0;
   SamplingParams sp;
 };
@@ -42,10 +45,12 @@ int run(const GenArgs& a) {
   if (a.chat) {
     if (tok.chat_template().empty()) fail(a.model, ": the tokenizer has no chat template (hint: drop --chat)");
     ChatTemplate ct(tok.chat_template(), a.model);
+    nlohmann::json extra = {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}};
+    extra.update(a.kwargs);
     const ChatRender render = [&](const std::vector<ChatMessage>& msgs, bool gen) {
       nlohmann::json j = nlohmann::json::array();
       for (const ChatMessage& m : msgs) j.push_back({{"role", m.role}, {"content", m.content}});
-      return ct.apply(j, gen, {{"bos_token", tok.bos_token()}, {"eos_token", tok.eos_token()}});
+      return ct.apply(j, gen, extra);
     };
     const std::vector<ChatMessage> turn = {{"user", text}};
     end_of_turn = end_of_turn_id(render, tok, turn);
@@ -94,6 +99,8 @@ Runner setup(CLI::App* sub) {
   sub->add_option("--prompt", a->prompt, "Prompt text");
   sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file");
   sub->add_flag("--chat", a->chat, "Wrap the prompt in the model's chat template as a user turn");
+  sub->add_option("--chat-template-kwargs", a->kwargs_text,
+                  "Extra chat template variables for --chat as a JSON object, e.g. '{\"enable_thinking\": false}'");
   sub->add_option("--max-new-tokens", a->sp.max_new_tokens, "Tokens to generate (prompt + these fit the context)")
       ->default_val(128)
       ->check(CLI::PositiveNumber);
@@ -106,6 +113,15 @@ Runner setup(CLI::App* sub) {
       ->check(CLI::NonNegativeNumber);
   return [a] {
     if (a->prompt.empty() && a->prompt_file.empty()) fail("give --prompt or --prompt-file");
+    if (!a->kwargs_text.empty()) {
+      if (!a->chat) fail("--chat-template-kwargs is for the chat template: add --chat");
+      try {
+        a->kwargs = nlohmann::json::parse(a->kwargs_text);
+      } catch (const nlohmann::json::exception& e) {
+        fail("--chat-template-kwargs: not JSON: ", e.what(), " (hint: '{\"enable_thinking\": false}')");
+      }
+      check_template_kwargs(a->kwargs, "--chat-template-kwargs");
+    }
     if (a->sp.max_new_tokens > kMaxNewTokens)
       fail("--max-new-tokens ", a->sp.max_new_tokens, " is more than ", kMaxNewTokens,
            " (hint: the prompt and the new tokens must fit the model's context, often 2048 to 131072 tokens)");

@@ -54,9 +54,39 @@ std::string render_or_fail(const ChatRender& render, const std::vector<ChatMessa
 
 }  // namespace
 
-ChatRender jinja_chat_render(std::string source, std::string origin, std::string bos_token, std::string eos_token) {
+void check_template_kwargs(const nlohmann::json& kwargs, const std::string& where) {
+  static const char* const kReserved[] = {"messages", "add_generation_prompt", "bos_token", "eos_token",
+                                          "tools",    "documents",             "raise_exception", "strftime_now"};
+  if (!kwargs.is_object())
+    fail(where, ": expected an object of template variables ({\"enable_thinking\": false}), got ", kwargs.type_name());
+  if (kwargs.size() > kMaxTemplateKwargs)
+    fail(where, ": ", kwargs.size(), " template variables, at most ", kMaxTemplateKwargs, " are allowed");
+  for (const auto& [key, v] : kwargs.items()) {
+    bool name_ok = !key.empty() && key.size() <= kMaxTemplateKwargKey && !std::isdigit((unsigned char)key[0]);
+    for (char ch : key) name_ok = name_ok && (std::isalnum((unsigned char)ch) || ch == '_');
+    if (!name_ok)
+      fail(where, ": '", key.substr(0, kMaxTemplateKwargKey), key.size() > kMaxTemplateKwargKey ? "...": "",
+           "' is not a template variable name (expected letters, digits and _, at most ", kMaxTemplateKwargKey,
+           " characters, not starting with a digit)");
+    for (const char* r : kReserved)
+      if (key == r)
+        fail(where, ": '", key, "' is set by tpro itself and cannot be a chat_template_kwargs key (hint: pass only the "
+             "template's own switches, such as enable_thinking)");
+    if (!(v.is_boolean() || v.is_number() || v.is_string() || v.is_null()))
+      fail(where, ": '", key, "' must be a bool, number, string or null, got ", v.type_name(),
+           " (hint: e.g. {\"enable_thinking\": false})");
+    if (v.is_string() && v.get_ref<const std::string&>().size() > kMaxTemplateKwargString)
+      fail(where, ": '", key, "' is a string of ", v.get_ref<const std::string&>().size(), " bytes, at most ",
+           kMaxTemplateKwargString, " are allowed");
+  }
+}
+
+ChatRender jinja_chat_render(std::string source, std::string origin, std::string bos_token, std::string eos_token,
+                             const nlohmann::json& kwargs) {
+  check_template_kwargs(kwargs, "chat_template_kwargs");
   auto tmpl = std::make_shared<const ChatTemplate>(std::move(source), std::move(origin));
   ojson extra = {{"bos_token", std::move(bos_token)}, {"eos_token", std::move(eos_token)}};
+  for (const auto& [key, v] : kwargs.items()) extra[key] = ojson(v);
   return [tmpl, extra](const std::vector<ChatMessage>& msgs, bool gen) {
     ojson m = ojson::array();
     for (const ChatMessage& x : msgs) {
@@ -147,13 +177,29 @@ bool span_by_prefix(const std::vector<ChatMessage>& msgs, size_t k, const ChatRe
   return true;
 }
 
+// The text with newlines, tabs and control bytes written as escapes, for messages.
+std::string escaped(std::string_view s) {
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch == '\n') out += "\\n";
+    else if (ch == '\t') out += "\\t";
+    else if (ch < 0x20) out += cat("\\x", "0123456789abcdef"[ch >> 4], "0123456789abcdef"[ch & 15]);
+    else out += char(ch);
+  }
+  return out;
+}
+
 // Fallback for templates that render a turn differently once later turns follow (Qwen3 drops
 // the <think> block of earlier turns, empty or not): the turn starts where the generation-prompt
-// render of messages[0..k) ends when that is still a prefix of the full text (else before a
-// marker byte put in front of the content); it ends after a marker byte put behind the content,
-// plus the closing (end-of-turn token, newline) that render(messages[0..k]) and the full text
-// share after the content. The front marker alone cannot locate a turn whose inline
-// "<think>...</think>" the template drops: the marker goes with it.
+// render of messages[0..k) ends when that is still a prefix of the full text; else before a
+// marker byte put in front of the content, or, when the template drops that marker with the
+// inline "<think>...</think>" it removes, where the text leaves the generation prompt (within
+// what that prompt adds to the render of the turns before). It ends
+// after a marker byte put behind the content, plus the closing (end-of-turn token, newline)
+// that render(messages[0..k]) and the full text share after the content.
+// A generation prompt the turn leaves and then resumes inside its own text (Qwen3 with
+// enable_thinking=false ends the prompt with an empty think block; a turn with thinking opens
+// a real one) has no prompt/answer split: such a row is refused.
 std::pair<size_t, size_t> span_by_marker(const std::vector<ChatMessage>& msgs, size_t k, const ChatRender& render,
                                          const std::string& full_text, const std::string& always,
                                          const std::string& where) {
@@ -170,10 +216,25 @@ std::pair<size_t, size_t> span_by_marker(const std::vector<ChatMessage>& msgs, s
   std::string post = render_or_fail(render, head, false, where), post_after = marked(k + 1, c + "\x01");
   size_t end = common_prefix(full_text, after), begin = pre.size();
   bool lost = after == full_text;
-  if (!starts_with(full_text, pre) || begin > end) {
+  if (!lost && (!starts_with(full_text, pre) || begin > end)) {
+    const size_t left = common_prefix(full_text, pre);  // where the text leaves the generation prompt
+    const std::string rest = pre.substr(left);
+    if (!rest.empty() && left <= end &&
+        std::string_view(full_text).substr(left, end - left).find(rest) != std::string_view::npos)
+      fail(where, ": assistant turn ", k, " does not continue the generation prompt: the prompt ends with \"",
+           escaped(pre.substr(pre.size() - std::min<size_t>(pre.size(), rest.size() + 16))),
+           "\" but the turn leaves it after \"", escaped(full_text.substr(left - std::min<size_t>(left, 16), std::min<size_t>(left, 16))),
+           "\" and takes up \"", escaped(rest), "\" again later, so no split into prompt and trained reply fits (hint: "
+           "Qwen3 with chat_template_kwargs enable_thinking=false expects replies without thinking: drop the <think> "
+           "block or reasoning_content from such rows, or leave enable_thinking unset)");
     std::string before = marked(msgs.size(), "\x01" + c);
     begin = common_prefix(full_text, before);
-    lost = lost || before == full_text;
+    if (before == full_text) {  // only where the text leaves what the prompt adds to the turns before
+      std::vector<ChatMessage> turns(msgs.begin(), msgs.begin() + int64_t(k));
+      const std::string plain = k > 0 ? render_or_fail(render, turns, false, where) : "";
+      lost = !starts_with(full_text, plain) || left < without_suffix(plain, always);
+      begin = left;
+    }
   }
   size_t post_end = common_prefix(post, post_after), tail = without_suffix(post, always);
   if (lost || post_after == post || begin > end || post_end > tail)

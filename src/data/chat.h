@@ -30,9 +30,21 @@ struct ChatMessage {
 using ChatRender = std::function<std::string(const std::vector<ChatMessage>&, bool add_generation_prompt)>;
 
 // A ChatRender over a Jinja chat template (jinja/chat_template.h), given bos_token and
-// eos_token as transformers' apply_chat_template does. Parses the template once; throws Error
-// naming `origin` when it cannot be parsed.
-ChatRender jinja_chat_render(std::string source, std::string origin, std::string bos_token, std::string eos_token);
+// eos_token as transformers' apply_chat_template does, plus `kwargs` (chat_template_kwargs,
+// e.g. enable_thinking; checked with check_template_kwargs). Parses the template once; throws
+// Error naming `origin` when it cannot be parsed.
+ChatRender jinja_chat_render(std::string source, std::string origin, std::string bos_token, std::string eos_token,
+                             const nlohmann::json& kwargs = nlohmann::json::object());
+
+// Limits of chat_template_kwargs: keys, key length, string value length.
+constexpr size_t kMaxTemplateKwargs = 32, kMaxTemplateKwargKey = 64, kMaxTemplateKwargString = 4096;
+
+// Checks extra chat template variables (`where` names them, "--chat-template-kwargs"): a JSON
+// object of at most kMaxTemplateKwargs names ([A-Za-z_][A-Za-z0-9_]*) to a bool, number, string
+// or null; none of the variables tpro sets itself (messages, add_generation_prompt,
+// bos_token, eos_token, tools, documents, raise_exception, strftime_now). Throws Error naming
+// the key, what was expected and what it got.
+void check_template_kwargs(const nlohmann::json& kwargs, const std::string& where);
 
 bool is_chat_row(const nlohmann::ordered_json& row);
 

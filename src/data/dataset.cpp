@@ -137,6 +137,7 @@ void validate_data_options(const DataOptions& opt) {
   check_percent("hybrid_text_ratio", opt.hybrid_text_ratio, true);
   check_percent("hybrid_data_ratio", opt.hybrid_data_ratio, true);
   check_percent("eval_split", opt.eval_split, false);
+  check_template_kwargs(opt.chat_template_kwargs, "chat_template_kwargs");
   bool raw = !opt.raw_text_file.empty(), data = !opt.rows_path().empty();
   if (!raw && !data) fail("no training data: set raw_text_file and/or dataset");
   if (raw && data && !opt.hybrid_training)

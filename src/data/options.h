@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "core/cancel.h"
 
 namespace tpro {
@@ -61,6 +63,9 @@ struct DataOptions {
   std::string format;              // format file for dataset's rows; empty = chat rows
   std::string jsonl_dataset;       // .jsonl chat rows (Training PRO's own key); used when dataset is empty
   std::string chat_template_file;  // Jinja file overriding the tokenizer's chat template
+  // Extra variables for the chat template ({"enable_thinking": false}), as transformers'
+  // apply_chat_template(**kwargs): a flat object of scalars, checked by check_template_kwargs.
+  nlohmann::json chat_template_kwargs = nlohmann::json::object();
   std::string eval_dataset;        // separate evaluation source (.txt/folder or .json/.jsonl)
   std::string jsonl_eval_dataset;  // evaluation chat rows; used when eval_dataset is empty
   double eval_split = 0.0;         // percent of training blocks held out when no eval_dataset

@@ -30,7 +30,8 @@ ChatRender chat_render_for(const DataOptions& opt, const Tokenizer& tok) {
     origin = opt.chat_template_file;
   }
   if (source.empty()) return {};
-  return jinja_chat_render(std::move(source), std::move(origin), tok.bos_token(), tok.eos_token());
+  return jinja_chat_render(std::move(source), std::move(origin), tok.bos_token(), tok.eos_token(),
+                           opt.chat_template_kwargs);
 }
 
 }  // namespace

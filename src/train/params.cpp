@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/file.h"
+#include "data/chat.h"
 #include "train/suggest.h"
 
 namespace tpro {
@@ -51,6 +52,8 @@ std::string expectation(const Field& f) {
       return "one of " + join_names(f.choices);
     case FieldType::StringList:
       return "a list of " + join_names(f.choices);
+    case FieldType::Object:
+      return "an object of name: value (JSON text or a YAML mapping)";
   }
   return "";
 }
@@ -139,6 +142,26 @@ json parse_list(const Field& f, const json& v, std::string_view where) {
   return json(items);
 }
 
+// The only object field is chat_template_kwargs: its JSON text is parsed, then every key and
+// value checked (data/chat.h), the error naming the key.
+json parse_object(const Field& f, const json& v, std::string_view where) {
+  json obj = v;
+  if (v.is_null() || (v.is_string() && v.get_ref<const std::string&>().find_first_not_of(" \t\r\n") == std::string::npos))
+    return json::object();
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    if (s.size() > 64 * 1024) bad_value(f, json(s.substr(0, 64) + "..."), where, " (longer than 64 KiB)");
+    try {
+      obj = json::parse(s);
+    } catch (const json::exception& e) {
+      bad_value(f, v, where, cat(" (not JSON: ", e.what(), ")"));
+    }
+  }
+  if (!obj.is_object()) bad_value(f, v, where);
+  check_template_kwargs(obj, prefix(where) + f.name);
+  return obj;
+}
+
 // Training PRO spellings of our keys (for hints and copy_params_from).
 const std::map<std::string, std::string>& tpro_aliases() {
   static const std::map<std::string, std::string> m = {
@@ -158,7 +181,36 @@ const std::map<std::string, std::string>& tpro_aliases() {
   fail(prefix(where), "unknown key '", key, "'", did_you_mean(key, param_names()));
 }
 
-json yaml_to_json(const YAML::Node& n, const std::string& where) {
+// A YAML scalar typed as YAML 1.2's core schema does (for mapping values, which have no field
+// type to convert to): a quoted scalar is a string; null/~, true/false, integers and floats
+// are themselves; anything else is a string.
+json yaml_scalar(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return json(s);
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return json(nullptr);
+  if (s == "true" || s == "True" || s == "TRUE") return json(true);
+  if (s == "false" || s == "False" || s == "FALSE") return json(false);
+  int64_t n64 = 0;
+  double x = 0;
+  if (parse_int_text(s, &n64)) return json(n64);
+  if (parse_float_text(s, &x)) return json(x);
+  return json(s);
+}
+
+// A mapping for an object field: plain keys to typed scalars; a nested list or mapping becomes
+// an empty one of its kind, for the field's check to name the key.
+json yaml_mapping(const YAML::Node& n, const std::string& where) {
+  json o = json::object();
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) fail(where, ": mapping keys must be plain names");
+    const YAML::Node& v = kv.second;
+    o[kv.first.Scalar()] = v.IsScalar() ? yaml_scalar(v) : v.IsMap() ? json::object() : v.IsSequence() ? json::array() : json(nullptr);
+  }
+  return o;
+}
+
+json yaml_to_json(const YAML::Node& n, const std::string& where, bool mapping_ok = false) {
+  if (mapping_ok && n.IsMap()) return yaml_mapping(n, where);
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -192,6 +244,7 @@ std::string_view field_type_name(FieldType t) {
     case FieldType::String: return "string";
     case FieldType::Choice: return "choice";
     case FieldType::StringList: return "string-list";
+    case FieldType::Object: return "object";
   }
   return "?";
 }
@@ -241,6 +294,8 @@ json parse_field_value(const Field& f, const json& v, std::string_view where) {
     }
     case FieldType::StringList:
       return parse_list(f, v, where);
+    case FieldType::Object:
+      return parse_object(f, v, where);
   }
   bad_value(f, v, where);
 }
@@ -267,7 +322,7 @@ void apply_yaml(const YAML::Node& node, TrainParams& p, std::string_view where) 
     const std::string key = kv.first.Scalar();
     const Field* f = find_field(key);
     if (!f) unknown_key(key, at);
-    set_field(p, *f, yaml_to_json(kv.second, at), at);
+    set_field(p, *f, yaml_to_json(kv.second, at, f->type == FieldType::Object), at);
   }
 }
 

@@ -107,8 +107,11 @@ struct TrainParams {
   bool operator==(const TrainParams&) const = default;
 };
 
-enum class FieldType { Int, Float, Bool, String, Choice, StringList };
-std::string_view field_type_name(FieldType t);  // "int", "float", "bool", "string", "choice", "string-list"
+// Object: a flat JSON object of scalars (chat_template_kwargs), also given as its JSON text
+// (a flag, the web form's text box) or a YAML mapping.
+enum class FieldType { Int, Float, Bool, String, Choice, StringList, Object };
+// "int", "float", "bool", "string", "choice", "string-list", "object"
+std::string_view field_type_name(FieldType t);
 
 struct ParamGroup {
   const char* id;     // "lora"
@@ -153,7 +156,8 @@ std::vector<std::string> param_names();
 
 // Converts v to the field's type and checks range/choices. Numbers also accept numeric strings
 // ("3e-4", as Training PRO stores learning_rate); bools accept true/false/yes/no/on/off/1/0
-// strings; string lists accept an array or a comma-separated string. Throws Error
+// strings; string lists accept an array or a comma-separated string; objects accept an object,
+// its JSON text, or null / "" for {}. Throws Error
 // "<where>: <key> expects ..., got ..." (where = "run.yaml:4:3", "--lora-rank", "JSON").
 nlohmann::json parse_field_value(const Field& f, const nlohmann::json& v, std::string_view where);
 void set_field(TrainParams& p, const Field& f, const nlohmann::json& v, std::string_view where);

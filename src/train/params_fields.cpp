@@ -350,6 +350,9 @@ std::vector<Field> source_fields() {
       s("chat_template_file", &D::chat_template_file, "jsonl",
         "Chat template for JSONL rows instead of the tokenizer's: a .jinja file, or a built-in: chatml, alpaca, "
         "llama-2, vicuna (for base models whose tokenizer has none)"),
+      make("chat_template_kwargs", FieldType::Object, &D::chat_template_kwargs, "jsonl",
+           "Extra chat template variables as a JSON object, e.g. {\"enable_thinking\": false} for Qwen3 (as "
+           "transformers' apply_chat_template(**kwargs)); values are bools, numbers or strings"),
       b("hybrid_training", &D::hybrid_training, "hybrid",
         "Train on raw text and a JSON/JSONL dataset together"),
       d("hybrid_data_ratio", &D::hybrid_data_ratio, "hybrid",

@@ -3,7 +3,8 @@
 // tab at each width go to $TPRO_ARTIFACTS, and axe-core checks each: no serious or critical
 // violation; a tab added to the page's nav is included by itself); the connection indicator is styled apart from the
 // run panel; a GGUF base model is offered and accepted; "Copy parameters from" a Training PRO
-// run turns its extensionless data names into the files in the data folder.
+// run turns its extensionless data names into the files in the data folder, and shows an object
+// parameter (chat_template_kwargs) as JSON text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -29,7 +30,8 @@ function addTrainingProRuns(root) {
         JSON.stringify({ ...common, lora_name: 'tp-text', raw_text_file: 'long', dataset: 'None', format: 'None' }));
   write('loras/tp-json/adapter_config.json', '{}');
   write('loras/tp-json/training_parameters.json',
-        JSON.stringify({ ...common, lora_name: 'tp-json', raw_text_file: 'None', dataset: 'qa', format: 'qa-format' }));
+        JSON.stringify({ ...common, lora_name: 'tp-json', raw_text_file: 'None', dataset: 'qa', format: 'qa-format',
+                        chat_template_kwargs: { enable_thinking: false } }));
   write('data/long.txt', 'A long story about a lighthouse and its keeper.\n'.repeat(40));
   write('data/qa.json', JSON.stringify(Array.from({ length: 8 }, (_, i) =>
     ({ instruction: `What is ${i} plus ${i}?`, output: `It is ${2 * i}.` }))));
@@ -145,6 +147,9 @@ test('Copy parameters from a Training PRO run finds its data files', async () =>
   assert.equal(await page.locator('#f-eval_dataset').inputValue(), '');
   assert.equal(await activeSubtab(), 'tab-json');
   assert.match(await checkReport(), /^Training blocks: 8\n/);
+  // An object parameter shows as JSON text and goes back as that text for the server to parse.
+  assert.equal(await page.locator('#f-chat_template_kwargs').inputValue(), '{"enable_thinking":false}');
+  assert.equal(await page.evaluate(() => ui.form.values().chat_template_kwargs), '{"enable_thinking":false}');
   await page.screenshot({ path: path.join(shots, 'forms-copied-training-pro.png'), fullPage: true });
   await checkA11y(page, 'forms-copied-training-pro');
 });

@@ -390,3 +390,29 @@ TEST(Cli, DataToolsConvertSplitAndDump) {
   EXPECT_EQ(std::count(dump.begin(), dump.end(), '\n'), blocks);
   EXPECT_THAT(dump, HasSubstr(R"("split":"train","index":0,"kind":"text","source":"raw_text")"));
 }
+
+// generate --chat renders the template with --chat-template-kwargs, as training renders its
+// rows; a bad value is refused naming its key, before the model loads.
+TEST(Cli, GenerateChatTemplateKwargs) {
+  const fs::path d = fs::path(TPRO_BINARY_DIR) / "test_scratch" / "cli_kwargs_model";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  for (const auto& e : fs::directory_iterator(demo_dir() / "model"))  // copies: shards may not link out
+    fs::copy_file(e.path(), d / e.path().filename());
+  tpro::write_file_atomic(d / "chat_template.jinja",
+                          "[{{ enable_thinking }}]{% for m in messages %}{{ m.content }}{% endfor %}>");
+  const std::string gen = "generate --model " + d.string() + " --prompt hi --temperature 0 --max-new-tokens 1 --chat";
+  Result r = run(gen + " --chat-template-kwargs '{\"enable_thinking\": false}'", false);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("[False]hi>", 0), 0u) << r.out;
+  r = run(gen, false);
+  EXPECT_EQ(r.out.rfind("[]hi>", 0), 0u) << r.out;
+  r = run(gen + " --chat-template-kwargs '{\"enable_thinking\": [1]}'");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("tpro: error: --chat-template-kwargs: 'enable_thinking' must be a bool, number, string "
+                               "or null, got array"));
+  r = run("generate --model " + d.string() + " --prompt hi --chat-template-kwargs '{}'");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("tpro: error: --chat-template-kwargs is for the chat template: add --chat"));
+  fs::remove_all(d);
+}

@@ -130,3 +130,29 @@ TEST(Chat, ReasoningContentIsKeptForTheTemplate) {
               HasSubstr("c.jsonl:4 messages[0]: \"reasoning_content\" must be a string on an assistant message, got one "
                         "on a user message (hint:"));
 }
+
+// chat_template_kwargs reach the template as variables; every bad key or value is refused,
+// naming the key.
+TEST(Chat, TemplateKwargs) {
+  ChatRender r = jinja_chat_render("{{ enable_thinking }}/{{ effort }}/{{ n }}", "t", "", "",
+                                   nlohmann::json{{"enable_thinking", false}, {"effort", "low"}, {"n", 2}});
+  EXPECT_EQ(r({}, false), "False/low/2");
+  auto err = [](const nlohmann::json& kw) { return error_of([&] { check_template_kwargs(kw, "--chat-template-kwargs"); }); };
+  EXPECT_EQ(err(nlohmann::json{{"enable_thinking", true}, {"x", nullptr}, {"y", 1.5}}), "(no error)");
+  EXPECT_THAT(err(nlohmann::json::array()),
+              HasSubstr("--chat-template-kwargs: expected an object of template variables ({\"enable_thinking\": false}), got array"));
+  EXPECT_THAT(err(nlohmann::json{{"enable_thinking", {1, 2}}}),
+              HasSubstr("--chat-template-kwargs: 'enable_thinking' must be a bool, number, string or null, got array"));
+  EXPECT_THAT(err(nlohmann::json{{"opts", {{"a", 1}}}}), HasSubstr("'opts' must be a bool, number, string or null, got object"));
+  EXPECT_THAT(err(nlohmann::json{{"messages", "x"}}),
+              HasSubstr("'messages' is set by tpro itself and cannot be a chat_template_kwargs key"));
+  EXPECT_THAT(err(nlohmann::json{{"eos_token", "x"}}), HasSubstr("'eos_token' is set by tpro itself"));
+  EXPECT_THAT(err(nlohmann::json{{"enable-thinking", true}}),
+              HasSubstr("'enable-thinking' is not a template variable name (expected letters, digits and _"));
+  EXPECT_THAT(err(nlohmann::json{{"1x", true}}), HasSubstr("'1x' is not a template variable name"));
+  EXPECT_THAT(err(nlohmann::json{{"s", std::string(kMaxTemplateKwargString + 1, 'a')}}),
+              HasSubstr("'s' is a string of 4097 bytes, at most 4096 are allowed"));
+  nlohmann::json many = nlohmann::json::object();
+  for (size_t i = 0; i <= kMaxTemplateKwargs; ++i) many[cat("k", i)] = true;
+  EXPECT_THAT(err(many), HasSubstr("33 template variables, at most 32 are allowed"));
+}

@@ -407,3 +407,21 @@ TEST(Request, ChatTemplateFileIsABuiltinOrInsideTheDataFolder) {
   b["chat_template_file"] = "../models/tiny/config.json";
   EXPECT_EQ(api_error_of([&] { train_params_from_request(b, sb); }).first, "chat_template_file");
 }
+
+// chat_template_kwargs from the web form's text box (JSON text) or an API client's object; a
+// bad key is refused naming the field and the key.
+TEST(Request, ChatTemplateKwargsTextOrObject) {
+  Fixture f;
+  const PathSandbox sb = f.sb();
+  json b = minimal();
+  b["chat_template_kwargs"] = R"({"enable_thinking": false})";
+  EXPECT_EQ(train_params_from_request(b, sb).data.chat_template_kwargs, (json{{"enable_thinking", false}}));
+  b["chat_template_kwargs"] = {{"enable_thinking", true}};
+  EXPECT_EQ(train_params_from_request(b, sb).data.chat_template_kwargs, (json{{"enable_thinking", true}}));
+  b["chat_template_kwargs"] = "";
+  EXPECT_EQ(train_params_from_request(b, sb).data.chat_template_kwargs, json::object());
+  b["chat_template_kwargs"] = {{"enable_thinking", {{"a", 1}}}};
+  const auto [field, msg] = api_error_of([&] { train_params_from_request(b, sb); });
+  EXPECT_EQ(field, "chat_template_kwargs");
+  EXPECT_THAT(msg, ::testing::HasSubstr("'enable_thinking' must be a bool, number, string or null, got object"));
+}

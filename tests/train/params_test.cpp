@@ -665,3 +665,55 @@ TEST(Params, DataKeysBindTheDataOptionsDirectly) {
   EXPECT_ERROR_HAS(apply_json(json{{"length_to_sequential", "Epoch"}}, p),
                    "JSON: length_to_sequential expects one of");
 }
+
+// chat_template_kwargs, one field for every front end: a JSON object (server, training_parameters.json),
+// its JSON text (flag, web form), a YAML mapping with typed scalars; a bad key or value is
+// refused naming the key.
+TEST(Params, ChatTemplateKwargs) {
+  TrainParams p;
+  EXPECT_EQ(p.data.chat_template_kwargs, json::object());
+  EXPECT_EQ(find_field("chat_template_kwargs")->cli_flag(), "--chat-template-kwargs");
+  EXPECT_EQ(field_type_name(find_field("chat_template_kwargs")->type), "object");
+  apply_json(json{{"chat_template_kwargs", {{"enable_thinking", false}}}}, p);
+  EXPECT_EQ(p.data.chat_template_kwargs, (json{{"enable_thinking", false}}));
+  apply_json(json{{"chat_template_kwargs", R"({"enable_thinking": true, "effort": "low"})"}}, p);
+  EXPECT_EQ(p.data.chat_template_kwargs, (json{{"enable_thinking", true}, {"effort", "low"}}));
+  apply_json(json{{"chat_template_kwargs", " "}}, p);  // an empty web form box
+  EXPECT_EQ(p.data.chat_template_kwargs, json::object());
+  // Saved as an object in training_parameters.json, and read back.
+  p.data.chat_template_kwargs = {{"enable_thinking", false}};
+  EXPECT_EQ(to_json(p)["chat_template_kwargs"], (json{{"enable_thinking", false}}));
+  TrainParams q;
+  apply_json(json::parse(to_json(p).dump()), q);
+  EXPECT_EQ(q.data.chat_template_kwargs, p.data.chat_template_kwargs);
+
+  EXPECT_ERROR_HAS(apply_json(json{{"chat_template_kwargs", {{"enable_thinking", {1}}}}}, p),
+                   "JSON: chat_template_kwargs: 'enable_thinking' must be a bool, number, string or null, got array");
+  EXPECT_ERROR_HAS(apply_json(json{{"chat_template_kwargs", {{"add_generation_prompt", true}}}}, p),
+                   "chat_template_kwargs: 'add_generation_prompt' is set by tpro itself");
+  EXPECT_ERROR_HAS(apply_json(json{{"chat_template_kwargs", "{enable_thinking: false}"}}, p),
+                   "JSON: chat_template_kwargs expects an object of name: value (JSON text or a YAML mapping), got "
+                   "\"{enable_thinking: false}\" (not JSON: ");
+  EXPECT_ERROR_HAS(apply_json(json{{"chat_template_kwargs", json::array({1})}}, p),
+                   "chat_template_kwargs expects an object of name: value");
+  EXPECT_ERROR_HAS(apply_json(json{{"chat_template_kwargs", std::string(70000, ' ') + "x"}}, p), "(longer than 64 KiB)");
+
+  auto dir = temp_dir("kwargs");
+  write_file_atomic(dir / "run.yaml", "lora_rank: 8\nchat_template_kwargs:\n  enable_thinking: false\n  effort: low\n"
+                                      "  n: 3\n  t: 0.5\n  quoted: \"true\"\n  none: ~\n");
+  TrainParams y;
+  load_yaml_file(dir / "run.yaml", y);
+  EXPECT_EQ(y.data.chat_template_kwargs, (json{{"enable_thinking", false}, {"effort", "low"}, {"n", 3}, {"t", 0.5},
+                                               {"quoted", "true"}, {"none", nullptr}}));
+  write_file_atomic(dir / "bad.yaml", "chat_template_kwargs:\n  enable_thinking: [1, 2]\n");
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "bad.yaml", y),
+                   "bad.yaml:1:1: chat_template_kwargs: 'enable_thinking' must be a bool, number, string or null, got array");
+  write_file_atomic(dir / "map.yaml", "lora_rank:\n  a: 1\n");  // other keys still refuse mappings
+  EXPECT_ERROR_HAS(load_yaml_file(dir / "map.yaml", y), "map.yaml:1:1: expected a value, got a mapping");
+
+  TrainParams c = parse_cli({"--chat-template-kwargs", R"({"enable_thinking": false})"}, false);
+  EXPECT_EQ(c.data.chat_template_kwargs, (json{{"enable_thinking", false}}));
+  EXPECT_ERROR_HAS(parse_cli({"--chat-template-kwargs", R"({"bos_token": "x"})"}, false),
+                   "--chat-template-kwargs: chat_template_kwargs: 'bos_token' is set by tpro itself");
+  fs::remove_all(dir);
+}
