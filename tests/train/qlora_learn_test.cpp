@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,7 @@
 #include "model/base_weights.h"
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"
+#include "train/merge_export.h"
 #include "train/optimizer_step.h"
 #include "train/trainer.h"
 
@@ -159,6 +161,13 @@ TEST(Qlora, TrainerQuantizesTheHeadAndSaysSo) {
   const auto log = nlohmann::json::parse(read_file(s.adapter_dir / "training_log.json"));
   EXPECT_EQ(log["memory_plan"]["vocab"], "token embedding and LM head (tied, one tensor) Q8_0");
   EXPECT_THAT(read_file(s.adapter_dir / "training_parameters.json"), HasSubstr("\"quantize_head\": \"q8_0\""));
+  // Merging reads the base from its files: the merged head is the full-precision original.
+  merge_export({dir, s.adapter_dir, dir / "merged", "f32"});
+  const Model base = load_model(dir), merged = load_model(dir / "merged");
+  ASSERT_EQ(merged.lm_head.type, WType::F32);
+  const size_t n = size_t(base.cfg.vocab_size * base.cfg.n_embd);
+  const auto* want = static_cast<const float*>(base.lm_head.data);
+  EXPECT_TRUE(std::equal(want, want + n, static_cast<const float*>(merged.lm_head.data)));
   p.lora_modulessave = true;
   RunControl ctl;
   EXPECT_ERROR_HAS(run_training(p, ctl, [](const TrainEvent&) {}),
