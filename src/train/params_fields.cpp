@@ -274,8 +274,8 @@ std::vector<Field> advanced_fields() {
         " Not with lora_modulessave; docs/QLORA.md gives the memory saved and the loss change",
         {"none", "q8_0", "q6_k", "q4_k", "q4_0"}),
       c("quantize_head", &P::quantize_head, "advanced",
-        "Store the frozen LM head as a ggml block type (llama.cpp's --output-tensor-type; q8_0 or q6_k keep the"
-        " loss within a few thousandths of a nat, docs/QLORA.md); on a tied model the one tensor serves the"
+        "Store the frozen LM head as a ggml block type (llama.cpp's --output-tensor-type; q8_0 or q6_k move the"
+        " mean loss by thousandths of a nat, docs/QLORA.md); on a tied model the one tensor serves the"
         " embedding too. Not with lora_modulessave",
         {"none", "q8_0", "q6_k", "q4_k", "q4_0"}),
       b("use_grad_checkpoint", &P::use_grad_checkpoint, "advanced",
