@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -122,24 +123,86 @@ std::string store_matrices(Model& m, const std::optional<WType>& quant, const st
                "multiple of the ", wtype_name(*quant), " block of ", wtype_block(*quant), ": ", which,
                wtype_block(*quant) > 32 ? " (hint: q8_0 and q4_0 have blocks of 32)" : "");
   }
-  if (!dtype) return note;
-  const bool tied = m.lm_head.data == m.embed.data;
-  if (is_plain(m.embed.type)) store_as(m, m.embed, *dtype, "the token embedding", plan_only);
-  if (tied) {
+  return note;
+}
+
+std::optional<WType> parse_vocab_quant(const char* key, const std::string& s) {
+  if (s == "none" || s.empty()) return std::nullopt;
+  WType t;
+  if (!wtype_from_name(s, &t) || is_plain(t) || t == WType::NF4)
+    fail("unknown ", key, " option '", s, "' (expected none, q8_0, q6_k, q4_k or q4_0)");
+  return t;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& ch : out) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+// The options for the embedding and the LM head, checked against the model before anything is
+// converted: a tied model's one tensor takes one type, and rows must fill whole blocks.
+struct VocabPlan {
+  std::optional<WType> embed, head;
+  const char *embed_key = "quantize_embedding", *head_key = "quantize_head";
+};
+
+VocabPlan plan_vocab(const Model& m, const BaseWeightOptions& o) {
+  VocabPlan v{parse_vocab_quant("quantize_embedding", o.quantize_embedding),
+              parse_vocab_quant("quantize_head", o.quantize_head)};
+  if (m.lm_head.data == m.embed.data) {  // tied: the head is the embedding
+    if (v.embed && v.head && *v.embed != *v.head)
+      fail("the model ties its LM head to the token embedding (one tensor), so quantize_embedding ",
+           lower(wtype_name(*v.embed)), " and quantize_head ", lower(wtype_name(*v.head)),
+           " cannot both hold (hint: set only one of them, or both to the same type)");
+    if (!v.embed) v.embed = v.head, v.embed_key = v.head_key;
+    v.head = v.embed, v.head_key = v.embed_key;
+  }
+  const int64_t D = m.embed.cols;
+  for (auto [q, key] : {std::pair{v.embed, v.embed_key}, {v.head, v.head_key}})
+    if (q && D % wtype_block(*q) != 0)
+      fail(key, " ", lower(wtype_name(*q)), " needs the hidden size to be a multiple of its block of ",
+           wtype_block(*q), ", and this model's n_embd is ", D,
+           wtype_block(*q) > 32 && D % 32 == 0 ? " (hint: q8_0 and q4_0 have blocks of 32)" : "");
+  return v;
+}
+
+// The embedding and LM head: quantized as planned, else stored as `dtype` (plain ones only). A
+// tensor the file already holds quantized keeps its type; the returned note says so.
+std::string store_vocab(Model& m, const VocabPlan& v, const std::optional<WType>& dtype, bool plan_only) {
+  std::string note;
+  auto one = [&](WeightMatrix& w, const std::optional<WType>& q, const char* key, const std::string& what) {
+    if (!is_plain(w.type)) {
+      if (q && w.type != *q)
+        note += cat(note.empty() ? "" : "\n", "note: ", what, " is already ", wtype_name(w.type), " in the model file and ",
+                    "keeps that type (", key, " ", lower(wtype_name(*q)), " converts f32/f16/bf16 weights only)");
+      return;
+    }
+    const std::optional<WType> to = q ? q : dtype;
+    if (to) store_as(m, w, *to, what, plan_only);
+  };
+  if (m.lm_head.data == m.embed.data) {
+    one(m.embed, v.embed, v.embed_key, "the token embedding (tied to the LM head)");
     m.lm_head = m.embed;
-  } else if (is_plain(m.lm_head.type)) {
-    store_as(m, m.lm_head, *dtype, "the LM head", plan_only);
+  } else {
+    one(m.embed, v.embed, v.embed_key, "the token embedding");
+    one(m.lm_head, v.head, v.head_key, "the LM head");
   }
   return note;
 }
+
+std::string joined(const std::string& a, const std::string& b) { return a.empty() ? b : b.empty() ? a : a + "\n" + b; }
 
 }  // namespace
 
 std::string apply_base_options(Model& m, const BaseWeightOptions& o, const Backend& be) {
   const std::optional<WType> quant = parse_quantize(o.quantize), dtype = parse_dtype(o.dtype);
+  const VocabPlan vocab = plan_vocab(m, o);
+  check_cancel(o.cancel, "converting the base weights (the embedding and LM head)");
+  const std::string vocab_note = store_vocab(m, vocab, dtype, false);
   const std::string note = store_matrices(m, quant, dtype, o.cancel, false);
   set_compute(m, o.compute, be);
-  return note;
+  return joined(note, vocab_note);
 }
 
 Model planned_base(const Model& m, const BaseWeightOptions& o, const Backend& be) {
@@ -163,7 +226,9 @@ Model planned_base(const Model& m, const BaseWeightOptions& o, const Backend& be
                         {&from.bo, &to.bo}, {&from.bgate, &to.bgate}, {&from.bup, &to.bup}, {&from.bdown, &to.bdown}})
       b->resize(a->size());
   }
-  store_matrices(p, parse_quantize(o.quantize), parse_dtype(o.dtype), nullptr, true);
+  const std::optional<WType> dtype = parse_dtype(o.dtype);
+  store_vocab(p, plan_vocab(p, o), dtype, true);
+  store_matrices(p, parse_quantize(o.quantize), dtype, nullptr, true);
   set_compute(p, o.compute, be);
   return p;
 }
@@ -265,6 +330,14 @@ std::string describe_base_memory(const BaseMemory& b) {
   out += cat(out.empty() ? "" : ", ", "f32 vectors ", human(b.vectors), ": ", human(b.total()), " in all");
   return out;
 }
+
+std::string describe_vocab_storage(const Model& m) {
+  if (m.lm_head.data == m.embed.data)
+    return cat("token embedding and LM head (tied, one tensor) ", wtype_name(m.embed.type));
+  return cat("token embedding ", wtype_name(m.embed.type), ", LM head ", wtype_name(m.lm_head.type));
+}
+
+bool vocab_quantized(const Model& m) { return !is_plain(m.embed.type) || !is_plain(m.lm_head.type); }
 
 namespace {
 bool finite_all(const float* v, size_t n) {

@@ -1,11 +1,12 @@
 // How the frozen base is held in memory, chosen after loading (QLoRA): `quantize` stores every
 // plain-float projection (q, k, v, o, gate, up, down) as NF4 with double quantization (block
 // 64, second level 256, as in the QLoRA paper) or a ggml block type; `dtype` stores the other
-// plain-float matrices as f32/bf16/f16. Embedding, LM head and norms are never quantized:
-// QLoRA (bitsandbytes, PEFT) quantizes only the blocks' linear layers, the head dominates the
-// output's precision, and embeddings cost memory only for the rows a batch reads.
+// plain-float matrices as f32/bf16/f16. `quantize` leaves the embedding, LM head and norms
+// alone, as QLoRA (bitsandbytes, PEFT) does; `quantize_embedding` / `quantize_head` store those
+// two as ggml blocks on request (llama.cpp's --token-embedding-type / --output-tensor-type).
 // Already-quantized weights (a GGUF model) stay as they are. The forward and backward
-// dequantize panels of rows inside the matmul (kernels/cpu/linear.h); nothing here runs then.
+// dequantize panels of rows inside the matmul (kernels/cpu/linear.h) and the embedding lookup
+// dequantizes the rows it gathers; nothing here runs then.
 #pragma once
 #include <array>
 #include <string>
@@ -28,12 +29,19 @@ struct BaseWeightOptions {
   // for BF16 and quantized matrices when the device multiplies bf16 faster (Backend::prefers_bf16), else f32.
   std::string compute = "auto";
   const CancelFlag* cancel = nullptr;  // a stop request ends the conversion (Cancelled)
+  // The token embedding and the LM head: none keeps them as loaded (or `dtype`); q8_0, q6_k,
+  // q4_k, q4_0 store them as that ggml type. A tied model has one tensor: it takes the type
+  // set (both set must agree). n_embd must fill whole blocks (an error otherwise).
+  std::string quantize_embedding = "none";
+  std::string quantize_head = "none";
 };
 
 // Replaces the model's matrices in place and sets how each is multiplied (new storage kept in m.owned; the pages of the file
 // they came from are handed back to the OS as each one is done). Throws on an unknown option.
 // A projection whose columns are not a multiple of the quantization block keeps its plain type
 // (or `dtype`); the returned warning lists them ("" when there is none), for the caller to show.
+// An embedding or head asked to be quantized that the file already holds quantized keeps its
+// type, said in the returned note too.
 std::string apply_base_options(Model& m, const BaseWeightOptions& o, const Backend& be);
 // The model as apply_base_options(o) would hold it, for sizing (base_memory, planned_prepared_bytes):
 // the matrices retyped and their compute type set, nothing converted; its matrices' data must
@@ -71,5 +79,10 @@ struct BaseMemory {
 BaseMemory base_memory(const Model& m);
 // "NF4 812.3 MiB, BF16 250.0 MiB, f32 vectors 264.0 KiB: 1062.6 MiB in all"
 std::string describe_base_memory(const BaseMemory& b);
+// How the vocabulary matrices are held: "token embedding Q8_0, LM head BF16", or
+// "token embedding and LM head (tied, one tensor) Q6_K".
+std::string describe_vocab_storage(const Model& m);
+// True when the embedding or the LM head is held in a ggml block type (or NF4).
+bool vocab_quantized(const Model& m);
 
 }  // namespace tpro

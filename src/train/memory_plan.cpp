@@ -51,6 +51,7 @@ MemoryPlan plan_memory(const Model& held, const LoraConfig& lc, const Backend& b
   p.prepared = pack ? planned_prepared_bytes(held, be, B * T) : 0;
   p.packed = p.prepared > 0;
   p.weights = base_memory(held).total() + p.prepared;
+  if (vocab_quantized(held)) p.vocab = describe_vocab_storage(held);
   // LoraState (params | grads | AdamW's m | v, one allocation) and the host image's four vectors:
   // AdamW's two f32 states are the largest of every optimizer's (docs/OPTIMIZERS.md), so this
   // bounds the others from above.
@@ -76,7 +77,7 @@ std::string human_bytes(size_t bytes) {
 }
 
 std::string describe_plan(const MemoryPlan& p) {
-  return cat("weights ", human_bytes(p.weights), " + adapter ", human_bytes(p.adapter), " + activations ",
+  return cat("weights ", human_bytes(p.weights), p.vocab.empty() ? std::string() : cat(" (", p.vocab, ")"), " + adapter ", human_bytes(p.adapter), " + activations ",
              human_bytes(p.activations), " + workspace ", human_bytes(p.workspace), " = ", human_bytes(p.total()),
              p.available ? cat(" of ", human_bytes(p.available), " available") : std::string(", available memory unknown"));
 }
@@ -88,6 +89,7 @@ nlohmann::json plan_json(const MemoryPlan& p) {
           {"available", p.available}, {"fits", p.fits()},
           {"micro_batch_rows", p.B},  {"longest_row", p.T},
           {"recompute", p.recompute}, {"packed", p.packed},
+          {"vocab", p.vocab},
           {"text", describe_plan(p)}};
 }
 

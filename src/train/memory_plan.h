@@ -28,6 +28,9 @@ struct MemoryPlan {
   int64_t B = 0, T = 0;    // micro-batch rows and the longest row batched
   bool recompute = false;  // activations recomputed per layer (gradient checkpointing)
   bool packed = false;     // weights prepared for the matmul kernels
+  // How the embedding and LM head are held when either is quantized (describe_vocab_storage:
+  // "token embedding and LM head (tied, one tensor) Q8_0"), else "".
+  std::string vocab;
   size_t total() const { return weights + adapter + activations + workspace; }
   bool fits() const { return available == 0 || total() <= available; }
 };
@@ -38,9 +41,11 @@ MemoryPlan plan_memory(const Model& held, const LoraConfig& lc, const Backend& b
                        bool recompute, bool pack);
 
 // "weights 5.4 GiB + adapter 0.2 GiB + activations 4.7 GiB + workspace 0.3 GiB = 10.6 GiB of
-// 23.4 GiB available" (", available memory unknown" when it is).
+// 23.4 GiB available" (", available memory unknown" when it is); with a quantized embedding or
+// head the weights part names it: "weights 1.2 GiB (token embedding and LM head (tied, one
+// tensor) Q8_0) + ...".
 std::string describe_plan(const MemoryPlan& p);
-// Every part in bytes, plus total, fits, B, T, recompute, packed and the description.
+// Every part in bytes, plus total, fits, B, T, recompute, packed, vocab and the description.
 nlohmann::json plan_json(const MemoryPlan& p);
 // "1.5 GiB", "12.0 MiB", "512.0 KiB".
 std::string human_bytes(size_t bytes);

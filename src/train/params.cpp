@@ -372,6 +372,10 @@ void validate(const TrainParams& p) {
   if (p.lora_modulessave && p.save_gguf)
     fail("save_gguf cannot write an adapter with lora_modulessave (Train Head): a llama.cpp LoRA adapter cannot carry ",
          "the trained embed_tokens and lm_head (hint: drop one of them; tpro merge writes a whole model instead)");
+  if (p.lora_modulessave && (p.quantize_embedding != "none" || p.quantize_head != "none"))
+    fail("quantize_embedding / quantize_head cannot be combined with lora_modulessave (Train Head): the trained ",
+         "copies of embed_tokens and lm_head would start from the quantized values and be saved so, and the frozen ones ",
+         "are not used (hint: drop quantize_embedding and quantize_head, or lora_modulessave)");
   if (p.report_to == "wandb")
     fail("report_to 'wandb' is not supported: tpro writes no wandb logs (hint: report_to tensorboard writes TensorBoard ",
          "event files into the adapter folder's runs/; `tensorboard --logdir <adapter folder>/runs` shows them)");

@@ -81,6 +81,8 @@ struct TrainParams {
   int64_t threads = 0;  // 0 = all cores
   std::string dtype = "auto";     // storage of unquantized base matrices: auto (as loaded), f32, bf16, f16
   std::string quantize = "none";  // quantize frozen base projections on load (QLoRA: nf4, ...)
+  std::string quantize_embedding = "none";  // store the token embedding as q8_0, q6_k, q4_k or q4_0
+  std::string quantize_head = "none";       // store the LM head so (a tied model: one tensor for both)
   std::string device = "cpu";  // the Backend training runs on (make_backend)
   std::string compute_dtype = "auto";  // matmul precision: auto, f32, bf16 (see BaseWeightOptions)
   bool pack_weights = true;  // blocked weight copies for the matmul kernels (see prepare_weights())

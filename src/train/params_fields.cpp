@@ -273,6 +273,16 @@ std::vector<Field> advanced_fields() {
         "QLoRA: store the frozen q/k/v/o/gate/up/down projections quantized (nf4 = 4-bit NormalFloat with double"
         " quantization; q8_0, q4_0, q4_k, q6_k = ggml blocks); embedding, LM head and norms stay as they are,"
         " and already-quantized GGUF weights keep their type", {"none", "nf4", "q8_0", "q4_0", "q4_k", "q6_k"}),
+      c("quantize_embedding", &P::quantize_embedding, "advanced",
+        "Store the frozen token embedding as a ggml block type (llama.cpp's --token-embedding-type): the lookup"
+        " dequantizes only the rows a batch reads; on a tied model the one tensor serves the LM head too."
+        " Not with lora_modulessave; docs/QLORA.md gives the memory saved and the loss change",
+        {"none", "q8_0", "q6_k", "q4_k", "q4_0"}),
+      c("quantize_head", &P::quantize_head, "advanced",
+        "Store the frozen LM head as a ggml block type (llama.cpp's --output-tensor-type; q8_0 or q6_k move the"
+        " mean loss by thousandths of a nat, docs/QLORA.md); on a tied model the one tensor serves the"
+        " embedding too. Not with lora_modulessave",
+        {"none", "q8_0", "q6_k", "q4_k", "q4_0"}),
       b("use_grad_checkpoint", &P::use_grad_checkpoint, "advanced",
         "Recompute each layer's activations in backward instead of keeping them: far less memory, about a third"
         " more compute; switched on by itself when the memory plan does not fit without it"),

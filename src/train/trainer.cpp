@@ -10,6 +10,7 @@
 #include <functional>
 #include <cmath>
 #include <memory>
+#include <sstream>
 
 #include "core/cancel.h"
 #include "core/error.h"
@@ -202,13 +203,16 @@ struct Run {
     say(cat("loading model ", p.model));
     model = load_model(p.model);
     check_cancel(ctl.stop_flag(), "loading the model");
-    const BaseWeightOptions bo{p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()};
+    const BaseWeightOptions bo{p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag(), p.quantize_embedding,
+                               p.quantize_head};
     if (plan_only) {
       model = planned_base(model, bo, *be);  // keeps the loaded model's owners: views stay valid for sizing
-    } else if (const std::string note = apply_base_options(model, bo, *be); !note.empty()) {
-      say(note);
+    } else {
+      std::istringstream notes(apply_base_options(model, bo, *be));
+      for (std::string line; std::getline(notes, line);) say(line);
     }
     say(cat("base weights held as ", describe_base_memory(base_memory(model))));
+    say(describe_vocab_storage(model));
     tok = Tokenizer::load(p.model);
     if (tok.vocab_size() > model.cfg.vocab_size)
       fail(p.model, ": tokenizer has ", tok.vocab_size(), " tokens but the model's vocab_size is ",

@@ -82,7 +82,7 @@ TEST(MemorySizes, PlannedBaseIsWhatApplyBaseOptionsHolds) {
   const fs::path dir = temp_dir("m");
   // n_ff 96: down_proj's 96 columns are not a multiple of NF4's 64 and stay plain (planned too).
   write_random_model(dir, small_config(64, 96), 5, DType::BF16, 0.3f);
-  for (const BaseWeightOptions o : {BaseWeightOptions{"nf4", "auto", "f32"}, BaseWeightOptions{"q8_0", "f32", "bf16"},
+  for (const BaseWeightOptions& o : {BaseWeightOptions{"nf4", "auto", "f32"}, BaseWeightOptions{"q8_0", "f32", "bf16"},
                                     BaseWeightOptions{"none", "f16", "auto"}}) {
     Model m = load_model(dir);
     const Model planned = planned_base(m, o, cpu());
@@ -92,6 +92,30 @@ TEST(MemorySizes, PlannedBaseIsWhatApplyBaseOptionsHolds) {
     EXPECT_EQ(got.matrices, want.matrices) << o.quantize << " " << o.dtype;
     EXPECT_EQ(computes_bf16(planned), computes_bf16(m));
   }
+}
+
+// quantize_embedding / quantize_head, on the tied model and an untied one.
+TEST(MemorySizes, PlannedBaseCountsTheQuantizedEmbeddingAndHead) {
+  const fs::path dir = temp_dir("v");
+  LlamaConfig tied = small_config(64, 96);
+  tied.tie_word_embeddings = true;
+  write_random_model(dir / "tied", tied, 5, DType::BF16, 0.3f);
+  write_random_model(dir / "untied", small_config(64, 96), 5, DType::BF16, 0.3f);
+  BaseWeightOptions o{"nf4", "auto", "f32"};
+  o.quantize_embedding = "q4_0";
+  o.quantize_head = "q8_0";
+  BaseWeightOptions head_only{"none", "f16", "auto"};
+  head_only.quantize_head = "q8_0";
+  for (const char* which : {"tied", "untied"})
+    for (const BaseWeightOptions& opt : {o, head_only}) {
+      if (std::string(which) == "tied" && opt.quantize_embedding != "none") continue;  // refused: two types for one tensor
+      Model m = load_model(dir / which);
+      const Model planned = planned_base(m, opt, cpu());
+      apply_base_options(m, opt, cpu());
+      EXPECT_EQ(base_memory(planned).matrices, base_memory(m).matrices) << which << " " << opt.quantize_embedding;
+      EXPECT_EQ(describe_vocab_storage(planned), describe_vocab_storage(m));
+      EXPECT_GT(base_memory(m).matrices[size_t(WType::Q8_0)], 0u);
+    }
 }
 
 TEST(MemorySizes, PlannedPreparedBytesAreWhatPrepareWeightsMakes) {

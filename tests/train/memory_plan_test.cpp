@@ -65,6 +65,29 @@ TEST(MemoryPlan, PartsMatchTheAllocations) {
   EXPECT_EQ(plan.total(), plan.weights + plan.adapter + plan.activations + plan.workspace);
 }
 
+// A quantized head alone (f32 projections multiplied in f32) still needs the matmul's panel
+// scratch, and the plan names what is quantized.
+TEST(MemoryPlan, QuantizedHeadIsCountedAndNamed) {
+  const fs::path dir = fresh_dir("memory_plan_head");
+  write_byte_level_model(dir / "model", byte_level_llama(64, 128, 2, 4, 2), 3);
+  Model m = load_model(dir / "model");
+  set_compute(m, "f32", cpu());
+  const LoraConfig lc = all_targets(4);
+  const MemoryPlan plain = plan_memory(m, lc, cpu(), 2, 48, false, false);
+  EXPECT_EQ(plain.vocab, "");
+  EXPECT_THAT(describe_plan(plain), ::testing::StartsWith("weights " + human_bytes(plain.weights) + " + adapter"));
+  BaseWeightOptions o{"none", "auto", "f32"};
+  o.quantize_head = "q8_0";
+  apply_base_options(m, o, cpu());
+  const MemoryPlan q = plan_memory(m, lc, cpu(), 2, 48, false, false);
+  EXPECT_EQ(q.weights, base_memory(m).total());
+  EXPECT_LT(q.weights, plain.weights);
+  EXPECT_GT(q.workspace, plain.workspace) << "the head's rows are expanded panel by panel";
+  EXPECT_EQ(q.vocab, "token embedding and LM head (tied, one tensor) Q8_0");
+  EXPECT_THAT(describe_plan(q), HasSubstr(" (token embedding and LM head (tied, one tensor) Q8_0) + adapter"));
+  EXPECT_EQ(plan_json(q)["vocab"], q.vocab);
+}
+
 TEST(MemoryPlan, IsSaidAndLoggedAtTheStart) {
   Fixture f = make_fixture("memory_plan_said");
   f.p.max_steps = 1;

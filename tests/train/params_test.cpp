@@ -517,6 +517,22 @@ TEST(ParamsCli, YamlThenFlagsOverride) {
   fs::remove_all(dir);
 }
 
+// quantize_embedding / quantize_head: flags and YAML, their choices, and the refusal with Train Head.
+TEST(ParamsCli, VocabQuantizationKeys) {
+  auto dir = temp_dir("cli_vocab");
+  std::string cfg = (dir / "run.yaml").string();
+  write_file_atomic(cfg, "model: m\nlora_name: a\nraw_text_file: t.txt\nquantize_embedding: q4_k\n");
+  TrainParams p = parse_cli({"--config", cfg, "--quantize-head", "q6_k"});
+  EXPECT_EQ(p.quantize_embedding, "q4_k");
+  EXPECT_EQ(p.quantize_head, "q6_k");
+  EXPECT_EQ(TrainParams{}.quantize_head, "none") << "off by default";
+  EXPECT_ERROR_HAS(parse_cli({"--config", cfg, "--quantize-head", "nf4"}),
+                   "quantize_head expects one of none, q8_0, q6_k, q4_k, q4_0");
+  EXPECT_ERROR_HAS(parse_cli({"--config", cfg, "--lora-modulessave"}),
+                   "quantize_embedding / quantize_head cannot be combined with lora_modulessave (Train Head)");
+  fs::remove_all(dir);
+}
+
 TEST(ParamsCli, CopyParamsFromIsTheLowestLayer) {
   auto dir = temp_dir("cli_copy");
   fs::create_directories(dir / "old");

@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "common/test_util.h"
 #include "common/backend_util.h"
@@ -15,6 +17,7 @@
 #include "model/base_weights.h"
 #include "tokenizer/tokenizer.h"
 #include "train/byte_level_model.h"
+#include "train/merge_export.h"
 #include "train/optimizer_step.h"
 #include "train/trainer.h"
 
@@ -139,6 +142,37 @@ TEST(Qlora, TrainerQuantizesReportsAndWritesGguf) {
   EXPECT_EQ(gguf.slots.size(), 2u * 4u);
   EXPECT_THAT(read_file(s.adapter_dir / "training_parameters.json"), HasSubstr("\"quantize\": \"nf4\""));
 
+}
+
+// quantize_head on the tied byte-level model: said at load and in the plan, logged, recorded.
+TEST(Qlora, TrainerQuantizesTheHeadAndSaysSo) {
+  const fs::path dir = model_dir("head");
+  const fs::path text = dir / "text.txt";
+  std::string body;
+  for (int i = 0; i < 40; ++i) body += "A line of sample text for a quantized head, number " + std::to_string(i) + ".\n";
+  write_file_atomic(text, body);
+  TrainParams p = run_params(dir, dir / "out", text);
+  p.quantize_head = "q8_0";
+  TrainSummary s;
+  const std::string said = run_and_collect(p, &s);
+  EXPECT_EQ(s.steps, 2);
+  EXPECT_THAT(said, HasSubstr("\ntoken embedding and LM head (tied, one tensor) Q8_0\n"));
+  EXPECT_THAT(said, HasSubstr(" (token embedding and LM head (tied, one tensor) Q8_0) + adapter "));
+  const auto log = nlohmann::json::parse(read_file(s.adapter_dir / "training_log.json"));
+  EXPECT_EQ(log["memory_plan"]["vocab"], "token embedding and LM head (tied, one tensor) Q8_0");
+  EXPECT_THAT(read_file(s.adapter_dir / "training_parameters.json"), HasSubstr("\"quantize_head\": \"q8_0\""));
+  // Merging reads the base from its files: the merged head is the full-precision original.
+  merge_export({dir, s.adapter_dir, dir / "merged", "f32"});
+  const Model base = load_model(dir), merged = load_model(dir / "merged");
+  ASSERT_EQ(merged.lm_head.type, WType::F32);
+  const size_t n = size_t(base.cfg.vocab_size * base.cfg.n_embd);
+  const auto* want = static_cast<const float*>(base.lm_head.data);
+  EXPECT_TRUE(std::equal(want, want + n, static_cast<const float*>(merged.lm_head.data)));
+  p.lora_modulessave = true;
+  RunControl ctl;
+  EXPECT_ERROR_HAS(run_training(p, ctl, [](const TrainEvent&) {}),
+                   "quantize_embedding / quantize_head cannot be combined with lora_modulessave (Train Head): the "
+                   "trained copies of embed_tokens and lm_head would start from the quantized values");
 }
 
 namespace {
