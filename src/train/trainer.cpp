@@ -2,7 +2,6 @@
 // function is one phase (setup, LoRA, loop, evaluation, checkpoint, finish).
 #include "train/trainer.h"
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <memory>
 
 #include "core/cancel.h"
+#include "core/cpu_info.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "data/batcher.h"
@@ -655,7 +655,7 @@ MemoryPlanReport plan_training_memory(const TrainParams& p, RunControl& ctl) {
 
 TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObserver& observer) {
   validate(p);
-  if (p.threads > 0) omp_set_num_threads(int(p.threads));
+  apply_thread_count(p.threads);
   Run run(p, ctl, observer);
   run.params_json = to_json(p);
   run.training_prompt = training_prompt_json(data_options_from(p));
