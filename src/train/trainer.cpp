@@ -13,6 +13,7 @@
 #include "core/cancel.h"
 #include "core/cpu_info.h"
 #include "core/error.h"
+#include "core/memory_info.h"
 #include "core/rng.h"
 #include "data/batcher.h"
 #include "data/dataset.h"
@@ -61,6 +62,8 @@ struct Run {
   Dataset data;
   std::unique_ptr<Batcher> batcher;
   std::vector<Batch> eval_batches;
+  bool embed_mapped = false;        // the embedding stays in the mapped file, apart from the LM head
+  std::vector<int32_t> embed_rows;  // then: the distinct token ids the run embeds (memory plan)
   LoraWeights lw;                     // the host image: files, checks
   std::unique_ptr<LoraState> state;   // the adapter being trained, on the device
   Activations acts;
@@ -203,12 +206,19 @@ struct Run {
     model = load_model(p.model);
     check_cancel(ctl.stop_flag(), "loading the model");
     const BaseWeightOptions bo{p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag()};
+    const WType embed_type = model.embed.type;
     if (plan_only) {
       model = planned_base(model, bo, *be);  // keeps the loaded model's owners: views stay valid for sizing
     } else if (const std::string note = apply_base_options(model, bo, *be); !note.empty()) {
       say(note);
     }
     say(cat("base weights held as ", describe_base_memory(base_memory(model))));
+    // An embedding left in the mapped file (not converted: a plan's retyped view still points
+    // there) pages in only the rows gathered; the LM head reads all of a tied one, and Train
+    // Head copies all of it.
+    const WeightMatrix& e = model.embed;
+    embed_mapped = e.data && e.data != model.lm_head.data && e.type == embed_type && !p.lora_modulessave &&
+                   bytes_outside(file_mappings(), e.data, wtype_matrix_bytes(e.type, e.rows, e.cols)) == 0;
     tok = Tokenizer::load(p.model);
     if (tok.vocab_size() > model.cfg.vocab_size)
       fail(p.model, ": tokenizer has ", tok.vocab_size(), " tokens but the model's vocab_size is ",
@@ -253,6 +263,18 @@ struct Run {
       Batcher eb(data.eval, ec);
       for (int64_t i = 0; i < eb.micro_batches_per_epoch(); ++i) eval_batches.push_back(eb.next());
       say(cat(data.eval.size(), " evaluation blocks"));
+    }
+    if (embed_mapped) {
+      std::vector<uint8_t> seen(size_t(model.cfg.vocab_size), 0);
+      auto mark = [&](const std::vector<int32_t>& ids) {
+        for (const int32_t id : ids)
+          if (id >= 0 && id < model.cfg.vocab_size) seen[size_t(id)] = 1;
+      };
+      for (const Block& b : batcher->rows()) mark(b.tokens);
+      for (const Batch& b : eval_batches) mark(b.tokens);
+      mark({pad});
+      for (int32_t id = 0; id < int32_t(seen.size()); ++id)
+        if (seen[size_t(id)]) embed_rows.push_back(id);
     }
     if (p.early_stopping_patience > 0 && eval_batches.empty())
       fail("early_stopping_patience ", p.early_stopping_patience, " needs evaluation data, and this run has none ",
@@ -343,7 +365,8 @@ struct Run {
     const size_t available = p.memory_limit_gib > 0 ? size_t(p.memory_limit_gib * double(size_t(1) << 30))
                                                      : memory_available_for(model, &lw, *be);
     const auto plan = [&](bool recompute, bool pack) {
-      MemoryPlan m = plan_memory(model, lc, *be, p.micro_batch_size, T, recompute, pack);
+      MemoryPlan m = plan_memory(model, lc, *be, p.micro_batch_size, T, recompute, pack,
+                                 embed_mapped ? &embed_rows : nullptr);
       m.available = available;
       return m;
     };
