@@ -102,7 +102,7 @@ Runner setup(CLI::App* sub) {
   sub->add_option("--dir", a->dir, "Folder for the model, data and adapter (default: a new temporary folder)");
   sub->add_option("--steps", a->steps, "Stop after this many optimizer steps (default: 40 epochs)")
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--threads", a->threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--threads", a->threads, "CPU threads (0 = the physical cores, or OMP_NUM_THREADS when set)")->check(CLI::NonNegativeNumber);
   sub->add_option("--device", a->device, "Where the model runs (this build: cpu)")->default_val("cpu");
   return [a] { return run(*a); };
 }

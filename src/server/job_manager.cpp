@@ -4,12 +4,12 @@
 #include "kernels/backend.h"
 #include "server/job_manager.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <optional>
 
+#include "core/cpu_info.h"
 #include "core/file.h"
 #include "formats/load.h"
 #include "server/api_error.h"
@@ -268,7 +268,7 @@ json JobManager::run_one_perplexity(const PerplexityJob& job, RunControl& ctl) {
     std::lock_guard<std::mutex> lock(mu_);
     add_message(text);
   };
-  if (job.threads > 0) omp_set_num_threads(int(job.threads));
+  apply_thread_count(job.threads);
   say(cat("loading model ", job.model_name));
   Model model = load_model(job.model);
   Tokenizer tok = Tokenizer::load(job.model);

@@ -30,7 +30,7 @@ struct TrainEvent;
 struct PerplexityJob {
   std::filesystem::path model, lora, text_file;  // lora empty = base model only
   int64_t stride = 512, max_length = 2048;  // both resolved by the request (max_length 0 = the context)
-  int64_t threads = 0;                       // 0 = all cores
+  int64_t threads = 0;                       // 0 = the physical cores (apply_thread_count)
   std::string device = "cpu";               // the Backend it runs on
   std::string comment;
   std::filesystem::path csv;  // evaluations.csv the result is appended to

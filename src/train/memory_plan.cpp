@@ -44,13 +44,33 @@ WorkspaceShape workspace_shape(const Model& m, const LoraConfig& lc, int64_t B, 
 
 }  // namespace
 
+size_t gathered_bytes(uintptr_t data, size_t row_bytes, int64_t rows, const std::vector<int32_t>& used) {
+  const uintptr_t begin = data, end = data + row_bytes * size_t(std::max<int64_t>(rows, 0));
+  size_t bytes = 0;
+  uintptr_t counted_to = begin;  // windows are counted in address order, each once
+  for (const int32_t id : used) {
+    if (id < 0 || id >= rows) continue;
+    const uintptr_t r0 = begin + size_t(id) * row_bytes, r1 = r0 + row_bytes;
+    const uintptr_t w0 = std::max({r0 / kFaultAroundBytes * kFaultAroundBytes, begin, counted_to});
+    const uintptr_t w1 = std::min((r1 + kFaultAroundBytes - 1) / kFaultAroundBytes * kFaultAroundBytes, end);
+    if (w1 > w0) bytes += w1 - w0, counted_to = w1;
+  }
+  return bytes;
+}
+
 MemoryPlan plan_memory(const Model& held, const LoraConfig& lc, const Backend& be, int64_t B, int64_t T,
-                       bool recompute, bool pack) {
+                       bool recompute, bool pack, const std::vector<int32_t>* embed_rows) {
   MemoryPlan p;
   p.B = B, p.T = T, p.recompute = recompute;
   p.prepared = pack ? planned_prepared_bytes(held, be, B * T) : 0;
   p.packed = p.prepared > 0;
-  p.weights = base_memory(held).total() + p.prepared;
+  const WeightMatrix& e = held.embed;
+  if (embed_rows && e.data && e.data != held.lm_head.data) {
+    const size_t all = wtype_matrix_bytes(e.type, e.rows, e.cols);
+    p.embed_unread = all - std::min(all, gathered_bytes(uintptr_t(e.data), wtype_row_bytes(e.type, e.cols), e.rows,
+                                                        *embed_rows));
+  }
+  p.weights = base_memory(held).total() + p.prepared - p.embed_unread;
   if (vocab_quantized(held)) p.vocab = describe_vocab_storage(held);
   // LoraState (params | grads | AdamW's m | v, one allocation) and the host image's four vectors:
   // AdamW's two f32 states are the largest of every optimizer's (docs/OPTIMIZERS.md), so this
@@ -77,13 +97,15 @@ std::string human_bytes(size_t bytes) {
 }
 
 std::string describe_plan(const MemoryPlan& p) {
-  return cat("weights ", human_bytes(p.weights), p.vocab.empty() ? std::string() : cat(" (", p.vocab, ")"), " + adapter ", human_bytes(p.adapter), " + activations ",
+  return cat("weights ", human_bytes(p.weights), p.vocab.empty() ? std::string() : cat(" (", p.vocab, ")"),
+             p.embed_unread ? cat(" (", human_bytes(p.embed_unread), " of the mapped embedding never read)") : std::string(),
+             " + adapter ", human_bytes(p.adapter), " + activations ",
              human_bytes(p.activations), " + workspace ", human_bytes(p.workspace), " = ", human_bytes(p.total()),
              p.available ? cat(" of ", human_bytes(p.available), " available") : std::string(", available memory unknown"));
 }
 
 nlohmann::json plan_json(const MemoryPlan& p) {
-  return {{"weights", p.weights},     {"prepared", p.prepared},
+  return {{"weights", p.weights},     {"prepared", p.prepared},   {"embed_unread", p.embed_unread},
           {"adapter", p.adapter},     {"activations", p.activations},
           {"workspace", p.workspace}, {"total", p.total()},
           {"available", p.available}, {"fits", p.fits()},

@@ -19,7 +19,9 @@
 namespace tpro {
 
 struct MemoryPlan {
-  size_t weights = 0;      // the base as held (base_memory) + prepared copies
+  size_t weights = 0;      // the base as held (base_memory) + prepared copies - embed_unread
+  size_t embed_unread = 0;  // of a memory-mapped embedding that is not the LM head: the pages the
+                            // run's tokens never fault in (they never become resident)
   size_t prepared = 0;     // of which the backend's prepared copies (prepare_weights)
   size_t adapter = 0;      // LoRA parameters, gradients, AdamW moments: backend state + host image
   size_t activations = 0;  // activation_bytes(B, T), RoPE table included
@@ -36,9 +38,20 @@ struct MemoryPlan {
 };
 
 // The plan for micro-batches of B rows of up to T tokens. `held` is the base as it will be held
-// (the loaded model after apply_base_options, or planned_base()).
+// (the loaded model after apply_base_options, or planned_base()). embed_rows: when the embedding
+// stays memory-mapped and is not the LM head (which reads every row), the sorted distinct token
+// ids the run embeds: a row gather faults in only their pages, so only those are counted (an
+// untied 128k-vocabulary embedding is 1 GiB of bf16 of which a run reads a few MiB); nullptr
+// counts the whole matrix.
 MemoryPlan plan_memory(const Model& held, const LoraConfig& lc, const Backend& be, int64_t B, int64_t T,
-                       bool recompute, bool pack);
+                       bool recompute, bool pack, const std::vector<int32_t>* embed_rows = nullptr);
+
+// Bytes of a memory-mapped matrix at address `data` (rows of row_bytes) that gathering the rows
+// `used` (sorted, distinct, each in [0, rows)) makes resident: every page fault maps the aligned
+// fault-around window around it (kFaultAroundBytes, Linux's default fault_around_bytes) when the
+// file is in the page cache, clipped to the matrix. At most rows * row_bytes.
+inline constexpr size_t kFaultAroundBytes = 64 * 1024;
+size_t gathered_bytes(uintptr_t data, size_t row_bytes, int64_t rows, const std::vector<int32_t>& used);
 
 // "weights 5.4 GiB + adapter 0.2 GiB + activations 4.7 GiB + workspace 0.3 GiB = 10.6 GiB of
 // 23.4 GiB available" (", available memory unknown" when it is); with a quantized embedding or

@@ -78,7 +78,7 @@ struct TrainParams {
   double max_grad_norm = 1.0;  // 0 = no clipping
   double neft_noise_alpha = 0.0;
   int64_t seed = 42;
-  int64_t threads = 0;  // 0 = all cores
+  int64_t threads = 0;  // 0 = the physical cores (apply_thread_count)
   std::string dtype = "auto";     // storage of unquantized base matrices: auto (as loaded), f32, bf16, f16
   std::string quantize = "none";  // quantize frozen base projections on load (QLoRA: nf4, ...)
   std::string quantize_embedding = "none";  // store the token embedding as q8_0, q6_k, q4_k or q4_0

@@ -2,7 +2,6 @@
 // function is one phase (setup, LoRA, loop, evaluation, checkpoint, finish).
 #include "train/trainer.h"
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +12,9 @@
 #include <sstream>
 
 #include "core/cancel.h"
+#include "core/cpu_info.h"
 #include "core/error.h"
+#include "core/memory_info.h"
 #include "core/rng.h"
 #include "data/batcher.h"
 #include "data/dataset.h"
@@ -62,6 +63,8 @@ struct Run {
   Dataset data;
   std::unique_ptr<Batcher> batcher;
   std::vector<Batch> eval_batches;
+  bool embed_mapped = false;        // the embedding stays in the mapped file, apart from the LM head
+  std::vector<int32_t> embed_rows;  // then: the distinct token ids the run embeds (memory plan)
   LoraWeights lw;                     // the host image: files, checks
   std::unique_ptr<LoraState> state;   // the adapter being trained, on the device
   Activations acts;
@@ -205,6 +208,7 @@ struct Run {
     check_cancel(ctl.stop_flag(), "loading the model");
     const BaseWeightOptions bo{p.quantize, p.dtype, p.compute_dtype, ctl.stop_flag(), p.quantize_embedding,
                                p.quantize_head};
+    const WType embed_type = model.embed.type;
     if (plan_only) {
       model = planned_base(model, bo, *be);  // keeps the loaded model's owners: views stay valid for sizing
     } else {
@@ -213,6 +217,12 @@ struct Run {
     }
     say(cat("base weights held as ", describe_base_memory(base_memory(model))));
     say(describe_vocab_storage(model));
+    // An embedding left in the mapped file (not converted: a plan's retyped view still points
+    // there) pages in only the rows gathered; the LM head reads all of a tied one, and Train
+    // Head copies all of it.
+    const WeightMatrix& e = model.embed;
+    embed_mapped = e.data && e.data != model.lm_head.data && e.type == embed_type && !p.lora_modulessave &&
+                   bytes_outside(file_mappings(), e.data, wtype_matrix_bytes(e.type, e.rows, e.cols)) == 0;
     tok = Tokenizer::load(p.model);
     if (tok.vocab_size() > model.cfg.vocab_size)
       fail(p.model, ": tokenizer has ", tok.vocab_size(), " tokens but the model's vocab_size is ",
@@ -257,6 +267,18 @@ struct Run {
       Batcher eb(data.eval, ec);
       for (int64_t i = 0; i < eb.micro_batches_per_epoch(); ++i) eval_batches.push_back(eb.next());
       say(cat(data.eval.size(), " evaluation blocks"));
+    }
+    if (embed_mapped) {
+      std::vector<uint8_t> seen(size_t(model.cfg.vocab_size), 0);
+      auto mark = [&](const std::vector<int32_t>& ids) {
+        for (const int32_t id : ids)
+          if (id >= 0 && id < model.cfg.vocab_size) seen[size_t(id)] = 1;
+      };
+      for (const Block& b : batcher->rows()) mark(b.tokens);
+      for (const Batch& b : eval_batches) mark(b.tokens);
+      mark({pad});
+      for (int32_t id = 0; id < int32_t(seen.size()); ++id)
+        if (seen[size_t(id)]) embed_rows.push_back(id);
     }
     if (p.early_stopping_patience > 0 && eval_batches.empty())
       fail("early_stopping_patience ", p.early_stopping_patience, " needs evaluation data, and this run has none ",
@@ -347,7 +369,8 @@ struct Run {
     const size_t available = p.memory_limit_gib > 0 ? size_t(p.memory_limit_gib * double(size_t(1) << 30))
                                                      : memory_available_for(model, &lw, *be);
     const auto plan = [&](bool recompute, bool pack) {
-      MemoryPlan m = plan_memory(model, lc, *be, p.micro_batch_size, T, recompute, pack);
+      MemoryPlan m = plan_memory(model, lc, *be, p.micro_batch_size, T, recompute, pack,
+                                 embed_mapped ? &embed_rows : nullptr);
       m.available = available;
       return m;
     };
@@ -659,7 +682,7 @@ MemoryPlanReport plan_training_memory(const TrainParams& p, RunControl& ctl) {
 
 TrainSummary run_training(const TrainParams& p, RunControl& ctl, const TrainObserver& observer) {
   validate(p);
-  if (p.threads > 0) omp_set_num_threads(int(p.threads));
+  apply_thread_count(p.threads);
   Run run(p, ctl, observer);
   run.params_json = to_json(p);
   run.training_prompt = training_prompt_json(data_options_from(p));

@@ -1,7 +1,8 @@
 // The memory plan of a run: its parts against the backend's measured allocations for the tiny
 // model, activations sized by the longest row batched (cutoff 99999 on short blocks), the
 // refusal with its hint, --ignore-memory-check, and gradient checkpointing switched on when
-// only the recomputing plan fits (said and logged). The budget is faked with memory_limit_gib.
+// only the recomputing plan fits (said and logged), and a memory-mapped untied embedding counted
+// at the fault-around windows of the rows the data embeds. The budget is faked with memory_limit_gib.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -204,4 +205,74 @@ TEST(MemoryPlan, ChoosesTheFirstPlanThatFits) {
   c = choose_memory_plan(plans(20), true, true, true);
   EXPECT_EQ(c.plan.total(), 60u * 1024) << "ignored: the plan as asked";
   EXPECT_THAT(c.notes.at(0), HasSubstr("warning: memory plan: "));
+}
+
+TEST(MemoryPlan, GatheredRowsCountTheirFaultAroundWindows) {
+  constexpr size_t K = 1024, W = kFaultAroundBytes;
+  static_assert(kFaultAroundBytes == 64 * 1024);
+  const uintptr_t base = 16 * W;  // window-aligned
+  EXPECT_EQ(gathered_bytes(base, 8 * K, 1000, {}), 0u);
+  EXPECT_EQ(gathered_bytes(base, 8 * K, 1000, {0}), W) << "rows 0-7 share a window";
+  EXPECT_EQ(gathered_bytes(base, 8 * K, 1000, {0, 1, 7}), W);
+  EXPECT_EQ(gathered_bytes(base, 8 * K, 1000, {0, 8}), 2 * W);
+  EXPECT_EQ(gathered_bytes(base, 8 * K, 1000, {3, 999}), 2 * W);
+  EXPECT_EQ(gathered_bytes(base, 8 * K, 1000, {-1, 1000, 5000}), 0u) << "ids outside the matrix are not rows";
+  // A row wider than a window spans the windows it touches, clipped to the matrix's end.
+  EXPECT_EQ(gathered_bytes(base, 100 * K, 1, {0}), 100 * K);
+  EXPECT_EQ(gathered_bytes(base, 100 * K, 3, {1}), 3 * W) << "[100K, 200K) lies in windows 1-3";
+  // A matrix that does not start on a window: the first window is clipped to its start.
+  EXPECT_EQ(gathered_bytes(base + 4 * K, 8 * K, 1000, {0}), W - 4 * K);
+  // Every row: the whole matrix, never more.
+  std::vector<int32_t> all(1000);
+  for (int32_t i = 0; i < 1000; ++i) all[size_t(i)] = i;
+  EXPECT_EQ(gathered_bytes(base + 4 * K, 8 * K, 1000, all), 1000 * 8 * K);
+  EXPECT_EQ(gathered_bytes(base, 10, 3, {0, 1, 2}), 30u);
+}
+
+TEST(MemoryPlan, AMappedUntiedEmbeddingCountsOnlyTheRowsEmbedded) {
+  const fs::path dir = fresh_dir("memory_plan_embed");
+  LlamaConfig cfg = byte_level_llama(64, 128, 2, 4, 2, 8192);  // f32 embedding: 2 MiB, rows of 256 B
+  cfg.tie_word_embeddings = false;
+  write_byte_level_model(dir / "model", cfg, 3);
+  const Model m = load_model(dir / "model");
+  const LoraConfig lc = all_targets(4);
+  const size_t all = size_t(8192) * 64 * sizeof(float);
+  const std::vector<int32_t> rows{65, 66, 8000};
+  const MemoryPlan whole = plan_memory(m, lc, cpu(), 1, 32, false, false);
+  const MemoryPlan some = plan_memory(m, lc, cpu(), 1, 32, false, false, &rows);
+  EXPECT_EQ(whole.embed_unread, 0u);
+  EXPECT_EQ(some.embed_unread, all - gathered_bytes(uintptr_t(m.embed.data), 256, 8192, rows));
+  EXPECT_GE(some.embed_unread, all - 3 * kFaultAroundBytes);
+  EXPECT_EQ(some.weights, whole.weights - some.embed_unread);
+  EXPECT_THAT(describe_plan(some), HasSubstr(" of the mapped embedding never read) + adapter "));
+  EXPECT_EQ(plan_json(some)["embed_unread"].get<size_t>(), some.embed_unread);
+
+  // Tied: the LM head reads every row, so all of it counts.
+  cfg.tie_word_embeddings = true;
+  write_byte_level_model(dir / "tied", cfg, 3);
+  const Model t = load_model(dir / "tied");
+  EXPECT_EQ(plan_memory(t, lc, cpu(), 1, 32, false, false, &rows).embed_unread, 0u);
+}
+
+TEST(MemoryPlan, ARunCountsTheEmbeddingRowsItsDataUses) {
+  Fixture f = make_fixture("memory_plan_embed_run");
+  LlamaConfig cfg = byte_level_llama(32, 64, 2, 4, 2, 16384);  // f32 embedding: 2 MiB; the data uses < 259 rows
+  cfg.tie_word_embeddings = false;
+  write_byte_level_model(f.dir / "model", cfg, 3);
+  f.p.max_steps = 1;
+  RunControl ctl;
+  Collected c;
+  const TrainSummary s = run_training(f.p, ctl, collect(c));
+  const auto plan = log_of(s)["memory_plan"];
+  // The byte-level rows (0-258, 32 KiB) lie in one or two windows; the rest is never read.
+  const size_t all = size_t(16384) * 32 * sizeof(float);
+  EXPECT_GE(plan["embed_unread"].get<size_t>(), all - 2 * kFaultAroundBytes);
+  EXPECT_LT(plan["embed_unread"].get<size_t>(), all);
+  EXPECT_TRUE(said(c, " of the mapped embedding never read)"));
+
+  // Train Head copies the whole embedding: all of it counts.
+  f.p.lora_modulessave = true;
+  f.p.always_override = true;
+  const TrainSummary h = run_training(f.p, ctl, collect(c));
+  EXPECT_EQ(log_of(h)["memory_plan"]["embed_unread"].get<size_t>(), 0u);
 }
