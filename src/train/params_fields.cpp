@@ -253,11 +253,7 @@ std::vector<Field> advanced_fields() {
         " value)", 0, 100),
       i("seed", &P::seed, "advanced",
         "Random seed (LoRA init, shuffling, dropout, NEFTune)", 0, 4294967295.0),
-<<<<<<< HEAD
-      i("threads", &P::threads, "advanced", "Threads to run on (0 = all cores)", 0, 4096),
-=======
       i("threads", &P::threads, "advanced", "CPU threads (0 = the physical cores, or OMP_NUM_THREADS when set)", 0, 4096),
->>>>>>> wt-sizes
       c("dtype", &P::dtype, "advanced",
         "Storage of the base matrices that are not quantized (embedding, LM head, projections): auto keeps the"
         " model's type; LoRA weights, gradients and optimizer state are always f32 (but 8-bit AdamW's moment codes)",
