@@ -43,6 +43,10 @@ json other_value(const Field& f) {
       tries = {v + 0.25, v - 0.25, v * 0.5, v + 1e-9, 0.123456789012345};
       break;
     }
+    case FieldType::Object:
+      // Typed values and a string that YAML would read as another type unless quoted.
+      tries = {json{{"enable_thinking", false}, {"depth", 3}, {"ratio", 0.5}, {"name", "a b: 'c' \"d\""}, {"yes", "true"}}};
+      break;
   }
   for (const json& t : tries) {
     try {
