@@ -2,8 +2,7 @@
 // its buttons, the live state (a snapshot from /api/job, then server-sent events from
 // /api/events after its last_event_id; EventSource itself resends Last-Event-ID when it
 // reconnects) with a progress bar and the progress in the page title. The Past runs tab is
-// runs.js (and export.js), the Perplexity tab evaluate.js, YAML configurations config.js. Job
-// state changes are announced (web/a11y.js: the live region).
+// runs.js (and export.js), the Perplexity tab evaluate.js, YAML configurations config.js.
 'use strict';
 
 const $ = id => document.getElementById(id);
@@ -115,9 +114,8 @@ function applySnapshot(s) {
 
 function applyState(summary) {
   const fresh = summary.id !== ui.job.id;
-  const wasActive = active(ui.job), wasState = ui.job.state;
+  const wasActive = active(ui.job);
   ui.job = fresh ? summary : Object.assign(ui.job, summary);
-  if (fresh || ui.job.state !== wasState) announce(statusText(ui.job));  // the status line itself is not live
   if (fresh) {
     ui.chart.setRecords([]);
     $('log').textContent = '';
@@ -156,7 +154,6 @@ async function connect() {
     ui.job.checkpoints = (ui.job.checkpoints || []).concat([c.path]);
     const step = checkpointStep(c.path);
     if (step !== null) ui.chart.addCheckpoint(step);
-    announce(step !== null ? `checkpoint saved at step ${step}` : 'checkpoint saved');
   });
   on('run_event', e => ui.chart.addEvent(e));
   on('control', c => { Object.assign(ui.job, { control: c }); setControls(c); });
@@ -174,10 +171,7 @@ function showError(where, e) {
   if (where === 'train' && e.field) placed = ui.form.showError(e.field, e.message);
   if (where !== 'train' && e.field && $(`${where}-err-${e.field}`)) {
     $(`${where}-err-${e.field}`).textContent = e.message;
-    const box = $(`${where}-err-${e.field}`).closest('.field');
-    box.classList.add('invalid');  // aria-invalid follows (a11y.js)
-    const control = box.querySelector('input, select, textarea');
-    if (control) control.focus();  // its error text is its description
+    $(`${where}-err-${e.field}`).closest('.field').classList.add('invalid');
     placed = true;
   }
   banner.hidden = placed;
@@ -278,8 +272,7 @@ function planRelevant(name, group) { return name && !PLAN_IGNORED.has(name) && g
 function schedulePlan(delay = PLAN_DELAY_MS) {
   clearTimeout(ui.plan.timer);
   ui.plan.seq++;  // an answer to an older request is dropped
-  // While pending, the "ignore memory check" box stays as it was (it does not vanish under a click).
-  if (ui.plan.state !== 'none') setPlan('pending', $('memory-text').textContent, !$('memory-ignore-box').hidden);
+  if (ui.plan.state !== 'none') setPlan('pending', $('memory-text').textContent);
   ui.plan.timer = setTimeout(refreshPlan, delay);
 }
 
@@ -363,7 +356,6 @@ function wire() {
       ui.compareChart.schedule();
     });
   }
-  wireTabs($('tabs'), [...document.querySelectorAll('nav .tab')], b => $(`tab-${b.dataset.tab}`));
   $('start').addEventListener('click', () => guarded('train', () => api('POST', '/api/train', ui.form.values())));
   const groupOf = Object.fromEntries(ui.form.fields.map(f => [f.name, f.group]));
   for (const type of ['input', 'change'])
@@ -384,21 +376,14 @@ function wire() {
     try {
       const r = await oneAtATime(() => api('POST', '/api/check', ui.form.values()));
       $('check-report').textContent = r.report + (r.sample ? `\n\nsample blocks (untrained text in ⟦ ⟧):\n${r.sample}` : '');
-      announce(`dataset check: ${r.report.split('\n')[0]}`);
     } catch (e) { $('check-report').textContent = ''; $('check-box').hidden = true; throw e; }
   }));
   $('ctl-apply').addEventListener('click', async () => {
     $('ctl-error').textContent = '';
-    for (const id of ['ctl-stop-loss', 'ctl-stop-epoch']) $(id).removeAttribute('aria-invalid');
     const body = {};
     if ($('ctl-stop-loss').value.trim() !== '') body.stop_at_loss = numberOrText($('ctl-stop-loss').value);
     if ($('ctl-stop-epoch').value.trim() !== '') body.stop_at_epoch = numberOrText($('ctl-stop-epoch').value);
-    try { await api('POST', '/api/control', body); } catch (e) {
-      $('ctl-error').textContent = e.message;
-      const field = e.field || (/^stop_at_(loss|epoch)\b/.exec(e.message) || [''])[0];
-      const input = { stop_at_loss: 'ctl-stop-loss', stop_at_epoch: 'ctl-stop-epoch' }[field];
-      if (input) $(input).setAttribute('aria-invalid', 'true');
-    }
+    try { await api('POST', '/api/control', body); } catch (e) { $('ctl-error').textContent = e.message; }
   });
   $('copy-apply').addEventListener('click', () => guarded('train', () => copyParams($('copy-from').value)));
   wireConfig();
@@ -414,8 +399,6 @@ async function main() {
   ui.compareChart = new LossChart($('compare-chart'));
   const schema = await api('GET', '/api/schema');
   ui.form = new TrainForm($('form-groups'), schema, { onRefresh: refreshLists });
-  linkFieldDescriptions(document);
-  followInvalidFields(document.querySelector('main'));
   wire();
   await refreshLists();
   await refreshEvaluations();

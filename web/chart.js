@@ -32,8 +32,6 @@ class LossChart {
     this.opts = { x: 'epoch', right: 'lr', smooth: 0, log: false };
     this.pending = false;
     this.view = null;  // the last draw's scales, for hovering
-    this.title = canvas.getAttribute('aria-label') || 'Loss chart';
-    canvas.setAttribute('role', 'img');  // its text alternative: the latest values (describe)
     this.toolbar();
     new ResizeObserver(() => this.schedule()).observe(canvas);
   }
@@ -102,25 +100,8 @@ class LossChart {
     return rs[lo].epoch;
   }
 
-  // The chart in words, its aria-label: "Loss chart of the current run: 57 steps; latest step
-  // 57, epoch 0.530, loss 5.4321, learning rate 1.000e-3; last eval loss 5.1 at step 50; 2
-  // checkpoints".
-  describe() {
-    const rs = this.records, num = (x, d = 4) => (x === null || x === undefined || !isFinite(x) ? '-' : Number(x).toFixed(d));
-    if (!rs.length) return `${this.title}: no steps yet`;
-    const r = rs[rs.length - 1], parts = [`${this.title}: ${rs.length} ${rs.length === 1 ? 'step' : 'steps'}`];
-    parts.push(`latest step ${r.step}, epoch ${num(r.epoch, 3)}, loss ${num(r.loss)}, learning rate ${Number(r.lr || 0).toExponential(3)}`);
-    for (let i = rs.length - 1; i >= 0; --i) {
-      if (isFinite(rs[i].eval_loss) && rs[i].eval_loss !== null) { parts.push(`last eval loss ${num(rs[i].eval_loss)} at step ${rs[i].step}`); break; }
-    }
-    const k = this.marks.checkpoints.length;
-    if (k) parts.push(`${k} ${k === 1 ? 'checkpoint' : 'checkpoints'}`);
-    return parts.join('; ');
-  }
-
   draw() {
     const c = this.canvas, dpr = window.devicePixelRatio || 1;
-    c.setAttribute('aria-label', this.describe());  // also while hidden (a tab not shown)
     const w = c.clientWidth, h = c.clientHeight;
     if (!w || !h) return;
     c.width = Math.round(w * dpr);

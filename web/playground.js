@@ -253,8 +253,13 @@ function wirePlayground() {
   $('pg-message').addEventListener('keydown', e => {  // Ctrl+Enter sends, as in chat apps
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey) && !$('pg-run').disabled) pgGenerate();
   });
-  // Showing the tab refreshes the model's state (its aria-selected follows from a11y.js wireTabs).
-  document.querySelector('nav .tab[data-tab="playground"]').addEventListener('click', () => pgRefreshStatus());
+  // The tabs say which one is shown (aria-selected), this one included.
+  for (const b of document.querySelectorAll('nav .tab')) {
+    b.addEventListener('click', () => {
+      for (const x of document.querySelectorAll('nav .tab')) x.setAttribute('aria-selected', String(x === b));
+      if (b.dataset.tab === 'playground') pgRefreshStatus();
+    });
+  }
   pgRenderMode();
   pgRenderChat();
   pgRefreshStatus();

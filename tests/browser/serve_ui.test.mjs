@@ -7,13 +7,12 @@
 // ends the run; a reopened page says that Start would continue the existing adapter; a failing
 // resume shows its error as a banner; the run appears among past runs (reached by keyboard)
 // with its chart and its parameters can be copied into the form; the dataset check reports
-// blocks; the perplexity tab adds a row. Screenshots of each stage go to $TPRO_ARTIFACTS, and
-// axe-core checks the key ones (no serious or critical violation).
+// blocks; the perplexity tab adds a row. Screenshots of each stage go to $TPRO_ARTIFACTS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadPlaywright, makeFixture, startServer, stopServer, launchBrowser, artifactsDir, checkA11y } from './harness.mjs';
+import { loadPlaywright, makeFixture, startServer, stopServer, launchBrowser, artifactsDir } from './harness.mjs';
 
 const WAIT = { timeout: 60000 };
 const RUN = 'ui-run';
@@ -21,11 +20,8 @@ let dir, server, browser, page;
 const pageErrors = [];
 const shots = artifactsDir();
 
-// A screenshot of a stage; a key stage (a11y) is also checked by axe. The others repeat a
-// checked state with other text, and each check costs seconds on a busy page.
-async function shot(name, a11y = true) {
+async function shot(name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-  if (a11y) await checkA11y(page, name);
 }
 
 async function openPage() {
@@ -99,7 +95,7 @@ test('a bad value is shown next to its field', async () => {
   await page.click('#start');
   assert.match(await fieldError('raw_text_file'), /^raw_text_file: '..\/models\/tiny\/config.json' is outside the data folder/);
   assert.equal(await statusState(), 'idle');  // nothing started
-  await shot('02b-path-outside', false);
+  await shot('02b-path-outside');
 });
 
 test('Check dataset reports the blocks the run would train on', async () => {
@@ -109,7 +105,7 @@ test('Check dataset reports the blocks the run would train on', async () => {
   await page.waitForFunction(() => document.getElementById('check-report').textContent.includes('Training blocks:'),
                              null, WAIT);
   assert.match(await page.locator('#check-report').textContent(), /^Training blocks: \d+\n/);
-  await shot('02c-dataset-check', false);
+  await shot('02c-dataset-check');
 });
 
 test('Start runs a tiny training and the chart updates', async () => {
@@ -161,7 +157,7 @@ test('Save checkpoint now writes a checkpoint folder', async () => {
   assert.equal(cks.length, 1, `checkpoints: ${cks}`);
   for (const f of ['adapter_model.safetensors', 'adapter_config.json', 'optimizer.safetensors', 'trainer_state.json'])
     assert.ok(fs.existsSync(path.join(runDir, cks[0], f)), `${cks[0]}/${f} missing`);
-  await shot('05-checkpoint-saved', false);
+  await shot('05-checkpoint-saved');
 });
 
 test('closing the page leaves training running; a new page shows it', async () => {
@@ -177,7 +173,7 @@ test('closing the page leaves training running; a new page shows it', async () =
   assert.ok(restored >= b.step, `chart restored ${restored} points, the run had ${b.step} steps`);
   await page.waitForFunction(n => Number(document.getElementById('chart').dataset.points) > n, restored, WAIT);
   assert.match(await page.locator('#log').textContent(), /checkpoint saved:/);  // history came back too
-  await shot('06-reconnected', false);
+  await shot('06-reconnected');
 });
 
 test('stop-at-loss changed mid-run is honoured', async () => {
@@ -208,7 +204,7 @@ test('a reopened page says that Start would continue the existing adapter', asyn
   const note = page.locator('#start-note');
   assert.equal(await note.getAttribute('data-kind'), 'continue');
   assert.match(await note.textContent(), new RegExp(`^Start continues the existing adapter '${RUN}' \\(its weights, a fresh optimizer\\)\\.`));
-  await shot('07c-start-continues', false);
+  await shot('07c-start-continues');
   await setField('always_override', true);
   assert.equal(await note.getAttribute('data-kind'), 'replace');
   await setField('always_override', false);

@@ -22,7 +22,7 @@ TEST(Server, ServesTheUiAndTheSchema) {
   EXPECT_EQ(page->status, 200);
   EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
   EXPECT_NE(page->body.find("<title>tpro: Training</title>"), std::string::npos);
-  for (const char* f : {"/app.js", "/form.js", "/chart.js", "/api.js", "/export.js", "/a11y.js", "/style.css"}) {
+  for (const char* f : {"/app.js", "/form.js", "/chart.js", "/api.js", "/style.css"}) {
     auto r = s.client().Get(f);
     ASSERT_TRUE(r) << f;
     EXPECT_EQ(r->status, 200) << f;
