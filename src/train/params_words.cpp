@@ -111,7 +111,7 @@ const std::vector<FieldWords>& field_words() {
       w("jsonl_dataset", "JSONL dataset", kEssential),
       w("jsonl_eval_dataset", "JSONL evaluation dataset", kEssential),
       w("chat_template_file", "Chat template", kEssential),
-      w("chat_template_kwargs", "Chat template variables", kMore),
+      w("chat_template_kwargs", "Chat template variables", kEssential),
       w("hybrid_training", "Hybrid training", kEssential),
       slider("hybrid_data_ratio", "Percentage of dataset used", kEssential, 0, 100, 1),
       slider("hybrid_text_ratio", "Percentage of text file used", kEssential, 0, 100, 1),
