@@ -142,8 +142,12 @@ test('Copy parameters from a Training PRO run finds its data files', async () =>
   assert.equal(await page.locator('#f-eval_dataset').inputValue(), '');
   assert.equal(await activeSubtab(), 'tab-json');
   assert.match(await checkReport(), /^Training blocks: 8\n/);
-  // TODO(issue 18): a copied chat_template_kwargs (an object) does not reach the form since the
-  // words/runs merges; the JSONL source mode's field stays empty. Checked again once fixed.
+  // An object parameter shows as JSON text and goes back as that text for the server to parse
+  // (sent in the JSONL chat mode, whose field it is: the form sends only the chosen mode's fields).
+  assert.equal(await page.locator('#f-chat_template_kwargs').inputValue(), '{"enable_thinking":false}');
+  assert.deepEqual(await page.evaluate(() => ui.form.values().chat_template_kwargs), {});
+  assert.equal(await page.evaluate(() => { ui.form.setMode('jsonl', false); const v = ui.form.values().chat_template_kwargs;
+                                           ui.form.setMode('json', false); return v; }), '{"enable_thinking":false}');
   await page.screenshot({ path: path.join(shots, 'forms-copied-training-pro.png'), fullPage: true });
 });
 
